@@ -1,0 +1,19 @@
+//! # tunnel-core
+//!
+//! The sans-IO protocol engine of the Secure MCP Tunnel client. It owns every protocol
+//! decision (what to poll, how to route a command, when to retry a POST, what failure to
+//! synthesize) and performs no I/O: inputs are plain values with the current time passed in,
+//! outputs are polled. Adapters (`tunnel-blocking`, `tunnel-smol`) perform the side effects.
+//!
+//! See `docs/core.md` for the driver loop.
+#![forbid(unsafe_code)]
+
+pub mod backoff;
+pub mod channel;
+pub mod classify;
+pub mod headers;
+pub mod ndjson;
+pub mod retry_after;
+pub mod sse;
+pub mod timeout;
+pub mod wire;

@@ -1,0 +1,1 @@
+//! Wire types of the control-plane contract (spec/openapi.json).
