@@ -1,0 +1,1 @@
+//! Configuration: one settings table for every Go flag, env var and YAML key.

@@ -1,0 +1,4 @@
+//! Library half of the `tunnel-client` binary: configuration, commands, admin server.
+//! Kept as a library so integration tests and the conformance runner can reuse it.
+
+pub mod config;
