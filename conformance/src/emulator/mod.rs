@@ -1,1 +1,304 @@
-//! Control-plane emulator.
+//! Control-plane emulator: an independent implementation of `spec/openapi.json` (poll,
+//! response, metadata) plus an MCP ingress that turns ordinary MCP HTTP requests into tunnel
+//! commands, so a real tunnel-client can be exercised end to end on one machine.
+//!
+//! It is deliberately written without tunnel-core types: as a test oracle it must not share
+//! the client's mistakes. One implementation serves the integration tests, the benchmarks
+//! and `tunnel-client dev control-plane`.
+//!
+//! ```no_run
+//! use tunnel_conformance::emulator::{CommandSpec, Emulator, EmulatorConfig};
+//! use std::time::Duration;
+//! let emu = Emulator::start(EmulatorConfig::default()).unwrap();
+//! let id = emu.enqueue(CommandSpec::jsonrpc(serde_json::json!(
+//!     {"jsonrpc":"2.0","id":1,"method":"tools/list"})));
+//! // ... point a tunnel-client at emu.base_url() ...
+//! let posts = emu.wait_terminal(&id, Duration::from_secs(5));
+//! ```
+
+mod command;
+mod faults;
+mod ingress;
+mod poll;
+mod response;
+mod router;
+pub(crate) mod server;
+mod sockdrop;
+mod state;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use command::{CommandSpec, TERMINAL_TYPES};
+pub use faults::{Endpoint, Fault};
+pub use state::{PostedResponse, RecordedRequest};
+
+use server::HttpServer;
+use state::State;
+
+/// Emulator settings. `Default` gives a loopback emulator on an ephemeral port.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// Where to listen (default `127.0.0.1:0`).
+    pub listen_addr: SocketAddr,
+    /// Path prefix in front of `/v1/...` (the client's `control-plane.url-path`), e.g.
+    /// `/chatgpttunnelgateway/dev/us`. Empty for none. Control-plane routes require it when
+    /// set; the MCP ingress answers with and without it.
+    pub url_path: String,
+    /// The one tunnel this emulator serves; any other id gets 404 (400 when malformed).
+    pub tunnel_id: String,
+    pub tunnel_name: String,
+    pub tunnel_description: String,
+    /// Expected `Authorization: Bearer <api_key>`.
+    pub api_key: String,
+    /// Long-poll wait when the client sends no `timeout_ms`.
+    pub default_poll_wait: Duration,
+    /// Upper bound on any long-poll wait.
+    pub max_poll_wait: Duration,
+    /// Commands per poll when the client sends no `limit`.
+    pub default_limit: usize,
+    /// Largest request body read (larger → 413).
+    pub max_body_bytes: usize,
+    /// How long an MCP ingress request waits for the client's terminal response (→ 504).
+    pub ingress_timeout: Duration,
+    /// `response_timeout` put on commands created by the MCP ingress (`None`: omitted).
+    pub ingress_response_timeout: Option<String>,
+    /// Worker threads. Each outstanding long poll or ingress request holds one, so size this
+    /// for the concurrency you drive (benchmarks: at least concurrent MCP clients + pollers).
+    pub workers: usize,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            url_path: String::new(),
+            tunnel_id: "tunnel_emulator000000000000000000000000".into(),
+            tunnel_name: "Emulated tunnel".into(),
+            tunnel_description: "tunnel-conformance control-plane emulator".into(),
+            api_key: "emulator-api-key".into(),
+            default_poll_wait: Duration::from_secs(20),
+            max_poll_wait: Duration::from_secs(60),
+            default_limit: 25,
+            max_body_bytes: 8 * 1024 * 1024,
+            ingress_timeout: Duration::from_secs(60),
+            ingress_response_timeout: Some("60s".into()),
+            workers: 32,
+        }
+    }
+}
+
+/// What request handlers share.
+pub(crate) struct Ctx {
+    pub cfg: EmulatorConfig,
+    pub state: State,
+    /// Listener address, filled in once bound.
+    pub addr: std::sync::OnceLock<SocketAddr>,
+    /// Normalised `url_path`: empty, or `/a/b` without a trailing slash.
+    pub prefix: String,
+}
+
+impl Ctx {
+    pub(crate) fn listener(&self) -> SocketAddr {
+        self.addr
+            .get()
+            .copied()
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+}
+
+/// A running emulator. Dropping it shuts it down.
+pub struct Emulator {
+    ctx: Arc<Ctx>,
+    server: Option<HttpServer>,
+}
+
+impl Emulator {
+    /// Binds and starts serving.
+    pub fn start(cfg: EmulatorConfig) -> io::Result<Emulator> {
+        let trimmed = cfg.url_path.trim_matches('/');
+        let prefix = if trimmed.is_empty() {
+            String::new()
+        } else {
+            format!("/{trimmed}")
+        };
+        let ctx = Arc::new(Ctx {
+            state: State::new(),
+            addr: std::sync::OnceLock::new(),
+            prefix,
+            cfg,
+        });
+        let handler_ctx = Arc::clone(&ctx);
+        let server = HttpServer::start(
+            ctx.cfg.listen_addr,
+            ctx.cfg.workers,
+            "emulator",
+            Arc::new(move |rq| router::handle(&handler_ctx, rq)),
+        )?;
+        let _ = ctx.addr.set(server.addr());
+        Ok(Emulator {
+            ctx,
+            server: Some(server),
+        })
+    }
+
+    /// `http://127.0.0.1:<port>` (no path prefix).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr())
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.ctx.listener()
+    }
+
+    pub fn config(&self) -> &EmulatorConfig {
+        &self.ctx.cfg
+    }
+
+    pub fn tunnel_id(&self) -> &str {
+        &self.ctx.cfg.tunnel_id
+    }
+
+    pub fn api_key(&self) -> &str {
+        &self.ctx.cfg.api_key
+    }
+
+    /// Base URL plus the configured path prefix: where `/v1/tunnels/...` lives.
+    pub fn control_plane_url(&self) -> String {
+        format!("{}{}", self.base_url(), self.ctx.prefix)
+    }
+
+    /// The MCP ingress URL for the tunnel (`…/v1/mcp/<tunnel_id>`).
+    pub fn mcp_url(&self) -> String {
+        format!("{}/v1/mcp/{}", self.base_url(), self.ctx.cfg.tunnel_id)
+    }
+
+    /// Queues a command for the next poll(s); returns its request id.
+    pub fn enqueue(&self, spec: CommandSpec) -> String {
+        router::enqueue(&self.ctx, &spec)
+    }
+
+    /// Commands queued and not yet handed out.
+    pub fn pending_commands(&self) -> usize {
+        self.ctx.state.lock().queue.len()
+    }
+
+    /// Accepted posts for a request id, in arrival order.
+    pub fn responses_for(&self, request_id: &str) -> Vec<PostedResponse> {
+        state::posts_for(&self.ctx.state.lock(), request_id)
+    }
+
+    /// Every accepted post, in arrival order.
+    pub fn responses(&self) -> Vec<PostedResponse> {
+        self.ctx.state.lock().posted.clone()
+    }
+
+    /// Waits for a terminal post for `request_id`; returns every accepted post for it (any
+    /// notifications first), or `None` on timeout.
+    pub fn wait_terminal(&self, request_id: &str, timeout: Duration) -> Option<Vec<PostedResponse>> {
+        self.ctx
+            .state
+            .wait_until(Instant::now() + timeout, |g| {
+                state::has_terminal(g, request_id).then(|| state::posts_for(g, request_id))
+            })
+    }
+
+    /// Waits until at least `n` requests have been received whose path ends with `suffix`
+    /// (e.g. `/poll`); returns them, or `None` on timeout.
+    pub fn wait_requests(
+        &self,
+        suffix: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Option<Vec<RecordedRequest>> {
+        self.ctx.state.wait_until(Instant::now() + timeout, |g| {
+            let hits: Vec<_> = g
+                .requests
+                .iter()
+                .filter(|r| r.path.ends_with(suffix))
+                .cloned()
+                .collect();
+            (hits.len() >= n).then_some(hits)
+        })
+    }
+
+    /// Every request received, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.ctx.state.lock().requests.clone()
+    }
+
+    /// Polls (`GET …/poll`) received so far.
+    pub fn polls(&self) -> Vec<RecordedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path.ends_with("/poll"))
+            .collect()
+    }
+
+    /// Things the client did that the contract (or the Go client's documented behaviour)
+    /// says it should not: missing `Accept`, posts after a terminal, a wrong shard token, a
+    /// channel not echoed, a missing `X-Client-Request-Id`, … Rejected requests are listed too.
+    pub fn violations(&self) -> Vec<String> {
+        self.ctx.state.lock().violations.clone()
+    }
+
+    /// Queues a one-shot fault for the next request to `endpoint`.
+    pub fn script(&self, endpoint: Endpoint, fault: Fault) {
+        self.ctx
+            .state
+            .lock()
+            .faults
+            .entry(endpoint)
+            .or_default()
+            .push_back(fault);
+    }
+
+    /// Queues a one-shot fault for the next poll.
+    pub fn script_poll(&self, fault: Fault) {
+        self.script(Endpoint::Poll, fault);
+    }
+
+    /// Queues a one-shot fault for the next response POST.
+    pub fn script_response(&self, fault: Fault) {
+        self.script(Endpoint::Response, fault);
+    }
+
+    /// Queues the same fault for the next `n` requests to `endpoint`.
+    pub fn script_repeat(&self, endpoint: Endpoint, fault: Fault, n: usize) {
+        for _ in 0..n {
+            self.script(endpoint, fault.clone());
+        }
+    }
+
+    /// Faults still waiting for a request.
+    pub fn pending_faults(&self, endpoint: Endpoint) -> usize {
+        self.ctx
+            .state
+            .lock()
+            .faults
+            .get(&endpoint)
+            .map_or(0, |q| q.len())
+    }
+
+    pub fn clear_faults(&self) {
+        self.ctx.state.lock().faults.clear();
+    }
+
+    /// Stops serving: pending waits end (polls get 503), workers are joined (bounded), and
+    /// open connections are closed. Idempotent.
+    pub fn shutdown(&mut self) {
+        self.ctx.state.lock().shutdown = true;
+        self.ctx.state.notify();
+        if let Some(mut s) = self.server.take() {
+            s.stop(Duration::from_secs(5));
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,284 @@
+//! MCP ingress: `POST|DELETE /v1/mcp/{tunnel_id}[/{channel}]`.
+//!
+//! An MCP client's request becomes a queued command; the client's posted responses become
+//! the HTTP answer. Notifications stream as SSE when the caller accepts `text/event-stream`,
+//! so progress reaches the MCP client while the call is still running. This is what lets
+//! curl, an SDK or MCP Inspector reach a private server through the real tunnel protocol.
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::command::{effective_channel, CommandSpec};
+use super::faults::api_error;
+use super::router::{check_tunnel, enqueue_with_default, Incoming};
+use super::server::{respond, respond_json, ChunkedStream};
+use super::state::{posts_for, PostedResponse};
+use super::Ctx;
+
+/// Request headers not forwarded into command `headers` (hop-by-hop, proxy and client-
+/// address headers, and the body framing the tunnel re-creates).
+const STRIP_REQUEST: [&str; 26] = [
+    "accept-encoding",
+    "connection",
+    "content-length",
+    "content-type",
+    "cookie",
+    "forwarded",
+    "host",
+    "keep-alive",
+    "openai-organization",
+    "origin",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "user-agent",
+    "via",
+    "x-client-ip",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "true-client-ip",
+];
+
+/// Posted `resp_headers` not copied onto the MCP client's response.
+const STRIP_RESPONSE: [&str; 9] = [
+    "connection",
+    "content-length",
+    "content-type",
+    "date",
+    "keep-alive",
+    "proxy-authenticate",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+pub(crate) fn handle(ctx: &Ctx, inc: Incoming, id: &str, channel: Option<&str>) -> Option<u16> {
+    if check_tunnel(ctx, id).is_err() {
+        respond_json(
+            inc.rq,
+            404,
+            &api_error("tunnel not found", "invalid_request_error", None),
+        );
+        return Some(404);
+    }
+    let query_channel = inc.head.query_all("channel").first().map(|s| s.to_string());
+    let channel = channel.map(str::to_string).or(query_channel);
+    if let Some(c) = &channel {
+        let canon = effective_channel(Some(c));
+        let ok = canon == *c
+            && c.len() <= 64
+            && c.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !ok {
+            respond_json(
+                inc.rq,
+                400,
+                &api_error(
+                    &format!("invalid channel {c:?}"),
+                    "invalid_request_error",
+                    Some("invalid_channel_format"),
+                ),
+            );
+            return Some(400);
+        }
+    }
+    let mut spec = match inc.head.method.as_str() {
+        "POST" => match serde_json::from_slice::<Value>(&inc.body) {
+            Ok(v @ Value::Object(_)) => CommandSpec::jsonrpc(v),
+            _ => {
+                respond_json(
+                    inc.rq,
+                    400,
+                    &api_error(
+                        "MCP request body must be a JSON object",
+                        "invalid_request_error",
+                        Some("invalid_json_payload"),
+                    ),
+                );
+                return Some(400);
+            }
+        },
+        "DELETE" => {
+            if inc.head.header("Mcp-Session-Id").is_none_or(str::is_empty) {
+                respond_json(
+                    inc.rq,
+                    400,
+                    &api_error(
+                        "DELETE requires Mcp-Session-Id",
+                        "invalid_request_error",
+                        Some("missing_mcp_session_id"),
+                    ),
+                );
+                return Some(400);
+            }
+            CommandSpec::of_type("session_termination")
+        }
+        _ => {
+            respond(
+                inc.rq,
+                405,
+                &[("Allow", "POST, DELETE"), ("Content-Type", "application/json")],
+                api_error("method not allowed", "invalid_request_error", None)
+                    .to_string()
+                    .as_bytes(),
+            );
+            return Some(405);
+        }
+    };
+    spec.channel = channel;
+    for (k, v) in &inc.head.headers {
+        let lower = k.to_ascii_lowercase();
+        if v.is_empty() || STRIP_REQUEST.contains(&lower.as_str()) {
+            continue;
+        }
+        // One map entry per name, whatever spelling variants the client used.
+        let key = spec
+            .headers
+            .keys()
+            .find(|e| e.eq_ignore_ascii_case(k))
+            .cloned()
+            .unwrap_or_else(|| k.clone());
+        spec.headers.entry(key).or_default().push(v.clone());
+    }
+    let streamable = spec.jsonrpc.as_ref().is_some_and(|j| {
+        j.get("method").is_some() && j.get("id").is_some_and(|i| !i.is_null())
+    });
+    let wants_sse = inc
+        .head
+        .header("Accept")
+        .is_some_and(|a| a.contains("text/event-stream"));
+    let rid = enqueue_with_default(ctx, &spec, ctx.cfg.ingress_response_timeout.as_deref());
+    relay(ctx, inc.rq, &rid, wants_sse && streamable)
+}
+
+/// Waits for the client's posts for `rid` and turns them into the HTTP answer.
+fn relay(ctx: &Ctx, rq: tiny_http::Request, rid: &str, sse: bool) -> Option<u16> {
+    let deadline = Instant::now() + ctx.cfg.ingress_timeout;
+    let mut rq = Some(rq);
+    let mut stream: Option<ChunkedStream> = None;
+    let mut seen = 0usize;
+    loop {
+        let new = ctx.state.wait_until(deadline, |g| {
+            let posts = posts_for(g, rid);
+            (posts.len() > seen).then(|| posts[seen..].to_vec())
+        });
+        let Some(new) = new else {
+            expire(ctx, rid);
+            if let Some(s) = stream {
+                // Headers are gone already: all we can do is end the stream.
+                let _ = s.finish();
+                return Some(200);
+            }
+            let shutting_down = ctx.state.lock().shutdown;
+            let (status, msg) = if shutting_down {
+                (503, "emulator shutting down")
+            } else {
+                (504, "timed out waiting for the tunnel client's response")
+            };
+            if let Some(rq) = rq.take() {
+                respond_json(rq, status, &api_error(msg, "server_error", None));
+            }
+            return Some(status);
+        };
+        for p in new {
+            seen += 1;
+            let json = p.resp_json_raw.clone().unwrap_or_default();
+            if !p.is_terminal() {
+                if !sse || json.is_empty() {
+                    continue;
+                }
+                if stream.is_none() {
+                    let Some(r) = rq.take() else { return None };
+                    match ChunkedStream::start(r, 200, &sse_headers(&p)) {
+                        Ok(s) => stream = Some(s),
+                        Err(_) => return None,
+                    }
+                }
+                if let Some(s) = stream.as_mut() {
+                    if s.send_event(&json).is_err() {
+                        // The MCP client went away; the command still runs to completion.
+                        return Some(200);
+                    }
+                }
+                continue;
+            }
+            if let Some(mut s) = stream.take() {
+                if !json.is_empty() {
+                    let _ = s.send_event(&json);
+                }
+                let _ = s.finish();
+                return Some(200);
+            }
+            let rq = rq.take()?;
+            return Some(answer(rq, &p, sse, &json));
+        }
+    }
+}
+
+/// Answers with a terminal post that arrived before any streamed notification.
+fn answer(rq: tiny_http::Request, p: &PostedResponse, sse: bool, json: &str) -> u16 {
+    let status = u16::try_from(p.resp_code)
+        .ok()
+        .filter(|s| (100..=599).contains(s))
+        .unwrap_or(502);
+    let upstream_sse = p
+        .resp_header("Content-Type")
+        .is_some_and(|c| c.starts_with("text/event-stream"));
+    if sse && upstream_sse && !json.is_empty() && (200..300).contains(&status) {
+        if let Ok(mut s) = ChunkedStream::start(rq, status, &sse_headers(p)) {
+            let _ = s.send_event(json);
+            let _ = s.finish();
+        }
+        return status;
+    }
+    let mut headers = passthrough(p);
+    if !json.is_empty() {
+        headers.push(("Content-Type".into(), "application/json".into()));
+    }
+    let refs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    respond(rq, status, &refs, json.as_bytes());
+    status
+}
+
+fn sse_headers(p: &PostedResponse) -> Vec<(String, String)> {
+    let mut h = passthrough(p);
+    h.push(("Content-Type".into(), "text/event-stream".into()));
+    h.push(("Cache-Control".into(), "no-cache".into()));
+    h.push(("X-Accel-Buffering".into(), "no".into()));
+    h
+}
+
+/// Posted response headers worth handing to the MCP client (e.g. `Mcp-Session-Id`).
+fn passthrough(p: &PostedResponse) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (k, vals) in &p.resp_headers {
+        if STRIP_RESPONSE.contains(&k.to_ascii_lowercase().as_str()) {
+            continue;
+        }
+        for v in vals {
+            out.push((k.clone(), v.clone()));
+        }
+    }
+    out
+}
+
+/// Forgets a command whose MCP caller gave up: unqueue it if nobody polled it yet, and make
+/// later posts for it 404 (the real service expires pending requests the same way).
+fn expire(ctx: &Ctx, rid: &str) {
+    let mut g = ctx.state.lock();
+    g.queue.retain(|(_, t)| t.request_id != rid);
+    if let Some(i) = g.issued.get_mut(rid) {
+        i.done = true;
+    }
+}

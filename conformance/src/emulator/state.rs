@@ -1,0 +1,206 @@
+//! Shared emulator state: the command queue, what was handed out, what the client posted,
+//! the request log and the fault script. One mutex and one condition variable: every change
+//! wakes every waiter, which re-checks its own predicate. Simple, and plenty for tests and
+//! loopback benchmarks.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::command::{Tracked, TERMINAL_TYPES};
+use super::faults::{Endpoint, Fault};
+
+/// A response the client posted and the emulator accepted.
+#[derive(Debug, Clone)]
+pub struct PostedResponse {
+    pub request_id: String,
+    /// `channel` as posted (`None` when absent or null).
+    pub channel: Option<String>,
+    /// `resp_type` as posted; `jsonrpc_response` when absent (the contract default).
+    pub resp_type: String,
+    pub resp_code: i64,
+    pub resp_json: Option<Value>,
+    /// `resp_json` exactly as it appeared in the posted body.
+    pub resp_json_raw: Option<String>,
+    pub resp_headers: BTreeMap<String, Vec<String>>,
+    /// HTTP headers of the POST (e.g. `X-Tunnel-Shard-Token`, `X-Client-Request-Id`).
+    pub http_headers: Vec<(String, String)>,
+    /// The posted body as received.
+    pub body: String,
+    pub received_at: Instant,
+}
+
+impl PostedResponse {
+    /// Whether this post ends its command.
+    pub fn is_terminal(&self) -> bool {
+        TERMINAL_TYPES.contains(&self.resp_type.as_str())
+    }
+
+    /// First value of a response header (from `resp_headers`), case-insensitively.
+    pub fn resp_header(&self, name: &str) -> Option<&str> {
+        self.resp_headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.first())
+            .map(String::as_str)
+    }
+}
+
+/// One HTTP request the emulator received, in arrival order.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    pub seq: u64,
+    pub method: String,
+    /// Request target as received (path and query).
+    pub url: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    /// Request body (bodies are only read on POST).
+    pub body: Option<String>,
+    /// Status the emulator answered; `None` while still being handled, or when the
+    /// connection was dropped.
+    pub status: Option<u16>,
+    /// Fault applied to this request, if any.
+    pub fault: Option<String>,
+    pub received_at: Instant,
+}
+
+impl RecordedRequest {
+    /// First value of a header, case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        super::server::header_in(&self.headers, name)
+    }
+}
+
+/// A command that has been handed out and not yet finished.
+#[derive(Debug, Clone)]
+pub(crate) struct Issued {
+    pub tracked: Tracked,
+    pub done: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct Inner {
+    pub seq: u64,
+    pub queue: VecDeque<(String, Tracked)>,
+    pub issued: HashMap<String, Issued>,
+    pub posted: Vec<PostedResponse>,
+    pub requests: Vec<RecordedRequest>,
+    pub faults: HashMap<Endpoint, VecDeque<Fault>>,
+    pub violations: Vec<String>,
+    pub polls_served: u64,
+    pub shutdown: bool,
+}
+
+pub(crate) struct State {
+    inner: Mutex<Inner>,
+    cv: Condvar,
+}
+
+impl State {
+    pub(crate) fn new() -> Self {
+        Self {
+            inner: Mutex::new(Inner::default()),
+            cv: Condvar::new(),
+        }
+    }
+
+    /// Locks the state; a poisoned lock (a panicking handler) is still usable.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn notify(&self) {
+        self.cv.notify_all();
+    }
+
+    /// Waits until `ready` returns `Some`, the deadline passes or the emulator shuts down.
+    pub(crate) fn wait_until<T>(
+        &self,
+        deadline: Instant,
+        mut ready: impl FnMut(&mut Inner) -> Option<T>,
+    ) -> Option<T> {
+        let mut g = self.lock();
+        loop {
+            if let Some(v) = ready(&mut g) {
+                return Some(v);
+            }
+            let now = Instant::now();
+            if g.shutdown || now >= deadline {
+                return None;
+            }
+            // Re-check at least every 250 ms so a missed wake-up costs little.
+            let wait = (deadline - now).min(Duration::from_millis(250));
+            g = self
+                .cv
+                .wait_timeout(g, wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Next scripted fault for an endpoint.
+    pub(crate) fn take_fault(&self, ep: Endpoint) -> Option<Fault> {
+        self.lock().faults.get_mut(&ep).and_then(VecDeque::pop_front)
+    }
+
+    /// Logs a request on arrival; returns its index for [`State::finish`].
+    pub(crate) fn record(&self, head: &super::server::Head, body: Option<String>) -> usize {
+        let mut g = self.lock();
+        g.seq += 1;
+        let seq = g.seq;
+        g.requests.push(RecordedRequest {
+            seq,
+            method: head.method.clone(),
+            url: head.url.clone(),
+            path: head.path.clone(),
+            query: head.query.clone(),
+            headers: head.headers.clone(),
+            body,
+            status: None,
+            fault: None,
+            received_at: Instant::now(),
+        });
+        let idx = g.requests.len() - 1;
+        drop(g);
+        self.notify();
+        idx
+    }
+
+    pub(crate) fn set_fault(&self, idx: usize, fault: &Fault) {
+        if let Some(r) = self.lock().requests.get_mut(idx) {
+            r.fault = Some(fault.describe());
+        }
+    }
+
+    pub(crate) fn finish(&self, idx: usize, status: Option<u16>) {
+        if let Some(r) = self.lock().requests.get_mut(idx) {
+            r.status = status;
+        }
+        self.notify();
+    }
+
+    pub(crate) fn violation(&self, what: String) {
+        log::warn!("emulator: contract violation: {what}");
+        self.lock().violations.push(what);
+    }
+}
+
+/// Whether any accepted post for `id` is terminal.
+pub(crate) fn has_terminal(g: &Inner, id: &str) -> bool {
+    g.posted
+        .iter()
+        .any(|p| p.request_id == id && p.is_terminal())
+}
+
+/// Accepted posts for `id`, in order.
+pub(crate) fn posts_for(g: &Inner, id: &str) -> Vec<PostedResponse> {
+    g.posted
+        .iter()
+        .filter(|p| p.request_id == id)
+        .cloned()
+        .collect()
+}
