@@ -225,7 +225,12 @@ fn decode_headers(v: Option<serde_json::Value>) -> Result<CommandHeaders, DropRe
 
 /// Decodes one command object.
 pub fn decode_command(raw: &RawValue) -> Result<PolledCommand, DroppedCommand> {
-    let parsed: RawCommand = match serde_json::from_str(raw.get()) {
+    let parsed: Result<RawCommand, _> = if raw.get().starts_with('{') {
+        serde_json::from_str(raw.get())
+    } else {
+        Err(serde::de::Error::custom("not an object"))
+    };
+    let parsed: RawCommand = match parsed {
         Ok(p) => p,
         Err(_) => {
             return Err(DroppedCommand {
@@ -304,6 +309,10 @@ pub fn decode_command(raw: &RawValue) -> Result<PolledCommand, DroppedCommand> {
 /// Decodes a 200 poll body. An error means the whole poll failed (the envelope itself is
 /// unusable); otherwise every command is either decoded or listed as dropped.
 pub fn decode_poll_body(body: &[u8]) -> Result<PollBatch, EnvelopeError> {
+    // serde would also accept a JSON array for a struct; the contract says object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(EnvelopeError("expected a JSON object".to_string()));
+    }
     let envelope: Envelope = match serde_json::from_slice(body) {
         Ok(e) => e,
         Err(e) => return Err(EnvelopeError(e.to_string())),
