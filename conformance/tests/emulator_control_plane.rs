@@ -23,7 +23,10 @@ fn empty_poll_waits_then_answers_204() {
     let t0 = Instant::now();
     let r = poll(&a, &emu, "limit=5&timeout_ms=300");
     assert_eq!(r.status, 204);
-    assert!(t0.elapsed() >= Duration::from_millis(280), "answered too early");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(280),
+        "answered too early"
+    );
     assert!(t0.elapsed() < Duration::from_secs(3));
 }
 
@@ -53,7 +56,8 @@ fn long_poll_wakes_when_a_command_is_enqueued() {
     let a = agent();
     std::thread::scope(|s| {
         let h = s.spawn(|| poll(&a, &emu, "limit=1&timeout_ms=5000"));
-        emu.wait_requests("/poll", 1, Duration::from_secs(5)).unwrap();
+        emu.wait_requests("/poll", 1, Duration::from_secs(5))
+            .unwrap();
         std::thread::sleep(Duration::from_millis(100));
         let t0 = Instant::now();
         let id = emu.enqueue(tools_list(1));
@@ -71,7 +75,11 @@ fn channel_filter_hands_out_only_those_channels() {
     let main = emu.enqueue(tools_list(1));
     let harpoon = emu.enqueue(tools_list(2).on_channel("harpoon"));
     let other = emu.enqueue(tools_list(3).on_channel("Other"));
-    let r = poll(&a, &emu, "channel=harpoon&channel=other&limit=25&timeout_ms=500");
+    let r = poll(
+        &a,
+        &emu,
+        "channel=harpoon&channel=other&limit=25&timeout_ms=500",
+    );
     let got: Vec<String> = r.json()["commands"]
         .as_array()
         .unwrap()
@@ -89,7 +97,13 @@ fn channel_filter_hands_out_only_those_channels() {
 fn bad_query_parameters_get_400() {
     let emu = start();
     let a = agent();
-    for q in ["limit=0", "limit=26", "limit=x", "timeout_ms=0", "channel=Bad%20Name"] {
+    for q in [
+        "limit=0",
+        "limit=26",
+        "limit=x",
+        "timeout_ms=0",
+        "channel=Bad%20Name",
+    ] {
         assert_eq!(poll(&a, &emu, q).status, 400, "{q}");
     }
 }
@@ -98,7 +112,11 @@ fn bad_query_parameters_get_400() {
 fn wrong_key_gets_401_with_api_error_body() {
     let emu = start();
     let a = agent();
-    let url = format!("{}/v1/tunnels/{}/poll?timeout_ms=10", emu.base_url(), emu.tunnel_id());
+    let url = format!(
+        "{}/v1/tunnels/{}/poll?timeout_ms=10",
+        emu.base_url(),
+        emu.tunnel_id()
+    );
     for auth in [None, Some("Bearer nope"), Some(emu.api_key())] {
         let mut h = vec![("Accept", "application/json")];
         if let Some(v) = auth {
@@ -119,7 +137,11 @@ fn unknown_tunnel_is_404_and_malformed_id_400() {
     let a = agent();
     let h = cp_headers(&emu);
     let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let other = format!("{}/v1/tunnels/tunnel_{}/poll", emu.base_url(), "a".repeat(32));
+    let other = format!(
+        "{}/v1/tunnels/tunnel_{}/poll",
+        emu.base_url(),
+        "a".repeat(32)
+    );
     assert_eq!(get(&a, &other, &h).unwrap().status, 404);
     let bad = format!("{}/v1/tunnels/nope/poll", emu.base_url());
     let r = get(&a, &bad, &h).unwrap();
@@ -132,9 +154,17 @@ fn metadata_and_records_client_headers() {
     let emu = start();
     let a = agent();
     let mut h = cp_headers(&emu);
-    h.push(("X-Tunnel-MCP-Server-Info".into(), r#"{"version":1,"channels":[{"name":"main"}]}"#.into()));
+    h.push((
+        "X-Tunnel-MCP-Server-Info".into(),
+        r#"{"version":1,"channels":[{"name":"main"}]}"#.into(),
+    ));
     let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let r = get(&a, &format!("{}/v1/tunnels/{}", emu.base_url(), emu.tunnel_id()), &h).unwrap();
+    let r = get(
+        &a,
+        &format!("{}/v1/tunnels/{}", emu.base_url(), emu.tunnel_id()),
+        &h,
+    )
+    .unwrap();
     assert_eq!(r.status, 200);
     let m = r.json();
     assert_eq!(m["id"], emu.tunnel_id());
@@ -146,9 +176,18 @@ fn metadata_and_records_client_headers() {
     }
     let seen = emu.requests();
     let last = seen.last().unwrap();
-    assert_eq!(last.header("user-agent"), Some("oai-tunnel-client/0.0.0-test"));
-    assert_eq!(last.header("X-Tunnel-Client-Name"), Some("oai-tunnel-client"));
-    assert!(last.header("x-tunnel-mcp-server-info").unwrap().contains("main"));
+    assert_eq!(
+        last.header("user-agent"),
+        Some("oai-tunnel-client/0.0.0-test")
+    );
+    assert_eq!(
+        last.header("X-Tunnel-Client-Name"),
+        Some("oai-tunnel-client")
+    );
+    assert!(last
+        .header("x-tunnel-mcp-server-info")
+        .unwrap()
+        .contains("main"));
     assert_eq!(last.status, Some(200));
     assert!(emu.violations().is_empty(), "{:?}", emu.violations());
 }
@@ -160,12 +199,18 @@ fn url_path_prefix_is_required_for_control_plane_routes() {
         ..EmulatorConfig::default()
     })
     .unwrap();
-    assert!(emu.control_plane_url().ends_with("/chatgpttunnelgateway/dev/us"));
+    assert!(emu
+        .control_plane_url()
+        .ends_with("/chatgpttunnelgateway/dev/us"));
     let a = agent();
     assert_eq!(poll(&a, &emu, "timeout_ms=10").status, 204);
     let h = cp_headers(&emu);
     let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let bare = format!("{}/v1/tunnels/{}/poll?timeout_ms=10", emu.base_url(), emu.tunnel_id());
+    let bare = format!(
+        "{}/v1/tunnels/{}/poll?timeout_ms=10",
+        emu.base_url(),
+        emu.tunnel_id()
+    );
     assert_eq!(get(&a, &bare, &h).unwrap().status, 404);
 }
 
@@ -173,7 +218,11 @@ fn url_path_prefix_is_required_for_control_plane_routes() {
 fn responses_are_validated_recorded_and_terminal_is_detected() {
     let emu = start();
     let a = agent();
-    let id = emu.enqueue(tools_list(7).on_channel("main").header("X-Request-Id", "xr-1"));
+    let id = emu.enqueue(
+        tools_list(7)
+            .on_channel("main")
+            .header("X-Request-Id", "xr-1"),
+    );
     let cmd = poll_one(&a, &emu);
     let token = cmd["shard_token"].as_str().unwrap().to_string();
     let notify = json!({"request_id": id, "channel": "main", "resp_code": 200, "resp_type": "jsonrpc_notify",
@@ -192,12 +241,20 @@ fn responses_are_validated_recorded_and_terminal_is_detected() {
         r#"{{"request_id":"{id}","channel":"main","resp_code":200,"resp_type":"jsonrpc_response","resp_headers":{{"Content-Type":["application/json"]}},"resp_json":{{"jsonrpc":"2.0","id":7,"result":{{"tools":[]}}}}}}"#
     );
     assert_eq!(post(&a, &url, &hr, &done).unwrap().status, 200);
-    let posts = emu.wait_terminal(&id, Duration::from_secs(1)).expect("terminal");
+    let posts = emu
+        .wait_terminal(&id, Duration::from_secs(1))
+        .expect("terminal");
     assert_eq!(posts.len(), 2);
     assert_eq!(posts[0].resp_type, "jsonrpc_notify");
     assert!(posts[1].is_terminal());
-    assert_eq!(posts[1].resp_header("content-type"), Some("application/json"));
-    assert_eq!(posts[1].resp_json_raw.as_deref(), Some(r#"{"jsonrpc":"2.0","id":7,"result":{"tools":[]}}"#));
+    assert_eq!(
+        posts[1].resp_header("content-type"),
+        Some("application/json")
+    );
+    assert_eq!(
+        posts[1].resp_json_raw.as_deref(),
+        Some(r#"{"jsonrpc":"2.0","id":7,"result":{"tools":[]}}"#)
+    );
     // After the terminal response the request is fulfilled: the service says 404.
     let r = post(&a, &url, &hr, &done).unwrap();
     assert_eq!(r.status, 404);
@@ -213,7 +270,10 @@ fn invalid_responses_are_rejected() {
     let st = emu.enqueue(CommandSpec::session_termination("sess-1"));
     let c1 = poll_one(&a, &emu);
     let c2 = poll_one(&a, &emu);
-    let (t1, t2) = (c1["shard_token"].as_str().unwrap(), c2["shard_token"].as_str().unwrap());
+    let (t1, t2) = (
+        c1["shard_token"].as_str().unwrap(),
+        c2["shard_token"].as_str().unwrap(),
+    );
     let ok = json!({"request_id": id, "channel":"main", "resp_code":200, "resp_type":"jsonrpc_response",
         "resp_json":{"jsonrpc":"2.0","id":1,"result":{}}});
     // Unknown request id.
@@ -222,7 +282,11 @@ fn invalid_responses_are_rejected() {
     assert_eq!(post_response(&a, &emu, t1, &unknown).status, 404);
     // Malformed bodies and shapes.
     for body in ["{\"request_id\":", "[]", "{}", r#"{"request_id":"x"}"#] {
-        assert_eq!(post_response_raw(&a, &emu, t1, body).unwrap().status, 400, "{body}");
+        assert_eq!(
+            post_response_raw(&a, &emu, t1, body).unwrap().status,
+            400,
+            "{body}"
+        );
     }
     let cases = [
         json!({"request_id": id, "resp_code": 200, "resp_type": "bogus", "resp_json": {}}),
@@ -241,23 +305,34 @@ fn invalid_responses_are_rejected() {
     assert_eq!(post_response(&a, &emu, t2, &ok).status, 400);
     assert_eq!(post_response(&a, &emu, "", &ok).status, 400);
     // A session termination must be answered with session_termination_response, no payload.
-    let wrong = json!({"request_id": st, "channel":"main", "resp_code":204, "resp_type":"notify_ack"});
+    let wrong =
+        json!({"request_id": st, "channel":"main", "resp_code":204, "resp_type":"notify_ack"});
     assert_eq!(post_response(&a, &emu, t2, &wrong).status, 400);
     let right = json!({"request_id": st, "channel":"main", "resp_code":204, "resp_type":"session_termination_response"});
     assert_eq!(post_response(&a, &emu, t2, &right).status, 200);
     assert_eq!(post_response(&a, &emu, t1, &ok).status, 200);
     assert!(emu.responses_for(&id).len() == 1);
-    assert!(emu.violations().iter().any(|v| v.contains("rejected (404)")));
+    assert!(emu
+        .violations()
+        .iter()
+        .any(|v| v.contains("rejected (404)")));
 }
 
 #[test]
 fn soft_violations_are_reported_not_refused() {
     let emu = start();
     let a = agent();
-    let id = emu.enqueue(tools_list(1).on_channel("harpoon").header("X-Request-Id", "abc"));
+    let id = emu.enqueue(
+        tools_list(1)
+            .on_channel("harpoon")
+            .header("X-Request-Id", "abc"),
+    );
     let c = poll_one(&a, &emu);
     let p = json!({"request_id": id, "channel":"main", "resp_code":200, "resp_json":{"jsonrpc":"2.0","id":1,"result":{}}});
-    assert_eq!(post_response(&a, &emu, c["shard_token"].as_str().unwrap(), &p).status, 200);
+    assert_eq!(
+        post_response(&a, &emu, c["shard_token"].as_str().unwrap(), &p).status,
+        200
+    );
     let v = emu.violations();
     assert!(v.iter().any(|v| v.contains("channel")), "{v:?}");
     assert!(v.iter().any(|v| v.contains("X-Client-Request-Id")), "{v:?}");
@@ -268,16 +343,25 @@ fn shutdown_is_bounded_and_ends_pending_polls() {
     let mut emu = start();
     let a = agent();
     std::thread::scope(|s| {
-        let url = format!("{}/v1/tunnels/{}/poll?timeout_ms=30000", emu.base_url(), emu.tunnel_id());
+        let url = format!(
+            "{}/v1/tunnels/{}/poll?timeout_ms=30000",
+            emu.base_url(),
+            emu.tunnel_id()
+        );
         let h = cp_headers(&emu);
         let handle = s.spawn(move || {
             let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             get(&a, &url, &h).map(|r| r.status)
         });
-        emu.wait_requests("/poll", 1, Duration::from_secs(5)).unwrap();
+        emu.wait_requests("/poll", 1, Duration::from_secs(5))
+            .unwrap();
         let t0 = Instant::now();
         emu.shutdown();
-        assert!(t0.elapsed() < Duration::from_secs(3), "shutdown took {:?}", t0.elapsed());
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "shutdown took {:?}",
+            t0.elapsed()
+        );
         let got = handle.join().unwrap();
         assert!(matches!(got, Ok(503)) || got.is_err(), "{got:?}");
     });

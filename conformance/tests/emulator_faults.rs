@@ -21,14 +21,25 @@ fn status_fault_with_retry_after_and_default_error_body() {
     let emu = start();
     let a = agent();
     emu.script_poll(Fault::status_retry_after(503, "5"));
-    emu.script_poll(Fault::Status { status: 429, retry_after: Some("later".into()), body: Some("slow down".into()) });
+    emu.script_poll(Fault::Status {
+        status: 429,
+        retry_after: Some("later".into()),
+        body: Some("slow down".into()),
+    });
     let r = poll(&a, &emu, "timeout_ms=10");
     assert_eq!(r.status, 503);
     assert_eq!(r.header("Retry-After"), Some("5"));
     assert_eq!(r.json()["error"]["code"], "tunnel_transport_unavailable");
     let r = poll(&a, &emu, "timeout_ms=10");
-    assert_eq!((r.status, r.header("Retry-After"), r.body.as_str()), (429, Some("later"), "slow down"));
-    assert_eq!(poll(&a, &emu, "timeout_ms=10").status, 204, "faults are one-shot");
+    assert_eq!(
+        (r.status, r.header("Retry-After"), r.body.as_str()),
+        (429, Some("later"), "slow down")
+    );
+    assert_eq!(
+        poll(&a, &emu, "timeout_ms=10").status,
+        204,
+        "faults are one-shot"
+    );
     let polls = emu.polls();
     assert_eq!(polls[0].fault.as_deref(), Some("status 503"));
     assert_eq!(polls[2].fault, None);
@@ -39,7 +50,11 @@ fn faults_fire_before_auth() {
     let emu = start();
     let a = agent();
     emu.script_poll(Fault::status(502));
-    let url = format!("{}/v1/tunnels/{}/poll?timeout_ms=10", emu.base_url(), emu.tunnel_id());
+    let url = format!(
+        "{}/v1/tunnels/{}/poll?timeout_ms=10",
+        emu.base_url(),
+        emu.tunnel_id()
+    );
     assert_eq!(get(&a, &url, &[]).unwrap().status, 502);
     assert_eq!(get(&a, &url, &[]).unwrap().status, 401);
 }
@@ -60,7 +75,9 @@ fn malformed_envelopes() {
         .collect();
     assert_eq!(bodies[0], (200, "{\"commands\":".to_string()));
     assert!(serde_json::from_str::<serde_json::Value>(&bodies[1].1).is_err());
-    assert!(serde_json::from_str::<serde_json::Value>(&bodies[2].1).unwrap()["commands"].is_object());
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&bodies[2].1).unwrap()["commands"].is_object()
+    );
     assert_eq!(bodies[3], (200, String::new()));
 }
 
@@ -81,11 +98,23 @@ fn drop_closes_the_connection_without_a_response() {
     let emu = start();
     let a = agent();
     emu.script_poll(Fault::Drop);
-    let url = format!("{}/v1/tunnels/{}/poll?timeout_ms=10", emu.base_url(), emu.tunnel_id());
+    let url = format!(
+        "{}/v1/tunnels/{}/poll?timeout_ms=10",
+        emu.base_url(),
+        emu.tunnel_id()
+    );
     let t0 = Instant::now();
     let r = get(&a, &url, &[("Authorization", "Bearer emulator-api-key")]);
-    assert!(r.is_err(), "expected a transport error, got status {:?}", r.map(|r| r.status));
-    assert!(t0.elapsed() < Duration::from_secs(5), "drop took {:?}", t0.elapsed());
+    assert!(
+        r.is_err(),
+        "expected a transport error, got status {:?}",
+        r.map(|r| r.status)
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "drop took {:?}",
+        t0.elapsed()
+    );
     // The emulator keeps serving new connections.
     assert_eq!(poll(&a, &emu, "timeout_ms=10").status, 204);
     assert_eq!(emu.polls()[0].status, None);
@@ -97,11 +126,19 @@ fn truncated_transfer_cuts_the_body() {
     let a = agent();
     emu.enqueue(cmd(1));
     emu.script_poll(Fault::TruncatedTransfer { sent: 10 });
-    let url = format!("{}/v1/tunnels/{}/poll?timeout_ms=10", emu.base_url(), emu.tunnel_id());
+    let url = format!(
+        "{}/v1/tunnels/{}/poll?timeout_ms=10",
+        emu.base_url(),
+        emu.tunnel_id()
+    );
     let r = get(&a, &url, &[("Authorization", "Bearer emulator-api-key")]);
     // ureq reports the short body as an error or yields an unparsable body.
     if let Ok(r) = r {
-        assert!(serde_json::from_str::<serde_json::Value>(&r.body).is_err(), "{}", r.body);
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&r.body).is_err(),
+            "{}",
+            r.body
+        );
     }
 }
 
@@ -142,9 +179,17 @@ fn response_faults_then_retry_succeeds() {
     }
     emu.script_response(Fault::Drop);
     assert!(post_response_raw(&a, &emu, token, &p.to_string()).is_err());
-    assert!(emu.responses_for(&id).is_empty(), "faulted posts are not accepted");
+    assert!(
+        emu.responses_for(&id).is_empty(),
+        "faulted posts are not accepted"
+    );
     assert_eq!(post_response(&a, &emu, token, &p).status, 200);
-    assert_eq!(emu.wait_terminal(&id, Duration::from_secs(1)).unwrap().len(), 1);
+    assert_eq!(
+        emu.wait_terminal(&id, Duration::from_secs(1))
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]

@@ -288,10 +288,11 @@ mod tests {
 
     #[test]
     fn renders_defaults_and_overrides() {
-        let spec = CommandSpec::jsonrpc(serde_json::json!({"jsonrpc":"2.0","id":1,"method":"ping"}))
-            .header("X-Request-Id", "abc")
-            .field("created_at", Value::String("yesterday".into()))
-            .omit("shard_token");
+        let spec =
+            CommandSpec::jsonrpc(serde_json::json!({"jsonrpc":"2.0","id":1,"method":"ping"}))
+                .header("X-Request-Id", "abc")
+                .field("created_at", Value::String("yesterday".into()))
+                .omit("shard_token");
         let (text, t) = render(&spec, 7, "2026-01-01T00:00:00.000Z", Some("30s"));
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["request_id"], "req_emu_000007");

@@ -78,7 +78,11 @@ impl Fault {
 
     /// 200 whose body is JSON of the wrong shape.
     pub fn wrong_shape() -> Self {
-        Self::raw(200, "application/json", "{\"commands\":{\"request_id\":\"x\"}}")
+        Self::raw(
+            200,
+            "application/json",
+            "{\"commands\":{\"request_id\":\"x\"}}",
+        )
     }
 
     /// 200 with an empty body.

@@ -125,7 +125,10 @@ pub(crate) fn handle(ctx: &Ctx, inc: Incoming, id: &str, channel: Option<&str>) 
             respond(
                 inc.rq,
                 405,
-                &[("Allow", "POST, DELETE"), ("Content-Type", "application/json")],
+                &[
+                    ("Allow", "POST, DELETE"),
+                    ("Content-Type", "application/json"),
+                ],
                 api_error("method not allowed", "invalid_request_error", None)
                     .to_string()
                     .as_bytes(),
@@ -139,24 +142,37 @@ pub(crate) fn handle(ctx: &Ctx, inc: Incoming, id: &str, channel: Option<&str>) 
         if v.is_empty() || STRIP_REQUEST.contains(&lower.as_str()) {
             continue;
         }
-        // One map entry per name, whatever spelling variants the client used.
-        let key = spec
-            .headers
-            .keys()
-            .find(|e| e.eq_ignore_ascii_case(k))
-            .cloned()
-            .unwrap_or_else(|| k.clone());
-        spec.headers.entry(key).or_default().push(v.clone());
+        // One canonical entry per name, whatever spelling the MCP client used (HTTP/2-era
+        // clients send lower case), as a Go service's header map would hold it.
+        spec.headers
+            .entry(canonical(k))
+            .or_default()
+            .push(v.clone());
     }
-    let streamable = spec.jsonrpc.as_ref().is_some_and(|j| {
-        j.get("method").is_some() && j.get("id").is_some_and(|i| !i.is_null())
-    });
+    let streamable = spec
+        .jsonrpc
+        .as_ref()
+        .is_some_and(|j| j.get("method").is_some() && j.get("id").is_some_and(|i| !i.is_null()));
     let wants_sse = inc
         .head
         .header("Accept")
         .is_some_and(|a| a.contains("text/event-stream"));
     let rid = enqueue_with_default(ctx, &spec, ctx.cfg.ingress_response_timeout.as_deref());
     relay(ctx, inc.rq, &rid, wants_sse && streamable)
+}
+
+/// `mcp-session-id` → `Mcp-Session-Id`.
+fn canonical(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut c = part.chars();
+            match c.next() {
+                Some(f) => f.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// Waits for the client's posts for `rid` and turns them into the HTTP answer.
@@ -196,7 +212,7 @@ fn relay(ctx: &Ctx, rq: tiny_http::Request, rid: &str, sse: bool) -> Option<u16>
                     continue;
                 }
                 if stream.is_none() {
-                    let Some(r) = rq.take() else { return None };
+                    let r = rq.take()?;
                     match ChunkedStream::start(r, 200, &sse_headers(&p)) {
                         Ok(s) => stream = Some(s),
                         Err(_) => return None,

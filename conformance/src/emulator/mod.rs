@@ -197,12 +197,14 @@ impl Emulator {
 
     /// Waits for a terminal post for `request_id`; returns every accepted post for it (any
     /// notifications first), or `None` on timeout.
-    pub fn wait_terminal(&self, request_id: &str, timeout: Duration) -> Option<Vec<PostedResponse>> {
-        self.ctx
-            .state
-            .wait_until(Instant::now() + timeout, |g| {
-                state::has_terminal(g, request_id).then(|| state::posts_for(g, request_id))
-            })
+    pub fn wait_terminal(
+        &self,
+        request_id: &str,
+        timeout: Duration,
+    ) -> Option<Vec<PostedResponse>> {
+        self.ctx.state.wait_until(Instant::now() + timeout, |g| {
+            state::has_terminal(g, request_id).then(|| state::posts_for(g, request_id))
+        })
     }
 
     /// Waits until at least `n` requests have been received whose path ends with `suffix`

@@ -18,11 +18,7 @@ pub(crate) fn handle(ctx: &Ctx, inc: Incoming, mods: Mods) -> Option<u16> {
         Ok(p) => p,
         Err(msg) => {
             ctx.state.violation(format!("poll {}: {msg}", inc.head.url));
-            respond_json(
-                inc.rq,
-                400,
-                &api_error(&msg, "invalid_request_error", None),
-            );
+            respond_json(inc.rq, 400, &api_error(&msg, "invalid_request_error", None));
             return Some(400);
         }
     };
@@ -121,8 +117,7 @@ fn parse(ctx: &Ctx, inc: &Incoming) -> Result<Params, String> {
     for c in inc.head.query_all("channel") {
         let valid = !c.is_empty()
             && c.len() <= 64
-            && c
-                .bytes()
+            && c.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
         if !valid {
             return Err(format!("invalid channel {c:?}"));

@@ -59,8 +59,10 @@ fn reject(status: u16, message: String, code: Option<&'static str>) -> Rejection
 pub(crate) fn handle(ctx: &Ctx, inc: Incoming, mods: Mods) -> Option<u16> {
     match validate(ctx, &inc) {
         Err(r) => {
-            ctx.state
-                .violation(format!("response POST rejected ({}): {}", r.status, r.message));
+            ctx.state.violation(format!(
+                "response POST rejected ({}): {}",
+                r.status, r.message
+            ));
             respond_json(
                 inc.rq,
                 r.status,
@@ -120,7 +122,13 @@ fn validate(ctx: &Ctx, inc: &Incoming) -> Result<(), Rejection> {
     let resp_json = match obj.get("resp_json") {
         None | Some(Value::Null) => None,
         Some(v @ Value::Object(_)) => Some(v.clone()),
-        Some(_) => return Err(reject(400, "resp_json must be an object or null".into(), None)),
+        Some(_) => {
+            return Err(reject(
+                400,
+                "resp_json must be an object or null".into(),
+                None,
+            ))
+        }
     };
     let resp_headers = parse_headers(obj.get("resp_headers"))?;
     let resp_type = match obj.get("resp_type") {
@@ -133,7 +141,11 @@ fn validate(ctx: &Ctx, inc: &Incoming) -> Result<(), Rejection> {
         "notify_ack" | "session_termination_response"
     );
     if is_ack && resp_json.is_some() {
-        return Err(reject(400, format!("{resp_type} must not carry resp_json"), None));
+        return Err(reject(
+            400,
+            format!("{resp_type} must not carry resp_json"),
+            None,
+        ));
     }
     if !is_ack && resp_json.is_none() {
         return Err(reject(400, format!("{resp_type} requires resp_json"), None));
@@ -178,7 +190,10 @@ fn validate(ctx: &Ctx, inc: &Incoming) -> Result<(), Rejection> {
             drop(g);
             return Err(reject(
                 400,
-                format!("{resp_type} is not a response to a {} command", t.command_type),
+                format!(
+                    "{resp_type} is not a response to a {} command",
+                    t.command_type
+                ),
                 None,
             ));
         }
@@ -223,7 +238,13 @@ fn validate(ctx: &Ctx, inc: &Incoming) -> Result<(), Rejection> {
 }
 
 fn parse_headers(v: Option<&Value>) -> Result<BTreeMap<String, Vec<String>>, Rejection> {
-    let bad = || reject(400, "resp_headers must map names to string arrays".into(), None);
+    let bad = || {
+        reject(
+            400,
+            "resp_headers must map names to string arrays".into(),
+            None,
+        )
+    };
     let mut out = BTreeMap::new();
     match v {
         None => {}

@@ -173,9 +173,11 @@ pub(crate) fn check_tunnel(ctx: &Ctx, id: &str) -> Result<(), u16> {
     if id == ctx.cfg.tunnel_id {
         return Ok(());
     }
-    let well_formed = id
-        .strip_prefix("tunnel_")
-        .is_some_and(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()));
+    let well_formed = id.strip_prefix("tunnel_").is_some_and(|s| {
+        s.len() == 32
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+    });
     Err(if well_formed { 404 } else { 400 })
 }
 

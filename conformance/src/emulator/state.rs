@@ -144,7 +144,10 @@ impl State {
 
     /// Next scripted fault for an endpoint.
     pub(crate) fn take_fault(&self, ep: Endpoint) -> Option<Fault> {
-        self.lock().faults.get_mut(&ep).and_then(VecDeque::pop_front)
+        self.lock()
+            .faults
+            .get_mut(&ep)
+            .and_then(VecDeque::pop_front)
     }
 
     /// Logs a request on arrival; returns its index for [`State::finish`].

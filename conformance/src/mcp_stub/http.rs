@@ -113,7 +113,10 @@ fn post(ctx: &StubCtx, rq: tiny_http::Request, head: &Head, msg: Option<Value>, 
         return rpc_error(rq, 400, &Value::Null, &e);
     };
     let id = msg.get("id").cloned().unwrap_or(Value::Null);
-    let method = msg.get("method").and_then(Value::as_str).map(str::to_string);
+    let method = msg
+        .get("method")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     if msg.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         let e = RpcError::new(-32600, "Invalid Request: jsonrpc must be \"2.0\"", 400);
         return rpc_error(rq, 400, &id, &e);
@@ -121,7 +124,11 @@ fn post(ctx: &StubCtx, rq: tiny_http::Request, head: &Head, msg: Option<Value>, 
     if modern {
         // 2026-07-28: the method travels in a header too, and the two must agree.
         if method.is_some() && head.header("Mcp-Method") != method.as_deref() {
-            let e = RpcError::new(-32020, "HeaderMismatch: Mcp-Method does not match the body", 400);
+            let e = RpcError::new(
+                -32020,
+                "HeaderMismatch: Mcp-Method does not match the body",
+                400,
+            );
             return rpc_error(rq, 400, &id, &e);
         }
     } else if let Some(v) = head.header("MCP-Protocol-Version") {
@@ -180,8 +187,16 @@ fn post(ctx: &StubCtx, rq: tiny_http::Request, head: &Head, msg: Option<Value>, 
         Err(e) => (e.http_status, e.to_json(&id)),
     };
     headers.push(("Content-Type".into(), "application/json".into()));
-    let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    respond(rq, status, &refs, &serde_json::to_vec(&body).unwrap_or_default());
+    let refs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    respond(
+        rq,
+        status,
+        &refs,
+        &serde_json::to_vec(&body).unwrap_or_default(),
+    );
 }
 
 /// Answers as SSE: each notification as an event when it happens, then the result.
@@ -215,7 +230,12 @@ fn delete(ctx: &StubCtx, rq: tiny_http::Request, head: &Head, modern: bool) {
         return respond(rq, 405, &[("Allow", "POST")], b"");
     }
     let Some(sid) = head.header("Mcp-Session-Id") else {
-        return respond(rq, 400, &[("Content-Type", "text/plain")], b"Mcp-Session-Id required");
+        return respond(
+            rq,
+            400,
+            &[("Content-Type", "text/plain")],
+            b"Mcp-Session-Id required",
+        );
     };
     let removed = ctx.lock().sessions.remove(sid).is_some();
     respond(rq, if removed { 204 } else { 404 }, &[], b"");

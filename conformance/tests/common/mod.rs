@@ -42,7 +42,11 @@ fn reply(mut r: ureq::http::Response<ureq::Body>) -> Reply {
         .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
         .collect();
     let body = r.body_mut().read_to_string().unwrap_or_default();
-    Reply { status, headers, body }
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 pub fn get(agent: &ureq::Agent, url: &str, headers: &[(&str, &str)]) -> Result<Reply, ureq::Error> {
@@ -66,7 +70,11 @@ pub fn post(
     rq.send(body).map(reply)
 }
 
-pub fn delete(agent: &ureq::Agent, url: &str, headers: &[(&str, &str)]) -> Result<Reply, ureq::Error> {
+pub fn delete(
+    agent: &ureq::Agent,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<Reply, ureq::Error> {
     let mut rq = agent.delete(url);
     for (k, v) in headers {
         rq = rq.header(*k, *v);
@@ -91,7 +99,11 @@ fn refs(h: &[(String, String)]) -> Vec<(&str, &str)> {
 
 /// `GET …/poll?<query>` as a client would.
 pub fn poll(agent: &ureq::Agent, emu: &Emulator, query: &str) -> Reply {
-    let url = format!("{}/v1/tunnels/{}/poll?{query}", emu.control_plane_url(), emu.tunnel_id());
+    let url = format!(
+        "{}/v1/tunnels/{}/poll?{query}",
+        emu.control_plane_url(),
+        emu.tunnel_id()
+    );
     get(agent, &url, &refs(&cp_headers(emu))).expect("poll")
 }
 
@@ -106,7 +118,11 @@ pub fn post_response_raw(
     token: &str,
     body: &str,
 ) -> Result<Reply, ureq::Error> {
-    let url = format!("{}/v1/tunnels/{}/response", emu.control_plane_url(), emu.tunnel_id());
+    let url = format!(
+        "{}/v1/tunnels/{}/response",
+        emu.control_plane_url(),
+        emu.tunnel_id()
+    );
     let mut h = cp_headers(emu);
     h.push(("Content-Type".into(), "application/json".into()));
     h.push(("X-Tunnel-Shard-Token".into(), token.into()));
