@@ -1,0 +1,62 @@
+//! `tunnel-client dev …`: the control-plane emulator and the demo MCP server as standalone
+//! processes, for trying the tunnel on one machine.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tunnel_conformance::emulator::{Emulator, EmulatorConfig};
+use tunnel_conformance::mcp_stub::{McpStub, StubConfig};
+
+use super::args::{Args, CliError};
+
+/// `dev control-plane [--listen-addr ADDR] [--tunnel-id ID] [--api-key KEY] [--url-path P]`
+pub fn control_plane(args: &[String]) -> Result<(), CliError> {
+    let mut a = Args::new("dev control-plane", args);
+    let mut cfg = EmulatorConfig::default();
+    while let Some(flag) = a.next_flag()? {
+        match flag.as_str() {
+            "listen-addr" => cfg.listen_addr = a.value_parsed::<SocketAddr>(&flag)?,
+            "tunnel-id" => cfg.tunnel_id = a.value(&flag)?,
+            "api-key" => cfg.api_key = a.value(&flag)?,
+            "url-path" => cfg.url_path = a.value(&flag)?,
+            _ => return Err(a.unknown(&flag, &["listen-addr", "tunnel-id", "api-key", "url-path"])),
+        }
+    }
+    let emu = Emulator::start(cfg)
+        .map_err(|e| CliError::Io(format!("cannot start the emulator: {e}")))?;
+    println!("control-plane emulator listening on {}", emu.base_url());
+    println!("  tunnel id:   {}", emu.tunnel_id());
+    println!("  API key:     (the value passed with --api-key, or the built-in test key)");
+    println!("  MCP ingress: {}", emu.mcp_url());
+    println!("point a client at it:");
+    println!(
+        "  CONTROL_PLANE_API_KEY=… tunnel-client run --control-plane.base-url {} --control-plane.tunnel-id {} --mcp.server-url http://127.0.0.1:3001/mcp",
+        emu.control_plane_url(),
+        emu.tunnel_id()
+    );
+    wait_forever();
+}
+
+/// `dev mcp-stub [--listen-addr ADDR] [--server-name N] [--server-version V]`
+pub fn mcp_stub(args: &[String]) -> Result<(), CliError> {
+    let mut a = Args::new("dev mcp-stub", args);
+    let mut cfg = StubConfig::default();
+    while let Some(flag) = a.next_flag()? {
+        match flag.as_str() {
+            "listen-addr" => cfg.listen_addr = a.value_parsed::<SocketAddr>(&flag)?,
+            "server-name" => cfg.server_name = a.value(&flag)?,
+            "server-version" => cfg.server_version = a.value(&flag)?,
+            _ => return Err(a.unknown(&flag, &["listen-addr", "server-name", "server-version"])),
+        }
+    }
+    let stub =
+        McpStub::start(cfg).map_err(|e| CliError::Io(format!("cannot start the MCP stub: {e}")))?;
+    println!("demo MCP server listening on {}", stub.url());
+    wait_forever();
+}
+
+fn wait_forever() -> ! {
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}

@@ -1,0 +1,4 @@
+//! Sub-commands of the `tunnel-client` binary.
+
+pub mod args;
+pub mod dev;
