@@ -114,7 +114,11 @@ pub fn parse_args(cmd: Command, args: &[String]) -> Result<FlagValues, Vec<Confi
                     });
                     continue;
                 };
-                let typed = if is_alias { s.alias.unwrap_or(s.flag) } else { s.flag };
+                let typed = if is_alias {
+                    s.alias.unwrap_or(s.flag)
+                } else {
+                    s.flag
+                };
                 let attached = p.optional_value().map(|v| v.to_string_lossy().into_owned());
                 let value = if s.kind == Kind::Bool {
                     match attached {

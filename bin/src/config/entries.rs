@@ -71,7 +71,10 @@ pub fn parse_server_url_entry(s: &str) -> Result<RawHttpEntry, Problem> {
         };
         let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
         if v.is_empty() {
-            return Err(problem(format!("key {k} has an empty value"), format!("give {k}= a value or drop it")));
+            return Err(problem(
+                format!("key {k} has an empty value"),
+                format!("give {k}= a value or drop it"),
+            ));
         }
         let slot = match k.as_str() {
             "channel" => &mut e.channel,
@@ -94,7 +97,10 @@ pub fn parse_server_url_entry(s: &str) -> Result<RawHttpEntry, Problem> {
             }
         };
         if slot.is_some() {
-            return Err(problem(format!("key {k} is given twice"), format!("keep one {k}=")));
+            return Err(problem(
+                format!("key {k} is given twice"),
+                format!("keep one {k}="),
+            ));
         }
         *slot = Some(v);
     }
@@ -142,7 +148,10 @@ pub fn parse_command_entry(s: &str) -> Result<RawStdioEntry, Problem> {
         ));
     }
     if channel.as_deref() == Some("") {
-        return Err(problem("channel= is empty", "give channel= a name or drop it"));
+        return Err(problem(
+            "channel= is empty",
+            "give channel= a name or drop it",
+        ));
     }
     Ok(RawStdioEntry {
         channel,

@@ -10,7 +10,9 @@ use std::time::Duration;
 /// humantime is not used: it accepts `d`, `w`, spaces and bare words Go rejects.
 pub fn parse_go_duration(s: &str) -> Result<i128, String> {
     let orig = s;
-    let bad = || format!("invalid duration {orig:?}: use a number with a unit (ns, us, ms, s, m, h), e.g. 30s, 1m30s, 500ms");
+    let bad = || {
+        format!("invalid duration {orig:?}: use a number with a unit (ns, us, ms, s, m, h), e.g. 30s, 1m30s, 500ms")
+    };
     let (neg, mut rest) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
@@ -133,7 +135,9 @@ pub fn parse_go_int(s: &str) -> Option<i64> {
 /// any lowercase letter, and so do we (go-cli-config.md §12: code wins).
 pub fn valid_tunnel_id(s: &str) -> bool {
     s.strip_prefix("tunnel_").is_some_and(|r| {
-        r.len() == 32 && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        r.len() == 32
+            && r.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
     })
 }
 
@@ -237,10 +241,13 @@ pub fn check_url(s: &str) -> Result<UrlParts<'_>, String> {
 /// `host:port` with a numeric port; the host may be empty (`:8080`) or `[v6]`.
 pub fn check_host_port(s: &str) -> Result<(), String> {
     let (host, port) = if let Some(r) = s.strip_prefix('[') {
-        let (h, p) = r.split_once("]:").ok_or("use host:port, e.g. 127.0.0.1:8080 or [::1]:8080")?;
+        let (h, p) = r
+            .split_once("]:")
+            .ok_or("use host:port, e.g. 127.0.0.1:8080 or [::1]:8080")?;
         (h, p)
     } else {
-        s.rsplit_once(':').ok_or("use host:port, e.g. 127.0.0.1:8080 or :0")?
+        s.rsplit_once(':')
+            .ok_or("use host:port, e.g. 127.0.0.1:8080 or :0")?
     };
     if host.contains(':') && !s.starts_with('[') {
         return Err("IPv6 hosts need brackets, e.g. [::1]:8080".into());
@@ -267,7 +274,11 @@ pub fn parse_log_level(s: &str) -> Option<String> {
         return Some(base.into());
     }
     let n: i32 = off.parse().ok()?;
-    Some(if n == 0 { base.into() } else { format!("{base}{off}") })
+    Some(if n == 0 {
+        base.into()
+    } else {
+        format!("{base}{off}")
+    })
 }
 
 /// Why a command line could not be split.
@@ -285,7 +296,9 @@ impl std::fmt::Display for SplitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SplitError::UnterminatedQuote(q) => write!(f, "unterminated {q} quote"),
-            SplitError::TrailingBackslash => f.write_str("unterminated escape (trailing backslash)"),
+            SplitError::TrailingBackslash => {
+                f.write_str("unterminated escape (trailing backslash)")
+            }
             SplitError::Empty => f.write_str("the command line is empty"),
         }
     }

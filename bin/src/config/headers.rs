@@ -8,6 +8,11 @@ use super::secret::{parse_ref, read_env_ref, read_file_ref, FileTrim, Ref, Secre
 use super::{Env, Files};
 
 /// Control-plane headers the client sets itself; rejected in `--control-plane.extra-headers`.
+///
+/// Doc vs code (go-cli-config.md §12): the Go docs also list `X-Tunnel-Client-Instance-Id`
+/// as reserved, but Go's config validation accepts it and only skips it (with a warning)
+/// when sending. We follow the code: it is not rejected here; the request builder must
+/// protect it.
 pub const RESERVED_CONTROL_PLANE_HEADERS: &[&str] = &[
     "Authorization",
     "Accept",
@@ -49,7 +54,11 @@ pub fn canonical_header_name(name: &str) -> String {
     let mut up = true;
     name.chars()
         .map(|c| {
-            let out = if up { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() };
+            let out = if up {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            };
             up = c == '-';
             out
         })
@@ -91,7 +100,9 @@ pub(crate) fn build_headers(
         let raw_value = raw_value.trim();
         let resolved = match parse_ref(raw_value, true) {
             Ref::Literal(v) => Ok((v.to_string(), SecretOrigin::Literal(origin.to_string()))),
-            Ref::Env(n) => read_env_ref(env, n, true).map(|v| (v, SecretOrigin::Env(n.to_string()))),
+            Ref::Env(n) => {
+                read_env_ref(env, n, true).map(|v| (v, SecretOrigin::Env(n.to_string())))
+            }
             Ref::File(p) => read_file_ref(files, p, FileTrim::OneLineEnding)
                 .map(|v| (v, SecretOrigin::File(p.trim().into()))),
         };
@@ -103,10 +114,16 @@ pub(crate) fn build_headers(
             }
         };
         if value.is_empty() {
-            errors.push(at(problem("the header value is empty", "give the header a value")));
+            errors.push(at(problem(
+                "the header value is empty",
+                "give the header a value",
+            )));
             continue;
         }
-        if value.chars().any(|c| (c.is_control() && c != '\t') || c == '\u{7f}') {
+        if value
+            .chars()
+            .any(|c| (c.is_control() && c != '\t') || c == '\u{7f}')
+        {
             errors.push(at(problem(
                 "the header value contains control characters (CR/LF or similar)",
                 "remove line breaks and control characters from the value",

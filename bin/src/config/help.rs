@@ -49,7 +49,14 @@ pub fn help_text(cmd: Command) -> String {
         }
         let _ = writeln!(out, "  {}{}", s.flag, value_hint(s.kind));
         let mut notes = vec![s.help.to_string()];
-        if matches!(s.kind, Kind::List(_) | Kind::Headers | Kind::McpServerUrls | Kind::McpCommands | Kind::HarpoonTargets) {
+        if matches!(
+            s.kind,
+            Kind::List(_)
+                | Kind::Headers
+                | Kind::McpServerUrls
+                | Kind::McpCommands
+                | Kind::HarpoonTargets
+        ) {
             notes.push("repeatable".into());
         }
         match s.default {

@@ -9,6 +9,7 @@
 mod argv;
 mod entries;
 mod error;
+mod features;
 mod grammar;
 mod headers;
 mod help;
@@ -26,15 +27,15 @@ use std::path::Path;
 
 pub use argv::{wants_help, FlagValues};
 pub use entries::{
-    parse_command_entry, parse_harpoon_target, parse_server_url_entry, RawHttpEntry,
-    RawStdioEntry, RawTarget,
+    parse_command_entry, parse_harpoon_target, parse_server_url_entry, RawHttpEntry, RawStdioEntry,
+    RawTarget,
 };
 pub use error::{ConfigError, ConfigErrors, Problem};
-pub use headers::{canonical_header_name, RESERVED_CONTROL_PLANE_HEADERS};
 pub use grammar::{
     format_go_duration, parse_go_bool, parse_go_duration, split_command_line, valid_channel,
     valid_tunnel_id, SplitError,
 };
+pub use headers::{canonical_header_name, RESERVED_CONTROL_PLANE_HEADERS};
 pub use help::help_text;
 pub use model::*;
 pub use render::{redact_text, redact_url, render_effective};
@@ -88,7 +89,10 @@ impl Files for RealFiles {
 impl Files for BTreeMap<std::path::PathBuf, String> {
     fn read_to_string(&self, path: &Path) -> std::io::Result<String> {
         self.get(path).cloned().ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file (test filesystem)")
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such file (test filesystem)",
+            )
         })
     }
 }
@@ -167,5 +171,5 @@ pub fn load(
 /// non-default value (including per-entry `unix-socket=` of MCP bindings). `run` fails on
 /// these at startup; `doctor` reports them.
 pub fn unsupported_in_use(loaded: &Loaded) -> Vec<ConfigError> {
-    validate::unsupported_in_use(loaded)
+    features::unsupported_in_use(loaded)
 }

@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::fmt;
+
+use super::render::{redact_text, redact_url};
 use super::secret::Secret;
 
 /// Which file (if any) the configuration was read from.
@@ -31,7 +34,8 @@ impl ConfigSource {
 }
 
 /// An explicit proxy and where it came from (`--http-proxy`, `env:HTTPS_PROXY`, ...).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` redacts credentials in the URL.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Proxy {
     /// The proxy URL (may carry credentials: redact before showing).
     pub url: String,
@@ -133,8 +137,8 @@ pub struct AdminUi {
     pub log_buffer_events: u32,
 }
 
-/// An HTTP (Streamable HTTP) MCP binding.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An HTTP (Streamable HTTP) MCP binding. `Debug` redacts the URL's secrets.
+#[derive(Clone, PartialEq, Eq)]
 pub struct HttpBinding {
     pub channel: String,
     pub url: String,
@@ -145,8 +149,8 @@ pub struct HttpBinding {
     pub client_key: Option<PathBuf>,
 }
 
-/// A stdio MCP binding.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A stdio MCP binding. `Debug` redacts secret-looking arguments.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StdioBinding {
     pub channel: String,
     /// The command line as configured.
@@ -170,8 +174,8 @@ pub struct Mcp {
     pub max_concurrent_requests: u32,
 }
 
-/// A Harpoon target.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A Harpoon target. `Debug` redacts the URL's secrets.
+#[derive(Clone, PartialEq, Eq)]
 pub struct HarpoonTarget {
     pub label: String,
     pub url: String,
@@ -224,4 +228,47 @@ pub struct EmbeddedMcp {
 pub struct DoctorFlags {
     pub explain: bool,
     pub json: bool,
+}
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Proxy")
+            .field("url", &redact_url(&self.url))
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl fmt::Debug for HttpBinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpBinding")
+            .field("channel", &self.channel)
+            .field("url", &redact_url(&self.url))
+            .field("unix_socket", &self.unix_socket)
+            .field("http_proxy", &self.http_proxy)
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key.as_ref().map(|_| "[set]"))
+            .finish()
+    }
+}
+
+impl fmt::Debug for StdioBinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StdioBinding")
+            .field("channel", &self.channel)
+            .field("command_line", &redact_text(&self.command_line))
+            .field("argc", &self.argv.len())
+            .finish()
+    }
+}
+
+impl fmt::Debug for HarpoonTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HarpoonTarget")
+            .field("label", &self.label)
+            .field("url", &redact_url(&self.url))
+            .field("unix_socket", &self.unix_socket)
+            .field("description", &self.description)
+            .finish()
+    }
 }

@@ -12,17 +12,35 @@ use super::table::SETTINGS;
 use super::Loaded;
 
 const SENSITIVE_PARAMS: &[&str] = &[
-    "api_key", "api-key", "apikey", "access_token", "refresh_token", "id_token", "client_secret", "code", "password", "secret", "token", "key",
+    "api_key",
+    "api-key",
+    "apikey",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "client_secret",
+    "code",
+    "password",
+    "secret",
+    "token",
+    "key",
 ];
 
 fn is_sensitive_name(n: &str) -> bool {
     let n = n.to_ascii_lowercase();
-    SENSITIVE_PARAMS.contains(&n.as_str()) || n.contains("secret") || n.contains("password") || n.contains("token") || n.ends_with("_key") || n.ends_with("-key")
+    SENSITIVE_PARAMS.contains(&n.as_str())
+        || n.contains("secret")
+        || n.contains("password")
+        || n.contains("token")
+        || n.ends_with("_key")
+        || n.ends_with("-key")
 }
 
 /// Redacts a URL: userinfo and secret-looking query parameters become `[REDACTED]`.
 pub fn redact_url(s: &str) -> String {
-    let Some(p) = split_url(s) else { return redact_text(s) };
+    let Some(p) = split_url(s) else {
+        return redact_text(s);
+    };
     let mut out = format!("{}://", p.scheme);
     if p.userinfo.is_some() {
         out.push_str("[REDACTED]@");
@@ -83,7 +101,10 @@ pub fn redact_text(s: &str) -> String {
         }
         if let Some(i) = w.find("sk-") {
             let tail = &w[i + 3..];
-            let n = tail.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-').count();
+            let n = tail
+                .bytes()
+                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
+                .count();
             if n >= 10 {
                 out.push(format!("{}sk-REDACTED{}", &w[..i], &tail[n..]));
                 continue;
@@ -106,15 +127,21 @@ fn secret(s: &Secret) -> String {
 }
 
 fn opt_path(p: &Option<PathBuf>) -> String {
-    p.as_ref().map_or("null".into(), |p| q(&p.display().to_string()))
+    p.as_ref()
+        .map_or("null".into(), |p| q(&p.display().to_string()))
 }
 
 fn proxy(p: &Option<Proxy>) -> String {
-    p.as_ref().map_or("null".into(), |p| format!("{} (from {})", q(&redact_url(&p.url)), p.source))
+    p.as_ref().map_or("null".into(), |p| {
+        format!("{} (from {})", q(&redact_url(&p.url)), p.source)
+    })
 }
 
 fn headers(h: &[Header]) -> String {
-    let items: Vec<String> = h.iter().map(|h| format!("{}: {}", q(&h.name), secret(&h.value))).collect();
+    let items: Vec<String> = h
+        .iter()
+        .map(|h| format!("{}: {}", q(&h.name), secret(&h.value)))
+        .collect();
     format!("{{{}}}", items.join(", "))
 }
 
@@ -138,20 +165,27 @@ fn value(name: &str, l: &Loaded) -> Option<String> {
     Some(match name {
         "config" | "profile" | "profile-file" => {
             let p = match (&c.source, name) {
-                (super::ConfigSource::Config(p), "config") | (super::ConfigSource::ProfileFile(p), "profile-file") => p.display().to_string(),
+                (super::ConfigSource::Config(p), "config")
+                | (super::ConfigSource::ProfileFile(p), "profile-file") => p.display().to_string(),
                 (super::ConfigSource::Profile { name, .. }, "profile") => name.clone(),
                 _ => return Some("null".into()),
             };
             q(&p)
         }
         "profile-dir" => match &c.source {
-            super::ConfigSource::Profile { path, .. } => opt_path(&path.parent().map(PathBuf::from)),
+            super::ConfigSource::Profile { path, .. } => {
+                opt_path(&path.parent().map(PathBuf::from))
+            }
             _ => "null".into(),
         },
         "ca-bundle" => opt_path(&c.ca_bundle),
         "http-proxy" => proxy(&c.http_proxy),
         "control-plane.base-url" if cp.base_url != cp.configured_base_url => {
-            format!("{} (configured {}; switched for mTLS)", q(&redact_url(&cp.base_url)), q(&redact_url(&cp.configured_base_url)))
+            format!(
+                "{} (configured {}; switched for mTLS)",
+                q(&redact_url(&cp.base_url)),
+                q(&redact_url(&cp.configured_base_url))
+            )
         }
         "control-plane.base-url" => q(&redact_url(&cp.base_url)),
         "control-plane.url-path" => q(&cp.url_path),
@@ -159,12 +193,18 @@ fn value(name: &str, l: &Loaded) -> Option<String> {
         "control-plane.organization-id" => cp.organization_id.as_deref().map_or("null".into(), q),
         "control-plane.api-key" => secret(&cp.api_key),
         "control-plane.client-cert" => opt_path(&cp.client_cert),
-        "control-plane.client-key" => cp.client_key.as_ref().map_or("null".into(), |_| "\"[set]\"".into()),
+        "control-plane.client-key" => cp
+            .client_key
+            .as_ref()
+            .map_or("null".into(), |_| "\"[set]\"".into()),
         "control-plane.http-proxy" => proxy(&cp.http_proxy),
         "control-plane.max-inflight" => cp.max_inflight.to_string(),
         "control-plane.poll-timeout" => dur(cp.poll_timeout),
         "control-plane.poll-deadline-guardrail" => dur(cp.poll_deadline_guardrail),
-        "control-plane.poll-channel" => cp.poll_channels.as_deref().map_or("null (all channels)".into(), list),
+        "control-plane.poll-channel" => cp
+            .poll_channels
+            .as_deref()
+            .map_or("null (all channels)".into(), list),
         "control-plane.extra-headers" => headers(&cp.extra_headers),
         "log.level" => q(&c.log.level),
         "log.format" => q(match c.log.format {
@@ -183,7 +223,11 @@ fn value(name: &str, l: &Loaded) -> Option<String> {
                 .server_urls
                 .iter()
                 .map(|e| {
-                    let mut s = format!("{{channel: {}, url: {}", q(&e.channel), q(&redact_url(&e.url)));
+                    let mut s = format!(
+                        "{{channel: {}, url: {}",
+                        q(&e.channel),
+                        q(&redact_url(&e.url))
+                    );
                     if let Some(u) = &e.unix_socket {
                         let _ = write!(s, ", unix_socket: {}", q(&u.display().to_string()));
                     }
@@ -191,7 +235,11 @@ fn value(name: &str, l: &Loaded) -> Option<String> {
                         let _ = write!(s, ", http_proxy: {}", proxy(&e.http_proxy));
                     }
                     if e.client_cert.is_some() {
-                        let _ = write!(s, ", client_cert: {}, client_key: \"[set]\"", opt_path(&e.client_cert));
+                        let _ = write!(
+                            s,
+                            ", client_cert: {}, client_key: \"[set]\"",
+                            opt_path(&e.client_cert)
+                        );
                     }
                     s + "}"
                 })
@@ -199,19 +247,42 @@ fn value(name: &str, l: &Loaded) -> Option<String> {
             format!("[{}]", items.join(", "))
         }
         "mcp.command" => {
-            let items: Vec<String> = m.commands.iter().map(|e| format!("{{channel: {}, command: {}}}", q(&e.channel), q(&redact_text(&e.command_line)))).collect();
+            let items: Vec<String> = m
+                .commands
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{{channel: {}, command: {}}}",
+                        q(&e.channel),
+                        q(&redact_text(&e.command_line))
+                    )
+                })
+                .collect();
             format!("[{}]", items.join(", "))
         }
         "mcp.http-proxy" => proxy(&m.http_proxy),
         "mcp.client-cert" => opt_path(&m.client_cert),
-        "mcp.client-key" => m.client_key.as_ref().map_or("null".into(), |_| "\"[set]\"".into()),
+        "mcp.client-key" => m
+            .client_key
+            .as_ref()
+            .map_or("null".into(), |_| "\"[set]\"".into()),
         "mcp.extra-headers" => headers(&m.extra_headers),
         "mcp.discovery-extra-headers" => headers(&m.discovery_extra_headers),
         "mcp.startup-wait-timeout" => dur(m.startup_wait_timeout),
         "mcp.connection-max-ttl" => dur(m.connection_max_ttl),
         "mcp.max-concurrent-requests" => m.max_concurrent_requests.to_string(),
         "harpoon.target" => {
-            let items: Vec<String> = h.targets.iter().map(|t| format!("{{label: {}, url: {}}}", q(&t.label), q(&redact_url(&t.url)))).collect();
+            let items: Vec<String> = h
+                .targets
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{{label: {}, url: {}}}",
+                        q(&t.label),
+                        q(&redact_url(&t.url))
+                    )
+                })
+                .collect();
             format!("[{}]", items.join(", "))
         }
         "harpoon.allow-plaintext-http" => b(h.allow_plaintext_http),
@@ -245,11 +316,16 @@ fn value(name: &str, l: &Loaded) -> Option<String> {
 /// Renders every setting of the loaded command as `name: value  # source`, YAML-ish, with
 /// secrets, literal header values, URL userinfo and secret query parameters redacted.
 pub fn render_effective(l: &Loaded) -> String {
-    let mut out = format!("# tunnel-client {} effective configuration (secrets redacted)\n", l.command.as_str());
+    let mut out = format!(
+        "# tunnel-client {} effective configuration (secrets redacted)\n",
+        l.command.as_str()
+    );
     let src = match &l.config.source {
         super::ConfigSource::None => "flags/environment only".to_string(),
         super::ConfigSource::Config(p) => format!("config file {}", p.display()),
-        super::ConfigSource::Profile { name, path } => format!("profile {name} ({})", path.display()),
+        super::ConfigSource::Profile { name, path } => {
+            format!("profile {name} ({})", path.display())
+        }
         super::ConfigSource::ProfileFile(p) => format!("profile file {}", p.display()),
     };
     let _ = writeln!(out, "# source: {src}");

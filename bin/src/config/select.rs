@@ -21,23 +21,41 @@ fn expand_tilde(p: &str, env: &dyn Env, origin: &str) -> Result<PathBuf, ConfigE
         return Ok(PathBuf::from(p));
     }
     let home = env.var("HOME").filter(|h| !h.is_empty()).ok_or_else(|| {
-        problem("~ cannot be expanded because HOME is not set", "set HOME or give an absolute path")
-            .at(origin, Some(p))
+        problem(
+            "~ cannot be expanded because HOME is not set",
+            "set HOME or give an absolute path",
+        )
+        .at(origin, Some(p))
     })?;
-    Ok(if p == "~" { PathBuf::from(home) } else { PathBuf::from(home).join(&p[2..]) })
+    Ok(if p == "~" {
+        PathBuf::from(home)
+    } else {
+        PathBuf::from(home).join(&p[2..])
+    })
 }
 
-fn profile_dir(flags: &FlagValues, env: &dyn Env, sources: &mut Vec<(&'static str, Source)>) -> Result<PathBuf, ConfigError> {
+fn profile_dir(
+    flags: &FlagValues,
+    env: &dyn Env,
+    sources: &mut Vec<(&'static str, Source)>,
+) -> Result<PathBuf, ConfigError> {
     let s = setting("profile-dir").expect("table has profile-dir");
     if let Some((typed, v)) = flags.get(s) {
         let v = v.last().map(String::as_str).unwrap_or("");
         if v.trim().is_empty() {
-            return Err(problem("the profile directory is empty", "give --profile-dir a directory or drop the flag").at(typed, Some(v)));
+            return Err(problem(
+                "the profile directory is empty",
+                "give --profile-dir a directory or drop the flag",
+            )
+            .at(typed, Some(v)));
         }
         sources.push(("profile-dir", Source::Flag(typed)));
         return expand_tilde(v.trim(), env, typed);
     }
-    if let Some(v) = env.var("TUNNEL_CLIENT_PROFILE_DIR").filter(|v| !v.trim().is_empty()) {
+    if let Some(v) = env
+        .var("TUNNEL_CLIENT_PROFILE_DIR")
+        .filter(|v| !v.trim().is_empty())
+    {
         sources.push(("profile-dir", Source::Env("TUNNEL_CLIENT_PROFILE_DIR")));
         return expand_tilde(v.trim(), env, "env var TUNNEL_CLIENT_PROFILE_DIR");
     }
@@ -45,7 +63,9 @@ fn profile_dir(flags: &FlagValues, env: &dyn Env, sources: &mut Vec<(&'static st
         return Ok(PathBuf::from(x.trim()).join("tunnel-client"));
     }
     if let Some(h) = env.var("HOME").filter(|v| !v.trim().is_empty()) {
-        return Ok(PathBuf::from(h.trim()).join(".config").join("tunnel-client"));
+        return Ok(PathBuf::from(h.trim())
+            .join(".config")
+            .join("tunnel-client"));
     }
     Err(ConfigError::Missing {
         what: "a profile directory".into(),
@@ -65,7 +85,11 @@ pub(crate) fn select(flags: &FlagValues, env: &dyn Env) -> Result<Selection, Con
     for (name, _) in NAMES {
         let s = setting(name).expect("table row");
         if let Some((typed, v)) = flags.get(s) {
-            given.push((s.name(), Source::Flag(typed), v.last().cloned().unwrap_or_default()));
+            given.push((
+                s.name(),
+                Source::Flag(typed),
+                v.last().cloned().unwrap_or_default(),
+            ));
         }
     }
     if given.is_empty() {
@@ -89,7 +113,10 @@ pub(crate) fn select(flags: &FlagValues, env: &dyn Env) -> Result<Selection, Con
         });
     }
     let Some((name, src, value)) = given.pop() else {
-        return Ok(Selection { source: ConfigSource::None, sources });
+        return Ok(Selection {
+            source: ConfigSource::None,
+            sources,
+        });
     };
     let origin = match &src {
         Source::Flag(f) => (*f).to_string(),
@@ -98,7 +125,11 @@ pub(crate) fn select(flags: &FlagValues, env: &dyn Env) -> Result<Selection, Con
     };
     sources.push((name, src));
     if value.trim().is_empty() {
-        return Err(problem("the value is empty", "give a file or profile name, or drop the flag").at(origin, Some(&value)));
+        return Err(problem(
+            "the value is empty",
+            "give a file or profile name, or drop the flag",
+        )
+        .at(origin, Some(&value)));
     }
     let source = match name {
         "config" => ConfigSource::Config(PathBuf::from(value)),
@@ -112,18 +143,27 @@ pub(crate) fn select(flags: &FlagValues, env: &dyn Env) -> Result<Selection, Con
                 .at(origin, Some(n)));
             }
             let dir = profile_dir(flags, env, &mut sources)?;
-            ConfigSource::Profile { name: n.to_string(), path: dir.join(format!("{n}.yaml")) }
+            ConfigSource::Profile {
+                name: n.to_string(),
+                path: dir.join(format!("{n}.yaml")),
+            }
         }
         _ => {
             let p = expand_tilde(value.trim(), env, &origin)?;
             let base = p.file_name().and_then(|b| b.to_str()).unwrap_or("");
             let Some(stem) = base.strip_suffix(".yaml") else {
-                return Err(problem("a profile file must end in .yaml (.yml is not accepted)", "rename the file to <name>.yaml or use --config")
-                    .at(origin, Some(&value)));
+                return Err(problem(
+                    "a profile file must end in .yaml (.yml is not accepted)",
+                    "rename the file to <name>.yaml or use --config",
+                )
+                .at(origin, Some(&value)));
             };
             if !valid_profile_name(stem) {
-                return Err(problem("the file's base name is not a valid profile name", "rename it to letters, digits, '.', '_', '-' (or use --config)")
-                    .at(origin, Some(&value)));
+                return Err(problem(
+                    "the file's base name is not a valid profile name",
+                    "rename it to letters, digits, '.', '_', '-' (or use --config)",
+                )
+                .at(origin, Some(&value)));
             }
             ConfigSource::ProfileFile(p)
         }

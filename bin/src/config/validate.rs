@@ -7,28 +7,44 @@ use std::path::PathBuf;
 
 use super::argv::FlagValues;
 use super::error::{problem, ConfigError, ConfigErrors};
-use super::grammar::{check_host_port, check_url, normalize_channel, parse_log_level, split_command_line, valid_channel, valid_tunnel_id};
+use super::features::{channels, harpoon};
+use super::grammar::{
+    check_host_port, check_url, normalize_channel, parse_log_level, split_command_line,
+    valid_channel, valid_tunnel_id,
+};
 use super::headers::RESERVED_CONTROL_PLANE_HEADERS;
 use super::model::*;
 use super::resolve::{resolve_path, resolve_proxy, row, Ctx, Raw};
 use super::secret::{parse_ref, read_env_ref, read_file_ref, FileTrim, Ref, Secret, SecretOrigin};
-use super::table::{Command, Status, SETTINGS};
+use super::table::{Command, SETTINGS};
 use super::{select, yaml, Env, Files, Loaded, Source};
 
 const DEFAULT_BASE_URL: &str = "https://api.openai.com";
 const MTLS_BASE_URL: &str = "https://mtls.api.openai.com";
 
 fn valid_api_key(k: &str) -> bool {
-    !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !k.is_empty()
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-pub(crate) fn load_with_flags(cmd: Command, flags: &FlagValues, env: &dyn Env, files: &dyn Files) -> Result<Loaded, ConfigErrors> {
+pub(crate) fn load_with_flags(
+    cmd: Command,
+    flags: &FlagValues,
+    env: &dyn Env,
+    files: &dyn Files,
+) -> Result<Loaded, ConfigErrors> {
     let sel = select::select(flags, env)?;
     let mut yaml_file = String::new();
     let mut yv = yaml::YamlValues::default();
     if let Some(path) = sel.source.path() {
         yaml_file = path.display().to_string();
-        let text = files.read_to_string(path).map_err(|e| ConfigError::ReadFile { path: yaml_file.clone(), message: e.to_string() })?;
+        let text = files
+            .read_to_string(path)
+            .map_err(|e| ConfigError::ReadFile {
+                path: yaml_file.clone(),
+                message: e.to_string(),
+            })?;
         yv = yaml::parse_yaml(&text, &yaml_file, env, files);
         if !yv.errors.is_empty() {
             return Err(ConfigErrors(std::mem::take(&mut yv.errors)));
@@ -47,7 +63,10 @@ pub(crate) fn load_with_flags(cmd: Command, flags: &FlagValues, env: &dyn Env, f
     for (n, s) in sel.sources {
         cx.sources.insert(n, s);
     }
-    let mut c = RunConfig { source: sel.source, ..RunConfig::default() };
+    let mut c = RunConfig {
+        source: sel.source,
+        ..RunConfig::default()
+    };
     c.ca_bundle = cx.path("ca-bundle");
     c.http_proxy = cx.proxy("http-proxy");
     control_plane(&mut cx, &mut c);
@@ -56,7 +75,13 @@ pub(crate) fn load_with_flags(cmd: Command, flags: &FlagValues, env: &dyn Env, f
     c.health.listen_addr = cx.string("health.listen-addr").unwrap_or_default();
     if let Err(e) = check_host_port(&c.health.listen_addr) {
         let v = c.health.listen_addr.clone();
-        cx.errors.push(problem(e, "set --health.listen-addr to host:port, e.g. 127.0.0.1:8080 or 127.0.0.1:0").at(cx.origin("health.listen-addr"), Some(&v)));
+        cx.errors.push(
+            problem(
+                e,
+                "set --health.listen-addr to host:port, e.g. 127.0.0.1:8080 or 127.0.0.1:0",
+            )
+            .at(cx.origin("health.listen-addr"), Some(&v)),
+        );
     }
     c.health.unix_socket = cx.path("health.unix-socket");
     c.health.url_file = cx.string("health.url-file").map(PathBuf::from);
@@ -65,16 +90,29 @@ pub(crate) fn load_with_flags(cmd: Command, flags: &FlagValues, env: &dyn Env, f
     c.cloudflared.token = cloudflared_token(&mut cx);
     c.cloudflared.managed = cx.boolean("cloudflared.managed");
     c.cloudflared.path = cx.string("cloudflared.path").map(PathBuf::from);
-    c.cloudflared.ready_timeout = cx.duration("cloudflared.ready-timeout", |n| if n > 0 { Ok(()) } else { Err("must be positive") });
+    c.cloudflared.ready_timeout = cx.duration("cloudflared.ready-timeout", |n| {
+        if n > 0 {
+            Ok(())
+        } else {
+            Err("must be positive")
+        }
+    });
     c.admin_ui.allow_remote = cx.boolean("allow-remote-ui");
     c.admin_ui.open_browser = cx.boolean("open-web-ui");
     c.admin_ui.log_buffer_events = cx.int("admin-ui.log-buffer-events", 1, Some(100_000)) as u32;
-    c.proxy.check_interval = cx.duration("proxy.check-interval", |n| if n > 0 { Ok(()) } else { Err("must be positive") });
+    c.proxy.check_interval = cx.duration("proxy.check-interval", |n| {
+        if n > 0 {
+            Ok(())
+        } else {
+            Err("must be positive")
+        }
+    });
     if cmd == Command::Run {
         c.embedded_mcp.enabled = cx.boolean("embedded-mcp-stub");
         c.embedded_mcp.listen_addr = cx.string("embedded-mcp-listen-addr").unwrap_or_default();
         c.embedded_mcp.server_name = cx.string("embedded-mcp-server-name").unwrap_or_default();
-        c.embedded_mcp.server_version = cx.string("embedded-mcp-server-version").unwrap_or_default();
+        c.embedded_mcp.server_version =
+            cx.string("embedded-mcp-server-version").unwrap_or_default();
     }
     if cmd == Command::Doctor {
         c.doctor.explain = cx.boolean("explain");
@@ -87,7 +125,12 @@ pub(crate) fn load_with_flags(cmd: Command, flags: &FlagValues, env: &dyn Env, f
     if !cx.errors.is_empty() {
         return Err(ConfigErrors(cx.errors));
     }
-    Ok(Loaded { command: cmd, config: c, warnings: cx.warnings, sources: cx.sources })
+    Ok(Loaded {
+        command: cmd,
+        config: c,
+        warnings: cx.warnings,
+        sources: cx.sources,
+    })
 }
 
 fn control_plane(cx: &mut Ctx<'_>, c: &mut RunConfig) {
@@ -100,23 +143,43 @@ fn control_plane(cx: &mut Ctx<'_>, c: &mut RunConfig) {
             fix: "set both the control-plane client certificate and key, or neither".into(),
         });
     }
-    let base = cx.string("control-plane.base-url").unwrap_or_else(|| DEFAULT_BASE_URL.into());
+    let base = cx
+        .string("control-plane.base-url")
+        .unwrap_or_else(|| DEFAULT_BASE_URL.into());
     if let Err(e) = check_url(&base) {
-        cx.errors.push(problem(e, "set --control-plane.base-url to e.g. https://api.openai.com").at(cx.origin("control-plane.base-url"), Some(&base)));
+        cx.errors.push(
+            problem(
+                e,
+                "set --control-plane.base-url to e.g. https://api.openai.com",
+            )
+            .at(cx.origin("control-plane.base-url"), Some(&base)),
+        );
     }
     cp.configured_base_url = base.clone();
-    cp.base_url = if cp.client_cert.is_some() && cp.client_key.is_some() && base.trim_end_matches('/') == DEFAULT_BASE_URL {
+    cp.base_url = if cp.client_cert.is_some()
+        && cp.client_key.is_some()
+        && base.trim_end_matches('/') == DEFAULT_BASE_URL
+    {
         MTLS_BASE_URL.into()
     } else {
         base
     };
     let path = cx.string("control-plane.url-path").unwrap_or_default();
     if !path.is_empty() {
-        let ok = path.starts_with('/') && !path.starts_with("//") && !path.contains(['?', '#', '@']) && !path.contains("://");
+        let ok = path.starts_with('/')
+            && !path.starts_with("//")
+            && !path.contains(['?', '#', '@'])
+            && !path.contains("://");
         if ok {
             cp.url_path = if path == "/" { String::new() } else { path };
         } else {
-            cx.errors.push(problem("must be a path starting with / (no scheme, host, query or fragment)", "e.g. --control-plane.url-path /chatgpttunnelgateway/dev/us").at(cx.origin("control-plane.url-path"), Some(&path)));
+            cx.errors.push(
+                problem(
+                    "must be a path starting with / (no scheme, host, query or fragment)",
+                    "e.g. --control-plane.url-path /chatgpttunnelgateway/dev/us",
+                )
+                .at(cx.origin("control-plane.url-path"), Some(&path)),
+            );
         }
     }
     match cx.pick("control-plane.tunnel-id") {
@@ -135,13 +198,25 @@ fn control_plane(cx: &mut Ctx<'_>, c: &mut RunConfig) {
     }
     if let Some(org) = cx.string("control-plane.organization-id") {
         if org.contains(['\r', '\n']) {
-            cx.errors.push(problem("must not contain line breaks", "give the organization id on one line").at(cx.origin("control-plane.organization-id"), Some(&org)));
+            cx.errors.push(
+                problem(
+                    "must not contain line breaks",
+                    "give the organization id on one line",
+                )
+                .at(cx.origin("control-plane.organization-id"), Some(&org)),
+            );
         } else {
             cp.organization_id = Some(org);
         }
     }
     cp.max_inflight = cx.int("control-plane.max-inflight", 1, Some(10_000)) as u32;
-    cp.poll_timeout = cx.duration("control-plane.poll-timeout", |n| if n > 0 { Ok(()) } else { Err("must be positive") });
+    cp.poll_timeout = cx.duration("control-plane.poll-timeout", |n| {
+        if n > 0 {
+            Ok(())
+        } else {
+            Err("must be positive")
+        }
+    });
     cp.poll_deadline_guardrail = cx.duration("control-plane.poll-deadline-guardrail", |n| {
         if n <= 0 {
             Err("must be positive")
@@ -155,29 +230,55 @@ fn control_plane(cx: &mut Ctx<'_>, c: &mut RunConfig) {
     if sum > std::time::Duration::from_secs(600) {
         let shown = super::grammar::format_go_duration(sum);
         cx.errors.push(ConfigError::Invalid {
-            origin: format!("{} + {}", cx.origin("control-plane.poll-timeout"), cx.origin("control-plane.poll-deadline-guardrail")),
+            origin: format!(
+                "{} + {}",
+                cx.origin("control-plane.poll-timeout"),
+                cx.origin("control-plane.poll-deadline-guardrail")
+            ),
             value: Some(shown),
             problem: "poll timeout plus deadline guardrail must be at most 10m".into(),
             fix: "lower --control-plane.poll-timeout (30s is the default)".into(),
         });
     }
     let chans = cx.list("control-plane.poll-channel");
-    if !matches!(cx.sources.get("control-plane.poll-channel"), Some(Source::Default | Source::EnvEmpty(_)) | None) {
+    if !matches!(
+        cx.sources.get("control-plane.poll-channel"),
+        Some(Source::Default | Source::EnvEmpty(_)) | None
+    ) {
         let origin = cx.origin("control-plane.poll-channel");
         let mut seen: Vec<String> = Vec::new();
         if chans.is_empty() {
-            cx.errors.push(problem("the poll channel list is empty", "list at least one channel, or drop the setting").at(&origin, Some("")));
+            cx.errors.push(
+                problem(
+                    "the poll channel list is empty",
+                    "list at least one channel, or drop the setting",
+                )
+                .at(&origin, Some("")),
+            );
         }
         for ch in chans {
             let canon = ch.trim().to_ascii_lowercase();
             if ch.trim().is_empty() {
-                cx.errors.push(problem("blank channel name", "remove the empty item").at(&origin, Some(&ch)));
+                cx.errors.push(
+                    problem("blank channel name", "remove the empty item").at(&origin, Some(&ch)),
+                );
             } else if canon != ch {
-                cx.errors.push(problem(format!("channel is not canonical; use {canon:?}"), format!("write {canon}")).at(&origin, Some(&ch)));
+                cx.errors.push(
+                    problem(
+                        format!("channel is not canonical; use {canon:?}"),
+                        format!("write {canon}"),
+                    )
+                    .at(&origin, Some(&ch)),
+                );
             } else if !valid_channel(&ch) {
-                cx.errors.push(problem("channel names match [a-z0-9_-]{1,64}", "rename the channel").at(&origin, Some(&ch)));
+                cx.errors.push(
+                    problem("channel names match [a-z0-9_-]{1,64}", "rename the channel")
+                        .at(&origin, Some(&ch)),
+                );
             } else if seen.contains(&ch) {
-                cx.errors.push(problem("channel listed twice", "remove the duplicate").at(&origin, Some(&ch)));
+                cx.errors.push(
+                    problem("channel listed twice", "remove the duplicate").at(&origin, Some(&ch)),
+                );
             } else {
                 seen.push(ch);
             }
@@ -186,39 +287,75 @@ fn control_plane(cx: &mut Ctx<'_>, c: &mut RunConfig) {
         c.control_plane.poll_channels = Some(seen);
     }
     c.control_plane.api_key = api_key(cx).unwrap_or_default();
-    c.control_plane.http_proxy = cx.proxy("control-plane.http-proxy").or_else(|| c.http_proxy.clone());
-    c.control_plane.extra_headers = cx.headers("control-plane.extra-headers", RESERVED_CONTROL_PLANE_HEADERS);
+    c.control_plane.http_proxy = cx
+        .proxy("control-plane.http-proxy")
+        .or_else(|| c.http_proxy.clone());
+    c.control_plane.extra_headers = cx.headers(
+        "control-plane.extra-headers",
+        RESERVED_CONTROL_PLANE_HEADERS,
+    );
 }
 
 /// The API-key chain: flag ref > `CONTROL_PLANE_API_KEY` > YAML > `OPENAI_API_KEY`.
 fn api_key(cx: &mut Ctx<'_>) -> Option<Secret> {
     let s = row("control-plane.api-key");
     let fix_ref = "use --control-plane.api-key env:VAR or file:/path (or put the key in CONTROL_PLANE_API_KEY)";
-    let (src, got): (Source, Result<Secret, super::error::Problem>) = if let Some((typed, v)) = cx.flags.get(s) {
+    let (src, got): (Source, Result<Secret, super::error::Problem>) = if let Some((typed, v)) =
+        cx.flags.get(s)
+    {
         let v = v.last().cloned().unwrap_or_default();
         let r = match parse_ref(&v, false) {
-            Ref::Env(n) => read_env_ref(cx.env, n, false).map(|k| Secret::new(k, SecretOrigin::Env(n.into()))),
-            Ref::File(p) => read_file_ref(cx.files, p, FileTrim::All).map(|k| Secret::new(k, SecretOrigin::File(p.trim().into()))),
-            Ref::Literal(_) => Err(problem("value must be prefixed with env: or file:", fix_ref)),
+            Ref::Env(n) => {
+                read_env_ref(cx.env, n, false).map(|k| Secret::new(k, SecretOrigin::Env(n.into())))
+            }
+            Ref::File(p) => read_file_ref(cx.files, p, FileTrim::All)
+                .map(|k| Secret::new(k, SecretOrigin::File(p.trim().into()))),
+            Ref::Literal(_) => Err(problem(
+                "value must be prefixed with env: or file:",
+                fix_ref,
+            )),
         };
         (Source::Flag(typed), r)
     } else if let Some(v) = cx.env.var("CONTROL_PLANE_API_KEY") {
         let r = if v.is_empty() {
-            Err(problem("CONTROL_PLANE_API_KEY is set but empty (there is no fallback to OPENAI_API_KEY)", "unset CONTROL_PLANE_API_KEY or give it the key"))
+            Err(problem(
+                "CONTROL_PLANE_API_KEY is set but empty (there is no fallback to OPENAI_API_KEY)",
+                "unset CONTROL_PLANE_API_KEY or give it the key",
+            ))
         } else {
-            Ok(Secret::new(v, SecretOrigin::Env("CONTROL_PLANE_API_KEY".into())))
+            Ok(Secret::new(
+                v,
+                SecretOrigin::Env("CONTROL_PLANE_API_KEY".into()),
+            ))
         };
         (Source::Env("CONTROL_PLANE_API_KEY"), r)
-    } else if let Some((key, YamlRawScalar(v))) = cx.yaml.values.remove(s.name()).map(|(k, y)| (k, YamlRawScalar::from(y))) {
+    } else if let Some((key, YamlRawScalar(v))) = cx
+        .yaml
+        .values
+        .remove(s.name())
+        .map(|(k, y)| (k, YamlRawScalar::from(y)))
+    {
         let origin = format!("YAML key {key} in {}", cx.yaml_file);
         let r = match parse_ref(v.trim(), true) {
-            Ref::Env(n) => read_env_ref(cx.env, n, true).map(|k| Secret::new(k, SecretOrigin::Env(n.into()))),
-            Ref::File(p) => read_file_ref(cx.files, p, FileTrim::All).map(|k| Secret::new(k, SecretOrigin::File(p.trim().into()))),
+            Ref::Env(n) => {
+                read_env_ref(cx.env, n, true).map(|k| Secret::new(k, SecretOrigin::Env(n.into())))
+            }
+            Ref::File(p) => read_file_ref(cx.files, p, FileTrim::All)
+                .map(|k| Secret::new(k, SecretOrigin::File(p.trim().into()))),
             Ref::Literal(l) => Ok(Secret::new(l, SecretOrigin::Literal(origin))),
         };
-        (Source::Yaml { key, file: cx.yaml_file.clone() }, r)
+        (
+            Source::Yaml {
+                key,
+                file: cx.yaml_file.clone(),
+            },
+            r,
+        )
     } else if let Some(v) = cx.env.var("OPENAI_API_KEY").filter(|v| !v.is_empty()) {
-        (Source::Env("OPENAI_API_KEY"), Ok(Secret::new(v, SecretOrigin::Env("OPENAI_API_KEY".into()))))
+        (
+            Source::Env("OPENAI_API_KEY"),
+            Ok(Secret::new(v, SecretOrigin::Env("OPENAI_API_KEY".into()))),
+        )
     } else {
         cx.sources.insert(s.name(), Source::Default);
         cx.errors.push(ConfigError::Missing {
@@ -265,9 +402,15 @@ fn cloudflared_token(cx: &mut Ctx<'_>) -> Option<Secret> {
             Ok(Secret::new(t, SecretOrigin::Env((*e).into())))
         }
         _ => match parse_ref(v.trim(), true) {
-            Ref::Env(n) => read_env_ref(cx.env, n, true).map(|k| Secret::new(k, SecretOrigin::Env(n.into()))),
-            Ref::File(p) => read_file_ref(cx.files, p, FileTrim::All).map(|k| Secret::new(k, SecretOrigin::File(p.trim().into()))),
-            Ref::Literal(_) => Err(problem("the token must be a reference: env:VAR or file:/path (literal tokens are refused)", "put the token in a file or env var and reference it")),
+            Ref::Env(n) => {
+                read_env_ref(cx.env, n, true).map(|k| Secret::new(k, SecretOrigin::Env(n.into())))
+            }
+            Ref::File(p) => read_file_ref(cx.files, p, FileTrim::All)
+                .map(|k| Secret::new(k, SecretOrigin::File(p.trim().into()))),
+            Ref::Literal(_) => Err(problem(
+                "the token must be a reference: env:VAR or file:/path (literal tokens are refused)",
+                "put the token in a file or env var and reference it",
+            )),
         },
     };
     r.map_err(|p| cx.errors.push(p.at(origin, None))).ok()
@@ -288,14 +431,34 @@ fn mcp(cx: &mut Ctx<'_>, c: &mut RunConfig) {
     m.client_cert = cx.path("mcp.client-cert");
     m.client_key = cx.path("mcp.client-key");
     if m.client_cert.is_some() != m.client_key.is_some() {
-        cx.errors.push(ConfigError::Missing { what: "--mcp.client-cert together with --mcp.client-key".into(), fix: "set both, or neither".into() });
+        cx.errors.push(ConfigError::Missing {
+            what: "--mcp.client-cert together with --mcp.client-key".into(),
+            fix: "set both, or neither".into(),
+        });
     }
     if m.client_cert.is_some() && http.is_empty() {
-        cx.errors.push(ConfigError::Missing { what: "an HTTP MCP binding (--mcp.server-url) for --mcp.client-cert/--mcp.client-key".into(), fix: "add --mcp.server-url or drop the MCP client certificate".into() });
+        cx.errors.push(ConfigError::Missing {
+            what: "an HTTP MCP binding (--mcp.server-url) for --mcp.client-cert/--mcp.client-key"
+                .into(),
+            fix: "add --mcp.server-url or drop the MCP client certificate".into(),
+        });
     }
-    m.connection_max_ttl = cx.duration("mcp.connection-max-ttl", |n| if n > 0 { Ok(()) } else { Err("must be positive") });
-    m.startup_wait_timeout = cx.duration("mcp.startup-wait-timeout", |n| if n >= 0 { Ok(()) } else { Err("must not be negative") });
-    m.max_concurrent_requests = cx.int("mcp.max-concurrent-requests", 1, Some(u32::MAX as i64)) as u32;
+    m.connection_max_ttl = cx.duration("mcp.connection-max-ttl", |n| {
+        if n > 0 {
+            Ok(())
+        } else {
+            Err("must be positive")
+        }
+    });
+    m.startup_wait_timeout = cx.duration("mcp.startup-wait-timeout", |n| {
+        if n >= 0 {
+            Ok(())
+        } else {
+            Err("must not be negative")
+        }
+    });
+    m.max_concurrent_requests =
+        cx.int("mcp.max-concurrent-requests", 1, Some(u32::MAX as i64)) as u32;
     m.http_proxy = cx.proxy("mcp.http-proxy");
     m.extra_headers = cx.headers("mcp.extra-headers", &[]);
     m.discovery_extra_headers = cx.headers("mcp.discovery-extra-headers", &[]);
@@ -303,50 +466,113 @@ fn mcp(cx: &mut Ctx<'_>, c: &mut RunConfig) {
     let mut bind = |cx: &mut Ctx<'_>, raw: Option<&str>, origin: &str| -> Option<String> {
         let ch = normalize_channel(raw.unwrap_or(""));
         if !valid_channel(&ch) {
-            cx.errors.push(problem("channel names match [a-z0-9_-]{1,64}", "rename the channel").at(origin, raw));
+            cx.errors.push(
+                problem("channel names match [a-z0-9_-]{1,64}", "rename the channel")
+                    .at(origin, raw),
+            );
             return None;
         }
         if ch == "harpoon" {
-            cx.errors.push(problem("channel harpoon is reserved for the embedded Harpoon server", "bind another channel name").at(origin, raw));
+            cx.errors.push(
+                problem(
+                    "channel harpoon is reserved for the embedded Harpoon server",
+                    "bind another channel name",
+                )
+                .at(origin, raw),
+            );
             return None;
         }
         if bound.contains(&ch) {
-            cx.errors.push(problem(format!("channel {ch} is bound twice"), "give each --mcp.server-url / --mcp.command entry its own channel").at(origin, Some(&ch)));
+            cx.errors.push(
+                problem(
+                    format!("channel {ch} is bound twice"),
+                    "give each --mcp.server-url / --mcp.command entry its own channel",
+                )
+                .at(origin, Some(&ch)),
+            );
             return None;
         }
         bound.push(ch.clone());
         Some(ch)
     };
     for e in http {
-        let Some(channel) = bind(cx, e.channel.as_deref(), &http_origin) else { continue };
+        let Some(channel) = bind(cx, e.channel.as_deref(), &http_origin) else {
+            continue;
+        };
         if let Err(p) = check_url(&e.url) {
-            cx.errors.push(problem(p, "use http(s)://host[:port]/path").at(&http_origin, Some(&super::render::redact_url(&e.url))));
+            cx.errors.push(
+                problem(p, "use http(s)://host[:port]/path")
+                    .at(&http_origin, Some(&super::render::redact_url(&e.url))),
+            );
             continue;
         }
         let mut path_of = |v: &Option<String>, what: &str| {
-            v.as_deref().and_then(|p| resolve_path(p, cx.env).map_err(|pr| cx.errors.push(pr.at(format!("{http_origin} ({what})"), Some(p)))).ok())
+            v.as_deref().and_then(|p| {
+                resolve_path(p, cx.env)
+                    .map_err(|pr| {
+                        cx.errors
+                            .push(pr.at(format!("{http_origin} ({what})"), Some(p)))
+                    })
+                    .ok()
+            })
         };
         let unix_socket = path_of(&e.unix_socket, "unix-socket");
         let client_cert = path_of(&e.client_cert, "client-cert");
         let client_key = path_of(&e.client_key, "client-key");
         if client_cert.is_some() != client_key.is_some() {
-            cx.errors.push(problem("client-cert and client-key must be given together", "set both in the entry, or neither").at(&http_origin, Some(&channel)));
+            cx.errors.push(
+                problem(
+                    "client-cert and client-key must be given together",
+                    "set both in the entry, or neither",
+                )
+                .at(&http_origin, Some(&channel)),
+            );
         }
         if e.unix_socket.is_some() && e.http_proxy.is_some() {
-            cx.errors.push(problem("unix-socket cannot be combined with http-proxy", "drop one of them from the entry").at(&http_origin, Some(&channel)));
+            cx.errors.push(
+                problem(
+                    "unix-socket cannot be combined with http-proxy",
+                    "drop one of them from the entry",
+                )
+                .at(&http_origin, Some(&channel)),
+            );
         }
         let http_proxy = match &e.http_proxy {
-            Some(p) => resolve_proxy(p, "mcp.server-url", cx.env).map_err(|pr| cx.errors.push(pr.at(&http_origin, Some(&super::render::redact_url(p))))).ok(),
+            Some(p) => resolve_proxy(p, "mcp.server-url", cx.env)
+                .map_err(|pr| {
+                    cx.errors
+                        .push(pr.at(&http_origin, Some(&super::render::redact_url(p))))
+                })
+                .ok(),
             None if e.unix_socket.is_some() => None,
             None => m.http_proxy.clone().or_else(|| c.http_proxy.clone()),
         };
-        m.server_urls.push(HttpBinding { channel, url: e.url, unix_socket, http_proxy, client_cert: client_cert.or_else(|| m.client_cert.clone()), client_key: client_key.or_else(|| m.client_key.clone()) });
+        m.server_urls.push(HttpBinding {
+            channel,
+            url: e.url,
+            unix_socket,
+            http_proxy,
+            client_cert: client_cert.or_else(|| m.client_cert.clone()),
+            client_key: client_key.or_else(|| m.client_key.clone()),
+        });
     }
     for e in stdio {
-        let Some(channel) = bind(cx, e.channel.as_deref(), &stdio_origin) else { continue };
+        let Some(channel) = bind(cx, e.channel.as_deref(), &stdio_origin) else {
+            continue;
+        };
         match split_command_line(&e.command) {
-            Ok(argv) => m.commands.push(StdioBinding { channel, command_line: e.command, argv }),
-            Err(err) => cx.errors.push(problem(format!("{err} in the command line of channel {channel}"), "close the quote or escape the character").at(&stdio_origin, Some(&super::render::redact_text(&e.command)))),
+            Ok(argv) => m.commands.push(StdioBinding {
+                channel,
+                command_line: e.command,
+                argv,
+            }),
+            Err(err) => cx.errors.push(
+                problem(
+                    format!("{err} in the command line of channel {channel}"),
+                    "close the quote or escape the character",
+                )
+                .at(&stdio_origin, Some(&super::render::redact_text(&e.command))),
+            ),
         }
     }
 }
@@ -362,7 +588,10 @@ fn logging(cx: &mut Ctx<'_>, c: &mut RunConfig) {
         "struct-text" => LogFormat::StructText,
         "json" => LogFormat::Json,
         _ => {
-            cx.errors.push(problem("unknown log format", "use struct-text or json").at(cx.origin("log.format"), Some(&fmt_raw)));
+            cx.errors.push(
+                problem("unknown log format", "use struct-text or json")
+                    .at(cx.origin("log.format"), Some(&fmt_raw)),
+            );
             LogFormat::Plain
         }
     };
@@ -373,174 +602,12 @@ fn logging(cx: &mut Ctx<'_>, c: &mut RunConfig) {
             }
             c.log.level = l;
         }
-        None => cx.errors.push(problem("unknown log level", "use debug, info, warn or error (optionally +N/-N)").at(cx.origin("log.level"), Some(&level_raw))),
+        None => cx.errors.push(
+            problem(
+                "unknown log level",
+                "use debug, info, warn or error (optionally +N/-N)",
+            )
+            .at(cx.origin("log.level"), Some(&level_raw)),
+        ),
     }
-}
-
-fn harpoon(cx: &mut Ctx<'_>, c: &mut RunConfig) {
-    let h = &mut c.harpoon;
-    h.allow_plaintext_http = cx.boolean("harpoon.allow-plaintext-http");
-    h.max_response_bytes = cx.int("harpoon.max-response-bytes", 1, Some(102_400)) as u32;
-    h.max_redirects = cx.int("harpoon.max-redirects", 0, Some(5)) as u32;
-    h.http_proxy = cx.proxy("harpoon.http-proxy");
-    let origin_t = |cx: &Ctx<'_>| cx.origin("harpoon.target");
-    if let Some(Raw::Targets(ts)) = cx.pick("harpoon.target") {
-        let origin = origin_t(cx);
-        for t in ts {
-            if !super::entries::valid_harpoon_label(&t.label) {
-                cx.errors.push(problem("label must match ^[a-z0-9][a-z0-9_-]{0,63}$", "give the target label=<lowercase name>").at(&origin, Some(&t.label)));
-                continue;
-            }
-            match check_url(&t.url) {
-                Ok(p) if !h.allow_plaintext_http && !p.scheme.eq_ignore_ascii_case("https") => {
-                    cx.errors.push(problem("https is required", "use an https:// URL or set --harpoon.allow-plaintext-http").at(&origin, Some(&super::render::redact_url(&t.url))));
-                    continue;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    cx.errors.push(problem(e, "use https://host/path").at(&origin, Some(&super::render::redact_url(&t.url))));
-                    continue;
-                }
-            }
-            let unix_socket = t.unix_socket.as_deref().and_then(|p| resolve_path(p, cx.env).map_err(|pr| cx.errors.push(pr.at(&origin, Some(p)))).ok());
-            h.targets.push(HarpoonTarget { label: t.label, url: t.url, unix_socket, description: t.description });
-        }
-    }
-    for t in cx.list("harpoon.additional-transport") {
-        let l = t.trim().to_ascii_lowercase();
-        if l != "http-streamable" {
-            cx.errors.push(problem(format!("unsupported harpoon transport {t:?}"), "the only transport is http-streamable").at(cx.origin("harpoon.additional-transport"), Some(&t)));
-        } else if !h.additional_transports.contains(&l) {
-            h.additional_transports.push(l);
-        }
-    }
-    h.hosts_include_suffix = cx.list("harpoon.hosts-include-suffix");
-    h.hosts_include_regex = cx.list("harpoon.hosts-include-regex");
-    for r in &h.hosts_include_regex {
-        if let Err(e) = rough_regex_check(r) {
-            cx.errors.push(problem(format!("invalid harpoon host regex: {e}"), "fix the pattern").at(cx.origin("harpoon.hosts-include-regex"), Some(r)));
-        }
-    }
-    h.hosts_include_loopback = cx.boolean("harpoon.hosts-include-loopback");
-    h.hosts_include_private = cx.boolean("harpoon.hosts-include-private");
-    h.capture_payloads = cx.boolean("harpoon.capture-payloads");
-}
-
-/// Without a regex engine (footprint) only the structure is checked: balanced groups and
-/// classes, no trailing backslash, no empty pattern. The Harpoon issue must compile it.
-fn rough_regex_check(r: &str) -> Result<(), &'static str> {
-    if r.trim().is_empty() {
-        return Err("empty pattern");
-    }
-    let (mut depth, mut class, mut esc) = (0i32, false, false);
-    for ch in r.chars() {
-        match (esc, class, ch) {
-            (true, _, _) => esc = false,
-            (_, _, '\\') => esc = true,
-            (_, true, ']') => class = false,
-            (_, true, _) => {}
-            (_, false, '[') => class = true,
-            (_, false, '(') => depth += 1,
-            (_, false, ')') => {
-                depth -= 1;
-                if depth < 0 {
-                    return Err("unbalanced )");
-                }
-            }
-            _ => {}
-        }
-    }
-    if esc {
-        Err("trailing backslash")
-    } else if class {
-        Err("missing ]")
-    } else if depth != 0 {
-        Err("missing )")
-    } else {
-        Ok(())
-    }
-}
-
-/// Poll allowlist / main-binding cross-check, and the embedded stub exclusion.
-fn channels(cx: &mut Ctx<'_>, c: &mut RunConfig) {
-    let bound: Vec<&str> = c.mcp.server_urls.iter().map(|b| b.channel.as_str()).chain(c.mcp.commands.iter().map(|b| b.channel.as_str())).collect();
-    let stub = c.embedded_mcp.enabled;
-    if stub {
-        for n in ["mcp.server-url", "mcp.command"] {
-            if let Some(Source::Flag(f)) = cx.sources.get(n) {
-                cx.errors.push(ConfigError::Conflict { first: "--embedded-mcp-stub".into(), second: (*f).into(), fix: "use one main MCP target path".into() });
-            }
-        }
-    }
-    let has_main = stub || bound.contains(&"main");
-    match &c.control_plane.poll_channels {
-        Some(list) => {
-            let origin = cx.origin("control-plane.poll-channel");
-            for ch in list {
-                let ok = match ch.as_str() {
-                    "main" => has_main,
-                    "harpoon" => !c.harpoon.targets.is_empty() || list.iter().any(|x| x == "main"),
-                    other => bound.contains(&other),
-                };
-                if !ok {
-                    let msg = if ch == "harpoon" { "control-plane.poll-channel harpoon has no routable target".to_string() } else { format!("channel {ch} is polled but has no binding") };
-                    cx.errors.push(problem(msg, format!("bind channel {ch} with --mcp.server-url/--mcp.command channel={ch},... or stop polling it")).at(&origin, Some(ch)));
-                }
-            }
-        }
-        None if !has_main && cx.errors.is_empty() => {
-            let fix = if bound.is_empty() {
-                "set --mcp.server-url or --mcp.command, or MCP_SERVER_URL or MCP_COMMAND".to_string()
-            } else {
-                format!("add channel=main to one binding (bound now: {})", bound.join(", "))
-            };
-            cx.errors.push(ConfigError::Missing { what: "main channel".into(), fix });
-        }
-        None => {}
-    }
-}
-
-/// See [`super::unsupported_in_use`].
-pub(crate) fn unsupported_in_use(l: &Loaded) -> Vec<ConfigError> {
-    let c = &l.config;
-    let mut out = Vec::new();
-    for s in SETTINGS.iter().filter(|s| s.status == Status::NotYet && s.applies_to(l.command)) {
-        let h = &c.harpoon;
-        let cf = &c.cloudflared;
-        let e = &c.embedded_mcp;
-        let secs = |d: std::time::Duration| d.as_secs_f64();
-        let non_default = match s.name() {
-            "log.http-raw-unsafe" => c.log.http_raw_unsafe,
-            "health.unix-socket" => c.health.unix_socket.is_some(),
-            "harpoon.target" => !h.targets.is_empty(),
-            "harpoon.allow-plaintext-http" => h.allow_plaintext_http,
-            "harpoon.max-response-bytes" => h.max_response_bytes != 102_400,
-            "harpoon.max-redirects" => h.max_redirects != 5,
-            "harpoon.http-proxy" => h.http_proxy.is_some(),
-            "harpoon.additional-transport" => !h.additional_transports.is_empty(),
-            "harpoon.hosts-include-suffix" => !h.hosts_include_suffix.is_empty(),
-            "harpoon.hosts-include-regex" => !h.hosts_include_regex.is_empty(),
-            "harpoon.hosts-include-loopback" => !h.hosts_include_loopback,
-            "harpoon.hosts-include-private" => !h.hosts_include_private,
-            "harpoon.capture-payloads" => h.capture_payloads,
-            "cloudflared.token" => cf.token.is_some(),
-            "cloudflared.managed" => cf.managed,
-            "cloudflared.path" => cf.path.is_some(),
-            "cloudflared.ready-timeout" => secs(cf.ready_timeout) != 30.0,
-            "proxy.check-interval" => secs(c.proxy.check_interval) != 60.0,
-            "embedded-mcp-stub" => e.enabled,
-            "embedded-mcp-listen-addr" => e.listen_addr != "127.0.0.1:0",
-            "embedded-mcp-server-name" => e.server_name != "mcp-stub",
-            "embedded-mcp-server-version" => e.server_version != "0.1.0",
-            other => unreachable!("not-yet setting {other} has no default check"),
-        };
-        if non_default {
-            out.push(ConfigError::NotSupportedYet { name: s.name().into(), origin: l.source(s.name()).origin(s) });
-        }
-    }
-    if c.mcp.server_urls.iter().any(|b| b.unix_socket.is_some()) {
-        let s = row("mcp.server-url");
-        out.push(ConfigError::NotSupportedYet { name: "mcp.server-url unix-socket".into(), origin: l.source(s.name()).origin(s) });
-    }
-    out
 }

@@ -47,12 +47,19 @@ const VALUE_REFS: &[&str] = &[
 
 /// 1-based line of the first `key:` (or `- key:`) at or after `from`.
 fn line_of(text: &str, key: &str, from: usize) -> Option<usize> {
-    text.lines().enumerate().skip(from.saturating_sub(1)).find_map(|(i, l)| {
-        let l = l.trim_start().trim_start_matches("- ").trim_start();
-        let l = l.trim_start_matches(['"', '\'']);
-        (l.starts_with(key) && l[key.len()..].trim_start_matches(['"', '\'']).trim_start().starts_with(':'))
+    text.lines()
+        .enumerate()
+        .skip(from.saturating_sub(1))
+        .find_map(|(i, l)| {
+            let l = l.trim_start().trim_start_matches("- ").trim_start();
+            let l = l.trim_start_matches(['"', '\'']);
+            (l.starts_with(key)
+                && l[key.len()..]
+                    .trim_start_matches(['"', '\''])
+                    .trim_start()
+                    .starts_with(':'))
             .then_some(i + 1)
-    })
+        })
 }
 
 fn scalar(v: &Value) -> Option<String> {
@@ -124,7 +131,10 @@ impl Walker<'_> {
     fn walk(&mut self, prefix: &str, map: &yaml_serde::Mapping) {
         for (k, v) in map {
             let Some(k) = k.as_str() else {
-                self.err(prefix, format!("map keys must be strings, got {}", type_name(k)));
+                self.err(
+                    prefix,
+                    format!("map keys must be strings, got {}", type_name(k)),
+                );
                 continue;
             };
             let path = if prefix.is_empty() {
@@ -151,13 +161,17 @@ impl Walker<'_> {
                 continue;
             }
             let is_section = SETTINGS.iter().any(|s| {
-                s.yaml
-                    .is_some_and(|y| y.len() > path.len() && y.starts_with(&path) && y.as_bytes()[path.len()] == b'.')
+                s.yaml.is_some_and(|y| {
+                    y.len() > path.len() && y.starts_with(&path) && y.as_bytes()[path.len()] == b'.'
+                })
             });
             match v {
                 Value::Mapping(m) if is_section => self.walk(&path, m),
                 Value::Null if is_section => {}
-                _ if is_section => self.err(&path, format!("expected a map of settings, got {}", type_name(v))),
+                _ if is_section => self.err(
+                    &path,
+                    format!("expected a map of settings, got {}", type_name(v)),
+                ),
                 _ => self.unknown(&path, k),
             }
         }
@@ -171,7 +185,12 @@ impl Walker<'_> {
                     for it in items {
                         match scalar(it) {
                             Some(s) => out.push(s),
-                            None => return self.err(path, format!("list items must be strings, got {}", type_name(it))),
+                            None => {
+                                return self.err(
+                                    path,
+                                    format!("list items must be strings, got {}", type_name(it)),
+                                )
+                            }
                         }
                     }
                     YamlRaw::List(out)
@@ -184,24 +203,44 @@ impl Walker<'_> {
                     for (hk, hv) in m {
                         match (scalar(hk), scalar(hv)) {
                             (Some(a), Some(b)) => out.push((a, b)),
-                            _ => return self.err(path, "expected a map of header name to value (strings)".into()),
+                            _ => {
+                                return self.err(
+                                    path,
+                                    "expected a map of header name to value (strings)".into(),
+                                )
+                            }
                         }
                     }
                     YamlRaw::Map(out)
                 }
-                _ => return self.err(path, format!("expected a map of header name to value, got {}", type_name(v))),
+                _ => {
+                    return self.err(
+                        path,
+                        format!(
+                            "expected a map of header name to value, got {}",
+                            type_name(v)
+                        ),
+                    )
+                }
             },
-            Kind::McpServerUrls | Kind::McpCommands | Kind::HarpoonTargets => match self.items(kind, path, v) {
-                Some(r) => r,
-                None => return,
-            },
+            Kind::McpServerUrls | Kind::McpCommands | Kind::HarpoonTargets => {
+                match self.items(kind, path, v) {
+                    Some(r) => r,
+                    None => return,
+                }
+            }
             _ => match scalar(v) {
                 Some(s) if VALUE_REFS.contains(&path) => match self.resolve_value_ref(path, s) {
                     Some(s) => YamlRaw::Scalar(s),
                     None => return,
                 },
                 Some(s) => YamlRaw::Scalar(s),
-                None => return self.err(path, format!("expected a single value, got {}", type_name(v))),
+                None => {
+                    return self.err(
+                        path,
+                        format!("expected a single value, got {}", type_name(v)),
+                    )
+                }
             },
         };
         self.out.values.insert(name, (path.to_string(), raw));
@@ -209,12 +248,25 @@ impl Walker<'_> {
 
     fn items(&mut self, kind: Kind, path: &str, v: &Value) -> Option<YamlRaw> {
         let (allowed, required): (&[&str], &str) = match kind {
-            Kind::McpServerUrls => (&["channel", "url", "unix_socket", "http_proxy", "client_cert", "client_key"], "url"),
+            Kind::McpServerUrls => (
+                &[
+                    "channel",
+                    "url",
+                    "unix_socket",
+                    "http_proxy",
+                    "client_cert",
+                    "client_key",
+                ],
+                "url",
+            ),
             Kind::McpCommands => (&["channel", "command"], "command"),
             _ => (&["label", "url", "unix_socket", "description"], "url"),
         };
         let Value::Sequence(items) = v else {
-            self.err(path, format!("expected a list of entries, got {}", type_name(v)));
+            self.err(
+                path,
+                format!("expected a list of entries, got {}", type_name(v)),
+            );
             return None;
         };
         let mut http = Vec::new();
@@ -223,7 +275,10 @@ impl Walker<'_> {
         for (i, it) in items.iter().enumerate() {
             let ipath = format!("{path}[{i}]");
             let Value::Mapping(m) = it else {
-                self.err(&ipath, format!("expected a map with {required}:, got {}", type_name(it)));
+                self.err(
+                    &ipath,
+                    format!("expected a map with {required}:, got {}", type_name(it)),
+                );
                 return None;
             };
             let mut f: BTreeMap<&str, String> = BTreeMap::new();
@@ -239,7 +294,10 @@ impl Walker<'_> {
                     }
                     None if matches!(val, Value::Null) => {}
                     None => {
-                        self.err(&format!("{ipath}.{key}"), format!("expected a string, got {}", type_name(val)));
+                        self.err(
+                            &format!("{ipath}.{key}"),
+                            format!("expected a string, got {}", type_name(val)),
+                        );
                         return None;
                     }
                 }
@@ -303,7 +361,10 @@ pub fn parse_yaml(text: &str, file: &str, env: &dyn Env, files: &dyn Files) -> Y
         Ok(Value::Mapping(m)) => w.walk("", &m),
         Ok(other) => w.out.errors.push(ConfigError::Yaml {
             file: file.to_string(),
-            message: format!("the document must be a map of settings, got {}", type_name(&other)),
+            message: format!(
+                "the document must be a map of settings, got {}",
+                type_name(&other)
+            ),
         }),
     }
     w.out

@@ -11,7 +11,10 @@ use tunnel_client::config::{load, Command, ConfigErrors, Loaded, RealFiles};
 pub const TID: &str = "tunnel_0123456789abcdef0123456789abcdef";
 
 pub fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// A minimal valid environment: tunnel id, key and a main HTTP binding.
