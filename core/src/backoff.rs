@@ -144,7 +144,10 @@ mod tests {
     #[test]
     fn backoff_first_delay_is_exactly_min() {
         let mut r = rng();
-        assert_eq!(Backoff::poll().next_delay(&mut r), Duration::from_millis(200));
+        assert_eq!(
+            Backoff::poll().next_delay(&mut r),
+            Duration::from_millis(200)
+        );
         assert_eq!(Backoff::auth().next_delay(&mut r), Duration::from_secs(5));
     }
 
@@ -155,9 +158,15 @@ mod tests {
             let mut b = Backoff::poll();
             b.next_delay(&mut r);
             let second = b.next_delay(&mut r);
-            assert!(second >= POLL_MIN && second < Duration::from_millis(400), "{second:?}");
+            assert!(
+                second >= POLL_MIN && second < Duration::from_millis(400),
+                "{second:?}"
+            );
             let third = b.next_delay(&mut r);
-            assert!(third >= POLL_MIN && third < Duration::from_millis(800), "{third:?}");
+            assert!(
+                third >= POLL_MIN && third < Duration::from_millis(800),
+                "{third:?}"
+            );
         }
     }
 
@@ -177,7 +186,10 @@ mod tests {
         let mut r = rng();
         let mut b = Backoff::auth();
         let delays: Vec<_> = (0..40).map(|_| b.next_delay(&mut r)).collect();
-        assert!(delays.iter().skip(10).all(|d| *d >= AUTH_MIN && *d <= AUTH_MAX));
+        assert!(delays
+            .iter()
+            .skip(10)
+            .all(|d| *d >= AUTH_MIN && *d <= AUTH_MAX));
         assert!(delays.iter().any(|d| *d > Duration::from_secs(30)));
     }
 
@@ -225,8 +237,14 @@ mod tests {
     fn retry_after_is_a_floor_under_backoff() {
         let b = Duration::from_millis(200);
         assert_eq!(with_retry_after(b, None), b);
-        assert_eq!(with_retry_after(b, Some(Duration::from_secs(3))), Duration::from_secs(3));
-        assert_eq!(with_retry_after(Duration::from_secs(8), Some(Duration::from_secs(3))), Duration::from_secs(8));
+        assert_eq!(
+            with_retry_after(b, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            with_retry_after(Duration::from_secs(8), Some(Duration::from_secs(3))),
+            Duration::from_secs(8)
+        );
         assert_eq!(with_retry_after(b, Some(Duration::ZERO)), b);
     }
 

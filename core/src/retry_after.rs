@@ -63,7 +63,10 @@ mod tests {
     #[test]
     fn retry_after_delta_seconds_are_honoured() {
         assert_eq!(parse_retry_after("5", now()), Some(Duration::from_secs(5)));
-        assert_eq!(parse_retry_after("  7 \t", now()), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("  7 \t", now()),
+            Some(Duration::from_secs(7))
+        );
         assert_eq!(parse_retry_after("0", now()), Some(Duration::ZERO));
     }
 
@@ -85,7 +88,16 @@ mod tests {
 
     #[test]
     fn retry_after_garbage_is_ignored() {
-        for bad in ["-1", "+1", "1.5", "later", "1e3", "0x10", "5 s", "Tue, 15 Nov 1994"] {
+        for bad in [
+            "-1",
+            "+1",
+            "1.5",
+            "later",
+            "1e3",
+            "0x10",
+            "5 s",
+            "Tue, 15 Nov 1994",
+        ] {
             assert_eq!(parse_retry_after(bad, now()), None, "{bad:?}");
         }
     }
@@ -99,8 +111,14 @@ mod tests {
     #[test]
     fn retry_after_http_date_in_all_three_formats() {
         let ten = Some(Duration::from_secs(10));
-        assert_eq!(parse_retry_after("Tue, 15 Nov 1994 08:12:41 GMT", now()), ten);
-        assert_eq!(parse_retry_after("Tuesday, 15-Nov-94 08:12:41 GMT", now()), ten);
+        assert_eq!(
+            parse_retry_after("Tue, 15 Nov 1994 08:12:41 GMT", now()),
+            ten
+        );
+        assert_eq!(
+            parse_retry_after("Tuesday, 15-Nov-94 08:12:41 GMT", now()),
+            ten
+        );
         assert_eq!(parse_retry_after("Tue Nov 15 08:12:41 1994", now()), ten);
     }
 
@@ -112,13 +130,22 @@ mod tests {
 
     #[test]
     fn retry_after_http_date_in_past_is_ignored() {
-        assert_eq!(parse_retry_after("Tue, 15 Nov 1994 08:12:30 GMT", now()), None);
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now()), None);
+        assert_eq!(
+            parse_retry_after("Tue, 15 Nov 1994 08:12:30 GMT", now()),
+            None
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now()),
+            None
+        );
     }
 
     #[test]
     fn retry_after_http_date_equal_to_now_is_ignored() {
-        assert_eq!(parse_retry_after("Tue, 15 Nov 1994 08:12:31 GMT", now()), None);
+        assert_eq!(
+            parse_retry_after("Tue, 15 Nov 1994 08:12:31 GMT", now()),
+            None
+        );
     }
 
     #[test]

@@ -273,17 +273,15 @@ impl SseDecoder {
                 self.data.push_str(value);
                 self.data.push('\n');
             }
-            "id" => {
-                if !value.contains('\0') {
-                    self.id_buffer = Some(value.to_string()).filter(|v| !v.is_empty());
-                }
+            // An id containing NUL is ignored (it could not be sent back as a header).
+            "id" if !value.contains('\0') => {
+                self.id_buffer = Some(value.to_string()).filter(|v| !v.is_empty());
             }
-            "retry" => {
-                if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-                    // Absurdly large values (beyond u64 milliseconds) are ignored.
-                    if let Ok(ms) = value.parse::<u64>() {
-                        self.retry = Some(ms);
-                    }
+            // Only plain digits count; absurdly large values (beyond u64 milliseconds) are
+            // ignored too.
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                if let Ok(ms) = value.parse::<u64>() {
+                    self.retry = Some(ms);
                 }
             }
             _ => {}
@@ -399,10 +397,7 @@ mod tests {
 
     #[test]
     fn sse_line_without_colon_is_a_field_with_empty_value() {
-        assert_eq!(
-            decode(b"data\n\n"),
-            vec![ev("")]
-        );
+        assert_eq!(decode(b"data\n\n"), vec![ev("")]);
         assert_eq!(decode(b"data\ndata: x\n\n"), vec![ev("\nx")]);
     }
 

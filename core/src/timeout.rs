@@ -96,11 +96,20 @@ mod tests {
     #[test]
     fn timeout_every_unit_is_understood() {
         assert_eq!(parse_duration_literal("7ns"), Some(Duration::from_nanos(7)));
-        assert_eq!(parse_duration_literal("7us"), Some(Duration::from_micros(7)));
-        assert_eq!(parse_duration_literal("7ms"), Some(Duration::from_millis(7)));
+        assert_eq!(
+            parse_duration_literal("7us"),
+            Some(Duration::from_micros(7))
+        );
+        assert_eq!(
+            parse_duration_literal("7ms"),
+            Some(Duration::from_millis(7))
+        );
         assert_eq!(parse_duration_literal("7s"), Some(Duration::from_secs(7)));
         assert_eq!(parse_duration_literal("7m"), Some(Duration::from_secs(420)));
-        assert_eq!(parse_duration_literal("7h"), Some(Duration::from_secs(25_200)));
+        assert_eq!(
+            parse_duration_literal("7h"),
+            Some(Duration::from_secs(25_200))
+        );
     }
 
     #[test]
@@ -112,7 +121,10 @@ mod tests {
 
     #[test]
     fn timeout_leading_zeros_are_allowed() {
-        assert_eq!(parse_duration_literal("0030s"), Some(Duration::from_secs(30)));
+        assert_eq!(
+            parse_duration_literal("0030s"),
+            Some(Duration::from_secs(30))
+        );
         let many = format!("{}1ns", "0".repeat(100));
         assert_eq!(parse_duration_literal(&many), Some(Duration::from_nanos(1)));
     }
@@ -124,7 +136,10 @@ mod tests {
             Some(Duration::from_nanos(i64::MAX as u64))
         );
         assert_eq!(parse_duration_literal("9223372036854775808ns"), None);
-        assert_eq!(parse_duration_literal("2562047h"), Some(Duration::from_secs(2_562_047 * 3600)));
+        assert_eq!(
+            parse_duration_literal("2562047h"),
+            Some(Duration::from_secs(2_562_047 * 3600))
+        );
         assert_eq!(parse_duration_literal("2562048h"), None);
         assert_eq!(parse_duration_literal("99999999999999999999999s"), None);
     }
@@ -142,7 +157,15 @@ mod tests {
     #[test]
     fn timeout_only_json_strings_count() {
         assert_eq!(parse_response_timeout(None), None);
-        for bad in ["null", "30", "30.0", "true", "[\"1s\"]", "{\"a\":\"1s\"}", r#""0s ""#] {
+        for bad in [
+            "null",
+            "30",
+            "30.0",
+            "true",
+            "[\"1s\"]",
+            "{\"a\":\"1s\"}",
+            r#""0s ""#,
+        ] {
             assert_eq!(parse_json(bad), None, "{bad}");
         }
         assert_eq!(parse_json(r#""30s""#), Some(Duration::from_secs(30)));
@@ -162,7 +185,10 @@ mod tests {
     #[test]
     fn deadline_adds_timeout_to_receipt() {
         let now = Instant::now();
-        assert_eq!(deadline(now, Some(Duration::from_secs(5))), Some(now + Duration::from_secs(5)));
+        assert_eq!(
+            deadline(now, Some(Duration::from_secs(5))),
+            Some(now + Duration::from_secs(5))
+        );
     }
 
     #[test]
