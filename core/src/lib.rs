@@ -11,7 +11,9 @@
 pub mod backoff;
 pub mod channel;
 pub mod classify;
+pub mod engine;
 pub mod headers;
+pub mod mcp_http;
 pub mod ndjson;
 pub mod retry_after;
 pub mod sse;

@@ -1,0 +1,527 @@
+//! The tunnel engine: one state machine for polling, command lifecycles and response POSTs.
+//!
+//! Drive it like quinn-proto: feed what happened with `handle_*` (the current `Instant`
+//! always passed in), then drain [`Engine::poll_action`] and [`Engine::poll_event`] until
+//! they return `None`, and wake up again at [`Engine::poll_timeout`] to call
+//! [`Engine::handle_timeout`]. The engine never sleeps, reads a clock or opens a socket.
+
+mod config;
+mod cp_request;
+mod dispatch;
+pub mod outcome;
+mod poll;
+mod post;
+mod status;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Request};
+use serde_json::value::RawValue;
+
+pub use config::{Binding, BindingKind, EngineConfig};
+pub use cp_request::SetupError;
+pub use outcome::{McpOutput, Terminal};
+pub use status::Status;
+
+use crate::channel::ChannelName;
+use crate::classify::{TransportError, TunnelFailure};
+use crate::mcp_http::HttpExchange;
+use crate::wire::api_error::ApiError;
+use crate::wire::command::{DropReason, PolledCommand, ShardToken};
+use crate::wire::metadata::TunnelMetadata;
+use crate::wire::response::RespType;
+
+/// Identifies one command inside the engine (never reused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CommandId(pub u64);
+/// Identifies one poll request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PollId(pub u64);
+/// Identifies one response-POST attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PostId(pub u64);
+
+/// An HTTP response as the adapter received it (body bounded by the adapter).
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// A failed response POST attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostError {
+    pub error: TransportError,
+    /// Whether the request had been fully written before the failure. A notification whose
+    /// request may have reached the service is not re-sent (it could be enqueued twice).
+    pub written: bool,
+}
+
+/// MCP work for the adapter to perform.
+#[derive(Debug, Clone)]
+pub struct McpWork {
+    pub cmd: CommandId,
+    pub request_id: String,
+    pub channel: ChannelName,
+    pub kind: BindingKind,
+    /// Past this instant the work is worthless: nothing will be posted for it.
+    pub deadline: Option<Instant>,
+    pub op: McpOp,
+}
+
+/// The MCP operation itself.
+#[derive(Debug, Clone)]
+pub enum McpOp {
+    /// Send a JSON-RPC message (HTTP: `POST`; stdio: a line). `headers` are the request
+    /// headers for HTTP bindings, already filtered and layered.
+    Send {
+        message: Box<RawValue>,
+        headers: HeaderMap,
+        expects_response: bool,
+    },
+    /// `DELETE` the session (HTTP only).
+    TerminateSession {
+        session_id: String,
+        headers: HeaderMap,
+    },
+    /// Fetch OAuth protected-resource metadata (main HTTP channel only).
+    OAuthDiscovery { headers: HeaderMap },
+}
+
+/// Something for the adapter to do.
+#[derive(Debug)]
+pub enum Action {
+    /// Send a long poll; report with [`Engine::handle_poll_response`]. `timeout` bounds the
+    /// whole exchange (poll timeout + guardrail).
+    Poll {
+        id: PollId,
+        request: Request<()>,
+        timeout: Duration,
+    },
+    /// Abort an outstanding poll (drain); no report is needed.
+    CancelPoll { id: PollId },
+    /// POST a response; report with [`Engine::handle_post_result`].
+    Post {
+        id: PostId,
+        request: Request<Bytes>,
+        timeout: Duration,
+    },
+    /// Fetch tunnel metadata once; report with [`Engine::handle_metadata_response`].
+    FetchMetadata {
+        request: Request<()>,
+        timeout: Duration,
+    },
+    /// Start MCP work; report through the `handle_mcp_*` calls.
+    StartMcp(McpWork),
+    /// Stop MCP work (deadline passed, drain timed out); further reports are ignored.
+    CancelMcp { cmd: CommandId },
+}
+
+/// Why a poll failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PollError {
+    Transport(TransportError),
+    Status {
+        status: u16,
+        api_error: Option<ApiError>,
+    },
+    MalformedBody(String),
+}
+
+impl std::fmt::Display for PollError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PollError::Transport(e) => write!(f, "transport error: {e:?}"),
+            PollError::Status { status, api_error } => {
+                write!(f, "HTTP {status}")?;
+                if let Some(e) = api_error {
+                    if let Some(code) = &e.code {
+                        write!(f, " ({code})")?;
+                    }
+                    if let Some(m) = &e.message {
+                        write!(f, ": {m}")?;
+                    }
+                    if let Some(mit) = e.mitigation() {
+                        write!(f, "; fix: {mit}")?;
+                    }
+                }
+                Ok(())
+            }
+            PollError::MalformedBody(m) => write!(f, "malformed poll body: {m}"),
+        }
+    }
+}
+
+/// Things worth logging, counting or showing; the engine's only way to talk to operators.
+#[derive(Debug, Clone)]
+pub enum Event {
+    PollSucceeded {
+        commands: usize,
+        dropped: usize,
+    },
+    PollFailed {
+        error: PollError,
+        retry_in: Duration,
+        consecutive: u32,
+    },
+    PollRecovered {
+        after_failures: u32,
+    },
+    /// The control plane answered 401/403. Emitted at most once a minute while it lasts.
+    AuthRejected {
+        status: u16,
+        api_error: Option<ApiError>,
+        retry_in: Duration,
+    },
+    /// The service returned more commands than `limit`; all are processed.
+    OverLimit {
+        returned: usize,
+        limit: usize,
+    },
+    CommandDropped {
+        request_id: Option<String>,
+        reason: DropReason,
+    },
+    UnknownCommandType {
+        request_id: String,
+        command_type: String,
+    },
+    InvalidResponseTimeout {
+        request_id: String,
+    },
+    ChannelRejected {
+        request_id: String,
+        channel: ChannelName,
+        command_type: String,
+    },
+    /// The command's `response_timeout` passed; nothing is (or will be) posted for it.
+    DeadlineExpired {
+        request_id: String,
+        channel: ChannelName,
+        stage: &'static str,
+    },
+    /// A failure was synthesized for the command.
+    FailureSynthesized {
+        request_id: String,
+        channel: ChannelName,
+        failure: TunnelFailure,
+        resp_code: u16,
+        method: &'static str,
+    },
+    /// The terminal response was delivered (or the service already had one: 404).
+    CommandCompleted {
+        request_id: String,
+        channel: ChannelName,
+        resp_type: RespType,
+        resp_code: u16,
+        request_kind: &'static str,
+        method: &'static str,
+        poll_to_response: Duration,
+        created_at: Option<String>,
+        already_fulfilled: bool,
+    },
+    NotifyDeliveryFailed {
+        request_id: String,
+        status: Option<u16>,
+    },
+    /// The service refused the terminal response (413 is reported here, with its advice).
+    ResponseRejected {
+        request_id: String,
+        status: u16,
+        api_error: Option<ApiError>,
+    },
+    ResponseDeliveryFailed {
+        request_id: String,
+        status: Option<u16>,
+        attempts: u32,
+    },
+    /// The command ended without a response (cancelled, drain timeout, client response).
+    Abandoned {
+        request_id: String,
+        reason: &'static str,
+    },
+    BindingAvailability {
+        channel: ChannelName,
+        down: Option<String>,
+    },
+    MetadataFetched(TunnelMetadata),
+    MetadataFailed {
+        error: PollError,
+    },
+    /// Draining finished or timed out; the adapter may exit.
+    Drained {
+        abandoned: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Poll,
+    Deadline(CommandId),
+    PostRetry(CommandId),
+    Drain,
+}
+
+/// A response waiting to be POSTed.
+#[derive(Debug, Clone)]
+struct Outgoing {
+    body: Bytes,
+    resp_type: RespType,
+    resp_code: u16,
+}
+
+#[derive(Debug)]
+enum PostState {
+    Idle,
+    InFlight { id: PostId, attempt: u32 },
+    RetryAt { attempt: u32 },
+}
+
+#[derive(Debug)]
+enum Phase {
+    Queued(Box<PolledCommand>),
+    Running {
+        exchange: Option<Box<HttpExchange>>,
+    },
+    /// MCP is done; only POSTs remain.
+    Posting,
+}
+
+#[derive(Debug)]
+struct Cmd {
+    request_id: String,
+    shard: ShardToken,
+    channel: ChannelName,
+    client_request_id: Option<String>,
+    created_at: Option<String>,
+    polled_at: Instant,
+    deadline: Option<Instant>,
+    /// The request id to put into a synthesized error (None for notifications).
+    rpc_id: Option<Box<RawValue>>,
+    request_kind: &'static str,
+    method: &'static str,
+    phase: Phase,
+    outbox: VecDeque<Outgoing>,
+    post: PostState,
+    post_backoff: crate::backoff::Backoff,
+    notify_failed: bool,
+}
+
+/// The engine. See the module docs for how to drive it.
+#[derive(Debug)]
+pub struct Engine {
+    cfg: EngineConfig,
+    req: cp_request::RequestBuilder,
+    rng: fastrand::Rng,
+    poll: poll::PollScheduler,
+    cmds: HashMap<CommandId, Cmd>,
+    queue: VecDeque<CommandId>,
+    running: usize,
+    next_cmd: u64,
+    next_post: u64,
+    posts: HashMap<PostId, CommandId>,
+    timers: BTreeSet<(Instant, Timer)>,
+    actions: VecDeque<Action>,
+    events: VecDeque<Event>,
+    binding_down: HashMap<ChannelName, String>,
+    metadata: Option<TunnelMetadata>,
+    draining: Option<Instant>,
+    drained_reported: bool,
+}
+
+impl Engine {
+    /// Builds the engine; the first poll and the metadata fetch are queued as actions.
+    /// `seed` feeds the jitter PRNG (the adapter takes it from OS entropy, tests fix it).
+    pub fn new(cfg: EngineConfig, seed: u64, now: Instant) -> Result<Engine, SetupError> {
+        let req = cp_request::RequestBuilder::new(&cfg)?;
+        let mut engine = Engine {
+            req,
+            rng: fastrand::Rng::with_seed(seed),
+            poll: poll::PollScheduler::new(now),
+            cmds: HashMap::new(),
+            queue: VecDeque::new(),
+            running: 0,
+            next_cmd: 0,
+            next_post: 0,
+            posts: HashMap::new(),
+            timers: BTreeSet::new(),
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            binding_down: HashMap::new(),
+            metadata: None,
+            draining: None,
+            drained_reported: false,
+            cfg,
+        };
+        let timeout = engine.cp_timeout();
+        engine.actions.push_back(Action::FetchMetadata {
+            request: engine.req.metadata(),
+            timeout,
+        });
+        engine.drive(now);
+        Ok(engine)
+    }
+
+    /// The configuration the engine runs with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// Tunnel metadata, once fetched.
+    pub fn metadata(&self) -> Option<&TunnelMetadata> {
+        self.metadata.as_ref()
+    }
+
+    /// Bound for every control-plane exchange: poll timeout + guardrail, at most 10 minutes.
+    fn cp_timeout(&self) -> Duration {
+        (self.cfg.poll_timeout + self.cfg.poll_guardrail).min(Duration::from_secs(600))
+    }
+
+    /// The next action for the adapter.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The next event for logs, metrics and readiness.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Engine::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.iter().next().map(|(at, _)| *at)
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&(at, timer)) = self.timers.iter().next() {
+            if at > now {
+                break;
+            }
+            self.timers.remove(&(at, timer));
+            match timer {
+                Timer::Poll => {}
+                Timer::Deadline(cmd) => self.on_deadline(now, cmd),
+                Timer::PostRetry(cmd) => self.on_post_retry(now, cmd),
+                Timer::Drain => self.on_drain_timeout(),
+            }
+        }
+        self.drive(now);
+    }
+
+    /// Stop polling and finish what was already taken from the control plane, within
+    /// `timeout` (each command also within its own deadline). Commands already fetched but
+    /// not started are still run: they are gone from the service's queue, and dropping them
+    /// would lose them.
+    pub fn begin_drain(&mut self, now: Instant, timeout: Duration) {
+        if self.draining.is_some() {
+            return;
+        }
+        let until = now.checked_add(timeout).unwrap_or(now);
+        self.draining = Some(until);
+        self.timers.insert((until, Timer::Drain));
+        if let Some(id) = self.poll.stop() {
+            self.actions.push_back(Action::CancelPoll { id });
+        }
+        self.timers.retain(|(_, t)| *t != Timer::Poll);
+        self.drive(now);
+    }
+
+    /// True once a drain has finished: nothing is running or waiting to be posted.
+    pub fn is_finished(&self) -> bool {
+        self.draining.is_some() && self.cmds.is_empty()
+    }
+
+    fn set_timer(&mut self, at: Instant, t: Timer) {
+        self.timers.insert((at, t));
+    }
+
+    fn clear_timer(&mut self, t: Timer) {
+        self.timers.retain(|(_, x)| *x != t);
+    }
+
+    /// Everything that follows from the current state: the next poll, starting queued
+    /// commands, sending pending POSTs, and noticing the end of a drain.
+    fn drive(&mut self, now: Instant) {
+        self.dispatch_queued(now);
+        self.schedule_poll(now);
+        let ids: Vec<CommandId> = self.cmds.keys().copied().collect();
+        for id in ids {
+            self.pump_posts(now, id);
+        }
+        if self.draining.is_some() && self.cmds.is_empty() && !self.drained_reported {
+            self.drained_reported = true;
+            self.clear_timer(Timer::Drain);
+            self.events.push_back(Event::Drained { abandoned: 0 });
+        }
+    }
+
+    fn on_drain_timeout(&mut self) {
+        let ids: Vec<CommandId> = self.cmds.keys().copied().collect();
+        let abandoned = ids.len();
+        for id in ids {
+            self.abandon(id, "drain timeout reached");
+        }
+        self.queue.clear();
+        if !self.drained_reported {
+            self.drained_reported = true;
+            self.events.push_back(Event::Drained { abandoned });
+        }
+    }
+
+    /// Removes a command without posting anything more, cancelling its MCP work.
+    fn abandon(&mut self, id: CommandId, reason: &'static str) {
+        if let Some(cmd) = self.remove_cmd(id) {
+            if matches!(cmd.phase, Phase::Running { .. }) {
+                self.actions.push_back(Action::CancelMcp { cmd: id });
+            }
+            self.events.push_back(Event::Abandoned {
+                request_id: cmd.request_id,
+                reason,
+            });
+        }
+    }
+
+    fn remove_cmd(&mut self, id: CommandId) -> Option<Cmd> {
+        let cmd = self.cmds.remove(&id)?;
+        if matches!(cmd.phase, Phase::Running { .. }) {
+            self.running = self.running.saturating_sub(1);
+        }
+        if let Phase::Queued(_) = cmd.phase {
+            self.queue.retain(|q| *q != id);
+        }
+        self.clear_timer(Timer::Deadline(id));
+        self.clear_timer(Timer::PostRetry(id));
+        if let PostState::InFlight { id: post, .. } = cmd.post {
+            self.posts.remove(&post);
+        }
+        Some(cmd)
+    }
+
+    fn on_deadline(&mut self, _now: Instant, id: CommandId) {
+        let Some(cmd) = self.cmds.get(&id) else {
+            return;
+        };
+        let stage = match cmd.phase {
+            Phase::Queued(_) => "queued",
+            Phase::Running { .. } => "mcp",
+            Phase::Posting => "posting",
+        };
+        let (request_id, channel) = (cmd.request_id.clone(), cmd.channel.clone());
+        if let Some(cmd) = self.remove_cmd(id) {
+            if matches!(cmd.phase, Phase::Running { .. }) {
+                self.actions.push_back(Action::CancelMcp { cmd: id });
+            }
+        }
+        self.events.push_back(Event::DeadlineExpired {
+            request_id,
+            channel,
+            stage,
+        });
+    }
+}

@@ -1,0 +1,319 @@
+//! The poll scheduler: one long poll at a time, `limit` from the free prefetch slots,
+//! exponential backoff with jitter on failure, `Retry-After` as a floor, and 401/403 treated
+//! as an operator problem (slow retries, a rate-limited event, readiness false).
+
+use std::time::{Duration, Instant, SystemTime};
+
+use super::{
+    Action, Cmd, CommandId, Engine, Event, HttpResponse, Phase, PollError, PollId, PostState, Timer,
+};
+use crate::backoff::{with_retry_after, Backoff};
+use crate::classify::TransportError;
+use crate::retry_after::parse_retry_after;
+use crate::timeout::deadline as response_deadline;
+use crate::wire::api_error::ApiError;
+use crate::wire::command::{decode_poll_body, CommandKind};
+use crate::wire::jsonrpc::{method_label, MessageShape};
+use crate::wire::metadata::TunnelMetadata;
+
+/// Most commands asked for in one poll.
+pub const MAX_POLL_LIMIT: usize = 25;
+/// How often an ongoing 401/403 is reported again.
+const AUTH_REPORT_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Debug)]
+enum State {
+    /// Poll again at this instant (if there is room in the prefetch buffer).
+    Waiting {
+        at: Instant,
+    },
+    InFlight {
+        id: PollId,
+    },
+    Stopped,
+}
+
+#[derive(Debug)]
+pub(crate) struct PollScheduler {
+    state: State,
+    next_id: u64,
+    backoff: Backoff,
+    auth_backoff: Backoff,
+    pub(crate) consecutive_failures: u32,
+    pub(crate) failing_since: Option<Instant>,
+    pub(crate) last_success: Option<Instant>,
+    pub(crate) last_error: Option<PollError>,
+    pub(crate) auth_problem: Option<(u16, Option<ApiError>)>,
+    last_auth_report: Option<Instant>,
+    pub(crate) last_limit: usize,
+}
+
+impl PollScheduler {
+    pub(crate) fn new(now: Instant) -> Self {
+        PollScheduler {
+            state: State::Waiting { at: now },
+            next_id: 0,
+            backoff: Backoff::poll(),
+            auth_backoff: Backoff::auth(),
+            consecutive_failures: 0,
+            failing_since: None,
+            last_success: None,
+            last_error: None,
+            auth_problem: None,
+            last_auth_report: None,
+            last_limit: 0,
+        }
+    }
+
+    /// Stops polling; returns the outstanding poll to cancel, if any.
+    pub(crate) fn stop(&mut self) -> Option<PollId> {
+        let prev = std::mem::replace(&mut self.state, State::Stopped);
+        match prev {
+            State::InFlight { id } => Some(id),
+            _ => None,
+        }
+    }
+}
+
+impl Engine {
+    /// Free slots in the prefetch buffer.
+    fn free_slots(&self) -> usize {
+        self.cfg
+            .max_inflight
+            .max(1)
+            .saturating_sub(self.queue.len())
+    }
+
+    pub(super) fn schedule_poll(&mut self, now: Instant) {
+        let State::Waiting { at } = self.poll.state else {
+            return;
+        };
+        if self.draining.is_some() {
+            return;
+        }
+        if at > now {
+            self.set_timer(at, Timer::Poll);
+            return;
+        }
+        let free = self.free_slots();
+        if free == 0 {
+            // Buffer full: nothing is sent; a command leaving the queue calls drive() again.
+            return;
+        }
+        let limit = free.min(MAX_POLL_LIMIT);
+        let id = PollId(self.poll.next_id);
+        self.poll.next_id += 1;
+        self.poll.state = State::InFlight { id };
+        self.poll.last_limit = limit;
+        let timeout = self.cp_timeout();
+        self.actions.push_back(Action::Poll {
+            id,
+            request: self.req.poll(limit),
+            timeout,
+        });
+    }
+
+    /// Reports the outcome of a poll. `now` must be the instant the response head arrived:
+    /// it anchors every command's `response_timeout`. `wall` is used for HTTP-date
+    /// `Retry-After` values only.
+    pub fn handle_poll_response(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        id: PollId,
+        result: Result<HttpResponse, TransportError>,
+    ) {
+        match self.poll.state {
+            State::InFlight { id: current } if current == id => {}
+            _ => return, // stale or cancelled poll
+        }
+        self.poll.state = State::Waiting { at: now };
+        match result {
+            Err(e) => self.poll_failed(now, PollError::Transport(e), None),
+            Ok(resp) => match resp.status {
+                204 => self.poll_succeeded(now, 0, 0),
+                200 => match decode_poll_body(&resp.body) {
+                    Err(e) => self.poll_failed(now, PollError::MalformedBody(e.0), None),
+                    Ok(batch) => {
+                        let (n, d) = (batch.commands.len(), batch.dropped.len());
+                        if n + d > self.poll.last_limit {
+                            self.events.push_back(Event::OverLimit {
+                                returned: n + d,
+                                limit: self.poll.last_limit,
+                            });
+                        }
+                        for dropped in batch.dropped {
+                            self.events.push_back(Event::CommandDropped {
+                                request_id: dropped.request_id,
+                                reason: dropped.reason,
+                            });
+                        }
+                        for cmd in batch.commands {
+                            self.accept_command(now, cmd);
+                        }
+                        self.poll_succeeded(now, n, d);
+                    }
+                },
+                status => {
+                    let retry_after = resp
+                        .headers
+                        .get(http::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, wall));
+                    let api_error = ApiError::parse(&resp.body);
+                    self.poll_failed(now, PollError::Status { status, api_error }, retry_after);
+                }
+            },
+        }
+        self.drive(now);
+    }
+
+    fn poll_succeeded(&mut self, now: Instant, commands: usize, dropped: usize) {
+        if self.poll.consecutive_failures > 0 {
+            self.events.push_back(Event::PollRecovered {
+                after_failures: self.poll.consecutive_failures,
+            });
+        }
+        self.poll.consecutive_failures = 0;
+        self.poll.failing_since = None;
+        self.poll.last_error = None;
+        self.poll.auth_problem = None;
+        self.poll.last_auth_report = None;
+        self.poll.last_success = Some(now);
+        self.poll.backoff.reset();
+        self.poll.auth_backoff.reset();
+        self.events
+            .push_back(Event::PollSucceeded { commands, dropped });
+    }
+
+    fn poll_failed(&mut self, now: Instant, error: PollError, retry_after: Option<Duration>) {
+        self.poll.consecutive_failures = self.poll.consecutive_failures.saturating_add(1);
+        self.poll.failing_since.get_or_insert(now);
+        let auth_status = match &error {
+            PollError::Status {
+                status: s @ (401 | 403),
+                ..
+            } => Some(*s),
+            _ => None,
+        };
+        let delay = if let Some(status) = auth_status {
+            let d = with_retry_after(
+                self.poll.auth_backoff.next_delay(&mut self.rng),
+                retry_after,
+            );
+            let api_error = match &error {
+                PollError::Status { api_error, .. } => api_error.clone(),
+                _ => None,
+            };
+            self.poll.auth_problem = Some((status, api_error.clone()));
+            let due = self
+                .poll
+                .last_auth_report
+                .is_none_or(|t| now.saturating_duration_since(t) >= AUTH_REPORT_EVERY);
+            if due {
+                self.poll.last_auth_report = Some(now);
+                self.events.push_back(Event::AuthRejected {
+                    status,
+                    api_error,
+                    retry_in: d,
+                });
+            }
+            d
+        } else {
+            self.poll.auth_problem = None;
+            let d = with_retry_after(self.poll.backoff.next_delay(&mut self.rng), retry_after);
+            self.events.push_back(Event::PollFailed {
+                error: error.clone(),
+                retry_in: d,
+                consecutive: self.poll.consecutive_failures,
+            });
+            d
+        };
+        self.poll.last_error = Some(error);
+        let at = now.checked_add(delay).unwrap_or(now);
+        self.poll.state = State::Waiting { at };
+    }
+
+    /// Takes one decoded command into the prefetch buffer (or reports why not).
+    fn accept_command(&mut self, now: Instant, cmd: crate::wire::command::PolledCommand) {
+        if let CommandKind::Unknown { command_type } = &cmd.kind {
+            self.events.push_back(Event::UnknownCommandType {
+                request_id: cmd.request_id.clone(),
+                command_type: command_type.clone(),
+            });
+            return;
+        }
+        if cmd.response_timeout_invalid {
+            self.events.push_back(Event::InvalidResponseTimeout {
+                request_id: cmd.request_id.clone(),
+            });
+        }
+        let id = CommandId(self.next_cmd);
+        self.next_cmd += 1;
+        let deadline = response_deadline(now, cmd.response_timeout);
+        let (rpc_id, request_kind, method) = match &cmd.kind {
+            CommandKind::JsonRpc(msg) => match msg.shape() {
+                MessageShape::Request { id, method } => {
+                    (Some(id.clone()), "request", method_label(method))
+                }
+                MessageShape::Notification { method } => {
+                    (None, "notification", method_label(method))
+                }
+                MessageShape::Response { .. } => (None, "client_response", "other"),
+            },
+            CommandKind::SessionTermination { .. } => (None, "session_termination", "other"),
+            _ => (None, "oauth_discovery", "other"),
+        };
+        let entry = Cmd {
+            request_id: cmd.request_id.clone(),
+            shard: cmd.shard_token.clone(),
+            channel: cmd.channel.clone(),
+            client_request_id: cmd.header("x-request-id").map(str::to_string),
+            created_at: cmd.created_at.clone(),
+            polled_at: now,
+            deadline,
+            rpc_id,
+            request_kind,
+            method,
+            phase: Phase::Queued(Box::new(cmd)),
+            outbox: Default::default(),
+            post: PostState::Idle,
+            post_backoff: Backoff::poll(),
+            notify_failed: false,
+        };
+        self.cmds.insert(id, entry);
+        self.queue.push_back(id);
+        if let Some(at) = deadline {
+            self.set_timer(at, Timer::Deadline(id));
+        }
+    }
+
+    /// Reports the metadata fetch. Failure only logs: it never blocks polling.
+    pub fn handle_metadata_response(
+        &mut self,
+        now: Instant,
+        result: Result<HttpResponse, TransportError>,
+    ) {
+        match result {
+            Ok(r) if (200..300).contains(&r.status) => match TunnelMetadata::parse(&r.body) {
+                Some(m) => {
+                    self.metadata = Some(m.clone());
+                    self.events.push_back(Event::MetadataFetched(m));
+                }
+                None => self.events.push_back(Event::MetadataFailed {
+                    error: PollError::MalformedBody("not tunnel metadata".into()),
+                }),
+            },
+            Ok(r) => self.events.push_back(Event::MetadataFailed {
+                error: PollError::Status {
+                    status: r.status,
+                    api_error: ApiError::parse(&r.body),
+                },
+            }),
+            Err(e) => self.events.push_back(Event::MetadataFailed {
+                error: PollError::Transport(e),
+            }),
+        }
+        self.drive(now);
+    }
+}

@@ -1,0 +1,96 @@
+//! A snapshot of the engine for readiness, the admin UI and metrics gauges.
+
+use std::time::{Duration, Instant};
+
+use super::Engine;
+use crate::channel::ChannelName;
+
+/// Consecutive poll failures after which readiness turns false even within the grace time.
+const FAILURES_BEFORE_NOT_READY: u32 = 3;
+
+/// What an operator wants to know about the engine right now.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub last_poll_success: Option<Instant>,
+    pub consecutive_poll_failures: u32,
+    pub last_poll_error: Option<String>,
+    /// Set while the control plane answers 401/403: the status and what to do.
+    pub auth_problem: Option<String>,
+    pub queued: usize,
+    pub running: usize,
+    /// Commands whose MCP work is done and whose responses are being posted.
+    pub posting: usize,
+    pub draining: bool,
+    pub bindings_down: Vec<(ChannelName, String)>,
+}
+
+impl Engine {
+    pub fn status(&self) -> Status {
+        let mut bindings_down: Vec<_> = self
+            .binding_down
+            .iter()
+            .map(|(c, r)| (c.clone(), r.clone()))
+            .collect();
+        bindings_down.sort();
+        let auth_problem = self.poll.auth_problem.as_ref().map(|(status, e)| {
+            let mut s = format!("control plane rejected the credentials (HTTP {status})");
+            if let Some(m) = e.as_ref().and_then(|e| e.message.as_deref()) {
+                s.push_str(&format!(": {m}"));
+            }
+            let fix = e.as_ref().and_then(|e| e.mitigation()).unwrap_or(
+                "check CONTROL_PLANE_API_KEY (or control_plane.api_key) and CONTROL_PLANE_TUNNEL_ID: the key must be a runtime key allowed to use this tunnel",
+            );
+            s.push_str(&format!("; fix: {fix}"));
+            s
+        });
+        Status {
+            last_poll_success: self.poll.last_success,
+            consecutive_poll_failures: self.poll.consecutive_failures,
+            last_poll_error: self.poll.last_error.as_ref().map(|e| e.to_string()),
+            auth_problem,
+            queued: self.queue.len(),
+            running: self.running,
+            posting: self
+                .cmds
+                .len()
+                .saturating_sub(self.queue.len() + self.running),
+            draining: self.draining.is_some(),
+            bindings_down,
+        }
+    }
+
+    /// Readiness with a reason: false while the control plane rejects the key, while polls
+    /// keep failing, while a binding is down, and while draining.
+    pub fn readiness(&self, now: Instant) -> Result<(), String> {
+        let s = self.status();
+        if s.draining {
+            return Err("draining: shutting down".to_string());
+        }
+        if let Some(p) = s.auth_problem {
+            return Err(p);
+        }
+        if s.consecutive_poll_failures > 0 {
+            let for_long = self
+                .poll
+                .failing_since
+                .is_some_and(|t| now.saturating_duration_since(t) >= self.cfg.poll_failure_grace);
+            if for_long || s.consecutive_poll_failures >= FAILURES_BEFORE_NOT_READY {
+                let since = self
+                    .poll
+                    .failing_since
+                    .map(|t| now.saturating_duration_since(t))
+                    .unwrap_or(Duration::ZERO);
+                return Err(format!(
+                    "control plane polls failing ({} in a row for {}s): {}",
+                    s.consecutive_poll_failures,
+                    since.as_secs(),
+                    s.last_poll_error.unwrap_or_default()
+                ));
+            }
+        }
+        if let Some((ch, reason)) = s.bindings_down.first() {
+            return Err(format!("channel {ch}: {reason}"));
+        }
+        Ok(())
+    }
+}
