@@ -1,1 +1,40 @@
+//! # tunnel-blocking
+//!
+//! Drives the sans-IO `tunnel-core` engine with ureq and std threads: one driver thread owns
+//! the engine; a poller thread, a small poster pool and a bounded MCP worker pool do the
+//! I/O and report back over one channel. The admin server reads published snapshots and
+//! never blocks the driver.
+//!
+//! ```no_run
+//! use tunnel_blocking::{HttpTarget, Runtime, RuntimeOptions};
+//! use tunnel_core::channel::ChannelName;
+//! use tunnel_core::engine::EngineConfig;
+//! let cfg = EngineConfig::new("https://api.openai.com".parse().unwrap(), "tunnel_x", "key");
+//! let opts = RuntimeOptions {
+//!     mcp_targets: vec![HttpTarget::new(ChannelName::main(), "http://127.0.0.1:3000/mcp")],
+//!     ..RuntimeOptions::default()
+//! };
+//! let rt = Runtime::start(cfg, opts).unwrap();
+//! let handle = rt.handle(); // give to the signal handler: handle.begin_drain()
+//! # handle.begin_drain();
+//! rt.join().unwrap();
+//! ```
+#![forbid(unsafe_code)]
 
+mod binding;
+mod control_plane;
+mod driver;
+pub mod entropy;
+pub mod errors;
+pub mod events;
+mod mcp_http;
+mod options;
+mod pool;
+mod runtime;
+mod status;
+mod tls;
+
+pub use binding::{McpBinding, McpSink};
+pub use options::{ClientCertPaths, HttpTarget, Observer, RuntimeOptions, StartError, TlsOptions};
+pub use runtime::{Finished, Runtime, RuntimeHandle};
+pub use status::{Counters, Snapshot};

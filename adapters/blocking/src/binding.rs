@@ -1,0 +1,87 @@
+//! The extension point for MCP transports.
+//!
+//! A binding receives [`McpWork`] for its channel and reports what happens through an
+//! [`McpSink`]. Streamable HTTP is implemented in `mcp_http`; a stdio binding (one child
+//! process, a reader thread, `handle_mcp_output` reports) plugs in here by implementing
+//! [`McpBinding`] and being chosen in `Runtime::start`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+
+use http::HeaderMap;
+use tunnel_core::classify::TransportError;
+use tunnel_core::engine::{CommandId, McpOutput, McpWork};
+
+use crate::driver::{Input, McpStep};
+
+/// Runs MCP work for one channel.
+pub trait McpBinding: Send + Sync {
+    /// Starts `work` without blocking the caller (the driver thread); reports through `sink`.
+    fn start(&self, work: McpWork, sink: McpSink);
+    /// Interrupts everything in flight: the runtime is stopping.
+    fn shutdown(&self) {}
+}
+
+/// Where a binding reports the progress of one command. Every report is dropped once the
+/// command was cancelled (deadline, drain timeout, or the engine already has its terminal),
+/// so a binding cannot produce output for a command that is over.
+#[derive(Clone)]
+pub struct McpSink {
+    cmd: CommandId,
+    tx: Sender<Input>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl McpSink {
+    pub(crate) fn new(cmd: CommandId, tx: Sender<Input>, cancel: Arc<AtomicBool>) -> McpSink {
+        McpSink { cmd, tx, cancel }
+    }
+
+    /// The command this sink reports for.
+    pub fn command(&self) -> CommandId {
+        self.cmd
+    }
+
+    /// True once the engine no longer wants input for this command: stop reading.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Acquire)
+    }
+
+    fn send(&self, step: McpStep) -> bool {
+        if self.is_cancelled() {
+            return false;
+        }
+        self.tx
+            .send(Input::Mcp {
+                cmd: self.cmd,
+                step,
+            })
+            .is_ok()
+    }
+
+    /// The HTTP response head arrived. Returns false when the binding should stop.
+    pub fn head(&self, status: u16, headers: HeaderMap) -> bool {
+        self.send(McpStep::Head { status, headers })
+    }
+
+    /// A body chunk arrived. Returns false when the binding should stop.
+    pub fn body(&self, chunk: Vec<u8>) -> bool {
+        self.send(McpStep::Body(chunk))
+    }
+
+    /// The body ended.
+    pub fn end(&self) {
+        self.send(McpStep::End);
+    }
+
+    /// The exchange failed at the transport level.
+    pub fn error(&self, error: TransportError) {
+        self.send(McpStep::Error(error));
+    }
+
+    /// A framed output (stdio, in-process, or an outcome decided by the adapter).
+    pub fn output(&self, output: McpOutput) -> bool {
+        self.send(McpStep::Output(output))
+    }
+}

@@ -1,0 +1,320 @@
+//! The driver thread: the only owner of the [`Engine`].
+//!
+//! I/O threads (poller, posters, MCP workers) never touch the engine; they send [`Input`]s
+//! over one channel. The loop: perform every pending action, log and publish every event,
+//! publish a status snapshot, then wait for the next input or the engine's next timer.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use http::HeaderMap;
+use tunnel_core::channel::ChannelName;
+use tunnel_core::classify::TransportError;
+use tunnel_core::engine::{
+    Action, CommandId, Engine, Event, HttpResponse, McpOutput, PollId, PostError, PostId, Terminal,
+};
+use tunnel_core::wire::metadata::TunnelMetadata;
+
+use crate::binding::{McpBinding, McpSink};
+use crate::control_plane::{self, Limits, PollJob};
+use crate::events::log_event;
+use crate::options::Observer;
+use crate::pool::Pool;
+use crate::status::{Counters, Published, Snapshot};
+
+/// Longest the driver sleeps without republishing readiness (which depends on time: a
+/// failing poll turns "not ready" after a grace period even if nothing else happens).
+const MAX_IDLE: Duration = Duration::from_secs(1);
+/// Inputs handled before the next round of actions, events and publishing. Batching keeps
+/// a fast SSE stream from paying for a status snapshot per chunk.
+const MAX_BATCH: usize = 256;
+
+/// Everything an I/O thread can tell the driver.
+pub(crate) enum Input {
+    /// A poll finished; `at` is when its response head arrived (or it failed).
+    Poll {
+        id: PollId,
+        at: Instant,
+        wall: SystemTime,
+        result: Result<HttpResponse, TransportError>,
+    },
+    Metadata {
+        result: Result<HttpResponse, TransportError>,
+    },
+    Post {
+        id: PostId,
+        wall: SystemTime,
+        result: Result<HttpResponse, PostError>,
+    },
+    Mcp {
+        cmd: CommandId,
+        step: McpStep,
+    },
+    /// Graceful drain (SIGTERM/SIGINT).
+    Drain,
+    /// Stop now (the runtime was dropped): abandon everything.
+    Stop,
+}
+
+/// One step of an MCP exchange, as reported by a binding.
+pub(crate) enum McpStep {
+    Head { status: u16, headers: HeaderMap },
+    Body(Vec<u8>),
+    End,
+    Error(TransportError),
+    Output(McpOutput),
+}
+
+/// What the driver needs besides the engine.
+pub(crate) struct Driver {
+    pub engine: Engine,
+    pub rx: Receiver<Input>,
+    pub tx: Sender<Input>,
+    pub poll_jobs: Option<Sender<PollJob>>,
+    /// The poller's agent, kept to interrupt the outstanding long poll on drain.
+    pub poll_agent: ureq::Agent,
+    /// Posts and the metadata fetch.
+    pub cp_agent: ureq::Agent,
+    pub posters: Pool,
+    pub bindings: HashMap<ChannelName, Arc<dyn McpBinding>>,
+    pub limits: Limits,
+    pub drain_timeout: Duration,
+    pub observer: Option<Observer>,
+    pub published: Published,
+    /// Cancel flags of MCP work the engine still wants input for.
+    pub running: HashMap<CommandId, Arc<AtomicBool>>,
+    pub counters: Counters,
+    pub metadata: Option<TunnelMetadata>,
+}
+
+impl Driver {
+    /// Runs until the engine has drained (or a hard stop); returns how many commands were
+    /// abandoned by a hard stop.
+    pub(crate) fn run(mut self) -> usize {
+        let mut stopped_hard = false;
+        loop {
+            self.perform_actions();
+            self.drain_events();
+            self.publish(false);
+            if self.engine.is_finished() {
+                break;
+            }
+            let now = Instant::now();
+            let wait = self
+                .engine
+                .poll_timeout()
+                .map(|t| t.saturating_duration_since(now))
+                .unwrap_or(MAX_IDLE)
+                .min(MAX_IDLE);
+            match self.rx.recv_timeout(wait) {
+                Ok(input) => {
+                    if !self.handle_input(input) {
+                        stopped_hard = true;
+                        break;
+                    }
+                    // Take what else is already waiting, bounded.
+                    let mut n = 1;
+                    while n < MAX_BATCH {
+                        let Ok(input) = self.rx.try_recv() else { break };
+                        if !self.handle_input(input) {
+                            stopped_hard = true;
+                            break;
+                        }
+                        n += 1;
+                    }
+                    if stopped_hard {
+                        break;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                // Impossible while we hold `tx`; treat it like a stop.
+                Err(RecvTimeoutError::Disconnected) => {
+                    stopped_hard = true;
+                    break;
+                }
+            }
+            // Timers fire even while inputs keep arriving.
+            let now = Instant::now();
+            if self.engine.poll_timeout().is_some_and(|t| t <= now) {
+                self.engine.handle_timeout(now);
+            }
+        }
+        let abandoned = if stopped_hard {
+            let s = self.engine.status();
+            s.queued + s.running + s.posting
+        } else {
+            0
+        };
+        self.drain_events();
+        self.shutdown_io();
+        self.publish(true);
+        abandoned
+    }
+
+    /// Returns false on a hard stop.
+    fn handle_input(&mut self, input: Input) -> bool {
+        let now = Instant::now();
+        match input {
+            Input::Poll {
+                id,
+                at,
+                wall,
+                result,
+            } => self.engine.handle_poll_response(at, wall, id, result),
+            Input::Metadata { result } => self.engine.handle_metadata_response(now, result),
+            Input::Post { id, wall, result } => {
+                self.engine.handle_post_result(now, wall, id, result)
+            }
+            Input::Mcp { cmd, step } => {
+                match step {
+                    McpStep::Head { status, headers } => {
+                        self.engine.handle_mcp_head(now, cmd, status, &headers)
+                    }
+                    McpStep::Body(chunk) => self.engine.handle_mcp_body(now, cmd, &chunk),
+                    McpStep::End => self.engine.handle_mcp_end(now, cmd),
+                    McpStep::Error(e) => self.engine.handle_mcp_error(now, cmd, e),
+                    McpStep::Output(o) => self.engine.handle_mcp_output(now, cmd, o),
+                }
+                // Once the engine has its terminal, the worker must stop reading (a server
+                // may keep an SSE stream open after the response).
+                if !self.engine.wants_mcp_input(cmd) {
+                    self.cancel_mcp(cmd);
+                }
+            }
+            Input::Drain => {
+                log::info!(
+                    "draining: polling stopped, finishing commands already taken (up to {:?})",
+                    self.drain_timeout
+                );
+                self.engine.begin_drain(now, self.drain_timeout);
+            }
+            Input::Stop => return false,
+        }
+        true
+    }
+
+    fn cancel_mcp(&mut self, cmd: CommandId) {
+        if let Some(flag) = self.running.remove(&cmd) {
+            flag.store(true, Ordering::Release);
+        }
+    }
+
+    fn perform_actions(&mut self) {
+        while let Some(action) = self.engine.poll_action() {
+            match action {
+                Action::Poll {
+                    id,
+                    request,
+                    timeout,
+                } => {
+                    if let Some(jobs) = &self.poll_jobs {
+                        if jobs
+                            .send(PollJob {
+                                id,
+                                request,
+                                timeout,
+                            })
+                            .is_err()
+                        {
+                            log::error!("the poller thread is gone; polling stopped");
+                        }
+                    }
+                }
+                Action::CancelPoll { .. } => {
+                    // Only a drain cancels the poll, and no poll follows it: closing the job
+                    // channel ends the poller, and shutting its agent down interrupts the
+                    // long poll in flight instead of waiting out `timeout_ms`.
+                    self.poll_jobs = None;
+                    self.poll_agent.clone().shutdown();
+                }
+                Action::Post {
+                    id,
+                    request,
+                    timeout,
+                } => {
+                    let (agent, limits, tx) = (self.cp_agent.clone(), self.limits, self.tx.clone());
+                    self.posters.submit(move || {
+                        control_plane::post(&agent, id, request, timeout, limits, &tx)
+                    });
+                }
+                Action::FetchMetadata { request, timeout } => {
+                    let (agent, limits, tx) = (self.cp_agent.clone(), self.limits, self.tx.clone());
+                    self.posters.submit(move || {
+                        control_plane::metadata(&agent, request, timeout, limits, &tx)
+                    });
+                }
+                Action::StartMcp(work) => {
+                    let cmd = work.cmd;
+                    match self.bindings.get(&work.channel) {
+                        Some(binding) => {
+                            let flag = Arc::new(AtomicBool::new(false));
+                            self.running.insert(cmd, Arc::clone(&flag));
+                            binding.start(work, McpSink::new(cmd, self.tx.clone(), flag));
+                        }
+                        None => {
+                            // Start() checked every binding has a runner; keep the engine
+                            // consistent anyway.
+                            let out = McpOutput::Terminal(Terminal::Abandon {
+                                reason: "no MCP binding runner for this channel",
+                            });
+                            self.engine.handle_mcp_output(Instant::now(), cmd, out);
+                        }
+                    }
+                }
+                Action::CancelMcp { cmd } => self.cancel_mcp(cmd),
+            }
+        }
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(event) = self.engine.poll_event() {
+            log_event(&event);
+            self.counters.record(&event);
+            if let Event::MetadataFetched(m) = &event {
+                self.metadata = Some(m.clone());
+            }
+            if let Some(observer) = &self.observer {
+                observer(&event);
+            }
+        }
+    }
+
+    fn publish(&self, stopped: bool) {
+        let now = Instant::now();
+        let status = self.engine.status();
+        let readiness = if stopped {
+            Err("stopped".to_string())
+        } else {
+            self.engine.readiness(now)
+        };
+        let in_flight = status.queued + status.running + status.posting;
+        let snapshot = Snapshot {
+            status,
+            readiness,
+            counters: self.counters.clone(),
+            in_flight,
+            metadata: self.metadata.clone(),
+            stopped,
+            updated_at: now,
+        };
+        self.published.update(|s| *s = snapshot);
+    }
+
+    /// Interrupts and stops every I/O thread; none is joined here (see `Runtime::join`).
+    fn shutdown_io(&mut self) {
+        for flag in self.running.values() {
+            flag.store(true, Ordering::Release);
+        }
+        self.running.clear();
+        self.poll_jobs = None;
+        self.posters.stop();
+        self.poll_agent.clone().shutdown();
+        self.cp_agent.clone().shutdown();
+        for binding in self.bindings.values() {
+            binding.shutdown();
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Streamable HTTP execution of MCP work with ureq.
+//!
+//! The adapter only moves bytes: the request headers come from the core already filtered
+//! and layered, and the response (head, body chunks, end or a classified error) goes back to
+//! the engine, which decides what to post (`tunnel_core::mcp_http::HttpExchange`). Body
+//! chunks are forwarded as they arrive so SSE notifications reach the control plane before
+//! the terminal response.
+
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use http::{HeaderValue, Method, Uri};
+use tunnel_core::engine::{McpOp, McpOutput, McpWork, Terminal};
+
+use crate::binding::{McpBinding, McpSink};
+use crate::errors::{classify, classify_io, Phase};
+use crate::options::StartError;
+use crate::pool::Pool;
+
+/// Read buffer for response bodies; a read returns as soon as any bytes arrive, so this
+/// bounds a chunk, not latency.
+const CHUNK: usize = 16 * 1024;
+
+/// One Streamable HTTP binding: its endpoint, its own agent (connection pool) and the
+/// shared MCP worker pool.
+pub(crate) struct HttpBinding {
+    url: Uri,
+    agent: ureq::Agent,
+    pool: Pool,
+    /// Bound for an exchange whose command has no deadline (and cap for one that has).
+    ttl: Duration,
+    oauth_logged: AtomicBool,
+}
+
+/// Checks an MCP endpoint URL: absolute `http`/`https` with a host.
+pub(crate) fn parse_target_url(url: &str) -> Result<Uri, StartError> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|_| StartError::Target(format!("MCP server URL {url:?} is not a valid URL")))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => {
+            return Err(StartError::Target(format!(
+                "MCP server URL {url:?} must start with http:// or https://"
+            )))
+        }
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(StartError::Target(format!(
+            "MCP server URL {url:?} has no host"
+        )));
+    }
+    Ok(uri)
+}
+
+impl HttpBinding {
+    pub(crate) fn new(url: Uri, agent: ureq::Agent, pool: Pool, ttl: Duration) -> HttpBinding {
+        HttpBinding {
+            url,
+            agent,
+            pool,
+            ttl,
+            oauth_logged: AtomicBool::new(false),
+        }
+    }
+
+    fn timeout(&self, deadline: Option<Instant>) -> Option<Duration> {
+        match deadline {
+            None => Some(self.ttl),
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                // Past the deadline the engine's own timer ends the command; do nothing.
+                (!left.is_zero()).then(|| left.min(self.ttl))
+            }
+        }
+    }
+}
+
+impl McpBinding for HttpBinding {
+    fn start(&self, work: McpWork, sink: McpSink) {
+        let Some(timeout) = self.timeout(work.deadline) else {
+            return;
+        };
+        let (agent, url) = (self.agent.clone(), self.url.clone());
+        match work.op {
+            McpOp::Send {
+                message,
+                mut headers,
+                ..
+            } => {
+                if !headers.contains_key(http::header::CONTENT_TYPE) {
+                    headers.insert(
+                        http::header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
+                }
+                self.pool.submit(move || {
+                    let body = message.get().as_bytes();
+                    exchange(&agent, Method::POST, url, headers, body, timeout, &sink);
+                });
+            }
+            McpOp::TerminateSession { headers, .. } => {
+                self.pool.submit(move || {
+                    exchange(&agent, Method::DELETE, url, headers, (), timeout, &sink)
+                });
+            }
+            McpOp::OAuthDiscovery { .. } => {
+                if !self.oauth_logged.swap(true, Ordering::Relaxed) {
+                    log::warn!("oauth_discovery commands are not supported by this client yet; they are abandoned (the service times them out)");
+                }
+                sink.output(McpOutput::Terminal(Terminal::Abandon {
+                    reason: "oauth_discovery is not supported yet",
+                }));
+            }
+        }
+    }
+
+    fn shutdown(&self) {
+        self.pool.stop();
+        // Interrupts reads blocked on this binding's connections (cancelled SSE streams).
+        self.agent.clone().shutdown();
+    }
+}
+
+/// Performs one request and streams the response into `sink`. Reports nothing once the
+/// sink is cancelled.
+fn exchange<B: ureq::AsSendBody>(
+    agent: &ureq::Agent,
+    method: Method,
+    url: Uri,
+    headers: http::HeaderMap,
+    body: B,
+    timeout: Duration,
+    sink: &McpSink,
+) {
+    if sink.is_cancelled() {
+        return;
+    }
+    let mut request = http::Request::new(body);
+    *request.method_mut() = method;
+    *request.uri_mut() = url;
+    *request.headers_mut() = headers;
+    let request = agent
+        .configure_request(request)
+        .timeout_global(Some(timeout))
+        .build();
+    let response = match agent.run(request) {
+        Ok(r) => r,
+        Err(e) => {
+            if !sink.is_cancelled() {
+                let kind = classify(&e, Phase::Head);
+                log::debug!(
+                    "MCP request for command {:?} failed: {e} ({kind:?})",
+                    sink.command()
+                );
+                sink.error(kind);
+            }
+            return;
+        }
+    };
+    let (parts, body) = response.into_parts();
+    if !sink.head(parts.status.as_u16(), parts.headers) {
+        return;
+    }
+    // No size limit here: the engine bounds what it buffers (JSON bodies, SSE events) and
+    // says when it has had enough, which cancels the sink.
+    let mut reader = body.into_reader();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        if sink.is_cancelled() {
+            return;
+        }
+        match reader.read(&mut buf) {
+            Ok(0) => {
+                sink.end();
+                return;
+            }
+            Ok(n) => {
+                if !sink.body(buf[..n].to_vec()) {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                if !sink.is_cancelled() {
+                    sink.error(classify_io(&e, Phase::Body));
+                }
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_urls_are_checked() {
+        assert!(parse_target_url("http://127.0.0.1:3000/mcp").is_ok());
+        assert!(parse_target_url("https://mcp.internal/mcp").is_ok());
+        assert!(parse_target_url("ftp://x/mcp").is_err());
+        assert!(parse_target_url("/mcp").is_err());
+        assert!(parse_target_url("not a url").is_err());
+    }
+}

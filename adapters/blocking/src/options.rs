@@ -1,0 +1,144 @@
+//! What the binary (or an embedding host) tells the runtime beyond the engine's own
+//! configuration: where each HTTP binding lives, TLS/proxy settings, the drain bound, and
+//! who wants to hear about events.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tunnel_core::channel::ChannelName;
+use tunnel_core::engine::{Event, SetupError};
+
+/// Where a Streamable HTTP binding's MCP server lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTarget {
+    pub channel: ChannelName,
+    /// The MCP endpoint, e.g. `http://127.0.0.1:3000/mcp`.
+    pub url: String,
+}
+
+impl HttpTarget {
+    pub fn new(channel: ChannelName, url: impl Into<String>) -> Self {
+        HttpTarget {
+            channel,
+            url: url.into(),
+        }
+    }
+}
+
+/// Receives every engine event, on the driver thread, after it has been logged. It must not
+/// block (hand the event to a channel or update counters); the driver waits for it.
+pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// TLS and proxy settings. Paths are plain file paths (the settings layer resolves `env:`
+/// and `file:` forms before this point).
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// PEM CA bundle trusted *in addition to* the built-in Mozilla roots, for the control
+    /// plane and every MCP binding (`--ca-bundle`).
+    pub ca_bundle: Option<PathBuf>,
+    /// Client certificate chain + key (PEM) presented to the control plane (mTLS).
+    pub control_plane_client_cert: Option<ClientCertPaths>,
+    /// Client certificate chain + key (PEM) presented to the MCP servers (mTLS). Redirects
+    /// are never followed on MCP agents, so it only ever reaches the configured origins.
+    pub mcp_client_cert: Option<ClientCertPaths>,
+    /// Explicit proxy for the control plane. `None`: the `HTTPS_PROXY`/`HTTP_PROXY`/
+    /// `ALL_PROXY` + `NO_PROXY` environment, as the Go client does.
+    pub control_plane_proxy: Option<String>,
+    /// Explicit proxy for MCP bindings. `None`: direct (the environment's proxy is *not*
+    /// used for what is usually a server on the local network).
+    pub mcp_proxy: Option<String>,
+}
+
+/// PEM files for a client certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertPaths {
+    pub cert_chain: PathBuf,
+    pub private_key: PathBuf,
+}
+
+/// Runtime settings. `Default` gives no MCP targets (add one per HTTP binding), a 30 s drain
+/// and no observer.
+#[derive(Clone)]
+pub struct RuntimeOptions {
+    /// One per `BindingKind::Http` binding of the engine configuration.
+    pub mcp_targets: Vec<HttpTarget>,
+    /// Upper bound of a graceful drain (SIGTERM/SIGINT).
+    pub drain_timeout: Duration,
+    pub observer: Option<Observer>,
+    pub tls: TlsOptions,
+    /// Connection setup bound (TCP + TLS + proxy) for MCP requests (Go: dial 30 s).
+    pub mcp_connect_timeout: Duration,
+    /// Bound on an MCP exchange whose command has no `response_timeout`
+    /// (`--mcp.connection-max-ttl`, default 10 min). A command with a deadline is bounded by
+    /// the earlier of the two.
+    pub mcp_connection_ttl: Duration,
+    /// Largest poll / metadata body read.
+    pub max_poll_body: usize,
+    /// Largest body read from a response POST or a failed control-plane request.
+    pub max_error_body: usize,
+    /// Threads for response POSTs (concurrent posts of different commands).
+    pub posters: usize,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            mcp_targets: Vec::new(),
+            drain_timeout: Duration::from_secs(30),
+            observer: None,
+            tls: TlsOptions::default(),
+            mcp_connect_timeout: Duration::from_secs(30),
+            mcp_connection_ttl: Duration::from_secs(600),
+            max_poll_body: 32 * 1024 * 1024,
+            max_error_body: 64 * 1024,
+            posters: 4,
+        }
+    }
+}
+
+impl fmt::Debug for RuntimeOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuntimeOptions")
+            .field("mcp_targets", &self.mcp_targets)
+            .field("drain_timeout", &self.drain_timeout)
+            .field("observer", &self.observer.as_ref().map(|_| "<fn>"))
+            .field("tls", &self.tls)
+            .field("mcp_connect_timeout", &self.mcp_connect_timeout)
+            .field("mcp_connection_ttl", &self.mcp_connection_ttl)
+            .field("max_poll_body", &self.max_poll_body)
+            .field("max_error_body", &self.max_error_body)
+            .field("posters", &self.posters)
+            .finish()
+    }
+}
+
+/// Why the runtime could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The engine refused its configuration.
+    Engine(SetupError),
+    /// A binding kind this adapter cannot run yet.
+    Unsupported(String),
+    /// An HTTP binding without a target, a target without a binding, or a bad URL.
+    Target(String),
+    /// A CA bundle, client certificate or proxy setting could not be used.
+    Tls(String),
+    /// A thread could not be spawned.
+    Spawn(std::io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Engine(e) => write!(f, "invalid engine configuration: {e}"),
+            StartError::Unsupported(m) | StartError::Target(m) | StartError::Tls(m) => {
+                f.write_str(m)
+            }
+            StartError::Spawn(e) => write!(f, "could not start a thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}

@@ -1,0 +1,225 @@
+//! A small thread pool for blocking I/O jobs, and a count of live threads so `join` can wait
+//! for them (bounded) and `Drop` never has to.
+//!
+//! Why not one thread per job: an MCP call is cheap next to a thread, but the brief (and an
+//! operator's `ps`) want a bounded, steady set. Why not a hard bound either: a cancelled MCP
+//! exchange may stay blocked in a socket read until its deadline (ureq cannot interrupt one
+//! connection of a pool), and new work must not queue behind it. So the pool keeps `core`
+//! threads and may grow to `max` temporary ones, which exit once the queue is empty.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Counts live I/O threads.
+#[derive(Clone, Default)]
+pub(crate) struct Threads {
+    inner: Arc<(Mutex<usize>, Condvar)>,
+}
+
+/// Decrements the live count when the thread ends (even by panic).
+struct Alive(Threads);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        let (m, cv) = &*self.0.inner;
+        let mut n = m.lock().unwrap_or_else(|e| e.into_inner());
+        *n = n.saturating_sub(1);
+        cv.notify_all();
+    }
+}
+
+impl Threads {
+    /// Spawns a named thread that is counted while it runs.
+    pub(crate) fn spawn(
+        &self,
+        name: &str,
+        f: impl FnOnce() + Send + 'static,
+    ) -> std::io::Result<()> {
+        {
+            let mut n = self.inner.0.lock().unwrap_or_else(|e| e.into_inner());
+            *n += 1;
+        }
+        let guard = Alive(self.clone());
+        std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(move || {
+                let _guard = guard;
+                f();
+            })?;
+        Ok(())
+    }
+
+    /// Waits until every counted thread has ended or `timeout` passed; true if all ended.
+    pub(crate) fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let (m, cv) = &*self.inner;
+        let mut n = m.lock().unwrap_or_else(|e| e.into_inner());
+        while *n > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            n = cv
+                .wait_timeout(n, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+
+    #[cfg(test)]
+    pub(crate) fn live(&self) -> usize {
+        *self.inner.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+struct State {
+    jobs: VecDeque<Job>,
+    idle: usize,
+    threads: usize,
+    stop: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    cv: Condvar,
+    core: usize,
+    max: usize,
+    name: String,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A pool of `core` permanent threads growing to `max` (see the module docs).
+#[derive(Clone)]
+pub(crate) struct Pool {
+    shared: Arc<Shared>,
+    threads: Threads,
+}
+
+impl Pool {
+    pub(crate) fn new(name: &str, core: usize, max: usize, threads: Threads) -> Pool {
+        let core = core.max(1);
+        Pool {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    jobs: VecDeque::new(),
+                    idle: 0,
+                    threads: 0,
+                    stop: false,
+                }),
+                cv: Condvar::new(),
+                core,
+                max: max.max(core),
+                name: name.to_string(),
+            }),
+            threads,
+        }
+    }
+
+    /// Queues a job; starts a thread when none is idle and the pool may grow.
+    pub(crate) fn submit(&self, job: impl FnOnce() + Send + 'static) {
+        let mut st = self.shared.lock();
+        if st.stop {
+            return;
+        }
+        st.jobs.push_back(Box::new(job));
+        if st.jobs.len() <= st.idle {
+            self.shared.cv.notify_one();
+            return;
+        }
+        if st.threads < self.shared.max {
+            st.threads += 1;
+            let temporary = st.threads > self.shared.core;
+            let n = st.threads;
+            drop(st);
+            let shared = Arc::clone(&self.shared);
+            let name = format!("{}-{n}", self.shared.name);
+            if let Err(e) = self.threads.spawn(&name, move || worker(shared, temporary)) {
+                log::error!("could not start a {} thread: {e}", self.shared.name);
+                self.shared.lock().threads -= 1;
+            }
+        } else {
+            self.shared.cv.notify_one();
+        }
+    }
+
+    /// Drops queued jobs and lets every thread end once its current job returns.
+    pub(crate) fn stop(&self) {
+        let mut st = self.shared.lock();
+        st.stop = true;
+        st.jobs.clear();
+        self.shared.cv.notify_all();
+    }
+}
+
+fn worker(shared: Arc<Shared>, temporary: bool) {
+    let mut st = shared.lock();
+    loop {
+        if let Some(job) = st.jobs.pop_front() {
+            drop(st);
+            // A panicking job must not take the pool's thread count down with it silently.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                log::error!("a {} job panicked", shared.name);
+            }
+            st = shared.lock();
+            continue;
+        }
+        if st.stop || temporary {
+            st.threads -= 1;
+            return;
+        }
+        st.idle += 1;
+        st = shared.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+        st.idle -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn runs_jobs_grows_past_core_and_stops() {
+        let threads = Threads::default();
+        let pool = Pool::new("t", 1, 3, threads.clone());
+        let done = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let rx = Arc::new(Mutex::new(rx));
+        // Two blocked jobs: the second must get a temporary thread, not wait.
+        for _ in 0..2 {
+            let rx = Arc::clone(&rx);
+            let done = Arc::clone(&done);
+            pool.submit(move || {
+                let _ = rx.lock().unwrap().recv_timeout(Duration::from_secs(5));
+                done.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        let d2 = Arc::clone(&done);
+        pool.submit(move || {
+            d2.fetch_add(10, Ordering::SeqCst);
+        });
+        let t0 = Instant::now();
+        while done.load(Ordering::SeqCst) < 10 && t0.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(
+            done.load(Ordering::SeqCst) >= 10,
+            "third job ran while two were blocked"
+        );
+        tx.send(()).unwrap();
+        tx.send(()).unwrap();
+        pool.stop();
+        assert!(threads.wait_idle(Duration::from_secs(3)));
+        assert_eq!(threads.live(), 0);
+        assert_eq!(done.load(Ordering::SeqCst), 12);
+    }
+}

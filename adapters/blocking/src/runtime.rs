@@ -1,0 +1,292 @@
+//! Starting, observing, draining and stopping the blocking runtime.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{self, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tunnel_core::channel::ChannelName;
+use tunnel_core::engine::{BindingKind, Engine, EngineConfig, Status};
+
+use crate::binding::McpBinding;
+use crate::control_plane::{self, Limits, PollJob};
+use crate::driver::{Driver, Input};
+use crate::entropy;
+use crate::mcp_http::{parse_target_url, HttpBinding};
+use crate::options::{RuntimeOptions, StartError};
+use crate::pool::{Pool, Threads};
+use crate::status::{Counters, Published, Snapshot};
+use crate::tls;
+
+/// How long `join` waits for I/O threads after the driver stopped. They were interrupted
+/// (agents shut down), so this only covers a connect in progress.
+const THREADS_GRACE: Duration = Duration::from_secs(5);
+
+/// How a runtime ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    /// Commands abandoned by a hard stop (a drain reports its own in the `Drained` event).
+    pub abandoned: usize,
+    /// False if some I/O thread was still running when `join` gave up waiting for it.
+    pub threads_stopped: bool,
+}
+
+/// A cheap, cloneable handle for other threads: the signal handler (drain) and the admin
+/// server (status). Never blocks on the driver.
+#[derive(Clone)]
+pub struct RuntimeHandle {
+    tx: Sender<Input>,
+    published: Published,
+}
+
+impl RuntimeHandle {
+    /// Starts a graceful drain: stop polling, finish what was taken, post, then stop.
+    /// Idempotent; callable from any thread.
+    pub fn begin_drain(&self) {
+        let _ = self.tx.send(Input::Drain);
+    }
+
+    /// The latest published snapshot.
+    pub fn snapshot(&self) -> Snapshot {
+        self.published.get()
+    }
+
+    pub fn status(&self) -> Status {
+        self.published.get().status
+    }
+
+    /// `Ok` when ready to serve; otherwise the reason (401/403 names the fix).
+    pub fn readiness(&self) -> Result<(), String> {
+        self.published.get().readiness
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.published.get().counters
+    }
+}
+
+/// The running tunnel client: a driver thread owning the engine, a poller thread, a poster
+/// pool and an MCP worker pool. Dropping it stops everything without waiting for a drain.
+pub struct Runtime {
+    handle: RuntimeHandle,
+    driver: Option<JoinHandle<usize>>,
+    threads: Threads,
+}
+
+fn check_bindings(
+    cfg: &EngineConfig,
+    opts: &RuntimeOptions,
+) -> Result<HashMap<ChannelName, http::Uri>, StartError> {
+    let mut targets = HashMap::new();
+    for t in &opts.mcp_targets {
+        let uri = parse_target_url(&t.url)?;
+        if targets.insert(t.channel.clone(), uri).is_some() {
+            return Err(StartError::Target(format!(
+                "channel {}: more than one MCP target",
+                t.channel
+            )));
+        }
+    }
+    for b in &cfg.bindings {
+        match b.kind {
+            BindingKind::Http => {
+                if !targets.contains_key(&b.channel) {
+                    return Err(StartError::Target(format!(
+                        "channel {}: HTTP binding without an MCP server URL",
+                        b.channel
+                    )));
+                }
+            }
+            BindingKind::Stdio => {
+                return Err(StartError::Unsupported(format!(
+                    "channel {}: stdio bindings are not supported by this adapter yet",
+                    b.channel
+                )))
+            }
+            BindingKind::InProcess => {
+                return Err(StartError::Unsupported(format!(
+                    "channel {}: in-process bindings are not supported by this adapter yet",
+                    b.channel
+                )))
+            }
+        }
+    }
+    for ch in targets.keys() {
+        if !cfg
+            .bindings
+            .iter()
+            .any(|b| &b.channel == ch && b.kind == BindingKind::Http)
+        {
+            return Err(StartError::Target(format!(
+                "channel {ch}: MCP target given but the engine has no HTTP binding for it"
+            )));
+        }
+    }
+    Ok(targets)
+}
+
+impl Runtime {
+    /// Validates the bindings, builds the agents and the engine, and starts the threads.
+    /// The first poll and the metadata fetch go out at once.
+    pub fn start(
+        mut engine_config: EngineConfig,
+        opts: RuntimeOptions,
+    ) -> Result<Runtime, StartError> {
+        let targets = check_bindings(&engine_config, &opts)?;
+        if engine_config.instance_id.is_empty()
+            || engine_config.instance_id == entropy::PLACEHOLDER_INSTANCE_ID
+        {
+            engine_config.instance_id = entropy::instance_id();
+        }
+        let trust = tls::Trust::load(&opts.tls)?;
+        let cp_config = tls::control_plane_config(&trust, &opts.tls)?;
+        let mcp_config = tls::mcp_config(&trust, &opts.tls, opts.mcp_connect_timeout)?;
+        // Separate pools: the long poll holds its connection for the whole wait, and a
+        // drain must be able to interrupt it without touching posts in flight.
+        let poll_agent = ureq::Agent::new_with_config(cp_config.clone());
+        let cp_agent = ureq::Agent::new_with_config(cp_config);
+
+        let max_concurrent = engine_config.max_concurrent.max(1);
+        let threads = Threads::default();
+        let mcp_pool = Pool::new(
+            "tunnel-mcp",
+            max_concurrent,
+            max_concurrent * 2 + 4,
+            threads.clone(),
+        );
+        let posters = Pool::new("tunnel-post", 1, opts.posters.max(1), threads.clone());
+        let mut bindings: HashMap<ChannelName, Arc<dyn McpBinding>> = HashMap::new();
+        for (channel, uri) in targets {
+            // One agent (connection pool) per binding.
+            let agent = ureq::Agent::new_with_config(mcp_config.clone());
+            bindings.insert(
+                channel,
+                Arc::new(HttpBinding::new(
+                    uri,
+                    agent,
+                    mcp_pool.clone(),
+                    opts.mcp_connection_ttl,
+                )),
+            );
+        }
+
+        let engine = Engine::new(engine_config, entropy::seed(), Instant::now())
+            .map_err(StartError::Engine)?;
+        let status = engine.status();
+        let published = Published::new(Snapshot {
+            readiness: Err("starting".to_string()),
+            status,
+            counters: Counters::default(),
+            in_flight: 0,
+            metadata: None,
+            stopped: false,
+            updated_at: Instant::now(),
+        });
+
+        let (tx, rx) = mpsc::channel::<Input>();
+        let (poll_tx, poll_rx) = mpsc::channel::<PollJob>();
+        let limits = Limits {
+            ok_body: opts.max_poll_body,
+            other_body: opts.max_error_body,
+        };
+        {
+            let (agent, tx) = (poll_agent.clone(), tx.clone());
+            threads
+                .spawn("tunnel-poll", move || {
+                    control_plane::poller(agent, poll_rx, tx, limits)
+                })
+                .map_err(StartError::Spawn)?;
+        }
+        let driver = Driver {
+            engine,
+            rx,
+            tx: tx.clone(),
+            poll_jobs: Some(poll_tx),
+            poll_agent,
+            cp_agent,
+            posters,
+            bindings,
+            limits,
+            drain_timeout: opts.drain_timeout,
+            observer: opts.observer.clone(),
+            published: published.clone(),
+            running: HashMap::new(),
+            counters: Counters::default(),
+            metadata: None,
+        };
+        let handle = std::thread::Builder::new()
+            .name("tunnel-driver".into())
+            .spawn(move || driver.run())
+            .map_err(StartError::Spawn)?;
+        Ok(Runtime {
+            handle: RuntimeHandle { tx, published },
+            driver: Some(handle),
+            threads,
+        })
+    }
+
+    /// A handle for other threads (signal handler, admin server).
+    pub fn handle(&self) -> RuntimeHandle {
+        self.handle.clone()
+    }
+
+    /// See [`RuntimeHandle::begin_drain`].
+    pub fn begin_drain(&self) {
+        self.handle.begin_drain();
+    }
+
+    pub fn status(&self) -> Status {
+        self.handle.status()
+    }
+
+    pub fn readiness(&self) -> Result<(), String> {
+        self.handle.readiness()
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.handle.snapshot()
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.handle.counters()
+    }
+
+    /// Waits until the engine has finished draining (call [`Runtime::begin_drain`] first, or
+    /// this waits for a drain some other thread starts), then for the I/O threads (bounded).
+    pub fn join(mut self) -> Result<Finished, String> {
+        self.wait_driver()
+    }
+
+    fn wait_driver(&mut self) -> Result<Finished, String> {
+        let Some(h) = self.driver.take() else {
+            return Ok(Finished {
+                abandoned: 0,
+                threads_stopped: true,
+            });
+        };
+        let abandoned = h
+            .join()
+            .map_err(|_| "the driver thread panicked".to_string())?;
+        let threads_stopped = self.threads.wait_idle(THREADS_GRACE);
+        if !threads_stopped {
+            log::warn!("some I/O threads were still running {THREADS_GRACE:?} after shutdown; leaving them");
+        }
+        Ok(Finished {
+            abandoned,
+            threads_stopped,
+        })
+    }
+}
+
+impl Drop for Runtime {
+    /// Stops at once (no drain): the driver abandons what is in flight and interrupts every
+    /// connection. Waits for the driver thread only — it never blocks on I/O — not for the
+    /// I/O threads.
+    fn drop(&mut self) {
+        if let Some(h) = self.driver.take() {
+            let _ = self.handle.tx.send(Input::Stop);
+            let _ = h.join();
+        }
+    }
+}
