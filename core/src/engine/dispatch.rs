@@ -49,7 +49,7 @@ fn unsupported_channel_error(id: Option<&RawValue>, channel: &str) -> Box<RawVal
 
 fn empty_object() -> Box<RawValue> {
     // ok: a literal valid JSON object.
-    RawValue::from_string("{}".to_string()).expect("literal JSON")
+    RawValue::from_string("{}".to_string()).expect("literal JSON") // ok: a literal object
 }
 
 impl Engine {
