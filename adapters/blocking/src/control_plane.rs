@@ -73,7 +73,7 @@ pub(crate) fn send<B: ureq::AsSendBody>(
         Err(_) => {}
         Ok(_) if buf.len() > limit && ok => {
             let e = ureq::Error::BodyExceedsLimit(limit as u64);
-            return (at, Err((TransportError::Unknown, e)));
+            return (at, Err((TransportError::Other, e)));
         }
         Ok(_) => buf.truncate(limit),
     }

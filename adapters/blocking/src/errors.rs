@@ -33,7 +33,7 @@ pub fn classify(err: &ureq::Error, phase: Phase) -> TransportError {
         // A proxy that refuses the tunnel, or a connector chain without an explanation:
         // the connection could not be established.
         ureq::Error::ConnectProxyFailed(_) | ureq::Error::ConnectionFailed => TransportError::Dial,
-        _ => TransportError::Unknown,
+        _ => TransportError::Other,
     }
 }
 
@@ -66,7 +66,7 @@ pub fn classify_io(e: &io::Error, phase: Phase) -> TransportError {
             TransportError::NetworkUnreachable
         }
         io::ErrorKind::AddrNotAvailable | io::ErrorKind::AddrInUse => TransportError::Dial,
-        _ => TransportError::Unknown,
+        _ => TransportError::Other,
     }
 }
 
@@ -230,7 +230,7 @@ mod tests {
             k(io::ErrorKind::NetworkUnreachable),
             TransportError::NetworkUnreachable
         );
-        assert_eq!(k(io::ErrorKind::PermissionDenied), TransportError::Unknown);
+        assert_eq!(k(io::ErrorKind::PermissionDenied), TransportError::Other);
         let wrapped = io::Error::other(ureq::Error::Timeout(ureq::Timeout::RecvBody));
         assert_eq!(classify_io(&wrapped, Phase::Body), TransportError::Timeout);
     }

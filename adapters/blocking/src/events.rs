@@ -83,8 +83,9 @@ pub fn describe(event: &Event) -> (Level, String) {
         Event::FailureSynthesized { request_id, channel, failure, resp_code, method } => (
             Level::Warn,
             format!(
-                "command {request_id} ({method}) on channel {channel} failed: source={} status={resp_code} ({failure:?})",
-                failure.source().as_str()
+                "command {request_id} ({method}) on channel {channel} failed: source={} kind={} status={resp_code}",
+                failure.source().as_str(),
+                failure.kind().map(|k| k.as_str()).unwrap_or("none"),
             ),
         ),
         Event::CommandCompleted { request_id, channel, resp_type, resp_code, method, poll_to_response, already_fulfilled, .. } => (

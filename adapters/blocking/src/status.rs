@@ -19,8 +19,9 @@ use tunnel_core::wire::metadata::TunnelMetadata;
 pub struct Counters {
     /// Terminal responses delivered, by (`resp_type`, `resp_code`).
     pub commands_completed: BTreeMap<(&'static str, u16), u64>,
-    /// Failures synthesized for commands, by `source`.
-    pub failures_synthesized: BTreeMap<&'static str, u64>,
+    /// Failures synthesized for commands, by (`source`, `transport_error_kind`; `""` when
+    /// the failure has none).
+    pub failures_synthesized: BTreeMap<(&'static str, &'static str), u64>,
     pub polls_succeeded: u64,
     pub polls_failed: u64,
     /// 401/403 answers reported (at most one event a minute while it lasts).
@@ -46,9 +47,10 @@ impl Counters {
             Event::ChannelRejected { .. } => self.channel_rejected += 1,
             Event::DeadlineExpired { .. } => self.deadlines_expired += 1,
             Event::FailureSynthesized { failure, .. } => {
+                let kind = failure.kind().map(|k| k.as_str()).unwrap_or("");
                 *self
                     .failures_synthesized
-                    .entry(failure.source().as_str())
+                    .entry((failure.source().as_str(), kind))
                     .or_default() += 1;
             }
             Event::CommandCompleted {

@@ -171,8 +171,24 @@ fn initialize_list_call_and_notification_round_trip() {
         .iter()
         .any(|q| q.method == "DELETE" && q.header("Mcp-Session-Id") == Some(sid.as_str())));
     assert!(r.emu.violations().is_empty(), "{:?}", r.emu.violations());
+    // The driver counts a completion when the POST's answer reaches it, just after the
+    // emulator recorded the post.
+    wait_for("five completions counted", || {
+        rt(&r).counters().completed_total() >= 5
+    });
     let c = rt(&r).counters();
-    assert!(c.completed_total() >= 5, "{c:?}");
+    assert_eq!(
+        c.commands_completed
+            .get(&("session_termination_response", 204))
+            .copied()
+            .unwrap_or(0)
+            + c.commands_completed
+                .get(&("session_termination_response", 200))
+                .copied()
+                .unwrap_or(0),
+        1,
+        "{c:?}"
+    );
     assert_eq!(rt(&r).readiness(), Ok(()));
 }
 
@@ -235,6 +251,13 @@ fn target_down_posts_connection_refused() {
     let failure = &p.resp_json.as_ref().unwrap()["error"]["data"]["tunnel_failure"];
     assert_eq!(failure["source"], "connect", "{p:?}");
     assert_eq!(failure["transport_error_kind"], "connection_refused");
+    wait_for("the failure to be counted", || {
+        rt(&r)
+            .counters()
+            .failures_synthesized
+            .get(&("connect", "connection_refused"))
+            == Some(&1)
+    });
     wait_for("readiness to report the target down", || {
         rt(&r).readiness().is_err_and(|e| e.contains("main"))
     });
