@@ -423,3 +423,53 @@ fn stdio_bindings_are_refused_at_start() {
         "{err}"
     );
 }
+
+/// A one-shot HTTP server answering every request with `response`; returns its URL and the
+/// requests it saw.
+fn raw_server(response: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/mcp", l.local_addr().expect("addr"));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            let mut buf = [0u8; 8192];
+            let n = s.read(&mut buf).unwrap_or(0);
+            log.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            let _ = s.write_all(response.as_bytes());
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn mcp_redirects_are_not_followed() {
+    let (other, other_seen) = raw_server("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+    let redirect: &'static str = Box::leak(
+        format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: {other}\r\nContent-Length: 0\r\n\r\n"
+        )
+        .into_boxed_str(),
+    );
+    let (first, first_seen) = raw_server(redirect);
+    let r = rig_with(StubConfig::default(), None, |_, opts| {
+        opts.mcp_targets = vec![HttpTarget::new(ChannelName::main(), first.clone())];
+    });
+    let id = r.emu.enqueue(
+        CommandSpec::jsonrpc(json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}))
+            .header("Authorization", "Bearer user-token"),
+    );
+    let posts = terminal(&r, &id);
+    // What a 3xx becomes is the engine's call (today: a `protocol` failure, 502); the
+    // adapter's job is that nothing follows it.
+    assert_eq!(posts[0].resp_type, "jsonrpc_response", "{posts:?}");
+    assert_eq!(first_seen.lock().unwrap().len(), 1);
+    assert!(
+        other_seen.lock().unwrap().is_empty(),
+        "the command was re-sent to the redirect target"
+    );
+}
