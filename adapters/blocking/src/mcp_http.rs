@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use http::{HeaderValue, Method, Uri};
+use tunnel_core::classify::TransportError;
 use tunnel_core::engine::{McpOp, McpOutput, McpWork, Terminal};
 
 use crate::binding::{McpBinding, McpSink};
@@ -65,21 +66,72 @@ impl HttpBinding {
         }
     }
 
-    fn timeout(&self, deadline: Option<Instant>) -> Option<Duration> {
+    /// The exchange's overall bound, and whether it is the TTL (not the command deadline)
+    /// that sets it.
+    fn timeout(&self, deadline: Option<Instant>) -> Option<Bound> {
         match deadline {
-            None => Some(self.ttl),
+            None => Some(Bound {
+                timeout: self.ttl,
+                ttl: true,
+            }),
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 // Past the deadline the engine's own timer ends the command; do nothing.
-                (!left.is_zero()).then(|| left.min(self.ttl))
+                (!left.is_zero()).then(|| Bound {
+                    timeout: left.min(self.ttl),
+                    ttl: self.ttl < left,
+                })
             }
         }
     }
 }
 
+/// How long an exchange may take in all.
+#[derive(Debug, Clone, Copy)]
+struct Bound {
+    timeout: Duration,
+    /// The connection TTL, not the command deadline, is the bound: when it expires the
+    /// exchange is cancelled like in the Go client ("TTL reached; stopping response
+    /// forwarding", nothing posted) rather than failed.
+    ttl: bool,
+}
+
+/// True for ureq's overall-timeout error, bare or wrapped in an `io::Error`.
+fn is_global_timeout(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Timeout(ureq::Timeout::Global) => true,
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .and_then(|i| i.downcast_ref::<ureq::Error>())
+            .is_some_and(is_global_timeout),
+        _ => false,
+    }
+}
+
+/// Reports a failure, turning a TTL expiry into a cancellation.
+fn report_error(sink: &McpSink, bound: Bound, kind: TransportError, err: &ureq::Error) {
+    if sink.is_cancelled() {
+        return;
+    }
+    if bound.ttl && is_global_timeout(err) {
+        log::info!(
+            "MCP connection TTL ({:?}) reached for command {:?}; stopping response forwarding",
+            bound.timeout,
+            sink.command()
+        );
+        sink.error(TransportError::Canceled);
+        return;
+    }
+    log::debug!(
+        "MCP request for command {:?} failed: {err} ({kind:?})",
+        sink.command()
+    );
+    sink.error(kind);
+}
+
 impl McpBinding for HttpBinding {
     fn start(&self, work: McpWork, sink: McpSink) {
-        let Some(timeout) = self.timeout(work.deadline) else {
+        let Some(bound) = self.timeout(work.deadline) else {
             return;
         };
         let (agent, url) = (self.agent.clone(), self.url.clone());
@@ -97,12 +149,12 @@ impl McpBinding for HttpBinding {
                 }
                 self.pool.submit(move || {
                     let body = message.get().as_bytes();
-                    exchange(&agent, Method::POST, url, headers, body, timeout, &sink);
+                    exchange(&agent, Method::POST, url, headers, body, bound, &sink);
                 });
             }
             McpOp::TerminateSession { headers, .. } => {
                 self.pool.submit(move || {
-                    exchange(&agent, Method::DELETE, url, headers, (), timeout, &sink)
+                    exchange(&agent, Method::DELETE, url, headers, (), bound, &sink)
                 });
             }
             McpOp::OAuthDiscovery { .. } => {
@@ -131,7 +183,7 @@ fn exchange<B: ureq::AsSendBody>(
     url: Uri,
     headers: http::HeaderMap,
     body: B,
-    timeout: Duration,
+    bound: Bound,
     sink: &McpSink,
 ) {
     if sink.is_cancelled() {
@@ -143,19 +195,12 @@ fn exchange<B: ureq::AsSendBody>(
     *request.headers_mut() = headers;
     let request = agent
         .configure_request(request)
-        .timeout_global(Some(timeout))
+        .timeout_global(Some(bound.timeout))
         .build();
     let response = match agent.run(request) {
         Ok(r) => r,
         Err(e) => {
-            if !sink.is_cancelled() {
-                let kind = classify(&e, Phase::Head);
-                log::debug!(
-                    "MCP request for command {:?} failed: {e} ({kind:?})",
-                    sink.command()
-                );
-                sink.error(kind);
-            }
+            report_error(sink, bound, classify(&e, Phase::Head), &e);
             return;
         }
     };
@@ -183,9 +228,8 @@ fn exchange<B: ureq::AsSendBody>(
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
-                if !sink.is_cancelled() {
-                    sink.error(classify_io(&e, Phase::Body));
-                }
+                let kind = classify_io(&e, Phase::Body);
+                report_error(sink, bound, kind, &ureq::Error::Io(e));
                 return;
             }
         }
@@ -195,6 +239,19 @@ fn exchange<B: ureq::AsSendBody>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn global_timeouts_are_recognised_wrapped_or_not() {
+        let bare = ureq::Error::Timeout(ureq::Timeout::Global);
+        assert!(is_global_timeout(&bare));
+        let wrapped = ureq::Error::Io(std::io::Error::other(ureq::Error::Timeout(
+            ureq::Timeout::Global,
+        )));
+        assert!(is_global_timeout(&wrapped));
+        assert!(!is_global_timeout(&ureq::Error::Timeout(
+            ureq::Timeout::Connect
+        )));
+    }
 
     #[test]
     fn target_urls_are_checked() {

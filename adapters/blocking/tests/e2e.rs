@@ -473,3 +473,33 @@ fn mcp_redirects_are_not_followed() {
         "the command was re-sent to the redirect target"
     );
 }
+
+#[test]
+fn connection_ttl_expiry_posts_nothing() {
+    let r = rig_with(
+        StubConfig {
+            require_session: false,
+            ..StubConfig::default()
+        },
+        None,
+        |_, opts| {
+            opts.mcp_connection_ttl = Duration::from_millis(400);
+        },
+    );
+    let id = r.emu.enqueue(CommandSpec::jsonrpc(
+        json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow","arguments":{"ms":1500,"steps":1}}}),
+    ));
+    wait_for("the command to be abandoned", || {
+        r.events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, Event::Abandoned { request_id, .. } if *request_id == id))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        r.emu.responses_for(&id).is_empty(),
+        "{:?}",
+        r.emu.responses_for(&id)
+    );
+}
