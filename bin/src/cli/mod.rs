@@ -1,4 +1,5 @@
 //! Sub-commands of the `tunnel-client` binary.
 
 pub mod args;
+pub mod demo;
 pub mod dev;
