@@ -155,15 +155,174 @@ pub fn check_response_timeout(data: &[u8]) {
     }
 }
 
-/// Poll bodies: for now only that JSON which parses re-serializes to JSON that parses
-/// again (not necessarily to an equal value: float parsing may round differently by one
-/// ulp). The engine's poll decoder will take over this target.
+/// Poll bodies: bytes → envelope → engine. The engine gets `data` as the body of a 200
+/// poll and is driven to quiescence (every MCP exchange answered, every POST accepted).
+/// Invariants: the engine's verdict on the body matches `decode_poll_body`; every POST body
+/// is a JSON object naming a polled `request_id` and its channel; each command gets at most
+/// one terminal POST; each MCP exchange belongs to a polled command; nothing is left in
+/// flight once everything was answered.
 pub fn check_poll_frames(data: &[u8]) {
-    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) {
-        let again = serde_json::to_vec(&value).unwrap_or_default();
-        assert!(
-            serde_json::from_slice::<serde_json::Value>(&again).is_ok(),
-            "re-serialized JSON does not parse"
-        );
+    use std::collections::{HashMap, HashSet};
+    use std::time::Instant;
+
+    use tunnel_core::channel::ChannelName;
+    use tunnel_core::engine::{
+        Action, Binding, BindingKind, Engine, EngineConfig, Event, HttpResponse, McpOp, McpOutput,
+        Terminal,
+    };
+    use tunnel_core::wire::command::decode_poll_body;
+
+    let decoded = decode_poll_body(data);
+
+    let mut cfg = EngineConfig::new(
+        http::Uri::from_static("https://cp.invalid"),
+        "tunnel_fuzz",
+        "fuzz-key",
+    );
+    // Large enough that every command of one poll is dispatched at once.
+    cfg.max_inflight = 10_000;
+    cfg.max_concurrent = 10_000;
+    if let Ok(tools) = ChannelName::from_wire(Some("tools")) {
+        cfg.bindings.push(Binding {
+            channel: tools,
+            kind: BindingKind::Stdio,
+            extra_headers: Vec::new(),
+        });
     }
+    let t0 = Instant::now();
+    let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let Ok(mut engine) = Engine::new(cfg, 7, t0) else {
+        panic!("the fuzz configuration must be valid");
+    };
+
+    let first_poll = loop {
+        match engine.poll_action() {
+            Some(Action::Poll { id, .. }) => break id,
+            Some(_) => continue,
+            None => panic!("a fresh engine must poll"),
+        }
+    };
+    engine.handle_poll_response(
+        t0,
+        wall,
+        first_poll,
+        Ok(HttpResponse {
+            status: 200,
+            headers: http::HeaderMap::new(),
+            body: data.to_vec().into(),
+        }),
+    );
+
+    // A repeated request_id in one batch is dropped as a duplicate: the first one the
+    // engine accepts counts (unknown command types are skipped before that).
+    let mut polled: HashMap<String, String> = HashMap::new();
+    if let Ok(batch) = &decoded {
+        for c in &batch.commands {
+            if matches!(
+                c.kind,
+                tunnel_core::wire::command::CommandKind::Unknown { .. }
+            ) {
+                continue;
+            }
+            polled
+                .entry(c.request_id.clone())
+                .or_insert_with(|| c.channel.to_string());
+        }
+    }
+    let mut terminals: HashSet<String> = HashSet::new();
+    let mut verdict = None;
+    let now = t0 + Duration::from_millis(1);
+    let ok_result = r#"{"jsonrpc":"2.0","id":1,"result":{}}"#;
+    for _round in 0..10_000 {
+        let mut progressed = false;
+        while let Some(event) = engine.poll_event() {
+            match event {
+                Event::PollSucceeded { .. } => verdict = Some(true),
+                Event::PollFailed { .. } if verdict.is_none() => verdict = Some(false),
+                _ => {}
+            }
+        }
+        while let Some(action) = engine.poll_action() {
+            progressed = true;
+            match action {
+                Action::StartMcp(work) => {
+                    assert!(
+                        polled.contains_key(&work.request_id),
+                        "MCP work for a command that was not polled"
+                    );
+                    let terminal = match work.op {
+                        McpOp::Send {
+                            expects_response: true,
+                            ..
+                        } => Terminal::JsonRpc {
+                            json: serde_json::value::RawValue::from_string(ok_result.into())
+                                .unwrap_or_else(|_| unreachable!()),
+                            status: 200,
+                            headers: Default::default(),
+                        },
+                        McpOp::Send { .. } => Terminal::Ack {
+                            status: 202,
+                            headers: Default::default(),
+                        },
+                        McpOp::TerminateSession { .. } => Terminal::SessionTerminated {
+                            status: 200,
+                            headers: Default::default(),
+                        },
+                        McpOp::OAuthDiscovery { .. } => Terminal::OAuthDiscovery {
+                            json: serde_json::value::RawValue::from_string("{}".into())
+                                .unwrap_or_else(|_| unreachable!()),
+                            status: 200,
+                            headers: Default::default(),
+                        },
+                    };
+                    engine.handle_mcp_output(now, work.cmd, McpOutput::Terminal(terminal));
+                }
+                Action::Post { id, request, .. } => {
+                    let body: serde_json::Value = serde_json::from_slice(request.body())
+                        .unwrap_or_else(|e| panic!("POST body is not JSON: {e}"));
+                    let request_id = body["request_id"].as_str().unwrap_or_default();
+                    let channel = polled
+                        .get(request_id)
+                        .unwrap_or_else(|| panic!("POST for unknown request {request_id:?}"));
+                    assert_eq!(body["channel"].as_str(), Some(channel.as_str()));
+                    let resp_type = body["resp_type"].as_str().unwrap_or_default();
+                    if resp_type != "jsonrpc_notify" {
+                        assert!(
+                            terminals.insert(request_id.to_string()),
+                            "two terminal POSTs for {request_id:?}"
+                        );
+                    }
+                    engine.handle_post_result(
+                        now,
+                        wall,
+                        id,
+                        Ok(HttpResponse {
+                            status: 200,
+                            headers: http::HeaderMap::new(),
+                            body: Default::default(),
+                        }),
+                    );
+                }
+                // Later polls stay outstanding: the batch under test is the only one.
+                Action::Poll { .. }
+                | Action::CancelPoll { .. }
+                | Action::FetchMetadata { .. }
+                | Action::CancelMcp { .. } => {}
+            }
+        }
+        if !progressed {
+            break;
+        }
+    }
+    assert_eq!(
+        verdict,
+        Some(decoded.is_ok()),
+        "the engine's verdict on the poll body disagrees with decode_poll_body"
+    );
+    let status = engine.status();
+    assert_eq!(
+        (status.queued, status.running, status.posting),
+        (0, 0, 0),
+        "commands left in flight after every exchange was answered"
+    );
 }

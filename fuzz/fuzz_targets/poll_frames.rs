@@ -1,5 +1,6 @@
-//! Fuzz target `poll_frames`: placeholder until the engine's poll decoder exists; for now it
-//! only round-trips `serde_json::Value` (see `check_poll_frames` in `../checks.rs`).
+//! Fuzz target `poll_frames`: arbitrary bytes as the body of a 200 poll, through
+//! `decode_poll_body` and the engine, driven until every exchange is answered (see
+//! `check_poll_frames` in `../checks.rs` for the invariants).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

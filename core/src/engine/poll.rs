@@ -243,6 +243,13 @@ impl Engine {
             });
             return;
         }
+        if self.cmds.values().any(|c| c.request_id == cmd.request_id) {
+            self.events.push_back(Event::CommandDropped {
+                request_id: Some(cmd.request_id),
+                reason: crate::wire::command::DropReason::DuplicateInFlight,
+            });
+            return;
+        }
         if cmd.response_timeout_invalid {
             self.events.push_back(Event::InvalidResponseTimeout {
                 request_id: cmd.request_id.clone(),

@@ -429,6 +429,26 @@ fn unknown_command_type_is_reported_and_skipped() {
 }
 
 #[test]
+fn redelivered_request_id_still_in_flight_is_dropped_not_run_twice() {
+    let mut h = H::new(cfg());
+    h.answer_poll(Ok(resp(
+        200,
+        &batch(&[rpc("a", 1, "tools/call", ""), rpc("a", 1, "tools/call", "")]),
+    )));
+    assert!(h.events().iter().any(|e| matches!(e,
+        Event::CommandDropped { request_id: Some(r), reason: DropReason::DuplicateInFlight } if r == "a")));
+    let work = h.take_mcp();
+    assert_eq!(work.len(), 1, "the tool call runs once");
+    h.mcp_json(work[0].cmd, 200, r#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
+    let posts = h.take_posts();
+    assert_eq!(posts.len(), 1);
+    h.post_ok(posts[0].0);
+    // Once finished, the same request_id is accepted again (the service decides).
+    h.answer_poll(Ok(resp(200, &batch(&[rpc("a", 1, "tools/call", "")]))));
+    assert_eq!(h.take_mcp().len(), 1);
+}
+
+#[test]
 fn expired_command_is_dropped_before_mcp_and_never_posted() {
     let mut c = cfg();
     c.max_concurrent = 1;

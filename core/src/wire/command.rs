@@ -105,6 +105,9 @@ pub enum DropReason {
     MissingJsonRpc,
     InvalidJsonRpc(JsonRpcError),
     MissingSessionId,
+    /// A command with this `request_id` is still in flight here (a redelivery): running it
+    /// again could execute a tool call twice, and its response would be refused anyway.
+    DuplicateInFlight,
 }
 
 impl fmt::Display for DropReason {
@@ -120,6 +123,9 @@ impl fmt::Display for DropReason {
             DropReason::InvalidJsonRpc(e) => write!(f, "invalid jsonrpc payload: {e}"),
             DropReason::MissingSessionId => {
                 f.write_str("session_termination without an Mcp-Session-Id header")
+            }
+            DropReason::DuplicateInFlight => {
+                f.write_str("a command with this request_id is already in flight")
             }
         }
     }
@@ -138,6 +144,7 @@ impl DropReason {
             DropReason::MissingJsonRpc => "missing_jsonrpc",
             DropReason::InvalidJsonRpc(_) => "invalid_jsonrpc",
             DropReason::MissingSessionId => "missing_session_id",
+            DropReason::DuplicateInFlight => "duplicate_in_flight",
         }
     }
 }
