@@ -53,6 +53,11 @@ pub(crate) enum Input {
         cmd: CommandId,
         step: McpStep,
     },
+    /// A binding's availability changed (reachability probe, stdio supervisor).
+    Binding {
+        channel: ChannelName,
+        down: Option<String>,
+    },
     /// Graceful drain (SIGTERM/SIGINT).
     Drain,
     /// Stop now (the runtime was dropped): abandon everything.
@@ -184,6 +189,7 @@ impl Driver {
                     self.cancel_mcp(cmd);
                 }
             }
+            Input::Binding { channel, down } => self.engine.set_binding_down(&channel, down),
             Input::Drain => {
                 log::info!(
                     "draining: polling stopped, finishing commands already taken (up to {:?})",

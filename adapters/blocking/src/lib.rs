@@ -30,6 +30,7 @@ pub mod events;
 mod mcp_http;
 mod options;
 mod pool;
+mod probe;
 mod runtime;
 mod status;
 mod tls;

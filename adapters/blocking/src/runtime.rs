@@ -16,6 +16,7 @@ use crate::entropy;
 use crate::mcp_http::{parse_target_url, HttpBinding};
 use crate::options::{RuntimeOptions, StartError};
 use crate::pool::{Pool, Threads};
+use crate::probe;
 use crate::status::{Counters, Published, Snapshot};
 use crate::tls;
 
@@ -157,6 +158,18 @@ impl Runtime {
         );
         let posters = Pool::new("tunnel-post", 1, opts.posters.max(1), threads.clone());
         let mut bindings: HashMap<ChannelName, Arc<dyn McpBinding>> = HashMap::new();
+        // Through a proxy a direct connect proves nothing: probe only direct targets.
+        let probe_targets: Vec<probe::ProbeTarget> = if opts.tls.mcp_proxy.is_some() {
+            Vec::new()
+        } else {
+            targets
+                .iter()
+                .map(|(channel, uri)| probe::ProbeTarget {
+                    channel: channel.clone(),
+                    uri: uri.clone(),
+                })
+                .collect()
+        };
         for (channel, uri) in targets {
             // One agent (connection pool) per binding.
             let agent = ureq::Agent::new_with_config(mcp_config.clone());
@@ -195,6 +208,14 @@ impl Runtime {
             threads
                 .spawn("tunnel-poll", move || {
                     control_plane::poller(agent, poll_rx, tx, limits)
+                })
+                .map_err(StartError::Spawn)?;
+        }
+        if !probe_targets.is_empty() {
+            let (tx, published) = (tx.clone(), published.clone());
+            threads
+                .spawn("tunnel-probe", move || {
+                    probe::run(probe_targets, tx, published)
                 })
                 .map_err(StartError::Spawn)?;
         }

@@ -437,6 +437,9 @@ fn raw_server(response: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
             let Ok(mut s) = s else { return };
             let mut buf = [0u8; 8192];
             let n = s.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                continue; // a reachability probe: connected, sent nothing
+            }
             log.lock()
                 .unwrap()
                 .push(String::from_utf8_lossy(&buf[..n]).into_owned());
