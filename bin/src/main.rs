@@ -10,6 +10,7 @@ tunnel-client — forwards Secure MCP Tunnel commands to a private MCP server
 Usage: tunnel-client <command> [flags]
 
 Commands:
+  run                  the tunnel client: poll the control plane, forward to the MCP server(s)
   demo                 the whole tunnel loop on this machine (emulator + client + demo MCP server)
   dev control-plane    run the local control-plane emulator
   dev mcp-stub         run the demo MCP server
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
             println!("tunnel-client {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        ["run", ..] => cli::run::run(&args[1..]),
         ["demo", ..] => cli::demo::run(&args[1..]),
         ["dev", "control-plane", ..] => cli::dev::control_plane(&args[2..]),
         ["dev", "mcp-stub", ..] => cli::dev::mcp_stub(&args[2..]),

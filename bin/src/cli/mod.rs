@@ -3,3 +3,4 @@
 pub mod args;
 pub mod demo;
 pub mod dev;
+pub mod run;

@@ -198,7 +198,6 @@ pub(crate) fn unsupported_in_use(l: &Loaded) -> Vec<ConfigError> {
     {
         let h = &c.harpoon;
         let cf = &c.cloudflared;
-        let e = &c.embedded_mcp;
         let secs = |d: std::time::Duration| d.as_secs_f64();
         let non_default = match s.name() {
             "log.http-raw-unsafe" => c.log.http_raw_unsafe,
@@ -219,10 +218,6 @@ pub(crate) fn unsupported_in_use(l: &Loaded) -> Vec<ConfigError> {
             "cloudflared.path" => cf.path.is_some(),
             "cloudflared.ready-timeout" => secs(cf.ready_timeout) != 30.0,
             "proxy.check-interval" => secs(c.proxy.check_interval) != 60.0,
-            "embedded-mcp-stub" => e.enabled,
-            "embedded-mcp-listen-addr" => e.listen_addr != "127.0.0.1:0",
-            "embedded-mcp-server-name" => e.server_name != "mcp-stub",
-            "embedded-mcp-server-version" => e.server_version != "0.1.0",
             other => unreachable!("not-yet setting {other} has no default check"),
         };
         if non_default {

@@ -236,10 +236,10 @@ pub static SETTINGS: &[Setting] = &[
     s("--admin-ui.log-buffer-events", Int, "log events kept for the UI (1..100000)").env(&["ADMIN_UI_LOG_BUFFER_EVENTS"]).yaml("admin_ui.log_buffer_events").default("2000"),
     s("--proxy.check-interval", Duration, "interval of explicit-proxy health checks").env(&["PROXY_CHECK_INTERVAL"]).yaml("proxy.check_interval").default("60s").not_yet(),
     // ---- run only: embedded demo MCP stub ----
-    s("--embedded-mcp-stub", Bool, "start the in-process demo MCP stub and bind channel main to it").default("false").only(RUN).not_yet(),
-    s("--embedded-mcp-listen-addr", Str, "listen address of the demo stub").default("127.0.0.1:0").only(RUN).not_yet(),
-    s("--embedded-mcp-server-name", Str, "server name the demo stub advertises").default("mcp-stub").only(RUN).not_yet(),
-    s("--embedded-mcp-server-version", Str, "server version the demo stub advertises").default("0.1.0").only(RUN).not_yet(),
+    s("--embedded-mcp-stub", Bool, "start the in-process demo MCP stub and bind channel main to it").default("false").only(RUN),
+    s("--embedded-mcp-listen-addr", Str, "listen address of the demo stub").default("127.0.0.1:0").only(RUN),
+    s("--embedded-mcp-server-name", Str, "server name the demo stub advertises").default("mcp-stub").only(RUN),
+    s("--embedded-mcp-server-version", Str, "server version the demo stub advertises").default("0.1.0").only(RUN),
     // ---- doctor only ----
     s("--explain", Bool, "add why / evidence / next steps for every non-PASS check").default("false").only(DOCTOR),
     s("--json", Bool, "print the report as JSON").default("false").only(DOCTOR),

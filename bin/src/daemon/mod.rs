@@ -1,0 +1,229 @@
+//! `tunnel-client run`: the long-lived daemon.
+//!
+//! Start order: logger → (embedded demo stub) → runtime (polling starts) → health listener
+//! → `--health.url-file` / `--pid.file` → signal handler. Stop order is the reverse: the
+//! first SIGTERM/SIGINT starts a graceful drain (no new polls; in-flight commands finish
+//! within their deadlines and [`settings::DRAIN_TIMEOUT`]; their responses are posted); a
+//! second signal exits at once. The files are removed when `run` returns.
+
+pub mod files;
+pub mod health;
+pub mod metrics;
+pub mod settings;
+mod signals;
+
+use std::sync::Arc;
+
+use tunnel_blocking::Runtime;
+use tunnel_conformance::mcp_stub::{McpStub, StubConfig};
+
+use crate::config::{HttpBinding, Loaded, LogFormat, RunConfig};
+use crate::logging;
+
+use files::OwnedFile;
+use health::{App, HealthServer};
+use metrics::Metrics;
+
+/// Why `run` could not start (every variant names the setting involved).
+#[derive(Debug)]
+pub enum StartupError {
+    /// The configuration is valid but cannot be carried out.
+    Config(String),
+    /// A listener, file or thread could not be set up.
+    Io(String),
+}
+
+impl std::fmt::Display for StartupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartupError::Config(m) | StartupError::Io(m) => f.write_str(m),
+        }
+    }
+}
+
+fn init_logging(c: &RunConfig) -> Result<(), StartupError> {
+    let level = logging::parse_level(&c.log.level).unwrap_or(log::LevelFilter::Info);
+    let format = match c.log.format {
+        LogFormat::Plain => logging::Format::Text,
+        LogFormat::StructText => logging::Format::StructText,
+        LogFormat::Json => logging::Format::Json,
+    };
+    logging::init(level, format, c.log.file.as_deref()).map_err(|e| {
+        StartupError::Io(format!(
+            "--log.file {}: cannot open for append: {e}; fix: choose a writable path",
+            c.log
+                .file
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""))
+                .display()
+        ))
+    })
+}
+
+/// Starts the demo MCP server and binds channel `main` to it, overriding env/YAML
+/// bindings of `main` (the Go client does the same: the stub works by setting the flag).
+fn start_embedded_stub(c: &mut RunConfig) -> Result<McpStub, StartupError> {
+    let e = &c.embedded_mcp;
+    let addr = health::resolve_listen_addr(&e.listen_addr).map_err(|err| {
+        StartupError::Config(format!(
+            "--embedded-mcp-listen-addr {:?}: {err}; fix: use host:port, e.g. 127.0.0.1:0",
+            e.listen_addr
+        ))
+    })?;
+    let stub = McpStub::start(StubConfig {
+        listen_addr: addr,
+        server_name: e.server_name.clone(),
+        server_version: e.server_version.clone(),
+        ..StubConfig::default()
+    })
+    .map_err(|err| {
+        StartupError::Io(format!(
+            "--embedded-mcp-listen-addr {}: cannot listen: {err}; fix: choose a free port or 127.0.0.1:0",
+            e.listen_addr
+        ))
+    })?;
+    c.mcp.server_urls.retain(|b| b.channel != "main");
+    c.mcp.commands.retain(|b| b.channel != "main");
+    c.mcp.server_urls.push(HttpBinding {
+        channel: "main".into(),
+        url: stub.url(),
+        unix_socket: None,
+        http_proxy: None,
+        client_cert: None,
+        client_key: None,
+    });
+    let base = stub.base_url();
+    println!("embedded demo MCP server (channel main):");
+    println!("  MCP URL:                   {}", stub.url());
+    println!("  protected-resource metadata: {base}/.well-known/oauth-protected-resource/mcp");
+    println!("  authorization-server metadata: {base}/.well-known/oauth-authorization-server");
+    println!("  (health and metrics are served separately, on --health.listen-addr)");
+    println!("  try: \"List the tools of the demo server\", \"Echo 'hello tunnel'\", \"Uppercase 'quiet please'\"");
+    Ok(stub)
+}
+
+/// Runs until a signal ends a drain. Returns `Ok` after a clean drain.
+pub fn run(loaded: Loaded) -> Result<(), StartupError> {
+    let mut cfg = loaded.config.clone();
+    init_logging(&cfg)?;
+    for w in &loaded.warnings {
+        log::warn!("{w}");
+    }
+    let _stub = if cfg.embedded_mcp.enabled {
+        Some(start_embedded_stub(&mut cfg)?)
+    } else {
+        None
+    };
+
+    let engine_cfg = settings::engine_config(&cfg)
+        .map_err(|e| StartupError::Config(format!("configure tunnel-client: {e}")))?;
+    let mut opts = settings::runtime_options(&cfg)
+        .map_err(|e| StartupError::Config(format!("configure tunnel-client: {e}")))?;
+    let metrics = Arc::new(Metrics::new(
+        &cfg.control_plane.tunnel_id,
+        engine_cfg.max_inflight,
+        engine_cfg.max_concurrent,
+    ));
+    {
+        let m = metrics.clone();
+        opts.observer = Some(Arc::new(move |e| m.record(e)));
+    }
+
+    // Bind the health listener before polling starts, so a port clash fails the start
+    // instead of leaving a client that serves but cannot be checked.
+    let health_addr = health::resolve_listen_addr(&cfg.health.listen_addr).map_err(|e| {
+        StartupError::Config(format!(
+            "--health.listen-addr {:?}: {e}; fix: use host:port, e.g. 127.0.0.1:8080 or 127.0.0.1:0",
+            cfg.health.listen_addr
+        ))
+    })?;
+    let probe = std::net::TcpListener::bind(health_addr).map_err(|e| {
+        StartupError::Io(format!(
+            "--health.listen-addr {}: cannot listen: {e}; fix: choose a free port (127.0.0.1:0 picks one) or stop the other process",
+            cfg.health.listen_addr
+        ))
+    })?;
+    let health_addr = probe.local_addr().unwrap_or(health_addr);
+    drop(probe);
+
+    let runtime = Runtime::start(engine_cfg, opts)
+        .map_err(|e| StartupError::Config(format!("configure tunnel-client: {e}")))?;
+    let handle = runtime.handle();
+    let server = HealthServer::start(
+        health_addr,
+        Arc::new(App {
+            runtime: handle.clone(),
+            metrics: metrics.clone(),
+        }),
+    )
+    .map_err(|e| {
+        StartupError::Io(format!(
+            "--health.listen-addr {health_addr}: cannot listen: {e}; fix: choose a free port"
+        ))
+    })?;
+    let base_url = server.base_url();
+    let _url_file = match &cfg.health.url_file {
+        Some(p) => Some(
+            OwnedFile::write(p, &format!("{base_url}\n"), 0o600).map_err(|e| {
+                StartupError::Io(format!(
+                    "--health.url-file {}: cannot write: {e}; fix: choose a writable path",
+                    p.display()
+                ))
+            })?,
+        ),
+        None => None,
+    };
+    let _pid_file = match &cfg.process.pid_file {
+        Some(p) => Some(
+            OwnedFile::write(p, &format!("{}\n", std::process::id()), 0o644).map_err(|e| {
+                StartupError::Io(format!(
+                    "--pid.file {}: cannot write: {e}; fix: choose a writable path",
+                    p.display()
+                ))
+            })?,
+        ),
+        None => None,
+    };
+    let signals = signals::install(handle.clone())
+        .map_err(|e| StartupError::Io(format!("cannot install signal handlers: {e}")))?;
+
+    log::info!(
+        "tunnel-client started: tunnel_id={} tunnel_url={}/v1/tunnel/{} channels={}",
+        cfg.control_plane.tunnel_id,
+        cfg.control_plane.base_url.trim_end_matches('/'),
+        cfg.control_plane.tunnel_id,
+        channel_list(&cfg)
+    );
+    log::info!("health URL: {base_url} (/healthz, /readyz, /metrics)");
+
+    let finished = runtime.join();
+    signals.close();
+    drop(server);
+    match finished {
+        Ok(f) => {
+            log::info!(
+                "tunnel-client stopped (abandoned on hard stop: {})",
+                f.abandoned
+            );
+            Ok(())
+        }
+        Err(e) => Err(StartupError::Io(format!("runtime failed: {e}"))),
+    }
+}
+
+fn channel_list(c: &RunConfig) -> String {
+    let mut v: Vec<String> = c
+        .mcp
+        .server_urls
+        .iter()
+        .map(|b| format!("{}(http)", b.channel))
+        .chain(
+            c.mcp
+                .commands
+                .iter()
+                .map(|b| format!("{}(stdio)", b.channel)),
+        )
+        .collect();
+    v.sort();
+    v.join(",")
+}
