@@ -3,3 +3,4 @@
 
 pub mod emulator;
 pub mod mcp_stub;
+pub mod peers;

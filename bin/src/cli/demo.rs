@@ -1,43 +1,72 @@
 //! `tunnel-client demo`: the whole tunnel loop on one machine — the control-plane emulator,
-//! the demo MCP server, and this client polling the one and forwarding to the other — so a
-//! newcomer can watch a real MCP request cross the real tunnel protocol.
+//! and `tunnel-client run --embedded-mcp-stub` pointed at it — so a newcomer can watch a
+//! real MCP request cross the real tunnel protocol. It is the same daemon `run` starts
+//! (health listener, metrics, drain on Ctrl-C), only the configuration is made up here.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
 
-use tunnel_blocking::{HttpTarget, Runtime, RuntimeOptions};
 use tunnel_conformance::emulator::{Emulator, EmulatorConfig};
-use tunnel_conformance::mcp_stub::{McpStub, StubConfig};
-use tunnel_core::channel::ChannelName;
-use tunnel_core::engine::EngineConfig;
 
 use super::args::CliError;
+use crate::config::{self, Command, Env, ProcessEnv, RealFiles};
+use crate::daemon;
+
+/// The process environment with the emulator's key layered on top, so `demo` needs no
+/// setup and never shows a key on a command line.
+struct DemoEnv {
+    overrides: BTreeMap<String, String>,
+}
+
+impl Env for DemoEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        self.overrides
+            .get(name)
+            .cloned()
+            .or_else(|| ProcessEnv.var(name))
+    }
+}
 
 pub fn run(args: &[String]) -> Result<(), CliError> {
     if let Some(a) = args.first() {
         return Err(CliError::Usage(format!(
-            "demo: takes no arguments (got {a:?})"
+            "demo: takes no arguments (got {a:?}); for your own setup use 'tunnel-client run'"
         )));
     }
     let emu = Emulator::start(EmulatorConfig::default())
         .map_err(|e| CliError::Io(format!("cannot start the control-plane emulator: {e}")))?;
-    let stub = McpStub::start(StubConfig::default())
-        .map_err(|e| CliError::Io(format!("cannot start the demo MCP server: {e}")))?;
-    let base = emu
-        .control_plane_url()
-        .parse()
-        .map_err(|e| CliError::Io(format!("emulator URL: {e}")))?;
-    let mut cfg = EngineConfig::new(base, emu.tunnel_id(), emu.api_key());
-    cfg.poll_timeout = Duration::from_secs(20);
-    let opts = RuntimeOptions {
-        mcp_targets: vec![HttpTarget::new(ChannelName::main(), stub.url())],
-        ..RuntimeOptions::default()
+    let run_args: Vec<String> = [
+        "--control-plane.base-url",
+        &emu.control_plane_url(),
+        "--control-plane.tunnel-id",
+        emu.tunnel_id(),
+        "--control-plane.poll-timeout",
+        "20s",
+        "--embedded-mcp-stub",
+        "--health.listen-addr",
+        "127.0.0.1:0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let env = DemoEnv {
+        overrides: [
+            (
+                "CONTROL_PLANE_API_KEY".to_string(),
+                emu.api_key().to_string(),
+            ),
+            // A profile or env binding of the operator's must not leak into the demo.
+            ("MCP_SERVER_URL".to_string(), String::new()),
+            ("MCP_COMMAND".to_string(), String::new()),
+        ]
+        .into_iter()
+        .collect(),
     };
-    let runtime = Runtime::start(cfg, opts)
-        .map_err(|e| CliError::Io(format!("cannot start the tunnel client: {e}")))?;
+    let loaded = config::load(Command::Run, &run_args, &env, &RealFiles)
+        .map_err(|e| CliError::Config(format!("demo configuration: {e}")))?;
+
     let mcp = emu.mcp_url();
-    println!("tunnel demo running: MCP client -> emulator -> tunnel-client -> demo MCP server");
-    println!("  control plane (emulated): {}", emu.control_plane_url());
-    println!("  private MCP server:       {}", stub.url());
+    println!("tunnel demo: MCP client -> emulator -> tunnel-client run -> demo MCP server");
+    println!("  control plane (emulated):   {}", emu.control_plane_url());
     println!("  MCP URL through the tunnel: {mcp}");
     println!();
     println!("try it (initialize, then list tools with the session id it returns):");
@@ -47,12 +76,7 @@ pub fn run(args: &[String]) -> Result<(), CliError> {
     println!(
         "  curl -s {mcp} -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \\\n    -H 'mcp-session-id: <from above>' -H 'mcp-protocol-version: 2025-11-25' \\\n    -d '{{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}}'"
     );
+    println!("Ctrl-C drains and stops everything.");
     println!();
-    println!("Ctrl-C stops everything.");
-    loop {
-        std::thread::sleep(Duration::from_secs(5));
-        if let Err(reason) = runtime.readiness() {
-            println!("not ready: {reason}");
-        }
-    }
+    daemon::run(loaded).map_err(|e| CliError::Io(e.to_string()))
 }
