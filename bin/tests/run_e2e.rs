@@ -618,3 +618,37 @@ fn demo_serves_an_mcp_client_end_to_end_and_stops_on_sigint() {
     };
     assert_eq!(code, Some(0));
 }
+
+#[test]
+fn startup_wait_timeout_holds_the_first_poll_until_the_target_listens() {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    let emu = emulator();
+    let late = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        let stub = McpStub::start(StubConfig {
+            listen_addr: addr,
+            ..StubConfig::default()
+        })
+        .expect("stub");
+        (stub, std::time::Instant::now())
+    });
+    let mut args = server_url_args(&format!("http://{addr}/mcp"));
+    args.extend(["--mcp.startup-wait-timeout".into(), "10s".into()]);
+    let client = Client::start(&emu, &args);
+    let (_stub, listening_by) = late.join().unwrap();
+    let first_poll = emu.wait_requests("/poll", 1, WAIT).expect("a poll")[0].received_at;
+    assert!(
+        first_poll + Duration::from_millis(100) >= listening_by,
+        "the first poll went out {:?} before the target listened",
+        listening_by - first_poll
+    );
+    assert!(
+        client.logs().contains("retrying MCP startup probe"),
+        "{}",
+        client.logs()
+    );
+    let s = Session::open(&emu);
+    assert!(!s.tool_names().is_empty());
+}

@@ -146,6 +146,9 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
     let health_addr = probe.local_addr().unwrap_or(health_addr);
     drop(probe);
 
+    if !cfg.mcp.startup_wait_timeout.is_zero() {
+        wait_for_main_target(&cfg);
+    }
     let runtime = Runtime::start(engine_cfg, opts)
         .map_err(|e| StartupError::Config(format!("configure tunnel-client: {e}")))?;
     let handle = runtime.handle();
@@ -208,6 +211,58 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
             Ok(())
         }
         Err(e) => Err(StartupError::Io(format!("runtime failed: {e}"))),
+    }
+}
+
+/// `--mcp.startup-wait-timeout`: before the first poll, wait (50 ms doubling to 1 s) until
+/// the main HTTP target accepts a TCP connection, so commands polled right after a joint
+/// start (containers, systemd units) do not fail. Only "connection refused"-like failures
+/// are waited out; when the budget is spent the start goes on and `/readyz` reports the
+/// target as unreachable.
+fn wait_for_main_target(c: &RunConfig) {
+    let Some(main) = c.mcp.server_urls.iter().find(|b| b.channel == "main") else {
+        return; // stdio or no main binding: nothing to wait for
+    };
+    if main.http_proxy.is_some() {
+        return;
+    }
+    let Ok(uri) = main.url.parse::<http::Uri>() else {
+        return;
+    };
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_string();
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
+    let deadline = std::time::Instant::now() + c.mcp.startup_wait_timeout;
+    let mut delay = std::time::Duration::from_millis(50);
+    loop {
+        let connected = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+            .ok()
+            .and_then(|mut a| a.next())
+            .is_some_and(|a| {
+                std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_secs(2)).is_ok()
+            });
+        if connected {
+            return;
+        }
+        if std::time::Instant::now() + delay > deadline {
+            log::warn!(
+                "MCP target {host}:{port} still unreachable after --mcp.startup-wait-timeout {:?}; starting anyway (/readyz reports it)",
+                c.mcp.startup_wait_timeout
+            );
+            return;
+        }
+        log::info!("retrying MCP startup probe of {host}:{port} in {delay:?}");
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(std::time::Duration::from_secs(1));
     }
 }
 
