@@ -1,0 +1,541 @@
+//! `bench`: overhead, throughput, stdio concurrency and footprint of `tunnel-client run`,
+//! all on loopback, in one run, printed as one table. It never asserts a time.
+//!
+//! ```sh
+//! cargo build --release -p tunnel-client
+//! cargo run --release -p tunnel-conformance --bin bench            # full run
+//! cargo run --release -p tunnel-conformance --bin bench -- --quick # smaller counts
+//! ```
+//!
+//! The client under test is a separate process (the release binary), so its CPU time and
+//! memory are read from `/proc/<pid>` and never include the emulator's or the MCP
+//! server's cost, which run inside this process.
+
+mod procstat;
+mod stdio;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tunnel_conformance::emulator::{Emulator, EmulatorConfig};
+use tunnel_conformance::mcp_stub::{McpStub, StubConfig};
+
+/// One figure of the table.
+struct Row {
+    section: &'static str,
+    what: String,
+    value: String,
+}
+
+struct Table(Vec<Row>);
+
+impl Table {
+    fn add(&mut self, section: &'static str, what: impl Into<String>, value: impl Into<String>) {
+        let (what, value) = (what.into(), value.into());
+        eprintln!("  {section:<12} {what:<58} {value}");
+        self.0.push(Row {
+            section,
+            what,
+            value,
+        });
+    }
+
+    fn print(&self) {
+        println!("| section | measurement | value |");
+        println!("|---|---|---|");
+        for r in &self.0 {
+            println!("| {} | {} | {} |", r.section, r.what, r.value);
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// Latency percentiles of a sample, in microseconds.
+fn percentiles(mut v: Vec<Duration>) -> String {
+    if v.is_empty() {
+        return "n/a".into();
+    }
+    v.sort();
+    let p = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize].as_micros();
+    format!(
+        "p50 {} µs, p95 {} µs, p99 {} µs (n={})",
+        p(0.50),
+        p(0.95),
+        p(0.99),
+        v.len()
+    )
+}
+
+fn kib(v: Option<u64>) -> String {
+    v.map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
+        .unwrap_or_else(|| "n/a".into())
+}
+
+/// A minimal MCP client over Streamable HTTP (JSON responses), with a session.
+struct McpClient {
+    agent: ureq::Agent,
+    url: String,
+    session: Option<String>,
+}
+
+impl McpClient {
+    fn connect(url: &str) -> Result<McpClient, String> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let mut c = McpClient {
+            agent,
+            url: url.to_string(),
+            session: None,
+        };
+        c.call(&json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+            "protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}))?;
+        c.call(&json!({"jsonrpc":"2.0","method":"notifications/initialized"}))?;
+        Ok(c)
+    }
+
+    fn call(&mut self, msg: &Value) -> Result<Value, String> {
+        let mut req = self
+            .agent
+            .post(&self.url)
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json, text/event-stream")
+            .header("Mcp-Protocol-Version", "2025-11-25");
+        if let Some(s) = &self.session {
+            req = req.header("Mcp-Session-Id", s);
+        }
+        let mut resp = req
+            .send(serde_json::to_vec(msg).unwrap_or_default())
+            .map_err(|e| format!("{e}"))?;
+        if let Some(s) = resp.headers().get("mcp-session-id") {
+            self.session = s.to_str().ok().map(str::to_string);
+        }
+        let status = resp.status().as_u16();
+        let body = resp
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| format!("{e}"))?;
+        if !(200..300).contains(&status) {
+            return Err(format!("HTTP {status}: {body}"));
+        }
+        if body.is_empty() {
+            return Ok(Value::Null);
+        }
+        // SSE: the last `data:` line carries the response.
+        let json_text = if body.starts_with('{') {
+            body.as_str()
+        } else {
+            body.lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim)
+                .rfind(|d| !d.is_empty())
+                .unwrap_or("null")
+        };
+        serde_json::from_str(json_text).map_err(|e| format!("{e}: {body}"))
+    }
+
+    fn echo(&mut self, id: u64, payload: &str) -> Result<(), String> {
+        let v = self.call(&json!({"jsonrpc":"2.0","id":id,"method":"tools/call",
+            "params":{"name":"echo","arguments":{"input":payload}}}))?;
+        if v["result"]["isError"] == json!(false) {
+            Ok(())
+        } else {
+            Err(format!("unexpected echo result: {v}"))
+        }
+    }
+}
+
+/// The client under test, as a process.
+pub struct ClientProc {
+    child: Child,
+    pub pid: u32,
+    pub health: String,
+    _dir: PathBuf,
+}
+
+impl ClientProc {
+    pub fn start(bin: &Path, emu: &Emulator, mcp_args: &[String]) -> Result<ClientProc, String> {
+        let dir =
+            std::env::temp_dir().join(format!("tc-bench-{}-{}", std::process::id(), rand_suffix()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let url_file = dir.join("health.url");
+        let mut child = Command::new(bin)
+            .arg("run")
+            .args(["--control-plane.base-url", &emu.control_plane_url()])
+            .args(["--control-plane.tunnel-id", emu.tunnel_id()])
+            .args(["--control-plane.max-inflight", "256"])
+            .args(["--mcp.max-concurrent-requests", "64"])
+            .args(["--health.listen-addr", "127.0.0.1:0"])
+            .arg("--health.url-file")
+            .arg(&url_file)
+            // BENCH_CLIENT_LOG=debug shows what the client does (on this stderr).
+            .args([
+                "--log.level",
+                &std::env::var("BENCH_CLIENT_LOG").unwrap_or_else(|_| "warn".into()),
+                "--log.format",
+                "struct-text",
+            ])
+            .args(mcp_args)
+            .env("CONTROL_PLANE_API_KEY", emu.api_key())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        let stderr = child.stderr.take();
+        let log = Arc::new(Mutex::new(String::new()));
+        if let Some(s) = stderr {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let echo = std::env::var_os("BENCH_CLIENT_LOG").is_some();
+                for line in BufReader::new(s).lines().map_while(Result::ok) {
+                    if echo {
+                        eprintln!("[client] {line}");
+                    }
+                    let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
+                    if l.len() < 64 * 1024 {
+                        l.push_str(&line);
+                        l.push('\n');
+                    }
+                }
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(s) = std::fs::read_to_string(&url_file) {
+                if s.ends_with('\n') {
+                    let pid = child.id();
+                    return Ok(ClientProc {
+                        child,
+                        pid,
+                        health: s.trim().to_string(),
+                        _dir: dir,
+                    });
+                }
+            }
+            if let Ok(Some(st)) = child.try_wait() {
+                return Err(format!(
+                    "tunnel-client exited ({st}): {}",
+                    log.lock().unwrap_or_else(|e| e.into_inner())
+                ));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return Err("tunnel-client did not start within 20 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ClientProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self._dir);
+    }
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+pub fn emulator() -> Emulator {
+    Emulator::start(EmulatorConfig {
+        workers: 400,
+        ..EmulatorConfig::default()
+    })
+    .expect("emulator")
+}
+
+/// `n` sequential echo calls; their latencies.
+fn sequential(url: &str, n: usize, payload: &str) -> Result<Vec<Duration>, String> {
+    let mut c = McpClient::connect(url)?;
+    for i in 0..20 {
+        c.echo(i, payload)?; // warm-up: connections, caches
+    }
+    (0..n)
+        .map(|i| {
+            let t = Instant::now();
+            c.echo(1000 + i as u64, payload).map(|()| t.elapsed())
+        })
+        .collect()
+}
+
+/// The floor: two raw HTTP exchanges on loopback (MCP client → emulator, client → server
+/// would be the minimum a tunnel adds), against a server that answers at once.
+fn floor(n: usize) -> Vec<Duration> {
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("floor server");
+    let addr = server.server_addr().to_ip().expect("ip");
+    let server = Arc::new(server);
+    let s2 = server.clone();
+    std::thread::spawn(move || {
+        for mut rq in s2.incoming_requests() {
+            let mut sink = Vec::new();
+            let _ = rq.as_reader().read_to_end(&mut sink);
+            let _ = rq.respond(tiny_http::Response::from_string("{}"));
+        }
+    });
+    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+    let url = format!("http://{addr}/");
+    let body = vec![b'x'; 1024];
+    let one = || {
+        let _ = agent
+            .post(&url)
+            .send(&body[..])
+            .and_then(|mut r| r.body_mut().read_to_string());
+    };
+    for _ in 0..20 {
+        one();
+    }
+    let out = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            one();
+            one();
+            t.elapsed()
+        })
+        .collect();
+    server.unblock();
+    out
+}
+
+/// `workers` threads share `total` echo calls through the tunnel; (calls/s, CPU per call).
+fn throughput(
+    url: &str,
+    pid: u32,
+    workers: usize,
+    total: usize,
+    payload: &str,
+) -> Result<(f64, Option<Duration>), String> {
+    let clients: Vec<McpClient> = (0..workers)
+        .map(|_| McpClient::connect(url))
+        .collect::<Result<_, _>>()?;
+    let left = Arc::new(AtomicUsize::new(total));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let cpu0 = procstat::cpu_time(pid);
+    let t0 = Instant::now();
+    let handles: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(w, mut c)| {
+            let (left, errors, payload) = (left.clone(), errors.clone(), payload.to_string());
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while left
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                    .is_ok()
+                {
+                    i += 1;
+                    if let Err(e) = c.echo(w as u64 * 1_000_000 + i, &payload) {
+                        errors.lock().unwrap_or_else(|e| e.into_inner()).push(e);
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        let _ = h.join();
+    }
+    let wall = t0.elapsed();
+    let cpu = match (cpu0, procstat::cpu_time(pid)) {
+        (Some(a), Some(b)) => Some((b - a) / total as u32),
+        _ => None,
+    };
+    if let Some(e) = errors.lock().unwrap_or_else(|e| e.into_inner()).first() {
+        return Err(e.clone());
+    }
+    Ok((total as f64 / wall.as_secs_f64(), cpu))
+}
+
+/// RSS peak while `n` slow calls are in flight at once.
+fn peak_in_flight(url: &str, pid: u32, n: usize, ms: u64) -> Result<Option<u64>, String> {
+    let clients: Vec<McpClient> = (0..n)
+        .map(|_| McpClient::connect(url))
+        .collect::<Result<_, _>>()?;
+    let peak = Arc::new(AtomicUsize::new(0));
+    let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (peak, running) = (peak.clone(), running.clone());
+        std::thread::spawn(move || {
+            while running.load(Ordering::Acquire) {
+                if let Some(k) = procstat::rss_kib(pid) {
+                    peak.fetch_max(k as usize, Ordering::AcqRel);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    let handles: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut c)| {
+            std::thread::spawn(move || {
+                c.call(&json!({"jsonrpc":"2.0","id":i,"method":"tools/call",
+                    "params":{"name":"slow","arguments":{"ms":ms,"steps":1}}}))
+            })
+        })
+        .collect();
+    let mut failed = None;
+    for h in handles {
+        if let Ok(Err(e)) = h.join() {
+            failed = Some(e);
+        }
+    }
+    running.store(false, Ordering::Release);
+    let _ = sampler.join();
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(Some(peak.load(Ordering::Acquire) as u64)),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let bin = args
+        .windows(2)
+        .find(|w| w[0] == "--client")
+        .map(|w| PathBuf::from(&w[1]))
+        .unwrap_or_else(|| workspace_root().join("target/release/tunnel-client"));
+    if !bin.exists() {
+        eprintln!(
+            "bench: {} not found; build it first: cargo build --release -p tunnel-client (or pass --client PATH)",
+            bin.display()
+        );
+        std::process::exit(1);
+    }
+    let scale = if quick { 1 } else { 4 };
+    let payload = "x".repeat(1024);
+    let mut t = Table(Vec::new());
+    eprintln!("bench: client {}", bin.display());
+
+    // ---- footprint (binary) ----
+    if let Ok(m) = std::fs::metadata(&bin) {
+        t.add(
+            "footprint",
+            "release binary size (stripped)",
+            format!("{:.2} MiB ({} bytes)", m.len() as f64 / 1048576.0, m.len()),
+        );
+    }
+
+    // ---- HTTP target ----
+    let emu = emulator();
+    let stub = McpStub::start(StubConfig {
+        workers: 128,
+        ..StubConfig::default()
+    })
+    .expect("stub");
+    let client = match ClientProc::start(&bin, &emu, &["--mcp.server-url".into(), stub.url()]) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::exit(1);
+        }
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let fds_before = procstat::open_fds(client.pid);
+    t.add("footprint", "RSS idle", kib(procstat::rss_kib(client.pid)));
+    t.add(
+        "footprint",
+        "threads idle",
+        procstat::threads(client.pid).map_or("n/a".into(), |n| n.to_string()),
+    );
+    let n = 250 * scale;
+    let tunnel = emu.mcp_url();
+    match sequential(&tunnel, n, &payload) {
+        Ok(v) => t.add(
+            "overhead",
+            "echo 1 KiB via tunnel, Streamable HTTP target",
+            percentiles(v),
+        ),
+        Err(e) => t.add("overhead", "echo via tunnel (HTTP)", format!("failed: {e}")),
+    }
+    match sequential(&stub.url(), n, &payload) {
+        Ok(v) => t.add(
+            "overhead",
+            "echo 1 KiB direct to the same HTTP server",
+            percentiles(v),
+        ),
+        Err(e) => t.add("overhead", "echo direct (HTTP)", format!("failed: {e}")),
+    }
+    t.add(
+        "overhead",
+        "floor: two raw loopback HTTP exchanges",
+        percentiles(floor(n)),
+    );
+
+    for (c, total) in [(1, 250 * scale), (16, 1000 * scale), (64, 2000 * scale)] {
+        match throughput(&tunnel, client.pid, c, total, &payload) {
+            Ok((rate, cpu)) => t.add(
+                "throughput",
+                format!("concurrency {c}: echo 1 KiB calls/s, client CPU per call"),
+                format!(
+                    "{rate:.0}/s, {}",
+                    cpu.map_or("n/a".into(), |d| format!("{} µs", d.as_micros()))
+                ),
+            ),
+            Err(e) => t.add(
+                "throughput",
+                format!("concurrency {c}"),
+                format!("failed: {e}"),
+            ),
+        }
+    }
+    match peak_in_flight(&tunnel, client.pid, 256, 1000) {
+        Ok(peak) => t.add(
+            "footprint",
+            "RSS peak with 256 commands in flight",
+            kib(peak),
+        ),
+        Err(e) => t.add(
+            "footprint",
+            "RSS with 256 in flight",
+            format!("failed: {e}"),
+        ),
+    }
+    t.add(
+        "footprint",
+        "RSS high-water mark (VmHWM) of the run",
+        kib(procstat::peak_rss_kib(client.pid)),
+    );
+    t.add(
+        "footprint",
+        "threads after the run",
+        procstat::threads(client.pid).map_or("n/a".into(), |n| n.to_string()),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    t.add(
+        "footprint",
+        "open fds before / after the run",
+        format!(
+            "{} / {}",
+            fds_before.map_or("n/a".into(), |n| n.to_string()),
+            procstat::open_fds(client.pid).map_or("n/a".into(), |n| n.to_string())
+        ),
+    );
+    drop(client);
+
+    // ---- stdio target ----
+    stdio::run(&bin, &mut |s, w, v| t.add(s, w, v), scale, &payload);
+
+    println!();
+    t.print();
+}
