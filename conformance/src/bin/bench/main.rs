@@ -11,6 +11,7 @@
 //! memory are read from `/proc/<pid>` and never include the emulator's or the MCP
 //! server's cost, which run inside this process.
 
+mod bridges;
 mod procstat;
 mod stdio;
 
@@ -535,6 +536,9 @@ fn main() {
 
     // ---- stdio target ----
     stdio::run(&bin, &mut |s, w, v| t.add(s, w, v), scale, &payload);
+
+    // ---- peers: other stdio→HTTP bridges of the same server ----
+    bridges::run(&mut |s, w, v| t.add(s, w, v), 100 * scale, &payload);
 
     println!();
     t.print();

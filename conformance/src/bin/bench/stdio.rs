@@ -58,6 +58,7 @@ pub fn run(bin: &Path, add: &mut Add<'_>, scale: usize, payload: &str) {
     };
     let n = 100 * scale;
     let mut lat = Vec::new();
+    let mut cpu0 = None;
     for i in 0..(n + 20) as u64 {
         let t = Instant::now();
         if let Err(e) = call(&mut c, i, "echo", json!({"text": payload})) {
@@ -71,7 +72,22 @@ pub fn run(bin: &Path, add: &mut Add<'_>, scale: usize, payload: &str) {
         if i >= 20 {
             lat.push(t.elapsed());
         }
+        if i == 19 {
+            cpu0 = super::procstat::cpu_time(client.pid);
+        }
     }
+    let cpu = match (cpu0, super::procstat::cpu_time(client.pid)) {
+        (Some(a), Some(b)) => format!("{} µs", ((b - a) / n as u32).as_micros()),
+        _ => "n/a".into(),
+    };
+    add(
+        "peers",
+        "tunnel-client (stdio target): client CPU per call, RSS".into(),
+        format!(
+            "{cpu}, {}",
+            super::kib(super::procstat::rss_kib(client.pid))
+        ),
+    );
     add(
         "overhead",
         "echo 1 KiB via tunnel, stdio target (Python SDK)".into(),
