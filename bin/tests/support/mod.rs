@@ -217,6 +217,11 @@ pub fn http_get(base: &str, path: &str) -> (u16, String) {
         s,
         "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n"
     );
+    read_response(s)
+}
+
+/// Reads a `Connection: close` response to the end → (status, body as text).
+fn read_response(mut s: TcpStream) -> (u16, String) {
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw).into_owned();
@@ -386,17 +391,5 @@ pub fn http_post_json(url: &str, body: &str) -> (u16, String) {
         "POST {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    read_response(s)
 }
