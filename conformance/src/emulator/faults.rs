@@ -12,6 +12,9 @@ pub enum Endpoint {
     Poll,
     Response,
     Metadata,
+    /// The tunnel management routes (`/v1/tunnels`, and `/v1/tunnels/{id}` with the admin
+    /// key or a method other than GET).
+    Admin,
 }
 
 /// One misbehaviour of the control plane.

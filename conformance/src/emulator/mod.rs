@@ -1,5 +1,6 @@
 //! Control-plane emulator: an independent implementation of `spec/openapi.json` (poll,
-//! response, metadata) plus an MCP ingress that turns ordinary MCP HTTP requests into tunnel
+//! response, metadata), the tunnel management routes `admin tunnels` uses (`admin`), plus
+//! an MCP ingress that turns ordinary MCP HTTP requests into tunnel
 //! commands, so a real tunnel-client can be exercised end to end on one machine.
 //!
 //! It is deliberately written without tunnel-core types: as a test oracle it must not share
@@ -16,6 +17,7 @@
 //! let posts = emu.wait_terminal(&id, Duration::from_secs(5));
 //! ```
 
+mod admin;
 mod command;
 mod faults;
 mod ingress;
@@ -31,6 +33,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use admin::TunnelRecord;
 pub use command::{CommandSpec, TERMINAL_TYPES};
 pub use faults::{Endpoint, Fault};
 pub use state::{PostedResponse, RecordedRequest};
@@ -53,6 +56,14 @@ pub struct EmulatorConfig {
     pub tunnel_description: String,
     /// Expected `Authorization: Bearer <api_key>`.
     pub api_key: String,
+    /// Key of the tunnel management routes (`/v1/tunnels*`); distinct from `api_key`, which
+    /// those routes refuse with 403 `tunnel_management_permission_required`.
+    pub admin_key: String,
+    /// Organization the served tunnel is attached to in the management API.
+    pub organization_id: String,
+    /// Most ids per principal family a created/updated tunnel may have (more → 400
+    /// `tunnel_principal_limit_exceeded`).
+    pub max_principals: usize,
     /// Long-poll wait when the client sends no `timeout_ms`.
     pub default_poll_wait: Duration,
     /// Upper bound on any long-poll wait.
@@ -79,6 +90,9 @@ impl Default for EmulatorConfig {
             tunnel_name: "Emulated tunnel".into(),
             tunnel_description: "tunnel-conformance control-plane emulator".into(),
             api_key: "emulator-api-key".into(),
+            admin_key: "emulator-admin-key".into(),
+            organization_id: "org-emulator".into(),
+            max_principals: 10,
             default_poll_wait: Duration::from_secs(20),
             max_poll_wait: Duration::from_secs(60),
             default_limit: 25,
@@ -130,6 +144,15 @@ impl Emulator {
             prefix,
             cfg,
         });
+        ctx.state.lock().admin.tunnels.push(TunnelRecord {
+            id: ctx.cfg.tunnel_id.clone(),
+            name: ctx.cfg.tunnel_name.clone(),
+            description: ctx.cfg.tunnel_description.clone(),
+            creator: "emulator".into(),
+            organization_ids: vec![ctx.cfg.organization_id.clone()],
+            workspace_ids: Vec::new(),
+            tenant_ids: Vec::new(),
+        });
         let handler_ctx = Arc::clone(&ctx);
         let server = HttpServer::start(
             ctx.cfg.listen_addr,
@@ -163,6 +186,16 @@ impl Emulator {
 
     pub fn api_key(&self) -> &str {
         &self.ctx.cfg.api_key
+    }
+
+    /// The admin key of the tunnel management routes.
+    pub fn admin_key(&self) -> &str {
+        &self.ctx.cfg.admin_key
+    }
+
+    /// Every tunnel of the management API (the served one first, unless deleted).
+    pub fn tunnels(&self) -> Vec<TunnelRecord> {
+        self.ctx.state.lock().admin.tunnels.clone()
     }
 
     /// Base URL plus the configured path prefix: where `/v1/tunnels/...` lives.

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::command::{self, CommandSpec};
 use super::faults::{api_error, default_error_body, Endpoint, Fault};
 use super::server::{self, respond, respond_json, BodyError, Head};
-use super::{ingress, poll, response, Ctx};
+use super::{admin, ingress, poll, response, Ctx};
 
 /// A request after routing, with its body (POST only) and log index.
 pub(crate) struct Incoming {
@@ -81,6 +81,13 @@ fn route(ctx: &Ctx, inc: Incoming) -> Option<u16> {
     match segs.as_slice() {
         ["v1", "mcp", id] => ingress::handle(ctx, inc, id, None),
         ["v1", "mcp", id, channel] => ingress::handle(ctx, inc, id, Some(channel)),
+        ["v1", "tunnels"] if prefixed => management(ctx, inc, None),
+        ["v1", "tunnels", id]
+            if prefixed && (method != "GET" || admin::has_admin_key(ctx, &inc.head)) =>
+        {
+            let id = (*id).to_string();
+            management(ctx, inc, Some(&id))
+        }
         ["v1", "tunnels", id, tail @ ..] if prefixed => {
             let ep = match (tail, method) {
                 ([], "GET") => Endpoint::Metadata,
@@ -103,6 +110,24 @@ fn route(ctx: &Ctx, inc: Incoming) -> Option<u16> {
             control_plane(ctx, inc, ep, &id)
         }
         _ => Some(not_found(inc.rq, "no such route")),
+    }
+}
+
+/// The tunnel management routes: faults, header checks, then [`admin`].
+fn management(ctx: &Ctx, inc: Incoming, id: Option<&str>) -> Option<u16> {
+    let mut mods = Mods::default();
+    let mut inc = inc;
+    if let Some(fault) = ctx.state.take_fault(Endpoint::Admin) {
+        ctx.state.set_fault(inc.idx, &fault);
+        match apply_fault(ctx, inc, &fault, &mut mods) {
+            Ok(next) => inc = next,
+            Err(status) => return status,
+        }
+    }
+    check_headers(ctx, &inc.head);
+    match id {
+        None => admin::collection(ctx, inc),
+        Some(id) => admin::item(ctx, inc, id),
     }
 }
 
@@ -154,13 +179,29 @@ fn control_plane(ctx: &Ctx, inc: Incoming, ep: Endpoint, id: &str) -> Option<u16
     }
     check_headers(ctx, &inc.head);
     match ep {
+        Endpoint::Admin => Some(not_found(inc.rq, "no such route")),
         Endpoint::Poll => poll::handle(ctx, inc, mods),
         Endpoint::Response => response::handle(ctx, inc, mods),
         Endpoint::Metadata => {
+            // Renames through the management API show up here, as they would in the service.
+            let managed = ctx
+                .state
+                .lock()
+                .admin
+                .tunnels
+                .iter()
+                .find(|t| t.id == ctx.cfg.tunnel_id)
+                .map(|t| (t.name.clone(), t.description.clone()));
+            let (name, description) = managed.unwrap_or_else(|| {
+                (
+                    ctx.cfg.tunnel_name.clone(),
+                    ctx.cfg.tunnel_description.clone(),
+                )
+            });
             let body = json!({
                 "id": ctx.cfg.tunnel_id,
-                "name": ctx.cfg.tunnel_name,
-                "description": ctx.cfg.tunnel_description,
+                "name": name,
+                "description": description,
             });
             respond_json(inc.rq, 200, &body);
             Some(200)
@@ -173,12 +214,22 @@ pub(crate) fn check_tunnel(ctx: &Ctx, id: &str) -> Result<(), u16> {
     if id == ctx.cfg.tunnel_id {
         return Ok(());
     }
+    check_tunnel_format(id)?;
+    Err(404)
+}
+
+/// `Err(400)` unless `id` is `tunnel_<32 lowercase alphanumerics>`.
+pub(crate) fn check_tunnel_format(id: &str) -> Result<(), u16> {
     let well_formed = id.strip_prefix("tunnel_").is_some_and(|s| {
         s.len() == 32
             && s.bytes()
                 .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
     });
-    Err(if well_formed { 404 } else { 400 })
+    if well_formed {
+        Ok(())
+    } else {
+        Err(400)
+    }
 }
 
 /// Headers every control-plane request should carry (recorded as violations, not refused).

@@ -93,6 +93,8 @@ pub(crate) struct Inner {
     pub violations: Vec<String>,
     pub polls_served: u64,
     pub shutdown: bool,
+    /// Tunnels of the management API.
+    pub admin: super::admin::Store,
 }
 
 pub(crate) struct State {
