@@ -330,4 +330,17 @@ fn oauth_metadata_documents() {
     )
     .unwrap();
     assert_eq!(r.json()["authorization_servers"], json!([]));
+    let none = McpStub::start(StubConfig {
+        oauth_metadata: false,
+        ..StubConfig::default()
+    })
+    .unwrap();
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let r = get(&a, &format!("{}{path}", none.base_url()), &[]).unwrap();
+        assert_eq!(r.status, 404, "{path}");
+    }
 }

@@ -38,7 +38,8 @@ pub(crate) fn handle(ctx: &StubCtx, mut rq: tiny_http::Request) {
     let base = base_url_from_host(&head, ctx.listener());
     let prm = "/.well-known/oauth-protected-resource";
     let path = head.path.as_str();
-    if head.method == "GET" && (path == prm || path == format!("{prm}{}", ctx.cfg.path)) {
+    let oauth = ctx.cfg.oauth_metadata;
+    if oauth && head.method == "GET" && (path == prm || path == format!("{prm}{}", ctx.cfg.path)) {
         let servers = ctx
             .cfg
             .authorization_servers
@@ -53,7 +54,7 @@ pub(crate) fn handle(ctx: &StubCtx, mut rq: tiny_http::Request) {
         });
         return respond_json(rq, 200, &doc);
     }
-    if head.method == "GET" && path == "/.well-known/oauth-authorization-server" {
+    if oauth && head.method == "GET" && path == "/.well-known/oauth-authorization-server" {
         return respond_json(rq, 200, &as_metadata(&base));
     }
     if head.method == "GET" && path == "/jwks" {

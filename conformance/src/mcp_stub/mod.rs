@@ -32,6 +32,9 @@ pub struct StubConfig {
     /// itself (which serves AS metadata but implements no OAuth endpoints, like the Go stub);
     /// `Some(vec![])` advertises none.
     pub authorization_servers: Option<Vec<String>>,
+    /// Serve the OAuth metadata documents at all. `false` makes every well-known path 404,
+    /// like an MCP server that uses no OAuth (a valid setup the tunnel must accept).
+    pub oauth_metadata: bool,
     /// Legacy-era requests other than `initialize` must carry a known `Mcp-Session-Id`
     /// (400 when missing, 404 when unknown), as the spec says.
     pub require_session: bool,
@@ -50,6 +53,7 @@ impl Default for StubConfig {
             server_version: "0.1.0".into(),
             path: "/mcp".into(),
             authorization_servers: None,
+            oauth_metadata: true,
             require_session: true,
             sse_responses: false,
             workers: 16,
