@@ -33,7 +33,7 @@ mod pool;
 mod probe;
 mod runtime;
 mod status;
-mod tls;
+pub mod tls;
 
 pub use binding::{McpBinding, McpSink};
 pub use options::{ClientCertPaths, HttpTarget, Observer, RuntimeOptions, StartError, TlsOptions};

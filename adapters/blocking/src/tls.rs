@@ -17,12 +17,12 @@ use crate::options::{ClientCertPaths, StartError, TlsOptions};
 /// The trust store shared by every agent. Kept in one `Arc` because ureq only shares pooled
 /// TLS configuration between configs whose roots are the same allocation.
 #[derive(Clone)]
-pub(crate) struct Trust {
+pub struct Trust {
     roots: RootCerts,
 }
 
 impl Trust {
-    pub(crate) fn load(opts: &TlsOptions) -> Result<Trust, StartError> {
+    pub fn load(opts: &TlsOptions) -> Result<Trust, StartError> {
         let Some(path) = &opts.ca_bundle else {
             return Ok(Trust {
                 roots: RootCerts::WebPki,
@@ -72,7 +72,7 @@ impl Trust {
 }
 
 /// Loads a PEM certificate chain and private key.
-pub(crate) fn load_client_cert(paths: &ClientCertPaths) -> Result<ClientCert, StartError> {
+pub fn load_client_cert(paths: &ClientCertPaths) -> Result<ClientCert, StartError> {
     let read = |p: &std::path::Path| {
         std::fs::read(p)
             .map_err(|e| StartError::Tls(format!("client certificate file {}: {e}", p.display())))
@@ -118,7 +118,7 @@ fn parse_proxy(url: &str, what: &str) -> Result<Proxy, StartError> {
 }
 
 /// The control-plane agent configuration.
-pub(crate) fn control_plane_config(trust: &Trust, opts: &TlsOptions) -> Result<Config, StartError> {
+pub fn control_plane_config(trust: &Trust, opts: &TlsOptions) -> Result<Config, StartError> {
     let client = opts
         .control_plane_client_cert
         .as_ref()
@@ -142,7 +142,7 @@ pub(crate) fn control_plane_config(trust: &Trust, opts: &TlsOptions) -> Result<C
 }
 
 /// An MCP binding's agent configuration.
-pub(crate) fn mcp_config(
+pub fn mcp_config(
     trust: &Trust,
     opts: &TlsOptions,
     connect_timeout: Duration,
