@@ -14,6 +14,7 @@ mod grammar;
 mod headers;
 mod help;
 mod model;
+pub mod onboard;
 mod render;
 mod resolve;
 mod secret;
