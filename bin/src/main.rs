@@ -2,43 +2,52 @@
 
 use std::process::ExitCode;
 
-use tunnel_client::cli::{self, args::CliError};
+use tunnel_client::cli::{self, args::CliError, help_topics};
 
-const USAGE: &str = "\
-tunnel-client — forwards Secure MCP Tunnel commands to a private MCP server
-
-Usage: tunnel-client <command> [flags]
-
-Commands:
-  run                  the tunnel client: poll the control plane, forward to the MCP server(s)
-  demo                 the whole tunnel loop on this machine (emulator + client + demo MCP server)
-  dev control-plane    run the local control-plane emulator
-  dev mcp-stub         run the demo MCP server
-  help [command]       show help
-
-Run 'tunnel-client <command> --help' for the flags of a command.";
-
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+fn dispatch(args: &[String]) -> Result<(), CliError> {
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
-    let result = match words.as_slice() {
+    match words.as_slice() {
         [] | ["help"] | ["--help"] | ["-h"] => {
-            println!("{USAGE}");
+            print!("{}", help_topics::root());
             Ok(())
         }
         ["--version"] | ["version"] => {
-            println!("tunnel-client {}", env!("CARGO_PKG_VERSION"));
+            println!("{}", help_topics::version());
             Ok(())
         }
+        ["help", topic] if help_topics::topic(topic).is_some() => {
+            print!("{}", help_topics::topic(topic).unwrap_or_default());
+            Ok(())
+        }
+        ["help", cmd, ..] if help_topics::is_command(cmd) => {
+            let mut again: Vec<String> = args[1..].to_vec();
+            again.push("--help".into());
+            dispatch(&again)
+        }
+        ["help", other, ..] => Err(help_topics::unknown_topic(other)),
         ["run", ..] => cli::run::run(&args[1..]),
         ["demo", ..] => cli::demo::run(&args[1..]),
         ["dev", "control-plane", ..] => cli::dev::control_plane(&args[2..]),
         ["dev", "mcp-stub", ..] => cli::dev::mcp_stub(&args[2..]),
-        [other, ..] => Err(CliError::Usage(format!(
-            "unknown command {other:?}; run 'tunnel-client help' for the list"
-        ))),
-    };
-    match result {
+        ["dev", ..] => {
+            println!("Usage: tunnel-client dev control-plane|mcp-stub [flags]\n\n  dev control-plane    run the local control-plane emulator\n  dev mcp-stub         run the demo MCP server");
+            Ok(())
+        }
+        [other, ..] => {
+            let known = help_topics::COMMANDS.iter().map(|(c, _)| *c);
+            let hint = cli::opts::closest(other, known)
+                .map(|c| format!("did you mean {c:?}? "))
+                .unwrap_or_default();
+            Err(CliError::Usage(format!(
+                "unknown command {other:?}; {hint}run 'tunnel-client help' for the list"
+            )))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match dispatch(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

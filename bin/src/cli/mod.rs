@@ -3,4 +3,6 @@
 pub mod args;
 pub mod demo;
 pub mod dev;
+pub mod help_topics;
+pub mod opts;
 pub mod run;
