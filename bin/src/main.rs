@@ -25,6 +25,8 @@ fn dispatch(args: &[String]) -> Result<(), CliError> {
             dispatch(&again)
         }
         ["help", other, ..] => Err(help_topics::unknown_topic(other)),
+        ["init", ..] => cli::init::run(&args[1..]),
+        ["profiles", ..] => cli::profiles::run(&args[1..]),
         ["run", ..] => cli::run::run(&args[1..]),
         ["demo", ..] => cli::demo::run(&args[1..]),
         ["dev", "control-plane", ..] => cli::dev::control_plane(&args[2..]),
