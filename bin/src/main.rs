@@ -26,6 +26,7 @@ fn dispatch(args: &[String]) -> Result<(), CliError> {
         }
         ["help", other, ..] => Err(help_topics::unknown_topic(other)),
         ["init", ..] => cli::init::run(&args[1..]),
+        ["doctor", ..] => cli::doctor::run(&args[1..]),
         ["profiles", ..] => cli::profiles::run(&args[1..]),
         ["run", ..] => cli::run::run(&args[1..]),
         ["demo", ..] => cli::demo::run(&args[1..]),

@@ -1,8 +1,10 @@
 //! Sub-commands of the `tunnel-client` binary.
 
+pub mod api_errors;
 pub mod args;
 pub mod demo;
 pub mod dev;
+pub mod doctor;
 pub mod help_topics;
 pub mod init;
 pub mod opts;
