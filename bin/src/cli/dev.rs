@@ -9,7 +9,7 @@ use tunnel_conformance::mcp_stub::{McpStub, StubConfig};
 
 use super::args::{Args, CliError};
 
-/// `dev control-plane [--listen-addr ADDR] [--tunnel-id ID] [--api-key KEY] [--url-path P]`
+/// `dev control-plane [--listen-addr ADDR] [--tunnel-id ID] [--api-key KEY] [--admin-key KEY] [--url-path P]`
 pub fn control_plane(args: &[String]) -> Result<(), CliError> {
     let mut a = Args::new("dev control-plane", args);
     let mut cfg = EmulatorConfig::default();
@@ -18,8 +18,20 @@ pub fn control_plane(args: &[String]) -> Result<(), CliError> {
             "listen-addr" => cfg.listen_addr = a.value_parsed::<SocketAddr>(&flag)?,
             "tunnel-id" => cfg.tunnel_id = a.value(&flag)?,
             "api-key" => cfg.api_key = a.value(&flag)?,
+            "admin-key" => cfg.admin_key = a.value(&flag)?,
             "url-path" => cfg.url_path = a.value(&flag)?,
-            _ => return Err(a.unknown(&flag, &["listen-addr", "tunnel-id", "api-key", "url-path"])),
+            _ => {
+                return Err(a.unknown(
+                    &flag,
+                    &[
+                        "listen-addr",
+                        "tunnel-id",
+                        "api-key",
+                        "admin-key",
+                        "url-path",
+                    ],
+                ))
+            }
         }
     }
     let emu = Emulator::start(cfg)
@@ -27,6 +39,7 @@ pub fn control_plane(args: &[String]) -> Result<(), CliError> {
     println!("control-plane emulator listening on {}", emu.base_url());
     println!("  tunnel id:   {}", emu.tunnel_id());
     println!("  API key:     (the value passed with --api-key, or the built-in test key)");
+    println!("  admin key:   (the value passed with --admin-key, or the built-in test key) for `tunnel-client admin tunnels`");
     println!("  MCP ingress: {}", emu.mcp_url());
     println!("point a client at it:");
     println!(

@@ -1,5 +1,6 @@
 //! Sub-commands of the `tunnel-client` binary.
 
+pub mod admin;
 pub mod api_errors;
 pub mod args;
 pub mod demo;
