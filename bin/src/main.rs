@@ -29,6 +29,7 @@ fn dispatch(args: &[String]) -> Result<(), CliError> {
         ["doctor", ..] => cli::doctor::run(&args[1..]),
         ["profiles", ..] => cli::profiles::run(&args[1..]),
         ["admin", ..] => cli::admin::run(&args[1..]),
+        ["completion", ..] => cli::completion::run(&args[1..]),
         ["run", ..] => cli::run::run(&args[1..]),
         ["demo", ..] => cli::demo::run(&args[1..]),
         ["dev", "control-plane", ..] => cli::dev::control_plane(&args[2..]),
