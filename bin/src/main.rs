@@ -34,10 +34,13 @@ fn dispatch(args: &[String]) -> Result<(), CliError> {
         ["demo", ..] => cli::demo::run(&args[1..]),
         ["dev", "control-plane", ..] => cli::dev::control_plane(&args[2..]),
         ["dev", "mcp-stub", ..] => cli::dev::mcp_stub(&args[2..]),
-        ["dev", ..] => {
+        ["dev"] | ["dev", "--help" | "-h"] => {
             println!("Usage: tunnel-client dev control-plane|mcp-stub [flags]\n\n  dev control-plane    run the local control-plane emulator\n  dev mcp-stub         run the demo MCP server");
             Ok(())
         }
+        ["dev", other, ..] => Err(CliError::Usage(format!(
+            "unknown dev command {other:?}; use `dev control-plane` or `dev mcp-stub`"
+        ))),
         [other, ..] => {
             let known = help_topics::COMMANDS.iter().map(|(c, _)| *c);
             let hint = cli::opts::closest(other, known)
