@@ -33,9 +33,15 @@ mod pool;
 mod probe;
 mod runtime;
 mod status;
-pub mod tls;
+mod tls;
 
 pub use binding::{McpBinding, McpSink};
 pub use options::{ClientCertPaths, HttpTarget, Observer, RuntimeOptions, StartError, TlsOptions};
 pub use runtime::{Finished, Runtime, RuntimeHandle};
 pub use status::{Counters, Snapshot};
+
+/// The agent configurations `run` builds (trust store, control-plane and MCP agents), for the
+/// CLI's own requests: `doctor` and `admin` must trust, proxy and authenticate exactly as `run`.
+pub mod agents {
+    pub use crate::tls::{control_plane_config, load_client_cert, mcp_config, Trust};
+}
