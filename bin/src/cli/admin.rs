@@ -576,13 +576,13 @@ impl Client {
             ca_bundle: ca.as_ref().map(|(v, _)| v.into()),
             ..tunnel_blocking::TlsOptions::default()
         };
-        let trust = tunnel_blocking::tls::Trust::load(&opts).map_err(|e| {
+        let trust = tunnel_blocking::agents::Trust::load(&opts).map_err(|e| {
             other(format!(
                 "{e}; fix: point {} at a readable PEM file",
                 ca.as_ref().map_or("--ca-bundle", |(_, o)| o.as_str())
             ))
         })?;
-        let cfg = tunnel_blocking::tls::control_plane_config(&trust, &opts)
+        let cfg = tunnel_blocking::agents::control_plane_config(&trust, &opts)
             .map_err(|e| other(e.to_string()))?;
         Ok(Client {
             base: base.trim_end_matches('/').to_string(),

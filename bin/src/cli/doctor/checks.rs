@@ -329,7 +329,7 @@ fn loaded_checks(l: &Loaded, failed: &[Check], offline: bool, env: &dyn Env) -> 
     let agents = probe::agents(c);
     let mut blockers: Vec<String> = unsupported.iter().map(ToString::to_string).collect();
     if let Err(e) = &agents {
-        blockers.push(format!("TLS/proxy setup: {e}"));
+        blockers.push(format!("run would refuse this configuration: {e}"));
     }
     if !blockers.is_empty() {
         out.push(
@@ -874,20 +874,10 @@ fn stdio_check(b: &StdioBinding, env: &dyn Env) -> Check {
     }
 }
 
-/// `:8080` is every interface (as in Go); a name resolves to its first address.
-fn listen_addr(s: &str) -> Option<SocketAddr> {
-    let full = if s.starts_with(':') {
-        format!("0.0.0.0{s}")
-    } else {
-        s.to_string()
-    };
-    full.to_socket_addrs().ok()?.next()
-}
-
 fn health_check(l: &Loaded) -> Check {
     let h = &l.config.health;
     let addr_s = &h.listen_addr;
-    let Some(addr) = listen_addr(addr_s) else {
+    let Ok(addr) = crate::daemon::health::resolve_listen_addr(addr_s) else {
         return Check::fail(
             "health_listener",
             format!("{addr_s:?} does not resolve to an address"),

@@ -1,5 +1,5 @@
 //! doctor's network probes. Unlike the Go client's plain HTTP client, every probe goes
-//! through an agent built by the blocking adapter's own functions (`tunnel_blocking::tls`)
+//! through an agent built by the blocking adapter's own functions (`tunnel_blocking::agents`)
 //! from the loaded configuration, so it trusts the same CA bundle, uses the same proxy and
 //! presents the same mTLS client certificate as `run`; and the same extra headers are
 //! sent (MCP extra headers on the MCP URL, discovery headers on discovery requests,
@@ -8,12 +8,11 @@
 use std::io::Read as _;
 use std::time::Duration;
 
+use tunnel_blocking::agents::{control_plane_config, mcp_config, Trust};
 use tunnel_blocking::errors::{classify, classify_io, Phase};
-use tunnel_blocking::tls::{control_plane_config, mcp_config, Trust};
-use tunnel_blocking::{ClientCertPaths, TlsOptions};
 use tunnel_core::classify::TransportError;
 
-use crate::config::{Header, Proxy, RunConfig};
+use crate::config::{Header, RunConfig};
 
 /// Largest body a probe reads.
 const MAX_BODY: u64 = 64 * 1024;
@@ -82,43 +81,6 @@ impl ProbeError {
     }
 }
 
-fn proxy_url(p: &Option<Proxy>) -> Option<String> {
-    p.as_ref().map(|p| p.url.clone())
-}
-
-fn pair(
-    cert: &Option<std::path::PathBuf>,
-    key: &Option<std::path::PathBuf>,
-) -> Option<ClientCertPaths> {
-    match (cert, key) {
-        (Some(c), Some(k)) => Some(ClientCertPaths {
-            cert_chain: c.clone(),
-            private_key: k.clone(),
-        }),
-        _ => None,
-    }
-}
-
-/// The TLS/proxy options `run` derives from the configuration (the same mapping as the
-/// daemon's: MCP proxy = `--mcp.http-proxy` else `--http-proxy`; control-plane proxy =
-/// `--control-plane.http-proxy` else `--http-proxy`).
-pub fn tls_options(c: &RunConfig) -> TlsOptions {
-    let main_http = c.mcp.server_urls.iter().find(|b| b.channel == "main");
-    TlsOptions {
-        ca_bundle: c.ca_bundle.clone(),
-        control_plane_client_cert: pair(&c.control_plane.client_cert, &c.control_plane.client_key),
-        mcp_client_cert: main_http
-            .and_then(|b| pair(&b.client_cert, &b.client_key))
-            .or_else(|| pair(&c.mcp.client_cert, &c.mcp.client_key)),
-        control_plane_proxy: proxy_url(&c.control_plane.http_proxy)
-            .or_else(|| proxy_url(&c.http_proxy)),
-        mcp_proxy: main_http
-            .and_then(|b| proxy_url(&b.http_proxy))
-            .or_else(|| proxy_url(&c.mcp.http_proxy))
-            .or_else(|| proxy_url(&c.http_proxy)),
-    }
-}
-
 /// Agents for the control plane and the MCP target, or why they cannot be built (a CA
 /// bundle or client certificate that does not load is a configuration failure of `run`).
 pub struct Agents {
@@ -127,7 +89,12 @@ pub struct Agents {
 }
 
 pub fn agents(c: &RunConfig) -> Result<Agents, String> {
-    let opts = tls_options(c);
+    // The daemon's own mapping from configuration to engine and runtime options: whatever
+    // it refuses, run refuses at startup.
+    crate::daemon::settings::engine_config(c).map_err(|e| e.to_string())?;
+    let opts = crate::daemon::settings::runtime_options(c)
+        .map_err(|e| e.to_string())?
+        .tls;
     let trust = Trust::load(&opts).map_err(|e| e.to_string())?;
     let cp = control_plane_config(&trust, &opts).map_err(|e| e.to_string())?;
     let mcp = mcp_config(&trust, &opts, Duration::from_secs(2)).map_err(|e| e.to_string())?;
