@@ -588,24 +588,34 @@ fn init_doctor_run_against_the_emulator_with_a_stdio_server() {
     init(&r, "e2e", &["--mcp-command", &cmd]);
     let o = r.sh.run(&["doctor", "--profile", "e2e"]);
     assert_eq!(o.code, 0, "{}", o.stdout);
+    let log = r.sh.home.join("run.log");
     let mut child = std::process::Command::new(common::BIN)
         .args(["run", "--profile", "e2e"])
         .env_clear()
         .envs(&r.sh.env)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("start run");
     let id = r.emu.enqueue(CommandSpec::jsonrpc(serde_json::json!(
         {"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}
     )));
     let deadline = Instant::now() + Duration::from_secs(30);
-    let posts = r
-        .emu
-        .wait_terminal(&id, deadline.saturating_duration_since(Instant::now()));
+    let mut posts = None;
+    while posts.is_none() && Instant::now() < deadline {
+        posts = r.emu.wait_terminal(&id, Duration::from_secs(1));
+        if child.try_wait().ok().flatten().is_some() {
+            break; // run exited: its log says why
+        }
+    }
     let _ = child.kill();
     let _ = child.wait();
-    let posts = posts.expect("a terminal response from the stdio server through run");
+    let posts = posts.unwrap_or_else(|| {
+        panic!(
+            "no terminal response from the stdio server through run; run's log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
+    });
     let last = posts.last().unwrap();
     assert!(
         last.resp_json
