@@ -17,5 +17,6 @@ pub mod mcp_http;
 pub mod ndjson;
 pub mod retry_after;
 pub mod sse;
+pub mod stdio;
 pub mod timeout;
 pub mod wire;
