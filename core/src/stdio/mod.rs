@@ -15,9 +15,10 @@
 //!   rewritten the same way (to the tunnel id), because tokens from different sessions
 //!   collide just like ids, and restored in the child's `notifications/progress`.
 //! - **Retired ids.** A request given up while the child may still answer it (deadline,
-//!   connection TTL, cancellation) is *retired*: its owner gets `Terminal::Abandon`, the child
-//!   gets `notifications/cancelled`, and the id goes into a bounded set (default 1024, oldest
-//!   evicted). A late response for it is discarded. Because ids are never reused, a late
+//!   connection TTL, cancellation) is *retired*: the child gets `notifications/cancelled`,
+//!   the owner gets `Terminal::Abandon` when it cannot know by itself (TTL, a connector's
+//!   cancel; on its deadline or its own cancel the engine has already ended the command),
+//!   and the id goes into a bounded set (default 1024, oldest evicted). A late response for it is discarded. Because ids are never reused, a late
 //!   response can never be mistaken for another command's, even after eviction (it is then
 //!   reported as an unknown response).
 //! - **Routing what the child sends on its own.** Notifications and server→client requests
@@ -222,6 +223,30 @@ struct Held {
     message: Box<RawValue>,
     deadline: Option<Instant>,
     expires: Instant,
+}
+
+/// Why a written request is given up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retire {
+    /// The command's deadline: its owner (the engine) ends it on its own timer.
+    Deadline,
+    /// No deadline, but the connection TTL passed: the owner must be told.
+    Ttl,
+    /// The owner cancelled it (`handle_cancel`).
+    Cancelled,
+    /// The connector sent `notifications/cancelled` for it: the owner must be told.
+    ConnectorCancel,
+}
+
+impl Retire {
+    fn reason(self) -> &'static str {
+        match self {
+            Retire::Deadline => "response deadline passed",
+            Retire::Ttl => "connection TTL reached",
+            Retire::Cancelled => "cancelled",
+            Retire::ConnectorCancel => "cancelled by the connector",
+        }
+    }
 }
 
 /// What the mux holds for a command.
@@ -525,12 +550,12 @@ impl StdioMux {
             .map(|(id, p)| (*id, p.by_deadline))
             .collect();
         for (id, by_deadline) in due {
-            let reason = if by_deadline {
-                "response deadline passed"
+            let why = if by_deadline {
+                Retire::Deadline
             } else {
-                "connection TTL reached"
+                Retire::Ttl
             };
-            self.retire(now, id, reason, true);
+            self.retire(now, id, why);
         }
         while let Some(pos) = self.held.iter().position(|h| h.expires <= now) {
             if let Some(h) = self.held.remove(pos) {
@@ -549,23 +574,28 @@ impl StdioMux {
         }
     }
 
-    /// Gives up a written request: its owner gets `Abandon`, the id is retired, and the
-    /// child is told (`notifications/cancelled`, unless `cancel_child` is false or it is an
-    /// `initialize`, which must not be cancelled and fails closed instead).
-    fn retire(&mut self, now: Instant, id: u64, reason: &'static str, cancel_child: bool) {
+    /// Gives up a written request: the id is retired, the owner is told when it cannot know
+    /// (TTL, connector cancel: `Abandon`), and so is the child (`notifications/cancelled`,
+    /// except for the connector's own cancel, already on its way, and for `initialize`,
+    /// which must not be cancelled and fails closed instead).
+    fn retire(&mut self, now: Instant, id: u64, why: Retire) {
         let Some(p) = self.pending.remove(&id) else {
             return;
         };
+        self.owned.remove(&p.cmd);
         self.retired.insert(id, now);
+        let reason = why.reason();
         self.events.push_back(MuxEvent::Retired {
             cmd: p.cmd,
             tunnel_id: id,
             reason,
         });
-        self.finish(p.cmd, Terminal::Abandon { reason });
+        if matches!(why, Retire::Ttl | Retire::ConnectorCancel) {
+            self.finish(p.cmd, Terminal::Abandon { reason });
+        }
         if p.initialize.is_some() {
             self.restart(now, RestartReason::InitializeTimedOut);
-        } else if cancel_child {
+        } else if why != Retire::ConnectorCancel {
             let note = format!(
                 r#"{{"jsonrpc":"2.0","method":"notifications/cancelled","params":{{"requestId":{id},"reason":{}}}}}"#,
                 serde_json::Value::String(format!("tunnel-client: {reason}"))
@@ -717,7 +747,7 @@ impl StdioMux {
         match rewritten {
             Some((tid, line)) => {
                 self.write(&line, Some(cmd));
-                self.retire(now, tid, "cancelled by the connector", false);
+                self.retire(now, tid, Retire::ConnectorCancel);
             }
             None => {
                 self.events.push_back(MuxEvent::CancelNotForwarded {
@@ -765,7 +795,7 @@ impl StdioMux {
     /// request, or forget its pending write or hold.
     pub fn handle_cancel(&mut self, now: Instant, cmd: CommandId) {
         match self.owned.get(&cmd).copied() {
-            Some(Owned::Request(tid)) => self.retire(now, tid, "cancelled", true),
+            Some(Owned::Request(tid)) => self.retire(now, tid, Retire::Cancelled),
             Some(Owned::Ack(ticket)) => {
                 self.acks.remove(&ticket);
                 self.owned.remove(&cmd);
