@@ -1,9 +1,9 @@
 //! The extension point for MCP transports.
 //!
 //! A binding receives [`McpWork`] for its channel and reports what happens through an
-//! [`McpSink`]. Streamable HTTP is implemented in `mcp_http`; a stdio binding (one child
-//! process, a reader thread, `handle_mcp_output` reports) plugs in here by implementing
-//! [`McpBinding`] and being chosen in `Runtime::start`.
+//! [`McpSink`]. Streamable HTTP is implemented in `mcp_http`, stdio (one supervised child
+//! per channel, reports through `McpSink::output`) in `stdio`; `Runtime::start` picks one
+//! per channel by its `BindingKind`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
@@ -19,6 +19,10 @@ use crate::driver::{Input, McpStep};
 pub trait McpBinding: Send + Sync {
     /// Starts `work` without blocking the caller (the driver thread); reports through `sink`.
     fn start(&self, work: McpWork, sink: McpSink);
+    /// The engine no longer wants `cmd` (deadline, drain timeout, or it already has the
+    /// terminal). Its sink is already cancelled; a binding that keeps per-command state
+    /// (stdio: the request's id must be retired) hears it here. Must not block.
+    fn cancel(&self, _cmd: CommandId) {}
     /// Interrupts everything in flight: the runtime is stopping.
     fn shutdown(&self) {}
 }

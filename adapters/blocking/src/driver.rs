@@ -58,6 +58,8 @@ pub(crate) enum Input {
         channel: ChannelName,
         down: Option<String>,
     },
+    /// A stdio supervisor restarted its child (counted for `/metrics`).
+    StdioRestarted,
     /// Graceful drain (SIGTERM/SIGINT).
     Drain,
     /// Stop now (the runtime was dropped): abandon everything.
@@ -89,8 +91,8 @@ pub(crate) struct Driver {
     pub drain_timeout: Duration,
     pub observer: Option<Observer>,
     pub published: Published,
-    /// Cancel flags of MCP work the engine still wants input for.
-    pub running: HashMap<CommandId, Arc<AtomicBool>>,
+    /// Cancel flags (and channels) of MCP work the engine still wants input for.
+    pub running: HashMap<CommandId, (Arc<AtomicBool>, ChannelName)>,
     pub counters: Counters,
     pub metadata: Option<TunnelMetadata>,
 }
@@ -190,6 +192,7 @@ impl Driver {
                 }
             }
             Input::Binding { channel, down } => self.engine.set_binding_down(&channel, down),
+            Input::StdioRestarted => self.counters.stdio_restarts += 1,
             Input::Drain => {
                 log::info!(
                     "draining: polling stopped, finishing commands already taken (up to {:?})",
@@ -203,8 +206,11 @@ impl Driver {
     }
 
     fn cancel_mcp(&mut self, cmd: CommandId) {
-        if let Some(flag) = self.running.remove(&cmd) {
+        if let Some((flag, channel)) = self.running.remove(&cmd) {
             flag.store(true, Ordering::Release);
+            if let Some(binding) = self.bindings.get(&channel) {
+                binding.cancel(cmd);
+            }
         }
     }
 
@@ -257,7 +263,8 @@ impl Driver {
                     match self.bindings.get(&work.channel) {
                         Some(binding) => {
                             let flag = Arc::new(AtomicBool::new(false));
-                            self.running.insert(cmd, Arc::clone(&flag));
+                            self.running
+                                .insert(cmd, (Arc::clone(&flag), work.channel.clone()));
                             binding.start(work, McpSink::new(cmd, self.tx.clone(), flag));
                         }
                         None => {
@@ -311,7 +318,7 @@ impl Driver {
 
     /// Interrupts and stops every I/O thread; none is joined here (see `Runtime::join`).
     fn shutdown_io(&mut self) {
-        for flag in self.running.values() {
+        for (flag, _) in self.running.values() {
             flag.store(true, Ordering::Release);
         }
         self.running.clear();

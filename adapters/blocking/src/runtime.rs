@@ -14,10 +14,11 @@ use crate::control_plane::{self, Limits, PollJob};
 use crate::driver::{Driver, Input};
 use crate::entropy;
 use crate::mcp_http::{parse_target_url, HttpBinding};
-use crate::options::{RuntimeOptions, StartError};
+use crate::options::{RuntimeOptions, StartError, StdioTarget};
 use crate::pool::{Pool, Threads};
 use crate::probe;
 use crate::status::{Counters, Published, Snapshot};
+use crate::stdio::StdioBinding;
 use crate::tls;
 
 /// How long `join` waits for I/O threads after the driver stopped. They were interrupted
@@ -75,10 +76,10 @@ pub struct Runtime {
     threads: Threads,
 }
 
-fn check_bindings(
-    cfg: &EngineConfig,
-    opts: &RuntimeOptions,
-) -> Result<HashMap<ChannelName, http::Uri>, StartError> {
+/// The validated targets: HTTP endpoints and stdio commands, one per binding.
+type Targets = (HashMap<ChannelName, http::Uri>, Vec<StdioTarget>);
+
+fn check_bindings(cfg: &EngineConfig, opts: &RuntimeOptions) -> Result<Targets, StartError> {
     let mut targets = HashMap::new();
     for t in &opts.mcp_targets {
         let uri = parse_target_url(&t.url)?;
@@ -100,10 +101,12 @@ fn check_bindings(
                 }
             }
             BindingKind::Stdio => {
-                return Err(StartError::Unsupported(format!(
-                    "channel {}: stdio bindings are not supported by this adapter yet",
-                    b.channel
-                )))
+                if !opts.stdio_targets.iter().any(|t| t.channel == b.channel) {
+                    return Err(StartError::Target(format!(
+                        "channel {}: stdio binding without an MCP command",
+                        b.channel
+                    )));
+                }
             }
             BindingKind::InProcess => {
                 return Err(StartError::Unsupported(format!(
@@ -124,7 +127,27 @@ fn check_bindings(
             )));
         }
     }
-    Ok(targets)
+    let mut stdio: Vec<StdioTarget> = Vec::new();
+    for t in &opts.stdio_targets {
+        if stdio.iter().any(|s| s.channel == t.channel) || targets.contains_key(&t.channel) {
+            return Err(StartError::Target(format!(
+                "channel {}: more than one MCP target",
+                t.channel
+            )));
+        }
+        if !cfg
+            .bindings
+            .iter()
+            .any(|b| b.channel == t.channel && b.kind == BindingKind::Stdio)
+        {
+            return Err(StartError::Target(format!(
+                "channel {}: MCP command given but the engine has no stdio binding for it",
+                t.channel
+            )));
+        }
+        stdio.push(t.clone());
+    }
+    Ok((targets, stdio))
 }
 
 impl Runtime {
@@ -134,7 +157,7 @@ impl Runtime {
         mut engine_config: EngineConfig,
         opts: RuntimeOptions,
     ) -> Result<Runtime, StartError> {
-        let targets = check_bindings(&engine_config, &opts)?;
+        let (targets, stdio_targets) = check_bindings(&engine_config, &opts)?;
         if engine_config.instance_id.is_empty()
             || engine_config.instance_id == entropy::PLACEHOLDER_INSTANCE_ID
         {
@@ -203,6 +226,19 @@ impl Runtime {
             ok_body: opts.max_poll_body,
             other_body: opts.max_error_body,
         };
+        // stdio children start before polling does, so a missing program fails the start
+        // (and the first commands find a running child). Bindings dropped on an error path
+        // below stop their children.
+        for t in &stdio_targets {
+            let binding = StdioBinding::start(
+                t,
+                &opts.stdio,
+                opts.mcp_connection_ttl,
+                tx.clone(),
+                &threads,
+            )?;
+            bindings.insert(t.channel.clone(), Arc::new(binding));
+        }
         {
             let (agent, tx) = (poll_agent.clone(), tx.clone());
             threads

@@ -34,6 +34,8 @@ pub struct Counters {
     pub response_delivery_failed: u64,
     pub responses_rejected: u64,
     pub notify_delivery_failed: u64,
+    /// stdio children restarted after they went away (all channels).
+    pub stdio_restarts: u64,
 }
 
 impl Counters {

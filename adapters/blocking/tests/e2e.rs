@@ -409,21 +409,6 @@ fn drop_does_not_hang() {
     );
 }
 
-#[test]
-fn stdio_bindings_are_refused_at_start() {
-    let emu = Emulator::start(EmulatorConfig::default()).expect("emulator");
-    let mut cfg = engine_config(&emu, emu.api_key());
-    cfg.bindings[0].kind = tunnel_core::engine::BindingKind::Stdio;
-    let err = Runtime::start(cfg, RuntimeOptions::default())
-        .err()
-        .expect("refused");
-    assert!(
-        err.to_string()
-            .contains("stdio bindings are not supported by this adapter yet"),
-        "{err}"
-    );
-}
-
 /// A one-shot HTTP server answering every request with `response`; returns its URL and the
 /// requests it saw.
 fn raw_server(response: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {

@@ -1,0 +1,279 @@
+//! One running stdio child: the process and its three pipe threads.
+//!
+//! - **stdin**: a writer thread takes lines from a channel, so a child that stops reading
+//!   blocks only that thread, never the supervisor (which must keep reading stdout, or both
+//!   sides would wait on full pipes). Dropping the channel closes stdin.
+//! - **stdout**: a reader thread forwards raw chunks; framing and parsing happen in the
+//!   core's multiplexer.
+//! - **stderr**: forwarded to the log line by line with a `[stdio:<channel>]` prefix, lines
+//!   cut at 4 KiB (a child must not be able to exhaust memory through its log).
+//!
+//! Every message the threads send carries the child's generation, so output of a dead child
+//! can never be mistaken for its successor's.
+
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use tunnel_core::channel::ChannelName;
+use tunnel_core::stdio::WriteTicket;
+
+use super::supervisor::Msg;
+use crate::pool::Threads;
+
+/// Longest stderr line logged; the rest of the line is dropped.
+const MAX_STDERR_LINE: usize = 4096;
+/// Read size for stdout and stderr.
+const CHUNK: usize = 64 * 1024;
+
+/// A line for the child's stdin.
+pub(crate) type Line = (WriteTicket, Vec<u8>);
+
+/// A running child.
+pub(crate) struct ChildProc {
+    child: Child,
+    pub(crate) pid: u32,
+    pub(crate) generation: u64,
+    pub(crate) started: Instant,
+    stdin: Option<Sender<Line>>,
+}
+
+/// Starts `program` with `args` and its pipe threads.
+pub(crate) fn spawn(
+    program: &Path,
+    args: &[String],
+    channel: &ChannelName,
+    generation: u64,
+    to_supervisor: &Sender<Msg>,
+    threads: &Threads,
+) -> io::Result<ChildProc> {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // Its own group: a terminal's Ctrl-C reaches only the client, which then shuts the
+        // child down in order; and one signal reaches everything the child started.
+        cmd.process_group(0);
+        super::sys::die_with_parent(&mut cmd);
+    }
+    let mut child = cmd.spawn()?;
+    let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    match start_threads(
+        stdin,
+        stdout,
+        stderr,
+        channel,
+        generation,
+        to_supervisor,
+        threads,
+    ) {
+        Ok(tx) => Ok(ChildProc {
+            pid: child.id(),
+            child,
+            generation,
+            started: Instant::now(),
+            stdin: Some(tx),
+        }),
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(e)
+        }
+    }
+}
+
+fn start_threads(
+    stdin: Option<std::process::ChildStdin>,
+    stdout: Option<ChildStdout>,
+    stderr: Option<ChildStderr>,
+    channel: &ChannelName,
+    generation: u64,
+    to_supervisor: &Sender<Msg>,
+    threads: &Threads,
+) -> io::Result<Sender<Line>> {
+    let missing = || io::Error::other("child pipe missing");
+    let (stdin, stdout, stderr) = (
+        stdin.ok_or_else(missing)?,
+        stdout.ok_or_else(missing)?,
+        stderr.ok_or_else(missing)?,
+    );
+    let (tx, rx) = std::sync::mpsc::channel::<Line>();
+    let sup = to_supervisor.clone();
+    threads.spawn(&format!("stdio-{channel}-in"), move || {
+        writer(stdin, rx, generation, sup)
+    })?;
+    let sup = to_supervisor.clone();
+    threads.spawn(&format!("stdio-{channel}-out"), move || {
+        reader(stdout, generation, sup)
+    })?;
+    let ch = channel.clone();
+    threads.spawn(&format!("stdio-{channel}-err"), move || {
+        log_stderr(stderr, &ch)
+    })?;
+    Ok(tx)
+}
+
+fn writer(
+    mut stdin: std::process::ChildStdin,
+    rx: Receiver<Line>,
+    generation: u64,
+    sup: Sender<Msg>,
+) {
+    while let Ok((ticket, line)) = rx.recv() {
+        match stdin.write_all(&line).and_then(|()| stdin.flush()) {
+            Ok(()) => {
+                if sup.send(Msg::Written { generation, ticket }).is_err() {
+                    return;
+                }
+            }
+            Err(error) => {
+                let _ = sup.send(Msg::WriteFailed { generation, error });
+                return;
+            }
+        }
+    }
+    // The channel closed: dropping `stdin` closes the child's stdin (orderly shutdown).
+}
+
+fn reader(mut stdout: ChildStdout, generation: u64, sup: Sender<Msg>) {
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        match stdout.read(&mut buf) {
+            Ok(0) => {
+                let _ = sup.send(Msg::StdoutEnd {
+                    generation,
+                    error: None,
+                });
+                return;
+            }
+            Ok(n) => {
+                let bytes = buf.get(..n).unwrap_or_default().to_vec();
+                if sup.send(Msg::Stdout { generation, bytes }).is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let _ = sup.send(Msg::StdoutEnd {
+                    generation,
+                    error: Some(e),
+                });
+                return;
+            }
+        }
+    }
+}
+
+fn log_stderr(mut stderr: ChildStderr, channel: &ChannelName) {
+    let mut buf = vec![0u8; CHUNK];
+    let mut line: Vec<u8> = Vec::new();
+    let mut cut = false;
+    let emit = |line: &mut Vec<u8>, cut: &mut bool| {
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        if !line.is_empty() || *cut {
+            let more = if *cut { " […]" } else { "" };
+            log::info!("[stdio:{channel}] {}{more}", String::from_utf8_lossy(line));
+        }
+        line.clear();
+        *cut = false;
+    };
+    loop {
+        let n = match stderr.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        for &b in buf.get(..n).unwrap_or_default() {
+            if b == b'\n' {
+                emit(&mut line, &mut cut);
+            } else if line.len() < MAX_STDERR_LINE {
+                line.push(b);
+            } else {
+                cut = true;
+            }
+        }
+    }
+    emit(&mut line, &mut cut);
+}
+
+impl ChildProc {
+    /// Queues a line for stdin; false once the writer is gone (the child is going down).
+    pub(crate) fn write(&self, ticket: WriteTicket, line: Vec<u8>) -> bool {
+        self.stdin
+            .as_ref()
+            .is_some_and(|tx| tx.send((ticket, line)).is_ok())
+    }
+
+    /// Whether the process has exited (without reaping it on Unix; see `sys`).
+    pub(crate) fn has_exited(&mut self) -> bool {
+        #[cfg(unix)]
+        {
+            super::sys::exited_unreaped(self.pid)
+        }
+        #[cfg(not(unix))]
+        {
+            matches!(self.child.try_wait(), Ok(Some(_)))
+        }
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> bool {
+        let until = Instant::now() + within;
+        loop {
+            if self.has_exited() {
+                return true;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(10)));
+        }
+    }
+
+    /// Stops the child: closes stdin, gives it `grace` to exit, then (if `polite`) SIGTERM
+    /// and one more second, then SIGKILL to the whole process group — also when the leader
+    /// exited by itself, so nothing it started survives — and reaps it.
+    pub(crate) fn stop(mut self, grace: Duration, polite: bool) -> Option<ExitStatus> {
+        self.stdin = None;
+        let mut exited = self.wait_exit(grace);
+        if !exited && polite {
+            self.signal_term();
+            exited = self.wait_exit(Duration::from_secs(1));
+        }
+        let _ = exited;
+        self.signal_kill();
+        self.child.wait().ok()
+    }
+
+    #[cfg(unix)]
+    fn signal_term(&mut self) {
+        if let Err(e) = super::sys::signal_group(self.pid, super::sys::Signal::Term) {
+            log::debug!("SIGTERM to process group {}: {e}", self.pid);
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn signal_term(&mut self) {}
+
+    #[cfg(unix)]
+    fn signal_kill(&mut self) {
+        if let Err(e) = super::sys::signal_group(self.pid, super::sys::Signal::Kill) {
+            log::debug!("SIGKILL to process group {}: {e}", self.pid);
+            let _ = self.child.kill();
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn signal_kill(&mut self) {
+        let _ = self.child.kill();
+    }
+}

@@ -1,0 +1,496 @@
+//! The supervisor thread of one stdio channel: owns the core's [`StdioMux`] and the child,
+//! turns pipe events into mux inputs and mux outputs into writes and reports, and restarts
+//! the child with backoff whenever it goes away. It never exits because of the child; only
+//! the runtime's shutdown ends it.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::time::{Duration, Instant};
+
+use tunnel_core::backoff::Backoff;
+use tunnel_core::channel::ChannelName;
+use tunnel_core::classify::TransportError;
+use tunnel_core::engine::{CommandId, McpOp, McpOutput, McpWork, Terminal};
+use tunnel_core::stdio::{MuxConfig, MuxEvent, MuxOutput, RestartReason, StdioMux, WriteTicket};
+
+use super::child::{self, ChildProc};
+use crate::binding::McpSink;
+use crate::driver::Input;
+use crate::options::StdioOptions;
+use crate::pool::Threads;
+
+/// Longest the supervisor sleeps: it also watches for a child that exited while something
+/// else (a grandchild) keeps its stdout open.
+const TICK: Duration = Duration::from_millis(500);
+/// After stdout closed, how long the child may take to exit on its own (for an honest exit
+/// status in the log) before its group is killed.
+const EXIT_GRACE: Duration = Duration::from_millis(200);
+/// How long stdout EOF may lag behind the process exit before the child is torn down
+/// anyway (a grandchild may hold stdout open forever).
+const EOF_AFTER_EXIT: Duration = Duration::from_secs(1);
+/// Messages handled before timers and the exit check run again.
+const MAX_BATCH: usize = 256;
+/// Malformed lines logged at warn level per child before only every 100th is.
+const MALFORMED_LOGGED: u64 = 5;
+
+/// What the binding and the pipe threads tell the supervisor.
+pub(crate) enum Msg {
+    Submit(Box<McpWork>, McpSink),
+    Cancel(CommandId),
+    Stdout {
+        generation: u64,
+        bytes: Vec<u8>,
+    },
+    StdoutEnd {
+        generation: u64,
+        error: Option<std::io::Error>,
+    },
+    Written {
+        generation: u64,
+        ticket: WriteTicket,
+    },
+    WriteFailed {
+        generation: u64,
+        error: std::io::Error,
+    },
+    Shutdown,
+}
+
+/// Why a child went away, for the log and `/readyz`.
+enum Down {
+    StdoutClosed,
+    Exited,
+    StdinBroken(std::io::Error),
+    Restart(RestartReason),
+}
+
+impl fmt::Display for Down {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Down::StdoutClosed => f.write_str("its stdout closed"),
+            Down::Exited => f.write_str("it exited"),
+            Down::StdinBroken(e) => write!(f, "writing to its stdin failed ({e})"),
+            Down::Restart(r) => write!(f, "{r}"),
+        }
+    }
+}
+
+/// Everything the supervisor thread owns.
+pub(crate) struct Supervisor {
+    pub(crate) channel: ChannelName,
+    pub(crate) program: PathBuf,
+    pub(crate) args: Vec<String>,
+    pub(crate) opts: StdioOptions,
+    pub(crate) ttl: Duration,
+    pub(crate) rx: Receiver<Msg>,
+    pub(crate) tx: Sender<Msg>,
+    pub(crate) driver: Sender<Input>,
+    pub(crate) threads: Threads,
+}
+
+struct State {
+    sup: Supervisor,
+    mux: StdioMux,
+    child: Option<ChildProc>,
+    sinks: HashMap<CommandId, McpSink>,
+    backoff: Backoff,
+    rng: fastrand::Rng,
+    restart_at: Option<Instant>,
+    restarts: u64,
+    malformed: u64,
+    /// When the process was first seen exited while stdout was still open.
+    exit_seen: Option<Instant>,
+}
+
+impl Supervisor {
+    /// Runs the channel: starts the first child (its pid or the error goes to `started`),
+    /// then serves until [`Msg::Shutdown`].
+    pub(crate) fn run(self, started: SyncSender<std::io::Result<u32>>) {
+        let mux = StdioMux::new(MuxConfig {
+            max_line_bytes: self.opts.max_line_bytes,
+            max_retired: self.opts.max_retired,
+            ttl: self.ttl,
+            replay_initialize: self.opts.replay_initialize,
+            replay_timeout: self.opts.replay_timeout,
+            ..MuxConfig::default()
+        });
+        let backoff = Backoff::new(self.opts.restart_min, self.opts.restart_max);
+        let mut st = State {
+            mux,
+            child: None,
+            sinks: HashMap::new(),
+            backoff,
+            rng: fastrand::Rng::with_seed(crate::entropy::seed()),
+            restart_at: None,
+            restarts: 0,
+            malformed: 0,
+            exit_seen: None,
+            sup: self,
+        };
+        match st.spawn() {
+            Ok(pid) => {
+                let _ = started.send(Ok(pid));
+            }
+            Err(e) => {
+                let _ = started.send(Err(e));
+                return;
+            }
+        }
+        st.serve();
+        st.shutdown();
+    }
+}
+
+impl State {
+    fn log_prefix(&self) -> String {
+        format!("[stdio:{}]", self.sup.channel)
+    }
+
+    fn spawn(&mut self) -> std::io::Result<u32> {
+        let generation = self.mux.generation() + 1;
+        let proc = child::spawn(
+            &self.sup.program,
+            &self.sup.args,
+            &self.sup.channel,
+            generation,
+            &self.sup.tx,
+            &self.sup.threads,
+        )?;
+        let pid = proc.pid;
+        self.child = Some(proc);
+        self.malformed = 0;
+        self.mux.handle_child_started(Instant::now());
+        Ok(pid)
+    }
+
+    /// Tells the driver the channel is down (`/readyz` reason) or up again; `restarted`
+    /// also counts a restart.
+    fn report(&self, down: Option<String>, restarted: bool) {
+        if restarted {
+            let _ = self.sup.driver.send(Input::StdioRestarted);
+        }
+        let _ = self.sup.driver.send(Input::Binding {
+            channel: self.sup.channel.clone(),
+            down,
+        });
+    }
+
+    fn serve(&mut self) {
+        loop {
+            let now = Instant::now();
+            let exit_deadline = self.exit_seen.map(|t| t + EOF_AFTER_EXIT);
+            let wake = [self.mux.poll_timeout(), self.restart_at, exit_deadline]
+                .into_iter()
+                .flatten()
+                .fold(now + TICK, Instant::min);
+            let mut next = match self
+                .sup
+                .rx
+                .recv_timeout(wake.saturating_duration_since(now))
+            {
+                Ok(msg) => Some(msg),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            // Take what else is already queued (bounded), so a burst of output is handled
+            // before the exit check below looks at the process.
+            let mut handled = 0;
+            while let Some(msg) = next {
+                if matches!(msg, Msg::Shutdown) {
+                    return;
+                }
+                self.handle(msg);
+                handled += 1;
+                next = if handled < MAX_BATCH {
+                    self.sup.rx.try_recv().ok()
+                } else {
+                    None
+                };
+            }
+            let now = Instant::now();
+            self.mux.handle_timeout(now);
+            self.flush();
+            self.watch_exit(now);
+            if self.restart_at.is_some_and(|t| t <= Instant::now()) {
+                self.restart();
+            }
+        }
+    }
+
+    /// A child normally goes away through stdout EOF (which also delivers its last
+    /// output). One that exited while something it started keeps stdout open is noticed
+    /// here, and torn down once EOF has had [`EOF_AFTER_EXIT`] to arrive.
+    fn watch_exit(&mut self, now: Instant) {
+        let Some(child) = self.child.as_mut() else {
+            self.exit_seen = None;
+            return;
+        };
+        match self.exit_seen {
+            None if child.has_exited() => self.exit_seen = Some(now),
+            Some(t) if now >= t + EOF_AFTER_EXIT => {
+                self.mux.handle_child_down(now, TransportError::Eof);
+                self.child_gone(Down::Exited);
+            }
+            _ => {}
+        }
+    }
+
+    fn generation_is_current(&self, generation: u64) -> bool {
+        self.child
+            .as_ref()
+            .is_some_and(|c| c.generation == generation)
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        let now = Instant::now();
+        match msg {
+            Msg::Submit(work, sink) => {
+                let (cmd, deadline) = (work.cmd, work.deadline);
+                let McpOp::Send { message, .. } = work.op else {
+                    // The engine answers session_termination (405) and oauth_discovery
+                    // (400) for stdio channels itself; nothing else reaches here.
+                    sink.output(McpOutput::Terminal(Terminal::Abandon {
+                        reason: "operation not supported on a stdio channel",
+                    }));
+                    return;
+                };
+                if sink.is_cancelled() {
+                    return;
+                }
+                self.sinks.insert(cmd, sink);
+                self.mux.handle_submit(now, cmd, message, deadline);
+            }
+            Msg::Cancel(cmd) => {
+                self.sinks.remove(&cmd);
+                self.mux.handle_cancel(now, cmd);
+            }
+            Msg::Stdout { generation, bytes } if self.generation_is_current(generation) => {
+                self.mux.handle_child_output(now, &bytes);
+            }
+            Msg::StdoutEnd { generation, error } if self.generation_is_current(generation) => {
+                if let Some(e) = error {
+                    log::debug!("{} reading stdout failed: {e}", self.log_prefix());
+                }
+                self.mux.handle_child_eof(now);
+                self.child_gone(Down::StdoutClosed);
+            }
+            Msg::Written { generation, ticket } if self.generation_is_current(generation) => {
+                self.mux.handle_written(now, ticket);
+            }
+            Msg::WriteFailed { generation, error } if self.generation_is_current(generation) => {
+                self.mux.handle_child_down(now, TransportError::ClosedPipe);
+                self.child_gone(Down::StdinBroken(error));
+            }
+            // Output of a child that was already replaced.
+            Msg::Stdout { .. }
+            | Msg::StdoutEnd { .. }
+            | Msg::Written { .. }
+            | Msg::WriteFailed { .. } => {}
+            Msg::Shutdown => {}
+        }
+        self.flush();
+    }
+
+    /// Performs the mux's outputs and logs its events.
+    fn flush(&mut self) {
+        while let Some(out) = self.mux.poll_output() {
+            match out {
+                MuxOutput::Write { ticket, line } => {
+                    // A write to a gone writer is noticed through its WriteFailed/EOF.
+                    if let Some(c) = &self.child {
+                        c.write(ticket, line);
+                    }
+                }
+                MuxOutput::Deliver { cmd, output } => {
+                    let terminal = matches!(output, McpOutput::Terminal(_));
+                    let sink = if terminal {
+                        self.sinks.remove(&cmd)
+                    } else {
+                        self.sinks.get(&cmd).cloned()
+                    };
+                    if let Some(sink) = sink {
+                        sink.output(output);
+                    }
+                }
+                MuxOutput::Restart { reason } => {
+                    log::warn!("{} {reason}", self.log_prefix());
+                    self.child_gone(Down::Restart(reason));
+                }
+            }
+        }
+        while let Some(e) = self.mux.poll_event() {
+            self.log_event(e);
+        }
+    }
+
+    fn log_event(&mut self, e: MuxEvent) {
+        let p = self.log_prefix();
+        match e {
+            MuxEvent::ChildDown { failed, .. } if failed > 0 => {
+                log::warn!("{p} {failed} in-flight command(s) failed (transport_closed)")
+            }
+            MuxEvent::ChildDown { .. } => {}
+            MuxEvent::MalformedLine { len, error, preview } => {
+                self.malformed += 1;
+                let n = self.malformed;
+                if n <= MALFORMED_LOGGED || n % 100 == 0 {
+                    log::warn!("{p} dropped a {len}-byte stdout line that is not a JSON-RPC message ({error}; {n} so far): {preview:?} — stdout is reserved for MCP messages, log to stderr");
+                }
+            }
+            MuxEvent::OversizedLine { len } => log::warn!(
+                "{p} dropped a {len}-byte stdout line: over the {}-byte bound",
+                self.sup.opts.max_line_bytes
+            ),
+            MuxEvent::LateMessageDiscarded { tunnel_id } => {
+                log::debug!("{p} discarded a late message for retired request {tunnel_id}")
+            }
+            MuxEvent::UnknownResponse { id } => {
+                log::warn!("{p} dropped a response with id {id}, which matches no request")
+            }
+            MuxEvent::Unroutable { method, request: true, in_flight, recently_retired } => log::warn!(
+                "{p} cannot relay the child's {method} request ({in_flight} request(s) in flight, {recently_retired} recently given up); answered it with an error"
+            ),
+            MuxEvent::Unroutable { method, request: false, in_flight, recently_retired } => log::debug!(
+                "{p} dropped the child's {method} notification ({in_flight} request(s) in flight, {recently_retired} recently given up)"
+            ),
+            MuxEvent::Retired { tunnel_id, reason, .. } => {
+                log::debug!("{p} request {tunnel_id} retired: {reason}")
+            }
+            MuxEvent::CancelNotForwarded { matches, .. } => log::info!(
+                "{p} a connector's notifications/cancelled matched {matches} in-flight requests; not forwarded"
+            ),
+            MuxEvent::StaleServerResponse { .. } => log::info!(
+                "{p} a connector answered a server request that is no longer pending; not forwarded (410)"
+            ),
+            MuxEvent::Refused { reason, .. } => {
+                log::warn!("{p} a command's message could not be forwarded: {reason}")
+            }
+            MuxEvent::ReplayStarted { generation } => log::info!(
+                "{p} replaying the last initialize into child #{generation}"
+            ),
+            MuxEvent::ReplayFinished { accepted: true } => {
+                log::info!("{p} the restarted child accepted the replayed initialize")
+            }
+            MuxEvent::ReplayFinished { accepted: false } => log::warn!(
+                "{p} the restarted child rejected the replayed initialize; connectors must initialize again"
+            ),
+        }
+    }
+
+    /// The child is gone (or must go): make sure it is dead and reaped, report the channel
+    /// down and schedule a restart.
+    fn child_gone(&mut self, why: Down) {
+        let Some(proc) = self.child.take() else {
+            return;
+        };
+        self.exit_seen = None;
+        let now = Instant::now();
+        // The mux may not know yet (process exit noticed by the tick, or a restart request,
+        // which the mux already handled: then this is a no-op).
+        self.mux.handle_child_down(now, TransportError::Eof);
+        self.flush_deliveries_only();
+        let lived = now.saturating_duration_since(proc.started);
+        let (pid, generation) = (proc.pid, proc.generation);
+        let status = proc.stop(EXIT_GRACE, false);
+        if lived >= self.sup.opts.restart_reset_after {
+            self.backoff.reset();
+        }
+        let delay = self.backoff.next_delay(&mut self.rng);
+        self.restart_at = Some(now + delay);
+        log::warn!(
+            "{} child #{generation} (pid {pid}) went away after {:.1}s: {why}, {}; restarting in {} ms",
+            self.log_prefix(),
+            lived.as_secs_f64(),
+            describe_status(status),
+            delay.as_millis()
+        );
+        self.report(
+            Some(format!(
+                "stdio child down: {why}, {}",
+                describe_status(status)
+            )),
+            false,
+        );
+    }
+
+    /// Deliveries produced while a child is being torn down (never writes: there is no
+    /// child to write to).
+    fn flush_deliveries_only(&mut self) {
+        let mut rest = Vec::new();
+        while let Some(out) = self.mux.poll_output() {
+            match out {
+                MuxOutput::Deliver { cmd, output } => {
+                    let terminal = matches!(output, McpOutput::Terminal(_));
+                    let sink = if terminal {
+                        self.sinks.remove(&cmd)
+                    } else {
+                        self.sinks.get(&cmd).cloned()
+                    };
+                    if let Some(sink) = sink {
+                        sink.output(output);
+                    }
+                }
+                other => rest.push(other),
+            }
+        }
+        drop(rest);
+        while let Some(e) = self.mux.poll_event() {
+            self.log_event(e);
+        }
+    }
+
+    fn restart(&mut self) {
+        self.restart_at = None;
+        self.restarts += 1;
+        match self.spawn() {
+            Ok(pid) => {
+                log::info!(
+                    "{} child #{} started (pid {pid}, restart {})",
+                    self.log_prefix(),
+                    self.mux.generation(),
+                    self.restarts
+                );
+                self.report(None, true);
+                self.flush();
+            }
+            Err(e) => {
+                let delay = self.backoff.next_delay(&mut self.rng);
+                self.restart_at = Some(Instant::now() + delay);
+                log::error!(
+                    "{} could not restart the child ({e}); next attempt in {} ms",
+                    self.log_prefix(),
+                    delay.as_millis()
+                );
+                self.report(
+                    Some(format!("stdio child down: cannot start it: {e}")),
+                    false,
+                );
+            }
+        }
+    }
+
+    /// Orderly stop: everything still held is cancelled by the runtime; close stdin, wait,
+    /// then terminate.
+    fn shutdown(&mut self) {
+        self.sinks.clear();
+        if let Some(proc) = self.child.take() {
+            let pid = proc.pid;
+            let status = proc.stop(self.sup.opts.shutdown_grace, true);
+            log::info!(
+                "{} child (pid {pid}) stopped: {}",
+                self.log_prefix(),
+                describe_status(status)
+            );
+        }
+    }
+}
+
+fn describe_status(status: Option<ExitStatus>) -> String {
+    match status {
+        Some(s) => s.to_string(),
+        None => "exit status unknown".to_string(),
+    }
+}
