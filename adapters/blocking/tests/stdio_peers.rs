@@ -1,0 +1,196 @@
+//! stdio end to end with real MCP servers (server-everything, the Python `mcp` SDK): the
+//! emulator's commands go through a `Runtime` whose only channel is a stdio child.
+//! Skipped (with a printed reason) when the peers are not installed; CI installs them.
+
+mod stdio_support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use stdio_support::*;
+use tunnel_conformance::emulator::CommandSpec;
+
+#[test]
+fn everything_round_trip_over_stdio() {
+    let Some(p) = peers() else { return };
+    let mut r = rig(p.everything.clone());
+    let init = r.initialize();
+    assert_eq!(init["id"], 0, "the connector's id comes back");
+    assert!(
+        init["result"]["serverInfo"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("everything"),
+        "{init}"
+    );
+    let list = r.call(json!({"jsonrpc":"2.0","id":"l","method":"tools/list"}));
+    let tools = list.last().unwrap().resp_json.as_ref().unwrap()["result"]["tools"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert!(tools >= 10, "{tools} tools");
+
+    let echo = r.call(json!({"jsonrpc":"2.0","id":"c-1","method":"tools/call",
+        "params":{"name":"echo","arguments":{"message":"through the tunnel"}}}));
+    let last = echo.last().unwrap();
+    assert_eq!(
+        (last.resp_type.as_str(), last.resp_code),
+        ("jsonrpc_response", 200)
+    );
+    assert_eq!(last.resp_json.as_ref().unwrap()["id"], "c-1");
+    assert_eq!(text_of(last), "Echo: through the tunnel");
+    assert_eq!(last.resp_header("Content-Type"), Some("application/json"));
+
+    // No DELETE exists on stdio: 405, and the child keeps serving.
+    let id = r.emu.enqueue(CommandSpec::session_termination("s-1"));
+    let st = r.terminal(&id);
+    assert_eq!(
+        (st[0].resp_type.as_str(), st[0].resp_code),
+        ("session_termination_response", 405)
+    );
+    let sum = r.call(json!({"jsonrpc":"2.0","id":2,"method":"tools/call",
+        "params":{"name":"get-sum","arguments":{"a":1,"b":2}}}));
+    assert!(text_of(sum.last().unwrap()).contains('3'));
+    assert_eq!(r.rt().readiness(), Ok(()));
+    assert!(r.emu.violations().is_empty(), "{:?}", r.emu.violations());
+    r.stop();
+}
+
+#[test]
+fn python_round_trip_preserves_json_rpc_errors() {
+    let Some(p) = peers() else { return };
+    let mut r = rig(p.python.clone());
+    r.initialize();
+    let echo = r.call(json!({"jsonrpc":"2.0","id":10,"method":"tools/call",
+        "params":{"name":"echo","arguments":{"text":"hello"}}}));
+    assert_eq!(text_of(echo.last().unwrap()), "hello");
+    let fail = r.call(json!({"jsonrpc":"2.0","id":"f","method":"tools/call",
+        "params":{"name":"fail","arguments":{}}}));
+    let last = fail.last().unwrap();
+    assert_eq!(
+        last.resp_code, 200,
+        "a JSON-RPC error is an answer, not a failure"
+    );
+    let v = last.resp_json.as_ref().unwrap();
+    assert_eq!(v["id"], "f");
+    assert_eq!(v["error"]["code"], -32042);
+    assert!(v["error"]["data"].get("tunnel_failure").is_none());
+    r.stop();
+}
+
+#[test]
+fn thirty_two_slow_calls_on_one_child_overlap() {
+    let Some(p) = peers() else { return };
+    const N: usize = 32;
+    const MS: u64 = 800;
+    let mut r = rig_with(p.python.clone(), |cfg, _| {
+        cfg.max_concurrent = N;
+        cfg.max_inflight = 2 * N;
+    });
+    r.initialize();
+    let t0 = Instant::now();
+    let ids: Vec<String> = (0..N)
+        .map(|i| {
+            r.emu.enqueue(CommandSpec::jsonrpc(
+                json!({"jsonrpc":"2.0","id":i,"method":"tools/call",
+                "params":{"name":"slow","arguments":{"ms":MS},"_meta":{"progressToken":i}}}),
+            ))
+        })
+        .collect();
+    let posts: Vec<_> = ids.iter().map(|id| r.terminal(id)).collect();
+    let wall = t0.elapsed();
+    let serial = Duration::from_millis(MS * N as u64);
+    for (i, p) in posts.iter().enumerate() {
+        let last = p.last().unwrap();
+        assert_eq!(last.resp_json.as_ref().unwrap()["id"], i);
+        assert_eq!(text_of(last), format!("slept {MS} ms"));
+    }
+    // Overlap, observed without timing: every call had reported progress before the
+    // first of them finished.
+    let first_done = posts
+        .iter()
+        .map(|p| p.last().unwrap().received_at)
+        .min()
+        .unwrap();
+    for p in &posts {
+        assert!(
+            p[0].resp_type == "jsonrpc_notify" && p[0].received_at < first_done,
+            "a call had not started when the first one finished"
+        );
+    }
+    eprintln!("{N} × {MS} ms slow calls on one stdio child: {wall:?} (serial: {serial:?})");
+    assert!(
+        wall < serial / 4,
+        "{wall:?} is not much better than serial {serial:?}"
+    );
+    r.stop();
+}
+
+#[test]
+fn colliding_ids_from_two_sessions_are_kept_apart() {
+    let Some(p) = peers() else { return };
+    let mut r = rig(p.python.clone());
+    r.initialize();
+    let slow = r.emu.enqueue(
+        CommandSpec::jsonrpc(json!({"jsonrpc":"2.0","id":1,"method":"tools/call",
+            "params":{"name":"slow","arguments":{"ms":600}}}))
+        .header("Mcp-Session-Id", "session-a"),
+    );
+    let echo = r.emu.enqueue(
+        CommandSpec::jsonrpc(json!({"jsonrpc":"2.0","id":1,"method":"tools/call",
+            "params":{"name":"echo","arguments":{"text":"from b"}}}))
+        .header("Mcp-Session-Id", "session-b"),
+    );
+    let echo = r.terminal(&echo);
+    let slow = r.terminal(&slow);
+    assert_eq!(text_of(echo.last().unwrap()), "from b");
+    assert_eq!(text_of(slow.last().unwrap()), "slept 600 ms");
+    assert_eq!(echo.last().unwrap().resp_json.as_ref().unwrap()["id"], 1);
+    assert_eq!(slow.last().unwrap().resp_json.as_ref().unwrap()["id"], 1);
+    r.stop();
+}
+
+#[test]
+fn progress_notifications_reach_the_right_command_before_its_terminal() {
+    let Some(p) = peers() else { return };
+    let mut r = rig(p.everything.clone());
+    // Same id and same progress token in both (two sessions that think alike); only the
+    // step count tells them apart.
+    let call = |steps: u32| {
+        r.emu.enqueue(CommandSpec::jsonrpc(json!({"jsonrpc":"2.0","id":5,"method":"tools/call",
+            "params":{"name":"trigger-long-running-operation","arguments":{"duration":1,"steps":steps},
+            "_meta":{"progressToken":"tok"}}})))
+    };
+    let two = call(2);
+    let four = call(4);
+    for (id, steps) in [(two, 2), (four, 4)] {
+        let posts = r.terminal(&id);
+        let (last, notes) = posts.split_last().unwrap();
+        assert_eq!(last.resp_type, "jsonrpc_response");
+        assert!(
+            text_of(last).contains(&format!("Steps: {steps}")),
+            "{}",
+            text_of(last)
+        );
+        let progress: Vec<_> = notes
+            .iter()
+            .map(|n| {
+                assert_eq!(
+                    n.resp_type, "jsonrpc_notify",
+                    "notifications come before the terminal"
+                );
+                n.resp_json.clone().unwrap()
+            })
+            .filter(|v| v["method"] == "notifications/progress")
+            .collect();
+        assert_eq!(progress.len(), steps as usize, "{progress:?}");
+        for (i, v) in progress.iter().enumerate() {
+            assert_eq!(
+                v["params"]["progressToken"], "tok",
+                "the connector's token is restored"
+            );
+            assert_eq!(v["params"]["progress"], i + 1);
+            assert_eq!(v["params"]["total"], steps);
+        }
+    }
+    r.stop();
+}
