@@ -508,8 +508,12 @@ impl StdioMux {
         self.child_down(now, TransportError::ConnectionAborted);
     }
 
-    /// Bytes from the child's stdout.
+    /// Bytes from the child's stdout (ignored while no child is up: they can only be a
+    /// dead child's).
     pub fn handle_child_output(&mut self, now: Instant, bytes: &[u8]) {
+        if self.child == Child::Down {
+            return;
+        }
         let mut frames = Vec::new();
         self.framer.push(bytes, &mut frames);
         for f in frames {

@@ -484,6 +484,9 @@ fn commands_while_the_child_is_down_fail_at_once() {
         Some(Source::TransportClosed)
     );
     assert!(h.written().is_empty());
+    // Leftovers of the dead child are ignored.
+    h.child(r#"{"jsonrpc":"2.0","id":0,"method":"roots/list"}"#);
+    assert!(h.written().is_empty() && h.take().is_empty());
     // After a restart the same kind of command goes through.
     h.mux.handle_child_started(h.now);
     h.submit(2, r#"{"jsonrpc":"2.0","id":1,"method":"a"}"#);
@@ -757,5 +760,54 @@ proptest! {
                 }
             }
         }
+    }
+}
+
+/// Pieces that make random child output reach the parsing paths, not just the framer.
+fn child_piece() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#.to_string()),
+        Just(r#"{"jsonrpc":"2.0","id":"x","method":"sampling/createMessage"}"#.to_string()),
+        Just(
+            r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":2}}"#
+                .to_string()
+        ),
+        Just(
+            r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":0}}"#
+                .to_string()
+        ),
+        Just(r#"[{"jsonrpc":"2.0","id":2,"error":{"code":1,"message":"m"}}]"#.to_string()),
+        Just(r#"{"jsonrpc":"2.0","id":1,"id":1,"result":1}"#.to_string()),
+        Just("\n".to_string()),
+        Just("\r\n".to_string()),
+        "[ -~]{0,12}",
+        any::<u8>().prop_map(|b| String::from_utf8_lossy(&[b]).into_owned()),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn prop_arbitrary_child_output_never_panics_or_misdelivers(
+        pieces in proptest::collection::vec(child_piece(), 0..40),
+        cut in any::<usize>(),
+    ) {
+        let mut h = H::with(MuxConfig { max_line_bytes: 64, ..MuxConfig::default() });
+        h.submit(1, r#"{"jsonrpc":"2.0","id":"a","method":"a","params":{"_meta":{"progressToken":"t"}}}"#);
+        h.submit(2, r#"{"jsonrpc":"2.0","id":"b","method":"b"}"#);
+        let bytes = pieces.concat().into_bytes();
+        let (a, b) = bytes.split_at(cut % (bytes.len() + 1));
+        h.mux.handle_child_output(h.now, a);
+        h.mux.handle_child_output(h.now, b);
+        h.mux.handle_child_eof(h.now);
+        h.pump();
+        for (cmd, out) in h.take() {
+            prop_assert!(cmd == CommandId(1) || cmd == CommandId(2));
+            if let McpOutput::Terminal(Terminal::JsonRpc { json, .. }) = out {
+                let v: Value = serde_json::from_str(json.get()).unwrap();
+                let want = if cmd == CommandId(1) { "a" } else { "b" };
+                prop_assert_eq!(&v["id"], &json!(want));
+            }
+        }
+        prop_assert_eq!(h.mux.in_flight(), 0);
     }
 }
