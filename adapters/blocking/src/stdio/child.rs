@@ -244,12 +244,10 @@ impl ChildProc {
     /// exited by itself, so nothing it started survives — and reaps it.
     pub(crate) fn stop(mut self, grace: Duration, polite: bool) -> Option<ExitStatus> {
         self.stdin = None;
-        let mut exited = self.wait_exit(grace);
-        if !exited && polite {
+        if !self.wait_exit(grace) && polite {
             self.signal_term();
-            exited = self.wait_exit(Duration::from_secs(1));
+            self.wait_exit(Duration::from_secs(1));
         }
-        let _ = exited;
         self.signal_kill();
         self.child.wait().ok()
     }
