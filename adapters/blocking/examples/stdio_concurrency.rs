@@ -3,20 +3,19 @@
 //! (the Go one: one request at a time per stdio child) needs at least. Never asserts.
 //!
 //! ```sh
-//! .ci/install-peers   # once; or `source <repo>/target/peers/env.sh`
+//! .ci/install-peers   # once
 //! cargo run --release -p tunnel-blocking --example stdio_concurrency
 //! ```
 //!
 //! The child is the Python `mcp` SDK peer (`slow` tool, `ms=100`), once without and once
 //! with progress notifications (4 per call, each posted to the control plane).
 
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tunnel_blocking::{Runtime, RuntimeOptions, StdioTarget};
 use tunnel_conformance::emulator::{CommandSpec, Emulator, EmulatorConfig};
+use tunnel_conformance::peers::Peers;
 use tunnel_core::channel::ChannelName;
 use tunnel_core::engine::{Binding, BindingKind, EngineConfig};
 
@@ -24,25 +23,6 @@ const CALLS: usize = 64;
 const CALL_MS: u64 = 100;
 const RUNS: usize = 5;
 const WAIT: Duration = Duration::from_secs(60);
-
-/// `PEER_PY` and `PEER_PY_STDIO` from the environment or the workspace's env.sh.
-fn python_peer() -> Option<(String, String)> {
-    let mut vars: HashMap<String, String> = std::env::vars().collect();
-    if vars.get("PEERS_READY").map(String::as_str) != Some("1") {
-        let env_sh = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/peers/env.sh");
-        let text = std::fs::read_to_string(env_sh).ok()?;
-        vars = text
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("export "))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-            .collect();
-    }
-    Some((
-        vars.get("PEER_PY")?.clone(),
-        vars.get("PEER_PY_STDIO")?.clone(),
-    ))
-}
 
 fn wait_all(emu: &Emulator, ids: &[String]) -> Option<()> {
     for id in ids {
@@ -82,8 +62,8 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let Some((py, server)) = python_peer() else {
-        println!("MCP peers not installed: run .ci/install-peers (or source target/peers/env.sh)");
+    let Some(peers) = Peers::find() else {
+        println!("MCP peers not installed: run .ci/install-peers");
         return;
     };
     let emu = Emulator::start(EmulatorConfig {
@@ -106,7 +86,10 @@ fn main() {
         extra_headers: Vec::new(),
     }];
     let opts = RuntimeOptions {
-        stdio_targets: vec![StdioTarget::new(ChannelName::main(), [py, server])],
+        stdio_targets: vec![StdioTarget::new(
+            ChannelName::main(),
+            peers.python_stdio_argv(),
+        )],
         ..RuntimeOptions::default()
     };
     let rt = Runtime::start(cfg, opts).expect("runtime");

@@ -13,7 +13,7 @@ use tunnel_conformance::emulator::CommandSpec;
 #[test]
 fn everything_round_trip_over_stdio() {
     let Some(p) = peers() else { return };
-    let mut r = rig(p.everything.clone());
+    let mut r = rig(p.everything_stdio_argv());
     let init = r.initialize();
     assert_eq!(init["id"], 0, "the connector's id comes back");
     assert!(
@@ -58,7 +58,7 @@ fn everything_round_trip_over_stdio() {
 #[test]
 fn python_round_trip_preserves_json_rpc_errors() {
     let Some(p) = peers() else { return };
-    let mut r = rig(p.python.clone());
+    let mut r = rig(p.python_stdio_argv());
     r.initialize();
     let echo = r.call(json!({"jsonrpc":"2.0","id":10,"method":"tools/call",
         "params":{"name":"echo","arguments":{"text":"hello"}}}));
@@ -82,7 +82,7 @@ fn thirty_two_slow_calls_on_one_child_overlap() {
     let Some(p) = peers() else { return };
     const N: usize = 32;
     const MS: u64 = 800;
-    let mut r = rig_with(p.python.clone(), |cfg, _| {
+    let mut r = rig_with(p.python_stdio_argv(), |cfg, _| {
         cfg.max_concurrent = N;
         cfg.max_inflight = 2 * N;
     });
@@ -128,7 +128,7 @@ fn thirty_two_slow_calls_on_one_child_overlap() {
 #[test]
 fn colliding_ids_from_two_sessions_are_kept_apart() {
     let Some(p) = peers() else { return };
-    let mut r = rig(p.python.clone());
+    let mut r = rig(p.python_stdio_argv());
     r.initialize();
     let slow = r.emu.enqueue(
         CommandSpec::jsonrpc(json!({"jsonrpc":"2.0","id":1,"method":"tools/call",
@@ -152,7 +152,7 @@ fn colliding_ids_from_two_sessions_are_kept_apart() {
 #[test]
 fn progress_notifications_reach_the_right_command_before_its_terminal() {
     let Some(p) = peers() else { return };
-    let mut r = rig(p.everything.clone());
+    let mut r = rig(p.everything_stdio_argv());
     // Same id and same progress token in both (two sessions that think alike); only the
     // step count tells them apart.
     let call = |steps: u32| {

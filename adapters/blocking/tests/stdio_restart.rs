@@ -15,7 +15,7 @@ use tunnel_core::engine::Event;
 #[test]
 fn child_killed_mid_call_fails_in_flight_then_a_later_call_succeeds() {
     let Some(p) = peers() else { return };
-    let mut r = rig(p.python.clone());
+    let mut r = rig(p.python_stdio_argv());
     r.initialize();
     let me = std::process::id();
     let before = children_of(me, "py_stdio_server");

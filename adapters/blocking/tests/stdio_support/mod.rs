@@ -2,7 +2,6 @@
 //! one stdio channel against the control-plane emulator, and process inspection.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,66 +14,18 @@ use tunnel_core::engine::{Binding, BindingKind, EngineConfig, Event};
 
 pub const WAIT: Duration = Duration::from_secs(15);
 
-/// The real MCP peers installed by `.ci/install-peers`.
-pub struct Peers {
-    /// `server-everything`, ready to run over stdio.
-    pub everything: Vec<String>,
-    /// The Python `mcp` SDK stdio server.
-    pub python: Vec<String>,
-    /// The venv's interpreter (also runs our stdlib-only test children).
-    pub py: String,
-}
+pub use tunnel_conformance::peers::Peers;
 
-/// `NAME='value'` pairs of an `env.sh` written by `.ci/install-peers`.
-fn parse_env_sh(text: &str) -> HashMap<String, String> {
-    text.lines()
-        .filter_map(|l| l.trim().strip_prefix("export "))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-        .collect()
-}
-
-/// The peers from the environment (`source target/peers/env.sh`) or, failing that, from
-/// the workspace's `target/peers/env.sh`. `None` (with the reason printed) when absent:
-/// the calling test skips. CI always installs them.
+/// The real MCP peers (`.ci/install-peers`), or `None` with the reason printed: the calling
+/// test skips (under `CI=true` a missing install fails instead).
 pub fn peers() -> Option<Peers> {
-    let mut vars: HashMap<String, String> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("PEER"))
-        .collect();
-    if vars.get("PEERS_READY").map(String::as_str) != Some("1") {
-        let env_sh = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/peers/env.sh");
-        match std::fs::read_to_string(&env_sh) {
-            Ok(text) => vars = parse_env_sh(&text),
-            Err(_) => {
-                eprintln!(
-                    "SKIP: MCP peers not installed (no PEERS_READY=1 in the environment, no {}); run .ci/install-peers",
-                    env_sh.display()
-                );
-                return None;
-            }
-        }
-    }
-    if vars.get("PEERS_READY").map(String::as_str) != Some("1") {
-        eprintln!("SKIP: MCP peers install incomplete (PEERS_READY != 1)");
-        return None;
-    }
-    let get = |k: &str| vars.get(k).cloned().unwrap_or_default();
-    let mut everything: Vec<String> = get("PEER_EVERYTHING_BIN")
-        .split_whitespace()
-        .map(String::from)
-        .collect();
-    everything.push("stdio".into());
-    Some(Peers {
-        everything,
-        python: vec![get("PEER_PY"), get("PEER_PY_STDIO")],
-        py: get("PEER_PY"),
-    })
+    Peers::find()
 }
 
 /// `rough_stdio_child.py` (stdlib only) under the peers' Python, or `python3`.
 pub fn rough_child(peers: Option<&Peers>) -> Vec<String> {
     let py = peers
-        .map(|p| p.py.clone())
+        .map(|p| p.python.display().to_string())
         .unwrap_or_else(|| "python3".to_string());
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/children/rough_stdio_child.py");
