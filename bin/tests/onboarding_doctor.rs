@@ -570,21 +570,18 @@ fn probes_use_runs_proxy_headers_ca_bundle_and_client_certificate() {
 }
 
 /// The whole first-run path: init → doctor → run, against the emulator with a real stdio
-/// MCP server. Needs `tunnel-client run` with stdio bindings, which land on main separately;
-/// the lead un-ignores this after merging (or run it with `--ignored`).
+/// MCP server.
 #[test]
-#[ignore = "needs `run` and the stdio binding (separate branches); un-ignore after merging"]
 fn init_doctor_run_against_the_emulator_with_a_stdio_server() {
     use std::time::{Duration, Instant};
     use tunnel_conformance::emulator::CommandSpec;
 
+    // The Python `mcp` SDK stdio server installed by .ci/install-peers.
+    let Some(peers) = tunnel_conformance::peers::Peers::find() else {
+        return;
+    };
     let r = rig("e2e");
-    // A real stdio MCP server when the peers are installed, else a tiny Python one.
-    let cmd = std::env::var("PEER_PY")
-        .ok()
-        .zip(std::env::var("PEER_PY_STDIO").ok())
-        .map(|(py, s)| format!("{py} {s}"))
-        .unwrap_or_else(|| "python3 -m this_module_does_not_exist".into());
+    let cmd = peers.python_stdio_argv().join(" ");
     init(&r, "e2e", &["--mcp-command", &cmd]);
     let o = r.sh.run(&["doctor", "--profile", "e2e"]);
     assert_eq!(o.code, 0, "{}", o.stdout);

@@ -652,3 +652,42 @@ fn startup_wait_timeout_holds_the_first_poll_until_the_target_listens() {
     let s = Session::open(&emu);
     assert!(!s.tool_names().is_empty());
 }
+
+#[test]
+fn stdio_server_everything_through_run() {
+    let Some(peers) = Peers::find() else { return };
+    let emu = emulator();
+    let command = peers.everything_stdio_argv().join(" ");
+    let client = Client::start(&emu, &["--mcp.command".into(), command]);
+    let s = Session::open(&emu);
+    assert!(s.id.is_none(), "stdio has no HTTP session");
+    let tools = s.tool_names();
+    assert!(tools.contains(&"get-sum".to_string()), "{tools:?}");
+    let posts = s.call(3, "get-sum", json!({"a": 20, "b": 22}), None);
+    let text = &last(&posts).resp_json.as_ref().unwrap()["result"]["content"][0]["text"];
+    assert!(text.as_str().unwrap().contains("42"), "{text}");
+    // session_termination on a stdio channel: 405, the child untouched.
+    let id = emu.enqueue(CommandSpec::session_termination("whatever"));
+    assert_eq!(last(&terminal(&emu, &id)).resp_code, 405);
+    let posts = s.call(4, "echo", json!({"message": "still alive"}), None);
+    assert_eq!(
+        last(&posts).resp_json.as_ref().unwrap()["result"]["content"][0]["text"],
+        "Echo: still alive"
+    );
+    client.wait_for("/readyz", 200, "ready", WAIT);
+}
+
+#[test]
+fn stdio_command_that_cannot_start_fails_the_start_naming_it() {
+    let (code, _, err) = run_to_exit(
+        &[
+            "--control-plane.tunnel-id",
+            "tunnel_0123456789abcdef0123456789abcdef",
+            "--mcp.command",
+            "/nonexistent/mcp-server --flag",
+        ],
+        &[("CONTROL_PLANE_API_KEY", "k")],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("/nonexistent/mcp-server"), "{err}");
+}

@@ -8,7 +8,7 @@ use std::fmt;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
-use tunnel_blocking::{ClientCertPaths, HttpTarget, RuntimeOptions, TlsOptions};
+use tunnel_blocking::{ClientCertPaths, HttpTarget, RuntimeOptions, StdioTarget, TlsOptions};
 use tunnel_core::channel::ChannelName;
 use tunnel_core::engine::{Binding, BindingKind, EngineConfig};
 
@@ -187,9 +187,21 @@ pub fn runtime_options(c: &RunConfig) -> Result<RuntimeOptions, SettingsError> {
             b.url.clone(),
         ));
     }
+    let stdio_targets = c
+        .mcp
+        .commands
+        .iter()
+        .map(|b| {
+            Ok(StdioTarget::new(
+                channel("mcp.command", &b.channel)?,
+                b.argv.clone(),
+            ))
+        })
+        .collect::<Result<Vec<_>, SettingsError>>()?;
     let cp = &c.control_plane;
     Ok(RuntimeOptions {
         mcp_targets: targets,
+        stdio_targets,
         drain_timeout: DRAIN_TIMEOUT,
         tls: TlsOptions {
             ca_bundle: c.ca_bundle.clone(),
