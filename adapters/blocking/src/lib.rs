@@ -33,6 +33,7 @@ mod mcp_http;
 mod options;
 mod pool;
 mod probe;
+mod resolver;
 mod runtime;
 mod status;
 mod stdio;
@@ -49,5 +50,6 @@ pub use status::{Counters, Snapshot};
 /// The agent configurations `run` builds (trust store, control-plane and MCP agents), for the
 /// CLI's own requests: `doctor` and `admin` must trust, proxy and authenticate exactly as `run`.
 pub mod agents {
+    pub use crate::resolver::agent;
     pub use crate::tls::{control_plane_config, load_client_cert, mcp_config, Trust};
 }

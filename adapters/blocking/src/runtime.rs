@@ -168,8 +168,8 @@ impl Runtime {
         let mcp_config = tls::mcp_config(&trust, &opts.tls, opts.mcp_connect_timeout)?;
         // Separate pools: the long poll holds its connection for the whole wait, and a
         // drain must be able to interrupt it without touching posts in flight.
-        let poll_agent = ureq::Agent::new_with_config(cp_config.clone());
-        let cp_agent = ureq::Agent::new_with_config(cp_config);
+        let poll_agent = crate::resolver::agent(cp_config.clone());
+        let cp_agent = crate::resolver::agent(cp_config);
 
         let max_concurrent = engine_config.max_concurrent.max(1);
         let threads = Threads::default();
@@ -195,7 +195,7 @@ impl Runtime {
         };
         for (channel, uri) in targets {
             // One agent (connection pool) per binding.
-            let agent = ureq::Agent::new_with_config(mcp_config.clone());
+            let agent = crate::resolver::agent(mcp_config.clone());
             bindings.insert(
                 channel,
                 Arc::new(HttpBinding::new(

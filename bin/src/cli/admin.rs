@@ -587,7 +587,7 @@ impl Client {
         Ok(Client {
             base: base.trim_end_matches('/').to_string(),
             prefix,
-            agent: ureq::Agent::new_with_config(cfg),
+            agent: tunnel_blocking::agents::agent(cfg),
             instance: format!(
                 "{:016x}{:016x}",
                 std::process::id(),

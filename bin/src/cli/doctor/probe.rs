@@ -99,8 +99,8 @@ pub fn agents(c: &RunConfig) -> Result<Agents, String> {
     let cp = control_plane_config(&trust, &opts).map_err(|e| e.to_string())?;
     let mcp = mcp_config(&trust, &opts, Duration::from_secs(2)).map_err(|e| e.to_string())?;
     Ok(Agents {
-        control_plane: ureq::Agent::new_with_config(cp),
-        mcp: ureq::Agent::new_with_config(mcp),
+        control_plane: tunnel_blocking::agents::agent(cp),
+        mcp: tunnel_blocking::agents::agent(mcp),
     })
 }
 

@@ -1,0 +1,76 @@
+//! Name resolution for the ureq agents without a thread per request.
+//!
+//! ureq resolves the target before every request (pooled connection or not), and when a
+//! timeout is set its default resolver runs `getaddrinfo` on a fresh thread so it can give
+//! up on time. With a timeout on every request, that was one thread created and destroyed
+//! per HTTP exchange — most of the client's CPU per command in the benchmark. An IP
+//! literal (`127.0.0.1`, `[::1]`, the common case for a local MCP server) needs no lookup at
+//! all, so it is answered directly; names still go through the default resolver and keep
+//! their timeout.
+
+use std::net::{IpAddr, SocketAddr};
+
+use ureq::config::Config;
+use ureq::http::Uri;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+
+/// IP literals directly, names through [`DefaultResolver`].
+#[derive(Debug, Default)]
+pub(crate) struct LiteralFirst {
+    names: DefaultResolver,
+}
+
+fn literal(uri: &Uri) -> Option<SocketAddr> {
+    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+    let ip: IpAddr = host.parse().ok()?;
+    let port = uri.port_u16().or(match uri.scheme_str() {
+        Some("https") => Some(443),
+        Some("http") => Some(80),
+        _ => None,
+    })?;
+    Some(SocketAddr::new(ip, port))
+}
+
+impl Resolver for LiteralFirst {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        match literal(uri) {
+            Some(addr) => {
+                let mut out = self.empty();
+                out.push(addr);
+                Ok(out)
+            }
+            None => self.names.resolve(uri, config, timeout),
+        }
+    }
+}
+
+/// An agent with the default transport (TCP, TLS, proxies) and [`LiteralFirst`].
+pub fn agent(config: Config) -> ureq::Agent {
+    ureq::Agent::with_parts(config, DefaultConnector::new(), LiteralFirst::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_resolve_without_lookup_and_names_do_not() {
+        let u = |s: &str| s.parse::<Uri>().unwrap();
+        assert_eq!(
+            literal(&u("http://127.0.0.1:8080/mcp")),
+            Some("127.0.0.1:8080".parse().unwrap())
+        );
+        assert_eq!(
+            literal(&u("https://[::1]/x")),
+            Some("[::1]:443".parse().unwrap())
+        );
+        assert_eq!(literal(&u("http://localhost:1/")), None);
+        assert_eq!(literal(&u("https://api.openai.com/")), None);
+    }
+}
