@@ -1,0 +1,3 @@
+//! The operator surface: redaction of everything logged or shown.
+
+pub mod redact;
