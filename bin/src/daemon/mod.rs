@@ -8,6 +8,7 @@
 
 pub mod files;
 pub mod health;
+pub mod listener;
 pub mod metrics;
 pub mod settings;
 mod signals;
