@@ -1,4 +1,5 @@
-//! The health listener: `/healthz`, `/readyz`, `/metrics` on `--health.listen-addr`.
+//! The health listener: `/healthz`, `/readyz`, `/metrics` on `--health.listen-addr`, and
+//! the admin UI and its API ([`crate::admin`]) on the same address.
 //!
 //! The server ([`super::listener`]) bounds header size, header time and connections, so a
 //! slow or hostile client cannot stop `/healthz` from answering others. Handlers only read
@@ -12,11 +13,13 @@ use tunnel_blocking::RuntimeHandle;
 
 use super::listener::{Limits, Listener, Request, Response};
 use super::metrics::Metrics;
+use crate::admin::Admin;
 
 /// What the handlers read.
 pub struct App {
     pub runtime: RuntimeHandle,
     pub metrics: Arc<Metrics>,
+    pub admin: Arc<Admin>,
 }
 
 /// A running listener; dropping it stops it.
@@ -102,10 +105,14 @@ fn handle(app: &App, req: &Request) -> Response {
             text(405, "method not allowed: use GET\n".into(), plain)
                 .with_header("Allow", "GET, HEAD")
         }
-        _ => text(
-            404,
-            "not found: try /healthz, /readyz or /metrics\n".into(),
-            plain,
+        _ => crate::admin::api::route(&app.admin, &app.runtime, &app.metrics, req).unwrap_or_else(
+            || {
+                text(
+                    404,
+                    "not found: try /healthz, /readyz, /metrics or /ui\n".into(),
+                    plain,
+                )
+            },
         ),
     }
 }
