@@ -419,3 +419,193 @@ fn health_listener_keeps_answering_under_slow_and_oversized_clients() {
     println!("healthz worst latency under slow/oversized clients: {worst:?}; oversized client got {sent} bytes in before the cut");
     assert_eq!(client.get("/healthz").0, 200);
 }
+
+/// Secret values planted everywhere a secret can enter the client.
+const CANARY_API_KEY: &str = "canaryAPIkey7f3a9c2e1b";
+const CANARY_BEARER: &str = "canaryBEARERtoken77d1";
+const CANARY_SHARD: &str = "canarySHARDtoken88e2";
+const CANARY_URL_PASSWORD: &str = "canaryURLpass99f3";
+const CANARY_HEADER: &str = "canaryYAMLheader66a4";
+const CANARIES: [&str; 5] = [
+    CANARY_API_KEY,
+    CANARY_BEARER,
+    CANARY_SHARD,
+    CANARY_URL_PASSWORD,
+    CANARY_HEADER,
+];
+
+fn assert_clean(place: &str, text: &str) {
+    for c in CANARIES {
+        assert!(
+            !text.contains(c),
+            "secret {c} leaked into {place}:\n{}",
+            text.lines()
+                .filter(|l| l.contains(c))
+                .take(5)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
+
+#[test]
+fn secret_canaries_never_leak_into_logs_metrics_the_bundle_or_the_api() {
+    let emu = Emulator::start(EmulatorConfig {
+        api_key: CANARY_API_KEY.into(),
+        ..EmulatorConfig::default()
+    })
+    .expect("emulator");
+    let mcp = stub();
+    let scratch = support::Scratch::new("canary");
+    let log_file = scratch.path("client.log");
+    let config = scratch.path("client.yaml");
+    std::fs::write(
+        &config,
+        format!("config_version: 1\nmcp:\n  extra_headers:\n    X-Yaml-Canary: {CANARY_HEADER}\n"),
+    )
+    .unwrap();
+    let url_with_password = mcp.url().replace(
+        "http://",
+        &format!("http://canaryuser:{CANARY_URL_PASSWORD}@"),
+    );
+    // debug-1 is below debug: trace, the most that is ever logged (dependencies included).
+    let client = Client::start(
+        &emu,
+        &[
+            "--config".into(),
+            config.display().to_string(),
+            "--mcp.server-url".into(),
+            format!("channel=main,url={url_with_password}"),
+            "--log.level".into(),
+            "debug-1".into(),
+            "--log.format".into(),
+            "json".into(),
+            "--log.file".into(),
+            log_file.display().to_string(),
+        ],
+    );
+    for (i, method) in ["initialize", "tools/list", "tools/call"]
+        .iter()
+        .enumerate()
+    {
+        let spec = CommandSpec::jsonrpc(json!({
+            "jsonrpc": "2.0", "id": i, "method": method,
+            "params": {"token": CANARY_BEARER, "protocolVersion": "2025-11-25",
+                       "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+        }))
+        .header("Authorization", &format!("Bearer {CANARY_BEARER}"))
+        .header("Cookie", &format!("session={CANARY_BEARER}"))
+        .shard_token(CANARY_SHARD);
+        let id = emu.enqueue(spec);
+        emu.wait_terminal(&id, WAIT).expect("terminal response");
+    }
+    // A failing target too: its error path names the URL.
+    let id = emu.enqueue(
+        CommandSpec::jsonrpc(json!({"jsonrpc": "2.0", "id": 9, "method": "ping"}))
+            .on_channel("nope")
+            .shard_token(CANARY_SHARD),
+    );
+    emu.wait_terminal(&id, WAIT).expect("terminal response");
+    // The canaries were really in use: the key authenticated every request, the shard
+    // token went back on every response POST.
+    let posts: Vec<_> = emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
+    assert!(posts.len() >= 4);
+    for p in &posts {
+        assert_eq!(
+            p.header("Authorization"),
+            Some(format!("Bearer {CANARY_API_KEY}").as_str())
+        );
+        assert_eq!(p.header("X-Tunnel-Shard-Token"), Some(CANARY_SHARD));
+    }
+    let base = client.health.clone();
+    let r = request(&base, "PUT", "/api/log-level", &[], br#"{"level":"debug"}"#);
+    assert_eq!(r.status, 200);
+
+    let status = get(&base, "/api/status");
+    assert_eq!(status.status, 200);
+    assert_clean("/api/status", &status.text());
+    let channel_target = status.json()["channels"][0]["details"][0]["value"].clone();
+    assert_eq!(channel_target, json!(mcp.base_url()), "origin only");
+    let logs = get(&base, "/api/logs?limit=5000");
+    assert!(logs.json()["events"].as_array().unwrap().len() > 10);
+    assert_clean("/api/logs", &logs.text());
+    let metrics = get(&base, "/metrics");
+    assert_clean("/metrics", &metrics.text());
+    assert_clean("/readyz", &client.get("/readyz").1);
+
+    let bundle = get(&base, "/api/logs/export?minutes=5");
+    assert_eq!(bundle.status, 200);
+    assert_eq!(bundle.header("content-type"), Some("application/gzip"));
+    let disposition = bundle.header("content-disposition").unwrap().to_string();
+    assert!(
+        disposition.starts_with("attachment; filename=\"tunnel-client-logs-")
+            && disposition.ends_with("Z.tar.gz\""),
+        "{disposition}"
+    );
+    let members = admin_support::untar_gz(&bundle.body);
+    let names: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "manifest.json",
+            "README.txt",
+            "tunnel-client.runtime.yaml",
+            "tunnel-client.logs.ndjson",
+            "tunnel-client.metrics.prom",
+            "admin/status.json"
+        ]
+    );
+    for (name, data) in &members {
+        assert_clean(
+            &format!("bundle member {name}"),
+            &String::from_utf8_lossy(data),
+        );
+    }
+    let member = |n: &str| {
+        String::from_utf8(members.iter().find(|(m, _)| m == n).unwrap().1.clone()).unwrap()
+    };
+    let manifest: serde_json::Value = serde_json::from_str(&member("manifest.json")).unwrap();
+    assert_eq!(manifest["redacted"], true);
+    assert_eq!(manifest["window"], "5m0s");
+    let ndjson = member("tunnel-client.logs.ndjson");
+    assert_eq!(manifest["event_count"], ndjson.lines().count());
+    for line in ndjson.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v["seq"].is_u64() && v["level"].is_string(), "{line}");
+    }
+    support::parse_prometheus(&member("tunnel-client.metrics.prom")).unwrap();
+    let runtime = member("tunnel-client.runtime.yaml");
+    for needle in [
+        "argv:",
+        "--log.level",
+        "environment:",
+        "CONTROL_PLANE_API_KEY: '[REDACTED]'",
+        "config_file:",
+        "X-Yaml-Canary: '[REDACTED]'",
+        "effective_config:",
+        "url=http://[REDACTED]@127.0.0.1",
+    ] {
+        assert!(
+            runtime.contains(needle),
+            "{needle} missing from:\n{runtime}"
+        );
+    }
+    let status_json: serde_json::Value =
+        serde_json::from_str(&member("admin/status.json")).unwrap();
+    assert_eq!(status_json["control_plane_tunnel_id"], emu.tunnel_id());
+
+    // The process's own log output: the file (json at trace) and whatever went to the
+    // terminal.
+    let file = std::fs::read_to_string(&log_file).unwrap();
+    assert!(file.lines().count() > 20, "{file}");
+    assert!(
+        file.contains("\"level\":\"TRACE\""),
+        "trace lines were written"
+    );
+    assert_clean("--log.file", &file);
+    assert_clean("stdout/stderr", &client.logs());
+}

@@ -1,5 +1,5 @@
 //! Admin routes: the UI page and assets, `/api/status`, `/api/logs`, `/api/log-level`,
-//! (the support bundle comes next). Every route is loopback-only unless `--allow-remote-ui`
+//! `/api/logs/export`. Every route is loopback-only unless `--allow-remote-ui`
 //! ([`super::access`]); the level switch also requires a same-origin request.
 
 use std::time::{Duration, Instant, SystemTime};
@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use tunnel_blocking::{RuntimeHandle, Snapshot};
 
 use super::access::{check_peer, check_same_origin};
-use super::{assets, redact, Admin};
+use super::{assets, bundle, redact, Admin};
 use crate::daemon::listener::{Request, Response};
 use crate::daemon::metrics::Metrics;
 use crate::logging;
@@ -24,13 +24,19 @@ pub const SUPPORTED_LEVELS: [&str; 3] = ["debug", "info", "warn"];
 pub fn route(
     admin: &Admin,
     runtime: &RuntimeHandle,
-    _metrics: &Metrics,
+    metrics: &Metrics,
     req: &Request,
 ) -> Option<Response> {
     let path = req.path.as_str();
     let known = matches!(
         path,
-        "/" | "/ui" | "/ui/" | "/favicon.ico" | "/api/status" | "/api/logs" | "/api/log-level"
+        "/" | "/ui"
+            | "/ui/"
+            | "/favicon.ico"
+            | "/api/status"
+            | "/api/logs"
+            | "/api/log-level"
+            | "/api/logs/export"
     ) || path.starts_with("/assets/");
     if !known {
         return None;
@@ -48,6 +54,7 @@ pub fn route(
         "/favicon.ico" => Response::new(204, "image/x-icon", Vec::new()),
         "/api/status" => json_response(200, &status(admin, runtime, &runtime.snapshot())),
         "/api/logs" => logs(admin, req),
+        "/api/logs/export" => export(admin, runtime, metrics, req),
         p => assets::asset(p).unwrap_or_else(|| Response::text(404, "not found\n")),
     };
     Some(no_store(resp))
@@ -308,4 +315,36 @@ fn log_level(req: &Request) -> Response {
         }
         _ => Response::text(405, "method not allowed\n").with_header("Allow", "GET, PUT"),
     }
+}
+
+/// `GET /api/logs/export?minutes=N`: the support bundle download.
+fn export(admin: &Admin, runtime: &RuntimeHandle, metrics: &Metrics, req: &Request) -> Response {
+    let minutes = bundle::parse_minutes(req.query_param("minutes").as_deref());
+    let now = SystemTime::now();
+    let since = now
+        .checked_sub(Duration::from_secs(minutes * 60))
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let logs = admin.logs.since(since);
+    let snap = runtime.snapshot();
+    let metrics_text = metrics.render(&snap);
+    let (name, bytes) = bundle::build(
+        &admin.bundle,
+        bundle::Live {
+            logs: &logs,
+            log_capacity: admin.logs.capacity(),
+            metrics: &metrics_text,
+            status: status(admin, runtime, &snap),
+            minutes,
+            now,
+        },
+    );
+    log::info!(
+        "support bundle exported: {name} ({} bytes, {} log events, window {minutes}m)",
+        bytes.len(),
+        logs.len()
+    );
+    Response::new(200, "application/gzip", bytes).with_header(
+        "Content-Disposition",
+        &format!("attachment; filename=\"{name}\""),
+    )
 }

@@ -7,8 +7,10 @@ pub mod activity;
 pub mod api;
 pub mod assets;
 pub mod browser;
+pub mod bundle;
 pub mod logbuf;
 pub mod redact;
+pub mod targz;
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -113,6 +115,7 @@ pub struct Admin {
     pub logs: Arc<logbuf::LogBuffer>,
     pub activity: Arc<activity::Activity>,
     pub info: Info,
+    pub bundle: bundle::Inputs,
 }
 
 impl Admin {

@@ -170,6 +170,15 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
     if !cfg.mcp.startup_wait_timeout.is_zero() {
         wait_for_main_target(&cfg);
     }
+    let argv: Vec<String> = std::env::args().collect();
+    let env: Vec<(String, String)> = std::env::vars_os()
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
     let mut info = admin::Info::from_config(&cfg, &instance_id, &loaded.warnings);
     info.health_listen_addr = health_addr.to_string();
     let admin = Arc::new(Admin {
@@ -177,6 +186,7 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         logs: log_buffer,
         activity,
         info,
+        bundle: admin::bundle::Inputs::capture(&loaded, &argv, &env),
     });
     let runtime = Runtime::start(engine_cfg, opts)
         .map_err(|e| StartupError::Config(format!("configure tunnel-client: {e}")))?;
