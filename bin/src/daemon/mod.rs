@@ -141,6 +141,10 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         engine_cfg.max_inflight,
         engine_cfg.max_concurrent,
     ));
+    {
+        let m = metrics.clone();
+        opts.http_observer = Some(Arc::new(move |t| m.record_http(t)));
+    }
     let activity = Arc::new(admin::activity::Activity::default());
     {
         let (m, a) = (metrics.clone(), activity.clone());
