@@ -19,6 +19,10 @@ function ago(seconds) {
   return Math.floor(seconds / 3600) + " h ago";
 }
 
+function when(iso) {
+  return iso ? iso.replace("T", " ").replace(/(\.\d+)?Z$/, " UTC") : "";
+}
+
 function ms(v) { return v == null ? "—" : v + " ms"; }
 
 function row(cells, attrs) {
@@ -62,7 +66,7 @@ function renderStatus(s) {
   const cp = s.control_plane || {};
   set("cp-state", cp.state);
   $("cp-state").className = "big " + ({ ok: "ok", connecting: "warn", draining: "warn" }[cp.state] || "bad");
-  set("cp-last-success", cp.last_poll_success ? cp.last_poll_success + " (" + ago(cp.last_poll_success_seconds_ago) + ")" : "never");
+  set("cp-last-success", cp.last_poll_success ? when(cp.last_poll_success) + " (" + ago(cp.last_poll_success_seconds_ago) + ")" : "none yet");
   set("cp-failures", cp.consecutive_poll_failures);
   set("cp-last-error", cp.last_poll_error);
   set("cp-auth", cp.auth_problem || "ok");
@@ -94,11 +98,11 @@ function renderStatus(s) {
   }));
 
   $("recent").replaceChildren(...(s.recent_commands || []).map(r => row([
-    r.time, r.channel, r.method, r.resp_type + " " + r.resp_code, ms(r.latency_ms),
+    when(r.time), r.channel, r.method, r.resp_type + " " + r.resp_code, ms(r.latency_ms),
   ])));
 
   set("instance", s.client_instance_id);
-  set("started", s.started_at + " (up " + s.uptime_seconds + " s)");
+  set("started", when(s.started_at) + " (up " + s.uptime_seconds + " s)");
   set("cp-url", s.control_plane_base_url);
   set("config-source", s.config_source);
   set("warnings", (s.warnings || []).length ? s.warnings.join("\n") : "none");
