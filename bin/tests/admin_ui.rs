@@ -609,3 +609,27 @@ fn secret_canaries_never_leak_into_logs_metrics_the_bundle_or_the_api() {
     assert_clean("--log.file", &file);
     assert_clean("stdout/stderr", &client.logs());
 }
+
+#[test]
+fn open_web_ui_without_a_browser_is_a_log_line_not_a_failure() {
+    let emu = emulator();
+    let mcp = stub();
+    // Client::start clears the environment: no DISPLAY, no WAYLAND_DISPLAY.
+    let client = Client::start(
+        &emu,
+        &["--mcp.server-url".into(), mcp.url(), "--open-web-ui".into()],
+    );
+    let line = eventually("the --open-web-ui log line", || {
+        client
+            .logs()
+            .lines()
+            .find(|l| l.contains("--open-web-ui"))
+            .map(str::to_string)
+    });
+    assert!(line.contains("no graphical session"), "{line}");
+    assert!(line.contains(&format!("{}/ui", client.health)), "{line}");
+    assert_eq!(client.get("/healthz").0, 200);
+    assert!(client
+        .logs()
+        .contains(&format!("web UI: {}/ui", client.health)));
+}
