@@ -6,7 +6,13 @@
 //! does not allow. Here the only filter is `log::max_level()`, an atomic that
 //! [`set_level`] flips. Output stays `env_logger`-shaped for `text`.
 //!
-//! Every record is also offered to an optional [`Sink`] (the admin UI's log buffer).
+//! Every message passes through [`crate::admin::redact::text`] before it is written, so a
+//! bearer token, API key, shard token or URL password that reaches a log call at any level
+//! comes out as `[REDACTED]`. Every record is then offered to an optional [`Sink`] (the admin
+//! UI's log buffer).
+//!
+//! Where lines go follows Go: the unset/`text` format writes to stderr; `struct-text` and
+//! `json` write to stdout unless `--log.file` is set.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -43,10 +49,14 @@ struct Logger {
     format: Format,
     out: Mutex<Output>,
     sink: OnceLock<Sink>,
+    /// Fields appended to every `struct-text` / `json` record (Go: `client_instance_id`,
+    /// `tunnel_id`).
+    context: OnceLock<Vec<(&'static str, String)>>,
 }
 
 enum Output {
     Stderr,
+    Stdout,
     File(File),
 }
 
@@ -56,14 +66,16 @@ static LOGGER: OnceLock<Logger> = OnceLock::new();
 /// the Go client does. Calling it twice keeps the first logger (tests start many runtimes
 /// in one process) but applies the new level.
 pub fn init(level: LevelFilter, format: Format, file: Option<&Path>) -> std::io::Result<()> {
-    let out = match file {
-        Some(p) => Output::File(open_log_file(p)?),
-        None => Output::Stderr,
+    let out = match (file, format) {
+        (Some(p), _) => Output::File(open_log_file(p)?),
+        (None, Format::Text) => Output::Stderr,
+        (None, Format::StructText | Format::Json) => Output::Stdout,
     };
     let logger = LOGGER.get_or_init(|| Logger {
         format,
         out: Mutex::new(out),
         sink: OnceLock::new(),
+        context: OnceLock::new(),
     });
     // A second init (tests) only changes the level.
     let _ = log::set_logger(logger);
@@ -75,6 +87,13 @@ pub fn init(level: LevelFilter, format: Format, file: Option<&Path>) -> std::io:
 pub fn set_sink(sink: Sink) {
     if let Some(l) = LOGGER.get() {
         let _ = l.sink.set(sink);
+    }
+}
+
+/// Sets the fields appended to every structured record. Only the first call counts.
+pub fn set_context(fields: Vec<(&'static str, String)>) {
+    if let Some(l) = LOGGER.get() {
+        let _ = l.context.set(fields);
     }
 }
 
@@ -138,16 +157,23 @@ impl Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
+        let message = record.args().to_string();
+        let message = match crate::admin::redact::text(&message) {
+            std::borrow::Cow::Borrowed(_) => message,
+            std::borrow::Cow::Owned(m) => m,
+        };
         let entry = Entry {
             time: SystemTime::now(),
             level: record.level(),
             target: record.target().to_string(),
-            message: record.args().to_string(),
+            message,
         };
-        let line = format_entry(self.format, &entry);
+        let context = self.context.get().map(Vec::as_slice).unwrap_or(&[]);
+        let line = format_with(self.format, &entry, context);
         if let Ok(mut out) = self.out.lock() {
             let _ = match &mut *out {
                 Output::Stderr => std::io::stderr().write_all(line.as_bytes()),
+                Output::Stdout => std::io::stdout().write_all(line.as_bytes()),
                 Output::File(f) => f.write_all(line.as_bytes()),
             };
         }
@@ -160,6 +186,7 @@ impl Log for Logger {
         if let Ok(mut out) = self.out.lock() {
             let _ = match &mut *out {
                 Output::Stderr => std::io::stderr().flush(),
+                Output::Stdout => std::io::stdout().flush(),
                 Output::File(f) => f.flush(),
             };
         }
@@ -168,22 +195,37 @@ impl Log for Logger {
 
 /// Formats one record as a full line (with the newline).
 pub fn format_entry(format: Format, e: &Entry) -> String {
+    format_with(format, e, &[])
+}
+
+/// [`format_entry`] with context fields appended to structured formats.
+fn format_with(format: Format, e: &Entry, context: &[(&'static str, String)]) -> String {
     let time = rfc3339_millis(e.time);
     match format {
         Format::Text => format!("[{time} {:<5} {}] {}\n", e.level, e.target, e.message),
-        Format::StructText => format!(
-            "time={time} level={} msg={} target={}\n",
-            e.level,
-            logfmt_quote(&e.message),
-            logfmt_quote(&e.target)
-        ),
+        Format::StructText => {
+            let mut line = format!(
+                "time={time} level={} msg={} target={}",
+                e.level,
+                logfmt_quote(&e.message),
+                logfmt_quote(&e.target)
+            );
+            for (k, v) in context {
+                line.push_str(&format!(" {k}={}", logfmt_quote(v)));
+            }
+            line.push('\n');
+            line
+        }
         Format::Json => {
-            let v = serde_json::json!({
+            let mut v = serde_json::json!({
                 "time": time,
                 "level": e.level.as_str(),
                 "msg": e.message,
                 "target": e.target,
             });
+            for (k, val) in context {
+                v[*k] = serde_json::Value::String(val.clone());
+            }
             format!("{v}\n")
         }
     }
@@ -272,5 +314,22 @@ mod tests {
         let s = format_entry(Format::StructText, &e);
         assert!(s.contains(r#"msg="a \"quoted\"\nline""#), "{s}");
         assert_eq!(s.matches('\n').count(), 1, "one record, one line");
+    }
+
+    #[test]
+    fn structured_formats_carry_the_context_fields() {
+        let e = Entry {
+            time: SystemTime::UNIX_EPOCH,
+            level: Level::Info,
+            target: "t".into(),
+            message: "m".into(),
+        };
+        let ctx = vec![("client_instance_id", "abc".to_string())];
+        let s = format_with(Format::StructText, &e, &ctx);
+        assert!(s.ends_with(" client_instance_id=abc\n"), "{s}");
+        let j: serde_json::Value =
+            serde_json::from_str(format_with(Format::Json, &e, &ctx).trim_end()).unwrap();
+        assert_eq!(j["client_instance_id"], "abc");
+        assert!(!format_with(Format::Text, &e, &ctx).contains("abc"));
     }
 }

@@ -31,6 +31,7 @@ fn dispatch(args: &[String]) -> Result<(), CliError> {
         ["admin", ..] => cli::admin::run(&args[1..]),
         ["completion", ..] => cli::completion::run(&args[1..]),
         ["run", ..] => cli::run::run(&args[1..]),
+        ["health", ..] => cli::health::run(&args[1..]),
         ["demo", ..] => cli::demo::run(&args[1..]),
         ["dev", "control-plane", ..] => cli::dev::control_plane(&args[2..]),
         ["dev", "mcp-stub", ..] => cli::dev::mcp_stub(&args[2..]),

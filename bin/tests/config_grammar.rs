@@ -526,3 +526,18 @@ fn argv_errors() {
     .is_err());
     assert!(wants_help(&args(&["--log.level=info", "--help"])));
 }
+
+#[test]
+fn redaction_of_urls_behind_a_prefix_terminates() {
+    // `url=…` / `--flag=…` words are not bare URLs; this used to recurse until the stack
+    // overflowed (doctor / effective config of a stdio command with such an argument).
+    assert_eq!(
+        redact_text("npx mcp-remote --url=http://u:p4ss@h/x"),
+        "npx mcp-remote --url=http://[REDACTED]@h/x"
+    );
+    assert_eq!(
+        redact_url("url=http://u:p@h:1/m"),
+        "url=http://[REDACTED]@h:1/m"
+    );
+    assert_eq!(redact_text("1x://u:p@h"), "1x://[REDACTED]@h");
+}

@@ -34,7 +34,7 @@ fn secs(d: std::time::Duration) -> String {
 /// The level and text of the log line for `event`.
 pub fn describe(event: &Event) -> (Level, String) {
     match event {
-        Event::PollSucceeded { commands, dropped } => (
+        Event::PollSucceeded { commands, dropped, .. } => (
             Level::Debug,
             format!("poll returned {commands} command(s){}", if *dropped > 0 { format!(", {dropped} dropped") } else { String::new() }),
         ),

@@ -29,6 +29,7 @@ mod driver;
 pub mod entropy;
 pub mod errors;
 pub mod events;
+pub mod http_timing;
 mod mcp_http;
 mod options;
 mod pool;

@@ -10,6 +10,8 @@ use std::time::Duration;
 use tunnel_core::channel::ChannelName;
 use tunnel_core::engine::{Event, SetupError};
 
+use crate::http_timing::HttpObserver;
+
 /// Where a Streamable HTTP binding's MCP server lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpTarget {
@@ -136,6 +138,9 @@ pub struct RuntimeOptions {
     /// Upper bound of a graceful drain (SIGTERM/SIGINT).
     pub drain_timeout: Duration,
     pub observer: Option<Observer>,
+    /// Hears about every HTTP request (control plane and MCP) with its duration to the
+    /// response head; for HTTP client metrics.
+    pub http_observer: Option<HttpObserver>,
     pub tls: TlsOptions,
     /// Connection setup bound (TCP + TLS + proxy) for MCP requests (Go: dial 30 s).
     pub mcp_connect_timeout: Duration,
@@ -159,6 +164,7 @@ impl Default for RuntimeOptions {
             stdio: StdioOptions::default(),
             drain_timeout: Duration::from_secs(30),
             observer: None,
+            http_observer: None,
             tls: TlsOptions::default(),
             mcp_connect_timeout: Duration::from_secs(30),
             mcp_connection_ttl: Duration::from_secs(600),
@@ -177,6 +183,10 @@ impl fmt::Debug for RuntimeOptions {
             .field("stdio", &self.stdio)
             .field("drain_timeout", &self.drain_timeout)
             .field("observer", &self.observer.as_ref().map(|_| "<fn>"))
+            .field(
+                "http_observer",
+                &self.http_observer.as_ref().map(|_| "<fn>"),
+            )
             .field("tls", &self.tls)
             .field("mcp_connect_timeout", &self.mcp_connect_timeout)
             .field("mcp_connection_ttl", &self.mcp_connection_ttl)

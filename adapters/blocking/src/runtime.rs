@@ -13,6 +13,7 @@ use crate::binding::McpBinding;
 use crate::control_plane::{self, Limits, PollJob};
 use crate::driver::{Driver, Input};
 use crate::entropy;
+use crate::http_timing::{self, HttpClientKind};
 use crate::mcp_http::{parse_target_url, HttpBinding};
 use crate::options::{RuntimeOptions, StartError, StdioTarget};
 use crate::pool::{Pool, Threads};
@@ -164,8 +165,22 @@ impl Runtime {
             engine_config.instance_id = entropy::instance_id();
         }
         let trust = tls::Trust::load(&opts.tls)?;
-        let cp_config = tls::control_plane_config(&trust, &opts.tls)?;
-        let mcp_config = tls::mcp_config(&trust, &opts.tls, opts.mcp_connect_timeout)?;
+        let timing = |client| {
+            opts.http_observer
+                .clone()
+                .map(|observer| http_timing::Timing { client, observer })
+        };
+        let cp_config = tls::control_plane_config_timed(
+            &trust,
+            &opts.tls,
+            timing(HttpClientKind::ControlPlane),
+        )?;
+        let mcp_config = tls::mcp_config_timed(
+            &trust,
+            &opts.tls,
+            opts.mcp_connect_timeout,
+            timing(HttpClientKind::Mcp),
+        )?;
         // Separate pools: the long poll holds its connection for the whole wait, and a
         // drain must be able to interrupt it without touching posts in flight.
         let poll_agent = crate::resolver::agent(cp_config.clone());

@@ -12,6 +12,7 @@ use ureq::config::Config;
 use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
 use ureq::Proxy;
 
+use crate::http_timing::Timing;
 use crate::options::{ClientCertPaths, StartError, TlsOptions};
 
 /// The trust store shared by every agent. Kept in one `Arc` because ureq only shares pooled
@@ -119,6 +120,15 @@ fn parse_proxy(url: &str, what: &str) -> Result<Proxy, StartError> {
 
 /// The control-plane agent configuration.
 pub fn control_plane_config(trust: &Trust, opts: &TlsOptions) -> Result<Config, StartError> {
+    control_plane_config_timed(trust, opts, None)
+}
+
+/// [`control_plane_config`] with the runtime's HTTP timing middleware, when it has one.
+pub(crate) fn control_plane_config_timed(
+    trust: &Trust,
+    opts: &TlsOptions,
+    timing: Option<Timing>,
+) -> Result<Config, StartError> {
     let client = opts
         .control_plane_client_cert
         .as_ref()
@@ -128,7 +138,7 @@ pub fn control_plane_config(trust: &Trust, opts: &TlsOptions) -> Result<Config, 
         Some(url) => Some(parse_proxy(url, "control-plane")?),
         None => Proxy::try_from_env(),
     };
-    Ok(Config::builder()
+    let builder = Config::builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .proxy(proxy)
@@ -137,8 +147,11 @@ pub fn control_plane_config(trust: &Trust, opts: &TlsOptions) -> Result<Config, 
         // Requests carry the engine's own User-Agent; ureq must not add or replace one.
         .user_agent(ureq::config::AutoHeaderValue::None)
         .accept_encoding(ureq::config::AutoHeaderValue::None)
-        .max_idle_connections_per_host(8)
-        .build())
+        .max_idle_connections_per_host(8);
+    Ok(match timing {
+        Some(t) => builder.middleware(t).build(),
+        None => builder.build(),
+    })
 }
 
 /// An MCP binding's agent configuration.
@@ -146,6 +159,16 @@ pub fn mcp_config(
     trust: &Trust,
     opts: &TlsOptions,
     connect_timeout: Duration,
+) -> Result<Config, StartError> {
+    mcp_config_timed(trust, opts, connect_timeout, None)
+}
+
+/// [`mcp_config`] with the runtime's HTTP timing middleware, when it has one.
+pub(crate) fn mcp_config_timed(
+    trust: &Trust,
+    opts: &TlsOptions,
+    connect_timeout: Duration,
+    timing: Option<Timing>,
 ) -> Result<Config, StartError> {
     let client = opts
         .mcp_client_cert
@@ -157,7 +180,7 @@ pub fn mcp_config(
         .as_deref()
         .map(|u| parse_proxy(u, "MCP"))
         .transpose()?;
-    Ok(Config::builder()
+    let builder = Config::builder()
         .http_status_as_error(false)
         // Never follow a redirect: headers (Authorization, session ids) must not be re-sent
         // to another origin. The 3xx is handed to the engine like any other status.
@@ -170,8 +193,11 @@ pub fn mcp_config(
         .accept(ureq::config::AutoHeaderValue::None)
         .accept_encoding(ureq::config::AutoHeaderValue::None)
         .max_idle_connections_per_host(16)
-        .max_idle_connections(64)
-        .build())
+        .max_idle_connections(64);
+    Ok(match timing {
+        Some(t) => builder.middleware(t).build(),
+        None => builder.build(),
+    })
 }
 
 #[cfg(test)]

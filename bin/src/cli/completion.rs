@@ -81,6 +81,21 @@ fn tree() -> Vec<Node> {
             flags: table_flags(Command::Run),
         },
         Node {
+            path: "health",
+            about: "probe a running daemon",
+            words: Vec::new(),
+            flags: words(&[
+                "--url",
+                "--url-file",
+                "--port",
+                "--pid",
+                "--pid-file",
+                "--require-control-plane-poll",
+                "--json",
+                "--help",
+            ]),
+        },
+        Node {
             path: "profiles",
             about: "named profiles",
             words: words(&["list", "add", "edit", "samples"]),

@@ -79,6 +79,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "the tunnel daemon: poll the control plane, forward to the MCP server",
     ),
     (
+        "health",
+        "probe a running daemon's /healthz and /readyz (exit 2 when not OK)",
+    ),
+    (
         "profiles",
         "list|add|edit named profiles; samples list|show",
     ),
@@ -139,6 +143,11 @@ pub fn root() -> String {
         &mut out,
         "run",
         "the tunnel daemon (long-lived; use a supervisor)",
+    );
+    line(
+        &mut out,
+        "health --url-file F | --port N",
+        "probe a running daemon (exit 0 OK, 2 not OK)",
     );
     out.push_str("\nProfiles:\n");
     line(

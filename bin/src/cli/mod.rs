@@ -7,6 +7,7 @@ pub mod completion;
 pub mod demo;
 pub mod dev;
 pub mod doctor;
+pub mod health;
 pub mod help_topics;
 pub mod init;
 pub mod opts;

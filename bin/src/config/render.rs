@@ -39,7 +39,7 @@ fn is_sensitive_name(n: &str) -> bool {
 /// Redacts a URL: userinfo and secret-looking query parameters become `[REDACTED]`.
 pub fn redact_url(s: &str) -> String {
     let Some(p) = split_url(s) else {
-        return redact_text(s);
+        return redact_embedded_url(s);
     };
     let mut out = format!("{}://", p.scheme);
     if p.userinfo.is_some() {
@@ -62,6 +62,29 @@ pub fn redact_url(s: &str) -> String {
         out.push_str("#[REDACTED]");
     }
     out
+}
+
+/// A word that is not a bare URL but contains one (`url=http://u:p@h`, `--x=http://…`):
+/// the prefix is redacted as text, the URL as a URL. Never calls back into [`redact_text`]
+/// with the same word (that recursion overflowed the stack).
+fn redact_embedded_url(s: &str) -> String {
+    if let Some(i) = s.find("://") {
+        let start = s[..i]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+            .map_or(0, |p| p + 1);
+        if start > 0 && split_url(&s[start..]).is_some() {
+            return format!("{}{}", redact_text(&s[..start]), redact_url(&s[start..]));
+        }
+        // No usable scheme: hide whatever sits between `://` and the last `@`.
+        let auth_end = s[i + 3..]
+            .find(['/', '?', '#'])
+            .map_or(s.len(), |j| i + 3 + j);
+        if let Some(at) = s[i + 3..auth_end].rfind('@') {
+            return format!("{}[REDACTED]@{}", &s[..i + 3], &s[i + 3 + at + 1..]);
+        }
+        return s.to_string();
+    }
+    redact_text(s)
 }
 
 /// Redacts secret-looking parts of free text: `sk-…` keys, `Bearer <token>`, URL userinfo,

@@ -194,8 +194,8 @@ pub static SETTINGS: &[Setting] = &[
     s("--control-plane.extra-headers", Headers, "extra control-plane request header 'Key: Value' (repeatable)").env(&["CONTROL_PLANE_EXTRA_HEADERS"]).yaml("control_plane.extra_headers"),
     // ---- logging ----
     s("--log.level", Str, "debug|info|warn|error (non-info needs --log.format)").env(&["LOG_LEVEL"]).yaml("log.level").default("info"),
-    s("--log.format", Str, "struct-text|json (unset: plain stderr log)").env(&["LOG_FORMAT"]).yaml("log.format").default(""),
-    s("--log.file", Str, "append logs to this file (unset: standard output)").env(&["LOG_FILE"]).yaml("log.file"),
+    s("--log.format", Str, "struct-text|json (unset or text: plain stderr log)").env(&["LOG_FORMAT"]).yaml("log.format").default(""),
+    s("--log.file", Str, "append logs to this file, mode 0600 (unset: stderr for text, stdout for struct-text/json)").env(&["LOG_FILE"]).yaml("log.file"),
     s("--log.http-raw-unsafe", Bool, "log raw HTTP exchanges including secrets").env(&["LOG_HTTP_RAW_UNSAFE"]).yaml("log.http_raw_unsafe").default("false").not_yet(),
     // ---- health / process ----
     s("--health.listen-addr", Str, "health/admin listener host:port (:0 = ephemeral)").alias("--health-listen-addr").env(&["HEALTH_LISTEN_ADDR"]).yaml("health.listen_addr").default("127.0.0.1:8080"),

@@ -585,11 +585,13 @@ fn logging(cx: &mut Ctx<'_>, c: &mut RunConfig) {
     c.log.format = match fmt_raw.to_ascii_lowercase().as_str() {
         "" if c.log.file.is_some() => LogFormat::StructText,
         "" => LogFormat::Plain,
+        // Ours: `text` names the unset (plain) format explicitly; the Go client rejects it.
+        "text" => LogFormat::Plain,
         "struct-text" => LogFormat::StructText,
         "json" => LogFormat::Json,
         _ => {
             cx.errors.push(
-                problem("unknown log format", "use struct-text or json")
+                problem("unknown log format", "use struct-text or json (or text)")
                     .at(cx.origin("log.format"), Some(&fmt_raw)),
             );
             LogFormat::Plain
@@ -597,7 +599,10 @@ fn logging(cx: &mut Ctx<'_>, c: &mut RunConfig) {
     };
     match parse_log_level(&level_raw) {
         Some(l) => {
-            if l != "info" && c.log.format == LogFormat::Plain && cx.errors.iter().all(|e| !matches!(e, ConfigError::Invalid { origin, .. } if origin.contains("log.format") || origin.contains("LOG_FORMAT"))) {
+            // Go: a non-info level needs struct-text or json. An explicit `text` (ours) is
+            // a format choice, so it lifts the rule.
+            let explicit_text = fmt_raw.eq_ignore_ascii_case("text");
+            if l != "info" && c.log.format == LogFormat::Plain && !explicit_text && cx.errors.iter().all(|e| !matches!(e, ConfigError::Invalid { origin, .. } if origin.contains("log.format") || origin.contains("LOG_FORMAT"))) {
                 cx.errors.push(problem("log level requires 'struct-text' or 'json' log format", "add --log.format struct-text (or json), or use level info").at(cx.origin("log.level"), Some(&level_raw)));
             }
             c.log.level = l;

@@ -1,34 +1,31 @@
-//! The health listener: `/healthz`, `/readyz`, `/metrics` on `--health.listen-addr`.
+//! The health listener: `/healthz`, `/readyz`, `/metrics` on `--health.listen-addr`, and
+//! the admin UI and its API ([`crate::admin`]) on the same address.
 //!
-//! tiny_http reads each connection on its own thread and hands complete requests to
-//! [`HANDLERS`] handler threads, so a slow or stuck client cannot stop `/healthz` from
-//! answering others. Handlers only read the runtime's published snapshot: a scrape never
-//! waits on the driver.
+//! The server ([`super::listener`]) bounds header size, header time and connections, so a
+//! slow or hostile client cannot stop `/healthz` from answering others. Handlers only read
+//! the runtime's published snapshot: a scrape never waits on the driver.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
-use tiny_http::{Header, Method, Request, Response, Server};
 use tunnel_blocking::RuntimeHandle;
 
+use super::listener::{Limits, Listener, Request, Response};
 use super::metrics::Metrics;
-
-/// Request handler threads.
-const HANDLERS: usize = 2;
+use crate::admin::Admin;
 
 /// What the handlers read.
 pub struct App {
     pub runtime: RuntimeHandle,
     pub metrics: Arc<Metrics>,
+    pub admin: Arc<Admin>,
 }
 
 /// A running listener; dropping it stops it.
 pub struct HealthServer {
-    server: Arc<Server>,
+    listener: Listener,
     addr: SocketAddr,
-    threads: Vec<JoinHandle<()>>,
 }
 
 /// Resolves a Go-style listen address: `:8080` means every interface, as in Go.
@@ -48,30 +45,13 @@ pub fn resolve_listen_addr(addr: &str) -> io::Result<SocketAddr> {
 
 impl HealthServer {
     pub fn start(addr: SocketAddr, app: Arc<App>) -> io::Result<HealthServer> {
-        let server = Server::http(addr).map_err(|e| io::Error::other(e.to_string()))?;
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| io::Error::other("the health listener has no IP address"))?;
-        let server = Arc::new(server);
-        let mut threads = Vec::new();
-        for i in 0..HANDLERS {
-            let (server, app) = (server.clone(), app.clone());
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("health-{i}"))
-                    .spawn(move || {
-                        for req in server.incoming_requests() {
-                            handle(&app, req);
-                        }
-                    })?,
-            );
-        }
-        Ok(HealthServer {
-            server,
+        let listener = Listener::bind(
             addr,
-            threads,
-        })
+            Limits::default(),
+            Arc::new(move |req: &Request| handle(&app, req)),
+        )?;
+        let addr = listener.addr();
+        Ok(HealthServer { listener, addr })
     }
 
     /// The bound address (the real port when `:0` was asked for).
@@ -95,31 +75,19 @@ impl HealthServer {
 
 impl Drop for HealthServer {
     fn drop(&mut self) {
-        for _ in 0..self.threads.len() {
-            self.server.unblock();
-        }
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+        log::debug!("health listener on {} stopping", self.listener.addr());
     }
 }
 
-fn text(status: u16, body: String, content_type: &'static str) -> Response<io::Cursor<Vec<u8>>> {
-    let mut r = Response::from_string(body).with_status_code(status);
-    if let Ok(h) = Header::from_bytes("Content-Type", content_type) {
-        r.add_header(h);
-    }
-    if let Ok(h) = Header::from_bytes("Cache-Control", "no-store") {
-        r.add_header(h);
-    }
-    r
+fn text(status: u16, body: String, content_type: &str) -> Response {
+    Response::new(status, content_type, body).with_header("Cache-Control", "no-store")
 }
 
-fn handle(app: &App, req: Request) {
-    let path = req.url().split('?').next().unwrap_or("").to_string();
-    let get = matches!(req.method(), Method::Get | Method::Head);
+fn handle(app: &App, req: &Request) -> Response {
+    let path = req.path.as_str();
+    let get = matches!(req.method.as_str(), "GET" | "HEAD");
     let plain = "text/plain; charset=utf-8";
-    let resp = match (get, path.as_str()) {
+    match (get, path) {
         (true, "/healthz") => text(200, "live\n".into(), plain),
         (true, "/readyz") => match app.runtime.readiness() {
             Ok(()) => text(200, "ready\n".into(), plain),
@@ -135,14 +103,16 @@ fn handle(app: &App, req: Request) {
         }
         (false, "/healthz" | "/readyz" | "/metrics") => {
             text(405, "method not allowed: use GET\n".into(), plain)
+                .with_header("Allow", "GET, HEAD")
         }
-        _ => text(
-            404,
-            "not found: try /healthz, /readyz or /metrics\n".into(),
-            plain,
+        _ => crate::admin::api::route(&app.admin, &app.runtime, &app.metrics, req).unwrap_or_else(
+            || {
+                text(
+                    404,
+                    "not found: try /healthz, /readyz, /metrics or /ui\n".into(),
+                    plain,
+                )
+            },
         ),
-    };
-    if let Err(e) = req.respond(resp) {
-        log::debug!("health listener: could not answer: {e}");
     }
 }

@@ -11,29 +11,51 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+use tunnel_blocking::http_timing::{HttpClientKind, HttpTiming};
 use tunnel_blocking::Snapshot;
 use tunnel_core::engine::{Event, PollError};
 
-/// OTel's default histogram buckets (milliseconds), as the Go exporter uses.
-const LATENCY_BUCKETS_MS: [f64; 15] = [
+/// OTel's default histogram buckets, as the Go exporter uses for every histogram without
+/// explicit buckets, whatever its unit (so `commands_poll_latency_seconds` and
+/// `commands_age_seconds` have the same bounds as the millisecond latency, as in Go).
+const DEFAULT_BUCKETS: [f64; 15] = [
     0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0,
     10000.0,
 ];
+
+/// otelhttp's explicit buckets for `http.client.request.duration` (seconds).
+const HTTP_DURATION_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// Distinct label sets kept for HTTP client durations (hosts × routes × methods × status
+/// codes are configuration-bounded; this is a backstop).
+const MAX_HTTP_SERIES: usize = 256;
 
 /// Distinct label sets kept for rejected channels; a hostile control plane cannot grow the
 /// registry without bound.
 const MAX_REJECTED_CHANNEL_SERIES: usize = 64;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Histogram {
-    counts: [u64; LATENCY_BUCKETS_MS.len()],
+    bounds: &'static [f64],
+    counts: Vec<u64>,
     sum: f64,
     count: u64,
 }
 
 impl Histogram {
+    fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram {
+            bounds,
+            counts: vec![0; bounds.len()],
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
     fn observe(&mut self, v: f64) {
-        for (i, le) in LATENCY_BUCKETS_MS.iter().enumerate() {
+        for (i, le) in self.bounds.iter().enumerate() {
             if v <= *le {
                 self.counts[i] += 1;
             }
@@ -41,11 +63,57 @@ impl Histogram {
         self.sum += v;
         self.count += 1;
     }
+
+    /// `_bucket` (cumulative, then `+Inf`), `_sum`, `_count` lines; `labels` without braces.
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (i, le) in self.bounds.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {}",
+                self.counts[i]
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let braces = |s: &str| {
+            if s.is_empty() {
+                String::new()
+            } else {
+                format!("{{{s}}}")
+            }
+        };
+        let _ = writeln!(out, "{name}_sum{} {}", braces(labels), self.sum);
+        let _ = writeln!(out, "{name}_count{} {}", braces(labels), self.count);
+    }
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram::new(&DEFAULT_BUCKETS)
+    }
+}
+
+/// Labels of `http_client_request_duration_seconds` (otelhttp's names).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct HttpKey {
+    method: &'static str,
+    server_address: String,
+    server_port: u16,
+    scheme: String,
+    protocol_version: &'static str,
+    status: Option<u16>,
+    error_type: Option<&'static str>,
+    route: String,
 }
 
 /// Labels of `command_end_to_end_latency_milliseconds`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct LatencyKey {
+    latency_type: &'static str,
     request_kind: &'static str,
     request_method: &'static str,
     channel: String,
@@ -62,6 +130,9 @@ struct Inner {
     last_poll_success: Option<SystemTime>,
     latency: BTreeMap<LatencyKey, Histogram>,
     unsupported_channel: BTreeMap<(String, String), u64>,
+    poll_latency: BTreeMap<bool, Histogram>,
+    command_age: Histogram,
+    http: BTreeMap<HttpKey, Histogram>,
     responses: BTreeMap<(&'static str, u16), u64>,
     failures: BTreeMap<(&'static str, &'static str), u64>,
     auth_rejected: u64,
@@ -92,10 +163,20 @@ impl Metrics {
     pub fn record(&self, event: &Event) {
         let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         match event {
-            Event::PollSucceeded { commands, .. } => {
+            Event::PollSucceeded {
+                commands,
+                created_at,
+                ..
+            } => {
+                let now = SystemTime::now();
                 m.poll_cycles += 1;
                 m.polled += *commands as u64;
-                m.last_poll_success = Some(SystemTime::now());
+                m.last_poll_success = Some(now);
+                for stamp in created_at {
+                    if let Some(age) = age_of(stamp, now) {
+                        m.command_age.observe(age.as_secs_f64());
+                    }
+                }
             }
             Event::PollFailed { error, .. } => {
                 m.poll_cycles += 1;
@@ -146,23 +227,78 @@ impl Metrics {
                 request_kind,
                 method,
                 poll_to_response,
+                created_at,
                 ..
             } => {
                 *m.responses
                     .entry((resp_type.as_str(), *resp_code))
                     .or_default() += 1;
                 let key = LatencyKey {
+                    latency_type: "poll_to_response",
                     request_kind: go_request_kind(request_kind),
                     request_method: method,
                     channel: channel.to_string(),
                     status: *resp_code,
                 };
+                // Go records enqueue_to_response (now − created_at) only when created_at
+                // is known and not in the future.
+                let enqueue = created_at
+                    .as_deref()
+                    .and_then(|c| age_of(c, SystemTime::now()));
+                if let Some(d) = enqueue {
+                    let key = LatencyKey {
+                        latency_type: "enqueue_to_response",
+                        ..key.clone()
+                    };
+                    m.latency.entry(key).or_default().observe(millis(d));
+                }
                 m.latency
                     .entry(key)
                     .or_default()
                     .observe(millis(*poll_to_response));
             }
             _ => {}
+        }
+    }
+
+    /// Records one HTTP request of the runtime (called on the I/O thread that sent it).
+    pub fn record_http(&self, t: &HttpTiming<'_>) {
+        let scheme = t.uri.scheme_str().unwrap_or("http").to_ascii_lowercase();
+        let key = HttpKey {
+            method: http_method(t.method),
+            server_address: t.uri.host().unwrap_or("").to_string(),
+            server_port: t
+                .uri
+                .port_u16()
+                .unwrap_or(if scheme == "https" { 443 } else { 80 }),
+            scheme,
+            protocol_version: match t.version {
+                http::Version::HTTP_10 => "1.0",
+                http::Version::HTTP_2 => "2",
+                http::Version::HTTP_3 => "3",
+                _ => "1.1",
+            },
+            status: t.status,
+            error_type: t.error.map(error_type),
+            route: route_label(t.uri.path()),
+        };
+        let poll = t.client == HttpClientKind::ControlPlane
+            && t.method == http::Method::GET
+            && t.uri.path().ends_with("/poll");
+        let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if poll {
+            // Go: error=true when the poll returned an error (transport or non-2xx status).
+            let error = !matches!(t.status, Some(200 | 204));
+            m.poll_latency
+                .entry(error)
+                .or_default()
+                .observe(t.duration.as_secs_f64());
+        }
+        if m.http.len() < MAX_HTTP_SERIES || m.http.contains_key(&key) {
+            m.http
+                .entry(key)
+                .or_insert_with(|| Histogram::new(&HTTP_DURATION_BUCKETS))
+                .observe(t.duration.as_secs_f64());
         }
     }
 
@@ -221,6 +357,24 @@ impl Metrics {
                 "commands_queue_drops_total{{drop_reason=\"{reason}\"}} {v}"
             );
         }
+        let name = "commands_poll_latency_seconds";
+        header(
+            &mut out,
+            name,
+            "histogram",
+            "Latency in seconds of completed poll requests (to the response head).",
+        );
+        for (error, h) in &m.poll_latency {
+            h.render(&mut out, name, &format!("error=\"{error}\""));
+        }
+        let name = "commands_age_seconds";
+        header(
+            &mut out,
+            name,
+            "histogram",
+            "Seconds between control-plane enqueue (created_at) and poll receipt.",
+        );
+        m.command_age.render(&mut out, name, "");
         gauge(
             &mut out,
             "commands_poll_last_successful_timestamp_seconds",
@@ -257,22 +411,18 @@ impl Metrics {
             &mut out,
             name,
             "histogram",
-            "Poll receipt to terminal response delivered, per command.",
+            "Latency of a command to its terminal response delivered: from poll receipt (poll_to_response) and from control-plane enqueue (enqueue_to_response).",
         );
         for (k, h) in &m.latency {
             let labels = format!(
-                "channel=\"{}\",latency_type=\"poll_to_response\",request_kind=\"{}\",request_method=\"{}\",tunnel_id=\"{tid}\",tunnel_service_status=\"{}\"",
+                "channel=\"{}\",latency_type=\"{}\",request_kind=\"{}\",request_method=\"{}\",tunnel_id=\"{tid}\",tunnel_service_status=\"{}\"",
                 escape(&k.channel),
+                k.latency_type,
                 k.request_kind,
                 k.request_method,
                 k.status
             );
-            for (i, le) in LATENCY_BUCKETS_MS.iter().enumerate() {
-                let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {}", h.counts[i]);
-            }
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum);
-            let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
+            h.render(&mut out, name, &labels);
         }
 
         header(
@@ -287,6 +437,32 @@ impl Metrics {
                 "command_unsupported_channel_total{{channel=\"{}\",command_type=\"{ct}\",tunnel_id=\"{tid}\"}} {v}",
                 escape(channel)
             );
+        }
+
+        let name = "http_client_request_duration_seconds";
+        header(
+            &mut out,
+            name,
+            "histogram",
+            "Duration of HTTP client requests (control plane and MCP) to the response head.",
+        );
+        for (k, h) in &m.http {
+            let mut labels = format!(
+                "http_request_method=\"{}\",http_route=\"{}\",network_protocol_name=\"http\",network_protocol_version=\"{}\",server_address=\"{}\",server_port=\"{}\",url_scheme=\"{}\"",
+                k.method,
+                escape(&k.route),
+                k.protocol_version,
+                escape(&k.server_address),
+                k.server_port,
+                escape(&k.scheme),
+            );
+            if let Some(code) = k.status {
+                let _ = write!(labels, ",http_response_status_code=\"{code}\"");
+            }
+            if let Some(e) = k.error_type {
+                let _ = write!(labels, ",error_type=\"{e}\"");
+            }
+            h.render(&mut out, name, &labels);
         }
 
         gauge(&mut out, "liveness", "1 while the process serves.", 1.0);
@@ -358,6 +534,111 @@ fn go_request_kind(kind: &str) -> &'static str {
     }
 }
 
+/// `error_type` of a failed request: the `transport_error_kind` vocabulary (bounded).
+fn error_type(e: tunnel_core::classify::TransportError) -> &'static str {
+    match tunnel_core::classify::TunnelFailure::from_transport(e) {
+        Some(f) => f.kind().map(|k| k.as_str()).unwrap_or("unknown"),
+        None => "canceled",
+    }
+}
+
+/// OTel semantic-convention method names; anything else is `_OTHER` (bounded).
+fn http_method(m: &http::Method) -> &'static str {
+    match m.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        _ => "_OTHER",
+    }
+}
+
+/// The request path as a label: no query, and secret-looking segments (`sk-…`, JWT-like,
+/// after `token`/`key`/…) replaced, so an MCP URL with a token in its path does not leak
+/// into `/metrics`.
+fn route_label(path: &str) -> String {
+    let url = crate::admin::bundle::snapshot_url(&format!("http://h{path}"));
+    url.strip_prefix("http://h").unwrap_or("").to_string()
+}
+
+/// `now − created_at` for an RFC 3339 timestamp; `None` when unparseable or in the future.
+fn age_of(created_at: &str, now: SystemTime) -> Option<Duration> {
+    let t = parse_rfc3339(created_at)?;
+    now.duration_since(t).ok()
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` (RFC 3339; `t`/`z` and a space separator
+/// accepted) without a date crate.
+pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    let b = s.trim().as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = b.get(r)?;
+        if part.iter().all(u8::is_ascii_digit) {
+            std::str::from_utf8(part).ok()?.parse().ok()
+        } else {
+            None
+        }
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos: u64 = 0;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let frac = std::str::from_utf8(&b[start..i]).ok()?;
+        if frac.is_empty() {
+            return None;
+        }
+        let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+        nanos = digits.parse().ok()?;
+    }
+    let offset_secs: i64 = match b.get(i..)? {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let hh = (*h1 as char).to_digit(10)? * 10 + (*h2 as char).to_digit(10)?;
+            let mm = (*m1 as char).to_digit(10)? * 10 + (*m2 as char).to_digit(10)?;
+            let v = (hh * 3600 + mm * 60) as i64;
+            if *sign == b'+' {
+                v
+            } else {
+                -v
+            }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(y, mo as u32, d as u32);
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_secs;
+    let secs = u64::try_from(secs).ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::new(secs, nanos as u32))
+}
+
+/// Howard Hinnant's days-from-civil.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -388,4 +669,71 @@ fn escape(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_parses_utc_offsets_and_fractions() {
+        let t = |s| {
+            parse_rfc3339(s).map(|t| {
+                t.duration_since(SystemTime::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs_f64()
+            })
+        };
+        assert_eq!(t("2025-11-25T20:00:00Z"), Some(1_764_100_800.0));
+        assert_eq!(t("2025-11-25T21:30:00+01:30"), Some(1_764_100_800.0));
+        assert_eq!(t("2025-11-25t20:00:00.5z"), Some(1_764_100_800.5));
+        assert_eq!(t("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(t("2000-02-29T00:00:00Z"), Some(951_782_400.0));
+        for bad in [
+            "yesterday",
+            "2025-13-01T00:00:00Z",
+            "2025-11-25T20:00:00",
+            "2025-11-25T20:00:00.Z",
+            "1969-12-31T23:59:59Z",
+        ] {
+            assert_eq!(t(bad), None, "{bad}");
+        }
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_100_810);
+        assert_eq!(
+            age_of("2025-11-25T20:00:00Z", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            age_of("2025-11-25T20:00:20Z", now),
+            None,
+            "future: skipped as in Go"
+        );
+    }
+
+    #[test]
+    fn routes_drop_queries_and_secret_segments() {
+        assert_eq!(
+            route_label("/v1/tunnels/tunnel_x/poll"),
+            "/v1/tunnels/tunnel_x/poll"
+        );
+        assert_eq!(route_label("/mcp/token/abc123"), "/mcp/token/[REDACTED]");
+        assert_eq!(route_label("/"), "/");
+    }
+
+    #[test]
+    fn unlabelled_histograms_render_valid_lines() {
+        let mut h = Histogram::new(&HTTP_DURATION_BUCKETS);
+        h.observe(0.02);
+        let mut out = String::new();
+        h.render(&mut out, "x", "");
+        assert!(out.starts_with("x_bucket{le=\"0.005\"} 0\n"), "{out}");
+        assert!(out.contains("x_bucket{le=\"0.025\"} 1\n"), "{out}");
+        assert!(
+            out.contains("x_bucket{le=\"+Inf\"} 1\nx_sum 0.02\nx_count 1\n"),
+            "{out}"
+        );
+        let mut out = String::new();
+        h.render(&mut out, "x", "a=\"b\"");
+        assert!(out.contains("x_count{a=\"b\"} 1"), "{out}");
+    }
 }

@@ -8,6 +8,7 @@
 
 pub mod files;
 pub mod health;
+pub mod listener;
 pub mod metrics;
 pub mod settings;
 mod signals;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use tunnel_blocking::Runtime;
 use tunnel_conformance::mcp_stub::{McpStub, StubConfig};
 
+use crate::admin::{self, Admin};
 use crate::config::{HttpBinding, Loaded, LogFormat, RunConfig};
 use crate::logging;
 
@@ -105,7 +107,21 @@ fn start_embedded_stub(c: &mut RunConfig) -> Result<McpStub, StartupError> {
 /// Runs until a signal ends a drain. Returns `Ok` after a clean drain.
 pub fn run(loaded: Loaded) -> Result<(), StartupError> {
     let mut cfg = loaded.config.clone();
+    // Before the first log line: configured secrets are scrubbed from everything logged.
+    Admin::register_secrets(&loaded);
     init_logging(&cfg)?;
+    let log_buffer = Arc::new(admin::logbuf::LogBuffer::new(
+        cfg.admin_ui.log_buffer_events as usize,
+    ));
+    {
+        let buf = log_buffer.clone();
+        logging::set_sink(Box::new(move |e| buf.push(e)));
+    }
+    let instance_id = tunnel_blocking::entropy::instance_id();
+    logging::set_context(vec![
+        ("client_instance_id", instance_id.clone()),
+        ("tunnel_id", cfg.control_plane.tunnel_id.clone()),
+    ]);
     for w in &loaded.warnings {
         log::warn!("{w}");
     }
@@ -115,8 +131,9 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         None
     };
 
-    let engine_cfg = settings::engine_config(&cfg)
+    let mut engine_cfg = settings::engine_config(&cfg)
         .map_err(|e| StartupError::Config(format!("configure tunnel-client: {e}")))?;
+    engine_cfg.instance_id = instance_id.clone();
     let mut opts = settings::runtime_options(&cfg)
         .map_err(|e| StartupError::Config(format!("configure tunnel-client: {e}")))?;
     let metrics = Arc::new(Metrics::new(
@@ -126,7 +143,15 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
     ));
     {
         let m = metrics.clone();
-        opts.observer = Some(Arc::new(move |e| m.record(e)));
+        opts.http_observer = Some(Arc::new(move |t| m.record_http(t)));
+    }
+    let activity = Arc::new(admin::activity::Activity::default());
+    {
+        let (m, a) = (metrics.clone(), activity.clone());
+        opts.observer = Some(Arc::new(move |e| {
+            m.record(e);
+            a.record(e);
+        }));
     }
 
     // Bind the health listener before polling starts, so a port clash fails the start
@@ -149,6 +174,24 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
     if !cfg.mcp.startup_wait_timeout.is_zero() {
         wait_for_main_target(&cfg);
     }
+    let argv: Vec<String> = std::env::args().collect();
+    let env: Vec<(String, String)> = std::env::vars_os()
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
+    let mut info = admin::Info::from_config(&cfg, &instance_id, &loaded.warnings);
+    info.health_listen_addr = health_addr.to_string();
+    let admin = Arc::new(Admin {
+        allow_remote: cfg.admin_ui.allow_remote,
+        logs: log_buffer,
+        activity,
+        info,
+        bundle: admin::bundle::Inputs::capture(&loaded, &argv, &env),
+    });
     let runtime = Runtime::start(engine_cfg, opts)
         .map_err(|e| StartupError::Config(format!("configure tunnel-client: {e}")))?;
     let handle = runtime.handle();
@@ -157,6 +200,7 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         Arc::new(App {
             runtime: handle.clone(),
             metrics: metrics.clone(),
+            admin,
         }),
     )
     .map_err(|e| {
@@ -198,6 +242,16 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         channel_list(&cfg)
     );
     log::info!("health URL: {base_url} (/healthz, /readyz, /metrics)");
+    log::info!("web UI: {base_url}/ui");
+    if cfg.admin_ui.allow_remote && !server.addr().ip().is_loopback() {
+        log::warn!(
+            "--allow-remote-ui: the admin UI and its API (log level, support bundle) answer any client that reaches {}; they have no authentication",
+            server.addr()
+        );
+    }
+    if cfg.admin_ui.open_browser {
+        admin::browser::open(format!("{base_url}/ui"));
+    }
 
     let finished = runtime.join();
     signals.close();

@@ -347,10 +347,12 @@ pub fn parse_prometheus(text: &str) -> Result<Vec<(String, String, f64)>, String
             Default::default();
         for (n, l, v) in &samples {
             if n == &format!("{fam}_bucket") {
-                let (le_pos, _) = l
-                    .match_indices(",le=\"")
-                    .last()
-                    .ok_or("bucket without le")?;
+                // `le` is the last label; it may also be the only one.
+                let le_pos = match l.match_indices(",le=\"").last() {
+                    Some((p, _)) => p,
+                    None if l.starts_with("le=\"") => 0,
+                    None => return Err(format!("{fam}{{{l}}}: bucket without le")),
+                };
                 by_series
                     .entry(l[..le_pos].to_string())
                     .or_default()

@@ -163,6 +163,9 @@ pub enum Event {
     PollSucceeded {
         commands: usize,
         dropped: usize,
+        /// `created_at` of the commands taken into the queue, as sent (for a command-age
+        /// figure; unparsed: a malformed value must not drop a command).
+        created_at: Vec<String>,
     },
     PollFailed {
         error: PollError,

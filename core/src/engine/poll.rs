@@ -131,7 +131,7 @@ impl Engine {
         match result {
             Err(e) => self.poll_failed(now, PollError::Transport(e), None),
             Ok(resp) => match resp.status {
-                204 => self.poll_succeeded(now, 0, 0),
+                204 => self.poll_succeeded(now, 0, 0, Vec::new()),
                 200 => match decode_poll_body(&resp.body) {
                     Err(e) => self.poll_failed(now, PollError::MalformedBody(e.0), None),
                     Ok(batch) => {
@@ -148,10 +148,14 @@ impl Engine {
                                 reason: dropped.reason,
                             });
                         }
+                        let mut created_at = Vec::new();
                         for cmd in batch.commands {
-                            self.accept_command(now, cmd);
+                            let stamp = cmd.created_at.clone();
+                            if self.accept_command(now, cmd) {
+                                created_at.extend(stamp);
+                            }
                         }
-                        self.poll_succeeded(now, n, d);
+                        self.poll_succeeded(now, n, d, created_at);
                     }
                 },
                 status => {
@@ -168,7 +172,13 @@ impl Engine {
         self.drive(now);
     }
 
-    fn poll_succeeded(&mut self, now: Instant, commands: usize, dropped: usize) {
+    fn poll_succeeded(
+        &mut self,
+        now: Instant,
+        commands: usize,
+        dropped: usize,
+        created_at: Vec<String>,
+    ) {
         if self.poll.consecutive_failures > 0 {
             self.events.push_back(Event::PollRecovered {
                 after_failures: self.poll.consecutive_failures,
@@ -182,8 +192,11 @@ impl Engine {
         self.poll.last_success = Some(now);
         self.poll.backoff.reset();
         self.poll.auth_backoff.reset();
-        self.events
-            .push_back(Event::PollSucceeded { commands, dropped });
+        self.events.push_back(Event::PollSucceeded {
+            commands,
+            dropped,
+            created_at,
+        });
     }
 
     fn poll_failed(&mut self, now: Instant, error: PollError, retry_after: Option<Duration>) {
@@ -234,21 +247,22 @@ impl Engine {
         self.poll.state = State::Waiting { at };
     }
 
-    /// Takes one decoded command into the prefetch buffer (or reports why not).
-    fn accept_command(&mut self, now: Instant, cmd: crate::wire::command::PolledCommand) {
+    /// Takes one decoded command into the prefetch buffer (or reports why not and returns
+    /// false).
+    fn accept_command(&mut self, now: Instant, cmd: crate::wire::command::PolledCommand) -> bool {
         if let CommandKind::Unknown { command_type } = &cmd.kind {
             self.events.push_back(Event::UnknownCommandType {
                 request_id: cmd.request_id.clone(),
                 command_type: command_type.clone(),
             });
-            return;
+            return false;
         }
         if self.cmds.values().any(|c| c.request_id == cmd.request_id) {
             self.events.push_back(Event::CommandDropped {
                 request_id: Some(cmd.request_id),
                 reason: crate::wire::command::DropReason::DuplicateInFlight,
             });
-            return;
+            return false;
         }
         if cmd.response_timeout_invalid {
             self.events.push_back(Event::InvalidResponseTimeout {
@@ -293,6 +307,7 @@ impl Engine {
         if let Some(at) = deadline {
             self.set_timer(at, Timer::Deadline(id));
         }
+        true
     }
 
     /// Reports the metadata fetch. Failure only logs: it never blocks polling.

@@ -449,6 +449,30 @@ fn redelivered_request_id_still_in_flight_is_dropped_not_run_twice() {
 }
 
 #[test]
+fn poll_success_carries_created_at_of_accepted_commands_only() {
+    let mut h = H::new(cfg());
+    h.answer_poll(Ok(resp(
+        200,
+        &batch(&[
+            rpc("a", 1, "tools/list", ""),
+            rpc("a", 2, "tools/list", ""),
+            command("u", r#","command_type":"teleport""#),
+            r#"{"request_id":"n","shard_token":"s","command_type":"jsonrpc","jsonrpc":{"jsonrpc":"2.0","id":3,"method":"ping"}}"#.to_string(),
+        ]),
+    )));
+    let stamps: Vec<Vec<String>> = h
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::PollSucceeded { created_at, .. } => Some(created_at),
+            _ => None,
+        })
+        .collect();
+    // One stamp: the duplicate and the unknown type are not taken; `n` has none.
+    assert_eq!(stamps, vec![vec!["2026-01-01T00:00:00Z".to_string()]]);
+}
+
+#[test]
 fn expired_command_is_dropped_before_mcp_and_never_posted() {
     let mut c = cfg();
     c.max_concurrent = 1;

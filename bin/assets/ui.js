@@ -1,0 +1,233 @@
+// tunnel-client admin UI. Plain script, no build step. Everything from the server is
+// written with textContent (log messages are untrusted text).
+"use strict";
+
+const MAX_LINES = 5000;
+const state = { lastSeq: 0, lines: [], filter: "", level: "", capacity: 2000 };
+
+function $(id) { return document.getElementById(id); }
+
+function set(id, text) {
+  const el = $(id);
+  if (el) el.textContent = text == null || text === "" ? "—" : String(text);
+}
+
+function ago(seconds) {
+  if (seconds == null) return "";
+  if (seconds < 60) return seconds + " s ago";
+  if (seconds < 3600) return Math.floor(seconds / 60) + " min ago";
+  return Math.floor(seconds / 3600) + " h ago";
+}
+
+function when(iso) {
+  return iso ? iso.replace("T", " ").replace(/(\.\d+)?Z$/, " UTC") : "";
+}
+
+function ms(v) { return v == null ? "—" : v + " ms"; }
+
+function row(cells, attrs) {
+  const tr = document.createElement("tr");
+  for (const [k, v] of Object.entries(attrs || {})) tr.setAttribute(k, v);
+  for (const c of cells) {
+    const td = document.createElement("td");
+    if (c instanceof Node) td.appendChild(c); else td.textContent = c == null ? "" : String(c);
+    tr.appendChild(td);
+  }
+  return tr;
+}
+
+function pill(text, kind) {
+  const s = document.createElement("span");
+  s.className = "pill " + kind;
+  s.textContent = text;
+  return s;
+}
+
+async function getJSON(url) {
+  const r = await fetch(url, { cache: "no-store", credentials: "same-origin" });
+  if (!r.ok) throw new Error(url + ": HTTP " + r.status + " " + (await r.text()).trim());
+  return r.json();
+}
+
+function renderStatus(s) {
+  set("version", "v" + s.version);
+  const md = s.tunnel_metadata;
+  set("tunnel-name", md && md.Name ? md.Name : (s.tunnel_metadata_error ? "(tunnel name unavailable)" : ""));
+  set("tunnel-id", s.control_plane_tunnel_id);
+
+  const ready = s.readiness && s.readiness.ready;
+  const badge = $("ready-badge");
+  badge.textContent = ready ? "ready" : "not ready";
+  badge.className = "badge " + (ready ? "ok" : "bad");
+  set("readiness", ready ? "ready" : "not ready");
+  $("readiness").className = "big " + (ready ? "ok" : "bad");
+  $("readiness-reason").textContent = ready ? "" : (s.readiness.reason || "");
+
+  const cp = s.control_plane || {};
+  set("cp-state", cp.state);
+  $("cp-state").className = "big " + ({ ok: "ok", connecting: "warn", draining: "warn" }[cp.state] || "bad");
+  set("cp-last-success", cp.last_poll_success ? when(cp.last_poll_success) + " (" + ago(cp.last_poll_success_seconds_ago) + ")" : "none yet");
+  set("cp-failures", cp.consecutive_poll_failures);
+  set("cp-last-error", cp.last_poll_error);
+  set("cp-auth", cp.auth_problem || "ok");
+
+  const c = s.commands || {};
+  set("cmd-in-flight", c.in_flight);
+  set("cmd-stages", [c.queued, c.running, c.posting].join(" / "));
+  set("cmd-completed", c.completed);
+  set("cmd-failures", c.failures_synthesized);
+  set("cmd-expired", c.deadlines_expired);
+
+  const l = s.latency;
+  set("lat-last", l ? ms(l.last_ms) : null);
+  set("lat-p50", l ? ms(l.p50_ms) : null);
+  set("lat-p95", l ? ms(l.p95_ms) : null);
+  set("lat-max", l ? ms(l.max_ms) : null);
+  set("lat-window", l ? "last " + l.window + " commands" : "no commands yet");
+
+  const tbody = $("channels");
+  tbody.replaceChildren(...(s.channels || []).map(ch => {
+    const d = (ch.details || []).map(x => x.value).join(" ");
+    return row([
+      ch.name,
+      ch.transport_kind,
+      d,
+      pill(ch.enabled ? "available" : "disabled", ch.enabled ? "ok" : "bad"),
+      ch.reason || "",
+    ], { "data-channel": ch.name });
+  }));
+
+  $("recent").replaceChildren(...(s.recent_commands || []).map(r => row([
+    when(r.time), r.channel, r.method, r.resp_type + " " + r.resp_code, ms(r.latency_ms),
+  ])));
+
+  set("instance", s.client_instance_id);
+  set("started", when(s.started_at) + " (up " + s.uptime_seconds + " s)");
+  set("cp-url", s.control_plane_base_url);
+  set("config-source", s.config_source);
+  set("warnings", (s.warnings || []).length ? s.warnings.join("\n") : "none");
+  if (s.log) {
+    state.capacity = s.log.buffer_capacity || state.capacity;
+    showLevel(s.log.level);
+  }
+}
+
+async function refreshStatus() {
+  try {
+    renderStatus(await getJSON("/api/status"));
+    $("load-error").hidden = true;
+  } catch (e) {
+    $("load-error").hidden = false;
+    $("load-error").textContent = "Cannot reach the client: " + e.message;
+  }
+}
+
+function showLevel(level) {
+  state.level = level;
+  for (const b of document.querySelectorAll("#level-switch button")) {
+    b.classList.toggle("active", b.dataset.level === level);
+    b.setAttribute("aria-pressed", String(b.dataset.level === level));
+  }
+}
+
+async function setLevel(level) {
+  $("level-status").textContent = "switching to " + level + "…";
+  try {
+    const r = await fetch("/api/log-level", {
+      method: "PUT",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ level }),
+    });
+    if (!r.ok) throw new Error((await r.text()).trim());
+    const j = await r.json();
+    showLevel(j.level);
+    $("level-status").textContent = "level is " + j.level;
+    pollLogs();
+  } catch (e) {
+    $("level-status").textContent = "could not switch: " + e.message;
+  }
+}
+
+function matches(line) {
+  if (!state.filter) return true;
+  const f = state.filter.toLowerCase();
+  return line.hay.includes(f);
+}
+
+function logElement(ev) {
+  const div = document.createElement("div");
+  div.className = "log-row lvl-" + ev.level.toLowerCase().replace(/[^a-z]/g, "");
+  div.dataset.level = ev.level;
+  div.dataset.seq = ev.seq;
+  const t = document.createElement("span");
+  t.className = "t";
+  t.textContent = ev.time.replace("T", " ").replace("Z", "");
+  const lv = document.createElement("span");
+  lv.className = "lv";
+  lv.textContent = ev.level;
+  const m = document.createElement("span");
+  m.className = "m";
+  m.textContent = ev.message;
+  div.append(t, lv, m);
+  return div;
+}
+
+function applyFilter() {
+  let shown = 0;
+  for (const l of state.lines) {
+    const ok = matches(l);
+    l.el.hidden = !ok;
+    if (ok) shown++;
+  }
+  $("log-count").textContent = shown + " of " + state.lines.length + " buffered events shown";
+}
+
+let polling = false;
+async function pollLogs() {
+  if (polling) return;
+  polling = true;
+  try {
+    const j = await getJSON("/api/logs?limit=5000&after=" + state.lastSeq);
+    const list = $("log-list");
+    const frag = document.createDocumentFragment();
+    for (const ev of j.events) {
+      if (ev.seq <= state.lastSeq) continue;
+      state.lastSeq = ev.seq;
+      const el = logElement(ev);
+      const line = { el, hay: (ev.level + " " + ev.message + " " + ((ev.attrs || {}).target || "")).toLowerCase() };
+      el.hidden = !matches(line);
+      state.lines.push(line);
+      frag.appendChild(el);
+    }
+    list.appendChild(frag);
+    const cap = Math.min(MAX_LINES, Math.max(state.capacity, 1));
+    while (state.lines.length > cap) state.lines.shift().el.remove();
+    if (j.events.length) {
+      applyFilter();
+      if ($("log-follow").checked) list.scrollTop = list.scrollHeight;
+    }
+  } catch (e) {
+    $("log-count").textContent = "Cannot load logs: " + e.message;
+  } finally {
+    polling = false;
+  }
+}
+
+function showTab(name) {
+  for (const b of document.querySelectorAll("nav .tab")) b.classList.toggle("active", b.dataset.tab === name);
+  $("panel-overview").hidden = name !== "overview";
+  $("panel-logs").hidden = name !== "logs";
+  if (name === "logs") pollLogs();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const b of document.querySelectorAll("nav .tab")) b.addEventListener("click", () => showTab(b.dataset.tab));
+  for (const b of document.querySelectorAll("#level-switch button")) b.addEventListener("click", () => setLevel(b.dataset.level));
+  $("log-filter").addEventListener("input", e => { state.filter = e.target.value.trim(); applyFilter(); });
+  $("bundle-minutes").addEventListener("change", e => { $("bundle-link").href = "/api/logs/export?minutes=" + e.target.value; });
+  refreshStatus();
+  pollLogs();
+  setInterval(refreshStatus, 2000);
+  setInterval(pollLogs, 1000);
+});

@@ -1,0 +1,138 @@
+//! `/metrics` carries the Go client's families (go-runtime.md §8.3) with bounded labels,
+//! in valid Prometheus text format: poll latency and command age, both latency types of
+//! the end-to-end histogram, and the HTTP client duration of control-plane and MCP calls.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::{parse_prometheus, Client};
+use tunnel_conformance::emulator::{CommandSpec, Emulator, EmulatorConfig, Fault};
+use tunnel_conformance::mcp_stub::{McpStub, StubConfig};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn samples(client: &Client) -> Vec<(String, String, f64)> {
+    let (status, body) = client.get("/metrics");
+    assert_eq!(status, 200);
+    parse_prometheus(&body).unwrap_or_else(|e| panic!("{e}\n{body}"))
+}
+
+fn sum(samples: &[(String, String, f64)], name: &str, label: &str) -> f64 {
+    samples
+        .iter()
+        .filter(|(n, l, _)| n == name && l.contains(label))
+        .map(|(_, _, v)| v)
+        .sum()
+}
+
+/// The label values of `label` over the samples of `name`.
+fn values(samples: &[(String, String, f64)], name: &str, label: &str) -> BTreeSet<String> {
+    let key = format!("{label}=\"");
+    samples
+        .iter()
+        .filter(|(n, _, _)| n == name)
+        .filter_map(|(_, l, _)| {
+            let i = l.find(&key)? + key.len();
+            Some(l[i..].split('"').next()?.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn go_families_are_exported_with_bounded_labels() {
+    let emu = Emulator::start(EmulatorConfig::default()).expect("emulator");
+    let mcp = McpStub::start(StubConfig::default()).expect("stub");
+    let client = Client::start(&emu, &["--mcp.server-url".into(), mcp.url()]);
+
+    let send = |msg: Value, spec: fn(CommandSpec) -> CommandSpec| {
+        let id = emu.enqueue(spec(CommandSpec::jsonrpc(msg)));
+        emu.wait_terminal(&id, WAIT).expect("terminal");
+    };
+    send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "m", "version": "1"}}}),
+        |s| s,
+    );
+    send(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        |s| s,
+    );
+    // A method outside the MCP list is labelled `other`, whatever it is called.
+    send(
+        json!({"jsonrpc": "2.0", "id": 3, "method": "x-vendor/uniq-8c1f2"}),
+        |s| s,
+    );
+    // A malformed created_at: the command runs; no enqueue latency, no age for it.
+    send(json!({"jsonrpc": "2.0", "id": 4, "method": "ping"}), |s| {
+        s.field("created_at", json!("yesterday"))
+    });
+    // One failed poll, so the error=true series exists.
+    emu.script_poll(Fault::status(503));
+    std::thread::sleep(Duration::from_millis(2500));
+    let s = samples(&client);
+
+    // Poll latency, by error.
+    assert!(sum(&s, "commands_poll_latency_seconds_count", "error=\"false\"") >= 1.0);
+    let polls_failed = sum(&s, "commands_poll_latency_seconds_count", "error=\"true\"");
+    assert!(polls_failed >= 1.0, "a 503 poll is error=true");
+    assert_eq!(
+        values(&s, "commands_poll_latency_seconds_count", "error"),
+        BTreeSet::from(["false".into(), "true".into()])
+    );
+
+    // Command age: the three commands with a valid created_at.
+    assert_eq!(sum(&s, "commands_age_seconds_count", ""), 3.0);
+    assert!(sum(&s, "commands_age_seconds_bucket", "le=\"+Inf\"") == 3.0);
+
+    // End-to-end latency: both types; enqueue_to_response only where created_at parsed.
+    let e2e = "command_end_to_end_latency_milliseconds_count";
+    assert_eq!(sum(&s, e2e, "latency_type=\"poll_to_response\""), 4.0);
+    assert_eq!(sum(&s, e2e, "latency_type=\"enqueue_to_response\""), 3.0);
+    let methods = values(&s, e2e, "request_method");
+    assert!(
+        methods.contains("other") && methods.contains("tools/list"),
+        "{methods:?}"
+    );
+    assert!(
+        !methods.iter().any(|m| m.contains("uniq")),
+        "unbounded method label: {methods:?}"
+    );
+
+    // HTTP client duration: poll, response POST and metadata on the control plane, POST to
+    // the MCP server; routes without query strings.
+    let http = "http_client_request_duration_seconds_count";
+    let routes = values(&s, http, "http_route");
+    let tid = emu.tunnel_id();
+    for r in [
+        format!("/v1/tunnels/{tid}/poll"),
+        format!("/v1/tunnels/{tid}/response"),
+        format!("/v1/tunnels/{tid}"),
+        "/mcp".to_string(),
+    ] {
+        assert!(routes.contains(&r), "{r} missing from {routes:?}");
+    }
+    assert!(routes.iter().all(|r| !r.contains('?')), "{routes:?}");
+    let mcp_port = mcp.base_url().rsplit(':').next().unwrap().to_string();
+    assert!(values(&s, http, "server_port").contains(&mcp_port));
+    assert_eq!(
+        values(&s, http, "http_request_method"),
+        BTreeSet::from(["GET".into(), "POST".into()])
+    );
+    assert!(values(&s, http, "http_response_status_code").contains("503"));
+    assert_eq!(
+        values(&s, http, "server_address"),
+        BTreeSet::from(["127.0.0.1".into()])
+    );
+    let series = s
+        .iter()
+        .filter(|(n, _, _)| n.starts_with("http_client_request_duration_seconds"))
+        .count();
+    println!(
+        "http_client_request_duration_seconds: {series} sample lines over {} routes",
+        routes.len()
+    );
+}
