@@ -1,6 +1,7 @@
-//! Conformance kit: the control-plane emulator, the demo MCP stub, and (later) the trace
-//! format and replay runner.
+//! Conformance kit: the control-plane emulator, the demo MCP stub, the trace format, the
+//! trace recorder and the replay runners.
 
 pub mod emulator;
 pub mod mcp_stub;
 pub mod peers;
+pub mod trace;

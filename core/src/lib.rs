@@ -18,5 +18,6 @@ pub mod ndjson;
 pub mod retry_after;
 pub mod sse;
 pub mod stdio;
+pub mod tap;
 pub mod timeout;
 pub mod wire;

@@ -1,0 +1,512 @@
+//! Comparing what a client did during a replay with what its trace expects, and reporting
+//! the first divergence with both sides shown.
+//!
+//! Every replay (core under virtual time, blocking and smol adapters through the emulator)
+//! collects the same [`Observations`] and hands them to [`check`], so all of them apply the
+//! same rules.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::Value;
+
+use super::format::{Expect, Req, Trace};
+use super::redact::API_KEY;
+
+/// One request as the client sent it.
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    pub method: String,
+    /// Path and query.
+    pub target: String,
+    /// Names in lower case, in the order sent.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// When it was sent, in ms since the replay began.
+    pub at_ms: u64,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn summary(&self) -> String {
+        let mut s = format!("{} {}", self.method, self.target);
+        for (k, v) in &self.headers {
+            s.push_str(&format!("\n      {k}: {v}"));
+        }
+        if !self.body.is_empty() {
+            s.push_str(&format!(
+                "\n      body: {}",
+                String::from_utf8_lossy(&self.body)
+            ));
+        }
+        s
+    }
+}
+
+/// Everything a replay saw the client do.
+#[derive(Debug, Clone, Default)]
+pub struct Observations {
+    pub polls: Vec<Seen>,
+    /// Response POSTs per `request_id` (attempts, in order).
+    pub posts: BTreeMap<String, Vec<Seen>>,
+    /// POSTs whose body named no `request_id`.
+    pub stray_posts: Vec<Seen>,
+    /// MCP requests matched to a trace line, per `request_id`.
+    pub mcp: BTreeMap<String, Vec<Seen>>,
+    /// MCP requests no trace line accounts for.
+    pub unexpected_mcp: Vec<Seen>,
+}
+
+/// How a replay differs from its trace.
+#[derive(Debug, Clone)]
+pub struct Divergence {
+    pub trace: String,
+    pub replay: String,
+    /// Which exchange, e.g. `post #2 for r1`.
+    pub at: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "trace {} replayed on {}: first divergence at {}\n  trace expects: {}\n  client did:    {}",
+            self.trace, self.replay, self.at, self.expected, self.actual
+        )
+    }
+}
+
+impl std::error::Error for Divergence {}
+
+/// What the replay substituted for placeholders.
+#[derive(Debug, Clone)]
+pub struct Subst {
+    pub api_key: String,
+}
+
+impl Subst {
+    fn apply(&self, s: &str) -> String {
+        s.replace(API_KEY, &self.api_key)
+    }
+}
+
+/// Compares one request with its trace line. `Err` says what differs.
+pub fn compare_req(expected: &Req, seen: &Seen, subst: &Subst) -> Result<(), String> {
+    if let Some(m) = &expected.method {
+        if !m.eq_ignore_ascii_case(&seen.method) {
+            return Err(format!("method {m}, sent {}", seen.method));
+        }
+    }
+    if let Some(t) = &expected.target {
+        let t = subst.apply(t);
+        if t != seen.target {
+            return Err(format!("target {t}, sent {}", seen.target));
+        }
+    }
+    for (k, v) in &expected.headers {
+        let v = subst.apply(v);
+        match seen.header(k) {
+            Some(got) if got == v => {}
+            Some(got) => return Err(format!("header {k}: {v:?}, sent {got:?}")),
+            None => return Err(format!("header {k}: {v:?}, not sent")),
+        }
+    }
+    for k in &expected.absent_headers {
+        if let Some(got) = seen.header(k) {
+            return Err(format!("header {k} must not be sent, sent {got:?}"));
+        }
+    }
+    if let Some(b) = &expected.body {
+        let b = subst.apply(b);
+        if b.as_bytes() != seen.body.as_slice() {
+            return Err(format!(
+                "body {b}, sent {}",
+                String::from_utf8_lossy(&seen.body)
+            ));
+        }
+    }
+    if let Some(j) = &expected.json {
+        let got: Value = match serde_json::from_slice(&seen.body) {
+            Ok(v) => v,
+            Err(e) => return Err(format!("a JSON body, sent something else ({e})")),
+        };
+        if let Some(diff) = json_diff(j, &got, "") {
+            return Err(diff);
+        }
+    }
+    Ok(())
+}
+
+/// The first difference between two JSON values, by path.
+pub fn json_diff(expected: &Value, got: &Value, path: &str) -> Option<String> {
+    match (expected, got) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, va) in a {
+                let p = format!("{path}/{k}");
+                match b.get(k) {
+                    Some(vb) => {
+                        if let Some(d) = json_diff(va, vb, &p) {
+                            return Some(d);
+                        }
+                    }
+                    None => return Some(format!("{p}: {va}, missing")),
+                }
+            }
+            b.keys()
+                .find(|k| !a.contains_key(*k))
+                .map(|k| format!("{path}/{k}: absent, sent {}", b[k]))
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => a
+            .iter()
+            .zip(b)
+            .enumerate()
+            .find_map(|(i, (x, y))| json_diff(x, y, &format!("{path}/{i}"))),
+        _ if expected == got => None,
+        _ => Some(format!(
+            "{}: {expected}, sent {got}",
+            if path.is_empty() { "/" } else { path }
+        )),
+    }
+}
+
+/// A failed check, with the replay time it refers to (for "first").
+struct Finding {
+    at_ms: u64,
+    d: Divergence,
+}
+
+/// Checks a replay's observations against the trace. `replay` names the replay (`core`,
+/// `blocking`, `smol`) for `only` filters and the report.
+pub fn check(
+    trace: &Trace,
+    replay: &str,
+    obs: &Observations,
+    subst: &Subst,
+) -> Result<(), Divergence> {
+    let name = trace.header.name.clone();
+    let div = |at: String, expected: String, actual: String| Divergence {
+        trace: name.clone(),
+        replay: replay.to_string(),
+        at,
+        expected,
+        actual,
+    };
+    let mut findings: Vec<Finding> = Vec::new();
+    let end = u64::MAX;
+
+    // Polls, in order.
+    for (i, line) in trace.polls.iter().enumerate() {
+        let at = format!("poll #{}", i + 1);
+        match obs.polls.get(i) {
+            None => findings.push(Finding {
+                at_ms: end,
+                d: div(
+                    at,
+                    format!("{} polls", trace.polls.len()),
+                    format!("{} polls", obs.polls.len()),
+                ),
+            }),
+            Some(seen) => {
+                if let Some(req) = &line.request {
+                    let req = relax_poll_target(req, replay);
+                    let mut cmp = seen.clone();
+                    if replay != "core" {
+                        cmp.target = strip_limit(&cmp.target);
+                    }
+                    if let Err(e) = compare_req(&req, &cmp, subst) {
+                        findings.push(Finding {
+                            at_ms: seen.at_ms,
+                            d: div(at, e, seen.summary()),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    // MCP requests and posts, per command.
+    let mut ids: Vec<&str> = trace.mcp.iter().map(|m| m.request_id.as_str()).collect();
+    ids.extend(trace.posts.iter().map(|p| p.request_id.as_str()));
+    ids.extend(obs.mcp.keys().map(String::as_str));
+    ids.extend(obs.posts.keys().map(String::as_str));
+    ids.sort();
+    ids.dedup();
+    for rid in ids {
+        let want = trace.mcp_for(rid);
+        let got = obs.mcp.get(rid).map(Vec::as_slice).unwrap_or(&[]);
+        for (k, line) in want.iter().enumerate() {
+            let at = format!("MCP request #{} for {rid}", k + 1);
+            match got.get(k) {
+                None => findings.push(Finding {
+                    at_ms: end,
+                    d: div(
+                        at,
+                        format!("{} MCP request(s) for {rid}", want.len()),
+                        format!("{} sent", got.len()),
+                    ),
+                }),
+                Some(seen) => {
+                    if let Some(req) = &line.request {
+                        if let Err(e) = compare_req(req, seen, subst) {
+                            findings.push(Finding {
+                                at_ms: seen.at_ms,
+                                d: div(at, e, seen.summary()),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(extra) = got.get(want.len()) {
+            findings.push(Finding {
+                at_ms: extra.at_ms,
+                d: div(
+                    format!("MCP request #{} for {rid}", want.len() + 1),
+                    format!("{} MCP request(s) for {rid}", want.len()),
+                    extra.summary(),
+                ),
+            });
+        }
+
+        let want = trace.posts_for(rid);
+        let got = obs.posts.get(rid).map(Vec::as_slice).unwrap_or(&[]);
+        for (k, line) in want.iter().enumerate() {
+            let at = format!("post #{} for {rid}", k + 1);
+            match got.get(k) {
+                None => findings.push(Finding {
+                    at_ms: end,
+                    d: div(
+                        at,
+                        line.request
+                            .json
+                            .as_ref()
+                            .map(Value::to_string)
+                            .unwrap_or_default(),
+                        format!("nothing ({} post(s) for {rid})", got.len()),
+                    ),
+                }),
+                Some(seen) => {
+                    if let Err(e) = compare_req(&line.request, seen, subst) {
+                        findings.push(Finding {
+                            at_ms: seen.at_ms,
+                            d: div(at, e, seen.summary()),
+                        });
+                    }
+                }
+            }
+        }
+        if let Some(extra) = got.get(want.len()) {
+            findings.push(Finding {
+                at_ms: extra.at_ms,
+                d: div(
+                    format!("post #{} for {rid}", want.len() + 1),
+                    format!("{} post(s) for {rid}", want.len()),
+                    extra.summary(),
+                ),
+            });
+        }
+    }
+    for seen in &obs.unexpected_mcp {
+        findings.push(Finding {
+            at_ms: seen.at_ms,
+            d: div(
+                "an MCP request".into(),
+                "no such request (no trace line matches it)".into(),
+                seen.summary(),
+            ),
+        });
+    }
+    for seen in &obs.stray_posts {
+        findings.push(Finding {
+            at_ms: seen.at_ms,
+            d: div(
+                "a response POST".into(),
+                "a body with a request_id".into(),
+                seen.summary(),
+            ),
+        });
+    }
+
+    for e in trace.expects.iter().filter(|e| Trace::applies(e, replay)) {
+        if let Some(f) = check_rule(e, obs, &div) {
+            findings.push(f);
+        }
+    }
+
+    match findings.into_iter().min_by_key(|f| f.at_ms) {
+        Some(f) => Err(f.d),
+        None => Ok(()),
+    }
+}
+
+/// The prefetch state when a poll goes out depends on thread timing in the live adapters,
+/// so there `limit` is only checked to be within 1..=25 (the core replay checks it exactly).
+fn relax_poll_target(req: &Req, replay: &str) -> Req {
+    let mut r = req.clone();
+    if replay == "core" {
+        return r;
+    }
+    if let Some(t) = &r.target {
+        r.target = Some(strip_limit(t));
+    }
+    r
+}
+
+/// `target` with its `limit` parameter removed.
+pub fn strip_limit(target: &str) -> String {
+    match target.split_once('?') {
+        None => target.to_string(),
+        Some((path, q)) => {
+            let rest: Vec<&str> = q.split('&').filter(|p| !p.starts_with("limit=")).collect();
+            if rest.is_empty() {
+                path.to_string()
+            } else {
+                format!("{path}?{}", rest.join("&"))
+            }
+        }
+    }
+}
+
+/// The `limit` of a poll target.
+pub fn limit_of(target: &str) -> Option<u64> {
+    target
+        .split_once('?')?
+        .1
+        .split('&')
+        .find_map(|p| p.strip_prefix("limit="))
+        .and_then(|v| v.parse().ok())
+}
+
+fn check_rule(
+    e: &Expect,
+    obs: &Observations,
+    div: &dyn Fn(String, String, String) -> Divergence,
+) -> Option<Finding> {
+    let rid = e.request_id.clone().unwrap_or_default();
+    match e.rule.as_str() {
+        "no_mcp" => {
+            let got = obs.mcp.get(&rid).and_then(|v| v.first())?;
+            Some(Finding {
+                at_ms: got.at_ms,
+                d: div(
+                    format!("rule no_mcp for {rid}"),
+                    "no MCP request".into(),
+                    got.summary(),
+                ),
+            })
+        }
+        "no_post" => {
+            let got = obs.posts.get(&rid).and_then(|v| v.first())?;
+            Some(Finding {
+                at_ms: got.at_ms,
+                d: div(
+                    format!("rule no_post for {rid}"),
+                    "nothing posted".into(),
+                    got.summary(),
+                ),
+            })
+        }
+        "poll_gap_at_least" | "poll_gap_at_most" => {
+            let n = e.after_poll.unwrap_or(1);
+            let ms = e.ms.unwrap_or(0);
+            let at = format!("rule {} after poll #{n}", e.rule);
+            let (Some(a), Some(b)) = (obs.polls.get(n.wrapping_sub(1)), obs.polls.get(n)) else {
+                return Some(Finding {
+                    at_ms: u64::MAX,
+                    d: div(
+                        at,
+                        format!("polls #{n} and #{}", n + 1),
+                        format!("{} polls", obs.polls.len()),
+                    ),
+                });
+            };
+            let gap = b.at_ms.saturating_sub(a.at_ms);
+            let ok = if e.rule == "poll_gap_at_least" {
+                gap >= ms
+            } else {
+                gap <= ms
+            };
+            (!ok).then(|| Finding {
+                at_ms: b.at_ms,
+                d: div(
+                    at,
+                    format!(
+                        "{} {ms} ms between the two polls",
+                        if e.rule == "poll_gap_at_least" {
+                            "at least"
+                        } else {
+                            "at most"
+                        }
+                    ),
+                    format!("{gap} ms"),
+                ),
+            })
+        }
+        "polls_at_most" => {
+            let max = e.value.unwrap_or(0) as usize;
+            let extra = obs.polls.get(max)?;
+            Some(Finding {
+                at_ms: extra.at_ms,
+                d: div(
+                    "rule polls_at_most".into(),
+                    format!("at most {max} polls"),
+                    format!("poll #{}: {}", max + 1, extra.summary()),
+                ),
+            })
+        }
+        "max_limit" => {
+            let max = e.value.unwrap_or(25);
+            let bad = obs
+                .polls
+                .iter()
+                .find(|p| limit_of(&p.target).is_none_or(|l| l > max || l == 0))?;
+            Some(Finding {
+                at_ms: bad.at_ms,
+                d: div(
+                    "rule max_limit".into(),
+                    format!("every poll with limit in 1..={max}"),
+                    bad.summary(),
+                ),
+            })
+        }
+        other => Some(Finding {
+            at_ms: 0,
+            d: div(
+                format!("rule {other}"),
+                "a known rule".into(),
+                "(the trace names a rule this runner does not know)".into(),
+            ),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_diff_names_the_path() {
+        let a = json!({"a": {"b": [1, 2]}, "c": 1});
+        let b = json!({"a": {"b": [1, 3]}, "c": 1});
+        assert_eq!(json_diff(&a, &b, "").unwrap(), "/a/b/1: 2, sent 3");
+        assert!(json_diff(&a, &a, "").is_none());
+        let b = json!({"a": {"b": [1, 2]}, "c": 1, "d": 0});
+        assert!(json_diff(&a, &b, "").unwrap().contains("/d: absent"));
+    }
+
+    #[test]
+    fn limit_is_stripped_for_live_replays() {
+        let t = "/v1/tunnels/x/poll?limit=20&timeout_ms=1000";
+        assert_eq!(strip_limit(t), "/v1/tunnels/x/poll?timeout_ms=1000");
+        assert_eq!(limit_of(t), Some(20));
+    }
+}

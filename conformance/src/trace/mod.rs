@@ -1,0 +1,23 @@
+//! Conformance traces: the format, redaction, recording, and the replay runners.
+//!
+//! - [`format`]: the JSON-lines trace format (independent of tunnel-core).
+//! - [`redact`]: secrets become placeholders when a trace is written.
+//! - [`record`]: a [`tunnel_core::tap::Tap`] that writes a redacted trace of a live session
+//!   (`tunnel-client run --record-trace FILE`).
+//! - [`core_replay`]: replays a trace against the engine under virtual time.
+//! - [`live`]: replays a trace against a running adapter through the control-plane emulator
+//!   and a scripted MCP server ([`mcp_script`]).
+//! - [`check`]: compares what a replay saw with the trace and reports the first divergence.
+//!
+//! The emulator itself stays independent of tunnel-core; only these replay and recording
+//! modules use the client's types, because they drive the client.
+
+pub mod check;
+pub mod core_replay;
+pub mod engine;
+pub mod format;
+pub mod redact;
+
+pub use check::{check, Divergence, Observations, Seen, Subst};
+pub use core_replay::replay_core;
+pub use format::{suite_dir, trace_files, Trace};
