@@ -48,6 +48,14 @@ pub enum Fault {
     /// Poll only: send the status line and headers of a 200 with a `Content-Length`, then
     /// only the first `sent` bytes of the body, then close (a body cut mid-transfer).
     TruncatedTransfer { sent: usize },
+    /// Wait `delay`, then answer exactly this: status, headers (sent verbatim) and body
+    /// (trace replays).
+    Reply {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        delay: Duration,
+    },
 }
 
 impl Fault {
@@ -112,6 +120,7 @@ impl Fault {
             Fault::IgnoreLimit => "ignore limit".into(),
             Fault::PollWait(d) => format!("poll wait {d:?}"),
             Fault::TruncatedTransfer { sent } => format!("truncated transfer after {sent} bytes"),
+            Fault::Reply { status, .. } => format!("scripted reply ({status})"),
         }
     }
 }

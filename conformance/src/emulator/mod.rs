@@ -25,7 +25,7 @@ mod poll;
 mod response;
 mod router;
 pub(crate) mod server;
-mod sockdrop;
+pub(crate) mod sockdrop;
 mod state;
 
 use std::io;
@@ -79,6 +79,10 @@ pub struct EmulatorConfig {
     /// Worker threads. Each outstanding long poll or ingress request holds one, so size this
     /// for the concurrency you drive (benchmarks: at least concurrent MCP clients + pollers).
     pub workers: usize,
+    /// Answer every request with `Connection: close` (no keep-alive). Off by default; trace
+    /// replays turn it on to stay clear of a tiny_http thread-pool stall (see
+    /// `server::HttpServer::start_closing`).
+    pub close_connections: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -100,6 +104,7 @@ impl Default for EmulatorConfig {
             ingress_timeout: Duration::from_secs(60),
             ingress_response_timeout: Some("60s".into()),
             workers: 32,
+            close_connections: false,
         }
     }
 }
@@ -154,11 +159,12 @@ impl Emulator {
             tenant_ids: Vec::new(),
         });
         let handler_ctx = Arc::clone(&ctx);
-        let server = HttpServer::start(
+        let server = HttpServer::start_closing(
             ctx.cfg.listen_addr,
             ctx.cfg.workers,
             "emulator",
             Arc::new(move |rq| router::handle(&handler_ctx, rq)),
+            ctx.cfg.close_connections,
         )?;
         let _ = ctx.addr.set(server.addr());
         Ok(Emulator {
@@ -298,6 +304,26 @@ impl Emulator {
     /// Queues a one-shot fault for the next response POST.
     pub fn script_response(&self, fault: Fault) {
         self.script(Endpoint::Response, fault);
+    }
+
+    /// Queues a one-shot fault for the next response POST naming `request_id` (after any
+    /// fault queued with [`Emulator::script_response`]). `Fault::Delay(Duration::ZERO)`
+    /// lets one attempt through unchanged.
+    pub fn script_response_for(&self, request_id: &str, fault: Fault) {
+        self.ctx
+            .state
+            .lock()
+            .response_faults
+            .entry(request_id.to_string())
+            .or_default()
+            .push_back(fault);
+    }
+
+    /// Makes the emulator accept responses for a command it did not hand out itself (a
+    /// trace replay scripts whole poll bodies with [`Fault::Reply`]). `text` is the
+    /// command's JSON; returns its request id.
+    pub fn issue_raw(&self, text: &str) -> String {
+        router::issue_raw(&self.ctx, text)
     }
 
     /// Queues the same fault for the next `n` requests to `endpoint`.

@@ -140,7 +140,11 @@ fn not_found(rq: tiny_http::Request, msg: &str) -> u16 {
 fn control_plane(ctx: &Ctx, inc: Incoming, ep: Endpoint, id: &str) -> Option<u16> {
     let mut mods = Mods::default();
     let mut inc = inc;
-    if let Some(fault) = ctx.state.take_fault(ep) {
+    let fault = ctx.state.take_fault(ep).or_else(|| match ep {
+        Endpoint::Response => ctx.state.take_response_fault(&inc.body),
+        _ => None,
+    });
+    if let Some(fault) = fault {
         ctx.state.set_fault(inc.idx, &fault);
         match apply_fault(ctx, inc, &fault, &mut mods) {
             Ok(next) => inc = next,
@@ -285,6 +289,20 @@ fn apply_fault(
             respond(inc.rq, *status, &[("Content-Type", content_type)], body);
             Err(Some(*status))
         }
+        Fault::Reply {
+            status,
+            headers,
+            body,
+            delay,
+        } => {
+            sleep_unless_shutdown(ctx, *delay);
+            let h: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            respond(inc.rq, *status, &h, body);
+            Err(Some(*status))
+        }
         Fault::Drop => {
             server::drop_connection(inc.rq, ctx.listener());
             Err(None)
@@ -332,6 +350,23 @@ pub(crate) fn truncated_transfer(ctx: &Ctx, rq: tiny_http::Request, body: &[u8],
     let _ = w.write_all(&body[..sent.min(body.len())]);
     let _ = w.flush();
     super::sockdrop::shutdown_matching(ctx.listener(), peer);
+}
+
+/// Records a command handed out by a scripted poll (not through the queue), so that its
+/// response POSTs are validated and accepted like any other.
+pub(crate) fn issue_raw(ctx: &Ctx, text: &str) -> String {
+    let mut g = ctx.state.lock();
+    g.seq += 1;
+    let (_, tracked) = command::render(&CommandSpec::raw(text), g.seq, "", None);
+    let id = tracked.request_id.clone();
+    g.issued.insert(
+        id.clone(),
+        super::state::Issued {
+            tracked,
+            done: false,
+        },
+    );
+    id
 }
 
 /// Renders and queues a command.

@@ -9,6 +9,7 @@
 //! bounded time (long polls, MCP ingress), so the pool is sized for the number of such waits
 //! that can be outstanding at once, not for CPU.
 
+use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -30,6 +31,12 @@ pub(crate) struct HttpServer {
     addr: SocketAddr,
 }
 
+thread_local! {
+    /// Set on the worker threads of a server that closes every connection after its
+    /// response (see [`HttpServer::start_closing`]); read by the response writers below.
+    static CLOSE_AFTER_RESPONSE: Cell<bool> = const { Cell::new(false) };
+}
+
 impl HttpServer {
     /// Binds `addr` and starts `workers` threads named `<name>-<n>` that feed `handler`.
     pub(crate) fn start(
@@ -37,6 +44,25 @@ impl HttpServer {
         workers: usize,
         name: &str,
         handler: Handler,
+    ) -> io::Result<Self> {
+        Self::start_closing(addr, workers, name, handler, false)
+    }
+
+    /// Like [`HttpServer::start`]; with `close` every response says `Connection: close`.
+    ///
+    /// Why: tiny_http 0.12 runs each connection as a task of its own thread pool, and that
+    /// pool can lose a wake-up when two connections arrive together (`spawn` queues the
+    /// second task for a thread that was already woken for the first). The second
+    /// connection's requests then wait until some other connection closes — with
+    /// keep-alive clients, possibly until the test ends. Closing after each response keeps
+    /// every task short, so a queued one is picked up within milliseconds. Trace replays,
+    /// which open many connections at once and measure timing, turn it on.
+    pub(crate) fn start_closing(
+        addr: SocketAddr,
+        workers: usize,
+        name: &str,
+        handler: Handler,
+        close: bool,
     ) -> io::Result<Self> {
         let server = tiny_http::Server::http(addr).map_err(|e| io::Error::other(e.to_string()))?;
         let addr = server
@@ -52,7 +78,10 @@ impl HttpServer {
             let handler = Arc::clone(&handler);
             let handle = thread::Builder::new()
                 .name(format!("{name}-{i}"))
-                .spawn(move || worker_loop(&server, &stop, &handler))?;
+                .spawn(move || {
+                    CLOSE_AFTER_RESPONSE.with(|c| c.set(close));
+                    worker_loop(&server, &stop, &handler)
+                })?;
             handles.push(handle);
         }
         Ok(Self {
@@ -199,6 +228,7 @@ pub(crate) fn respond(rq: tiny_http::Request, status: u16, headers: &[(&str, &st
             head.push_str(&format!("{k}: {v}\r\n"));
         }
     }
+    push_close(&mut head, headers.iter().map(|(k, _)| *k));
     if status != 204 && status != 304 && !(100..200).contains(&status) {
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
@@ -217,6 +247,14 @@ pub(crate) fn respond(rq: tiny_http::Request, status: u16, headers: &[(&str, &st
 pub(crate) fn respond_json(rq: tiny_http::Request, status: u16, body: &serde_json::Value) {
     let text = serde_json::to_vec(body).unwrap_or_default();
     respond(rq, status, &[("Content-Type", "application/json")], &text);
+}
+
+/// Adds `Connection: close` on a closing server, unless the response names its own.
+fn push_close<'a>(head: &mut String, mut names: impl Iterator<Item = &'a str>) {
+    if CLOSE_AFTER_RESPONSE.with(Cell::get) && !names.any(|k| k.eq_ignore_ascii_case("connection"))
+    {
+        head.push_str("Connection: close\r\n");
+    }
 }
 
 fn status_line(status: u16) -> String {
@@ -250,6 +288,7 @@ impl ChunkedStream {
                 head.push_str(&format!("{k}: {v}\r\n"));
             }
         }
+        push_close(&mut head, headers.iter().map(|(k, _)| k.as_str()));
         head.push_str("Transfer-Encoding: chunked\r\n\r\n");
         w.write_all(head.as_bytes())?;
         w.flush()?;

@@ -90,6 +90,8 @@ pub(crate) struct Inner {
     pub posted: Vec<PostedResponse>,
     pub requests: Vec<RecordedRequest>,
     pub faults: HashMap<Endpoint, VecDeque<Fault>>,
+    /// Faults for the response POSTs of one request id, in attempt order.
+    pub response_faults: HashMap<String, VecDeque<Fault>>,
     pub violations: Vec<String>,
     pub polls_served: u64,
     pub shutdown: bool,
@@ -149,6 +151,19 @@ impl State {
         self.lock()
             .faults
             .get_mut(&ep)
+            .and_then(VecDeque::pop_front)
+    }
+
+    /// Next scripted fault for a response POST, by the `request_id` its body names.
+    pub(crate) fn take_response_fault(&self, body: &[u8]) -> Option<Fault> {
+        let id = serde_json::from_slice::<Value>(body)
+            .ok()?
+            .get("request_id")?
+            .as_str()?
+            .to_string();
+        self.lock()
+            .response_faults
+            .get_mut(&id)
             .and_then(VecDeque::pop_front)
     }
 

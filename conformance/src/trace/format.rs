@@ -54,6 +54,10 @@ pub struct Header {
     /// Real time a live replay may take before it reports what is missing (default 15 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// How long a live replay keeps watching after every scripted exchange happened, to
+    /// catch requests the client must not make (default 300 ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle_ms: Option<u64>,
     /// Replays that must skip this trace, with the reason (e.g. `{"smol": "…"}`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub skip: BTreeMap<String, String>,
@@ -301,6 +305,7 @@ fn allowed_keys(kind: &str) -> Option<&'static [&'static str]> {
             "seed",
             "horizon_ms",
             "timeout_ms",
+            "settle_ms",
             "skip",
             "config",
         ],

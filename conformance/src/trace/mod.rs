@@ -16,6 +16,8 @@ pub mod check;
 pub mod core_replay;
 pub mod engine;
 pub mod format;
+pub mod live;
+pub mod mcp_script;
 pub mod redact;
 
 pub use check::{check, Divergence, Observations, Seen, Subst};
