@@ -24,6 +24,7 @@ use crate::events::log_event;
 use crate::options::Observer;
 use crate::pool::Pool;
 use crate::status::{Counters, Published, Snapshot};
+use tunnel_core::tap::{Observed, Tap};
 
 /// Longest the driver sleeps without republishing readiness (which depends on time: a
 /// failing poll turns "not ready" after a grace period even if nothing else happens).
@@ -90,6 +91,7 @@ pub(crate) struct Driver {
     pub limits: Limits,
     pub drain_timeout: Duration,
     pub observer: Option<Observer>,
+    pub tap: Option<Arc<dyn Tap>>,
     pub published: Published,
     /// Cancel flags (and channels) of MCP work the engine still wants input for.
     pub running: HashMap<CommandId, (Arc<AtomicBool>, ChannelName)>,
@@ -158,12 +160,18 @@ impl Driver {
         self.drain_events();
         self.shutdown_io();
         self.publish(true);
+        if let Some(tap) = &self.tap {
+            tap.finish();
+        }
         abandoned
     }
 
     /// Returns false on a hard stop.
     fn handle_input(&mut self, input: Input) -> bool {
         let now = Instant::now();
+        if let Some(tap) = &self.tap {
+            tap_input(tap.as_ref(), now, &input);
+        }
         match input {
             Input::Poll {
                 id,
@@ -216,6 +224,9 @@ impl Driver {
 
     fn perform_actions(&mut self) {
         while let Some(action) = self.engine.poll_action() {
+            if let Some(tap) = &self.tap {
+                tap.observe(Instant::now(), Observed::Action(&action));
+            }
             match action {
                 Action::Poll {
                     id,
@@ -330,4 +341,33 @@ impl Driver {
             binding.shutdown();
         }
     }
+}
+
+/// Shows an input to the tap, in the engine's terms.
+fn tap_input(tap: &dyn Tap, now: Instant, input: &Input) {
+    let what = match input {
+        Input::Poll { id, at, result, .. } => {
+            tap.observe(*at, Observed::PollResult { id: *id, result });
+            return;
+        }
+        Input::Metadata { result } => Observed::MetadataResult { result },
+        Input::Post { id, result, .. } => Observed::PostResult { id: *id, result },
+        Input::Mcp { cmd, step } => match step {
+            McpStep::Head { status, headers } => Observed::McpHead {
+                cmd: *cmd,
+                status: *status,
+                headers,
+            },
+            McpStep::Body(chunk) => Observed::McpBody { cmd: *cmd, chunk },
+            McpStep::End => Observed::McpEnd { cmd: *cmd },
+            McpStep::Error(error) => Observed::McpError {
+                cmd: *cmd,
+                error: *error,
+            },
+            McpStep::Output(output) => Observed::McpOutput { cmd: *cmd, output },
+        },
+        Input::Drain => Observed::Drain,
+        Input::Binding { .. } | Input::StdioRestarted | Input::Stop => return,
+    };
+    tap.observe(now, what);
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tunnel_core::channel::ChannelName;
 use tunnel_core::engine::{Event, SetupError};
+use tunnel_core::tap::Tap;
 
 use crate::http_timing::HttpObserver;
 
@@ -154,6 +155,9 @@ pub struct RuntimeOptions {
     pub max_error_body: usize,
     /// Threads for response POSTs (concurrent posts of different commands).
     pub posters: usize,
+    /// Sees every action and input at the engine boundary, on the driver thread (trace
+    /// recording: `run --record-trace`).
+    pub tap: Option<Arc<dyn Tap>>,
 }
 
 impl Default for RuntimeOptions {
@@ -171,6 +175,7 @@ impl Default for RuntimeOptions {
             max_poll_body: 32 * 1024 * 1024,
             max_error_body: 64 * 1024,
             posters: 4,
+            tap: None,
         }
     }
 }
@@ -193,6 +198,7 @@ impl fmt::Debug for RuntimeOptions {
             .field("max_poll_body", &self.max_poll_body)
             .field("max_error_body", &self.max_error_body)
             .field("posters", &self.posters)
+            .field("tap", &self.tap.as_ref().map(|_| "<tap>"))
             .finish()
     }
 }

@@ -282,6 +282,7 @@ impl Runtime {
             limits,
             drain_timeout: opts.drain_timeout,
             observer: opts.observer.clone(),
+            tap: opts.tap.clone(),
             published: published.clone(),
             running: HashMap::new(),
             counters: Counters::default(),

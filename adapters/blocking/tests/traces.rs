@@ -29,3 +29,86 @@ fn every_trace_replays_on_the_blocking_adapter() {
         Err(report) => panic!("{report}"),
     }
 }
+
+/// `run --record-trace` end to end at the adapter level: a live session against the
+/// emulator and the MCP stub is recorded through the tap, the trace carries no secret, and
+/// it replays cleanly on the core (virtual time) and on the blocking adapter again.
+#[test]
+fn a_recorded_session_replays_on_the_core_and_the_adapter() {
+    use std::sync::Arc;
+    use tunnel_conformance::emulator::{CommandSpec, Emulator, EmulatorConfig};
+    use tunnel_conformance::mcp_stub::{McpStub, StubConfig};
+    use tunnel_conformance::trace::engine::REPLAY_API_KEY;
+    use tunnel_conformance::trace::live::run_one;
+    use tunnel_conformance::trace::record::Recorder;
+    use tunnel_conformance::trace::{check, replay_core, Subst, Trace};
+    use tunnel_core::channel::ChannelName;
+    use tunnel_core::engine::EngineConfig;
+
+    let api_key = "sk-recorded-session-key-0123";
+    let emu = Emulator::start(EmulatorConfig {
+        api_key: api_key.into(),
+        ingress_response_timeout: None,
+        ..EmulatorConfig::default()
+    })
+    .unwrap();
+    let stub = McpStub::start(StubConfig {
+        require_session: false,
+        ..StubConfig::default()
+    })
+    .unwrap();
+    let mut cfg = EngineConfig::new(
+        emu.control_plane_url().parse().unwrap(),
+        emu.tunnel_id(),
+        api_key,
+    );
+    cfg.poll_timeout = Duration::from_secs(2);
+    cfg.poll_guardrail = Duration::from_secs(1);
+    let path = std::env::temp_dir().join(format!("recorded-{}.jsonl", std::process::id()));
+    let file = std::fs::File::create(&path).unwrap();
+    let recorder = Recorder::new(Box::new(file), "recorded_session", &cfg, api_key).unwrap();
+    let rt = Runtime::start(
+        cfg,
+        RuntimeOptions {
+            mcp_targets: vec![HttpTarget::new(ChannelName::main(), stub.url())],
+            tap: Some(Arc::new(recorder)),
+            ..RuntimeOptions::default()
+        },
+    )
+    .unwrap();
+    let msgs = [
+        serde_json::json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}),
+        serde_json::json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"recorded"}}}),
+        serde_json::json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"slow","arguments":{"ms":300,"steps":2},"_meta":{"progressToken":"p"}}}),
+        serde_json::json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+    ];
+    for m in msgs {
+        let id = emu.enqueue(
+            CommandSpec::jsonrpc(m).header("Authorization", "Bearer connector-secret-xyz"),
+        );
+        assert!(emu.wait_terminal(&id, Duration::from_secs(5)).is_some());
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    drop(rt);
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    for secret in [api_key, "connector-secret-xyz", "shard-000001"] {
+        assert!(!text.contains(secret), "{secret} leaked into the trace:\n{text}");
+    }
+    assert!(text.contains("<redacted:api_key>") && text.contains("<redacted:shard:1>"));
+    let trace = Trace::parse(&text).unwrap();
+    assert_eq!(trace.header.source, "recorded");
+    assert_eq!(trace.posts.len(), 6, "{text}");
+
+    let run = replay_core(&trace).unwrap();
+    let subst = Subst {
+        api_key: REPLAY_API_KEY.into(),
+    };
+    if let Err(d) = check(&trace, "core", &run.observations, &subst) {
+        panic!("{d}\n{}\n\ntrace:\n{text}", run.events.join("\n"));
+    }
+    if let Err(e) = run_one(&trace, "blocking", &start) {
+        panic!("{e}\n\ntrace:\n{text}");
+    }
+}

@@ -18,6 +18,7 @@ pub mod engine;
 pub mod format;
 pub mod live;
 pub mod mcp_script;
+pub mod record;
 pub mod redact;
 
 pub use check::{check, Divergence, Observations, Seen, Subst};
