@@ -94,7 +94,10 @@ fn a_recorded_session_replays_on_the_core_and_the_adapter() {
     let text = std::fs::read_to_string(&path).unwrap();
     let _ = std::fs::remove_file(&path);
     for secret in [api_key, "connector-secret-xyz", "shard-000001"] {
-        assert!(!text.contains(secret), "{secret} leaked into the trace:\n{text}");
+        assert!(
+            !text.contains(secret),
+            "{secret} leaked into the trace:\n{text}"
+        );
     }
     assert!(text.contains("<redacted:api_key>") && text.contains("<redacted:shard:1>"));
     let trace = Trace::parse(&text).unwrap();

@@ -67,6 +67,8 @@ pub struct RunConfig {
     pub cloudflared: Cloudflared,
     pub proxy: ProxyHealth,
     pub embedded_mcp: EmbeddedMcp,
+    /// `run --record-trace FILE`: where to write a redacted trace of the session.
+    pub record_trace: Option<PathBuf>,
     pub doctor: DoctorFlags,
 }
 

@@ -330,6 +330,7 @@ fn value(name: &str, l: &Loaded) -> Option<String> {
         "embedded-mcp-listen-addr" => q(&c.embedded_mcp.listen_addr),
         "embedded-mcp-server-name" => q(&c.embedded_mcp.server_name),
         "embedded-mcp-server-version" => q(&c.embedded_mcp.server_version),
+        "record-trace" => opt_path(&c.record_trace),
         "explain" => b(c.doctor.explain),
         "json" => b(c.doctor.json),
         _ => return None,

@@ -240,6 +240,8 @@ pub static SETTINGS: &[Setting] = &[
     s("--embedded-mcp-listen-addr", Str, "listen address of the demo stub").default("127.0.0.1:0").only(RUN),
     s("--embedded-mcp-server-name", Str, "server name the demo stub advertises").default("mcp-stub").only(RUN),
     s("--embedded-mcp-server-version", Str, "server version the demo stub advertises").default("0.1.0").only(RUN),
+    // ---- run only: conformance trace recording ----
+    s("--record-trace", Str, "write a redacted conformance trace of this session to FILE (docs/traces.md)").only(RUN),
     // ---- doctor only ----
     s("--explain", Bool, "add why / evidence / next steps for every non-PASS check").default("false").only(DOCTOR),
     s("--json", Bool, "print the report as JSON").default("false").only(DOCTOR),

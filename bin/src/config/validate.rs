@@ -113,6 +113,7 @@ pub(crate) fn load_with_flags(
         c.embedded_mcp.server_name = cx.string("embedded-mcp-server-name").unwrap_or_default();
         c.embedded_mcp.server_version =
             cx.string("embedded-mcp-server-version").unwrap_or_default();
+        c.record_trace = cx.string("record-trace").map(PathBuf::from);
     }
     if cmd == Command::Doctor {
         c.doctor.explain = cx.boolean("explain");

@@ -154,6 +154,14 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         }));
     }
 
+    if let Some(path) = &cfg.record_trace {
+        opts.tap = Some(record_trace(
+            path,
+            &engine_cfg,
+            cfg.control_plane.api_key.expose(),
+        )?);
+    }
+
     // Bind the health listener before polling starts, so a port clash fails the start
     // instead of leaving a client that serves but cannot be checked.
     let health_addr = health::resolve_listen_addr(&cfg.health.listen_addr).map_err(|e| {
@@ -266,6 +274,42 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         }
         Err(e) => Err(StartupError::Io(format!("runtime failed: {e}"))),
     }
+}
+
+/// `--record-trace FILE`: a redacted conformance trace of the session (docs/traces.md),
+/// written as exchanges finish; the file is created 0600 since it holds payloads.
+fn record_trace(
+    path: &std::path::Path,
+    engine: &tunnel_core::engine::EngineConfig,
+    api_key: &str,
+) -> Result<Arc<dyn tunnel_core::tap::Tap>, StartupError> {
+    let cant = |e: std::io::Error| {
+        StartupError::Io(format!(
+            "--record-trace {}: cannot write: {e}; fix: choose a writable path",
+            path.display()
+        ))
+    };
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    let file = open.open(path).map_err(cant)?;
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("recorded_session");
+    let recorder = tunnel_conformance::trace::record::Recorder::new(
+        Box::new(std::io::BufWriter::new(file)),
+        name,
+        engine,
+        api_key,
+    )
+    .map_err(cant)?;
+    log::info!(
+        "recording a redacted trace of this session to {}",
+        path.display()
+    );
+    Ok(Arc::new(recorder))
 }
 
 /// `--mcp.startup-wait-timeout`: before the first poll, wait (50 ms doubling to 1 s) until
