@@ -1,0 +1,599 @@
+//! The driver: one future owning the engine and every I/O task.
+//!
+//! Each turn performs the engine's actions (each becomes a boxed task future kept in a map),
+//! hands events to the observer, publishes the status, then waits for the first of: an
+//! input from a task (over a channel), a task making progress, or the engine's timer. A
+//! task is cancelled by dropping it, which closes its socket.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant, SystemTime};
+
+use async_channel::{Receiver, Sender};
+use async_io::Timer;
+use bytes::Bytes;
+use futures_lite::future;
+use http::{HeaderMap, HeaderValue, Method, Uri};
+use serde_json::value::RawValue;
+use tunnel_core::channel::ChannelName;
+use tunnel_core::classify::TransportError;
+use tunnel_core::engine::{
+    Action, BindingKind, CommandId, Engine, EngineConfig, HttpResponse, McpOp, McpOutput, McpWork,
+    PollId, PostError, PostId, Terminal,
+};
+use tunnel_core::tap::{Observed, Tap};
+use tunnel_core::wire::response::RespHeaders;
+
+use crate::h1::{self, Tls};
+use crate::{InProcessHandler, Observer, Published, RuntimeOptions, StartError};
+
+/// How a driver ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    /// Commands dropped by a hard stop (a drain reports its own in the `Drained` event).
+    pub abandoned: usize,
+}
+
+pub(crate) enum Input {
+    Poll {
+        id: PollId,
+        at: Instant,
+        result: Result<HttpResponse, TransportError>,
+    },
+    Metadata {
+        result: Result<HttpResponse, TransportError>,
+    },
+    Post {
+        id: PostId,
+        result: Result<HttpResponse, PostError>,
+    },
+    Mcp {
+        cmd: CommandId,
+        step: Step,
+    },
+    Drain,
+    Stop,
+}
+
+pub(crate) enum Step {
+    Head(u16, HeaderMap),
+    Body(Vec<u8>),
+    End,
+    Error(TransportError),
+    Output(McpOutput),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    Poll(PollId),
+    Post(PostId),
+    Metadata,
+    Mcp(CommandId),
+}
+
+type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+#[derive(Clone)]
+pub(crate) enum Binding {
+    Http(Uri),
+    InProcess(Arc<dyn InProcessHandler>),
+}
+
+/// Checks that every engine binding has a runner here.
+pub(crate) fn bindings(
+    cfg: &EngineConfig,
+    opts: &RuntimeOptions,
+) -> Result<HashMap<ChannelName, Binding>, StartError> {
+    let mut out = HashMap::new();
+    for b in &cfg.bindings {
+        let binding = match b.kind {
+            BindingKind::Http => {
+                let t = opts
+                    .mcp_targets
+                    .iter()
+                    .find(|t| t.channel == b.channel)
+                    .ok_or_else(|| {
+                        StartError::Target(format!(
+                            "channel {}: HTTP binding without an MCP server URL",
+                            b.channel
+                        ))
+                    })?;
+                let uri: Uri = t.url.parse().map_err(|_| {
+                    StartError::Target(format!("MCP server URL {:?} is not a valid URL", t.url))
+                })?;
+                if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+                    return Err(StartError::Target(format!(
+                        "MCP server URL {:?} must be http:// or https:// with a host",
+                        t.url
+                    )));
+                }
+                Binding::Http(uri)
+            }
+            BindingKind::InProcess => {
+                let h = opts
+                    .in_process
+                    .iter()
+                    .find(|(c, _)| *c == b.channel)
+                    .ok_or_else(|| {
+                        StartError::Target(format!(
+                            "channel {}: in-process binding without a handler",
+                            b.channel
+                        ))
+                    })?;
+                Binding::InProcess(Arc::clone(&h.1))
+            }
+            BindingKind::Stdio => {
+                return Err(StartError::Unsupported(format!(
+                    "channel {}: stdio bindings are not supported by the smol adapter yet",
+                    b.channel
+                )))
+            }
+        };
+        out.insert(b.channel.clone(), binding);
+    }
+    Ok(out)
+}
+
+pub(crate) struct Driver {
+    engine: Engine,
+    opts: RuntimeOptions,
+    bindings: HashMap<ChannelName, Binding>,
+    tls: Tls,
+    tx: Sender<Input>,
+    rx: Receiver<Input>,
+    tasks: HashMap<Key, Task>,
+    status: Published,
+    observer: Option<Observer>,
+    tap: Option<Arc<dyn Tap>>,
+}
+
+/// A seed for the jitter PRNG from the OS (std's per-process random hasher keys).
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.finish()
+}
+
+impl Driver {
+    pub(crate) fn new(
+        mut cfg: EngineConfig,
+        opts: RuntimeOptions,
+        bindings: HashMap<ChannelName, Binding>,
+        tls: Tls,
+        tx: Sender<Input>,
+        rx: Receiver<Input>,
+        status: Published,
+    ) -> Result<Driver, StartError> {
+        if cfg.instance_id.is_empty() || cfg.instance_id.bytes().all(|b| b == b'0') {
+            cfg.instance_id = format!("{:016x}{:016x}", seed(), seed());
+        }
+        let engine = Engine::new(cfg, seed(), Instant::now()).map_err(StartError::Engine)?;
+        Ok(Driver {
+            engine,
+            observer: opts.observer.clone(),
+            tap: opts.tap.clone(),
+            opts,
+            bindings,
+            tls,
+            tx,
+            rx,
+            tasks: HashMap::new(),
+            status,
+        })
+    }
+
+    pub(crate) async fn run(mut self) -> Finished {
+        let mut hard_stop = false;
+        loop {
+            self.perform_actions();
+            self.drain_events();
+            self.publish();
+            if self.engine.is_finished() {
+                break;
+            }
+            let mut timer = self.engine.poll_timeout().map(Timer::at);
+            let (rx, tasks) = (&self.rx, &mut self.tasks);
+            let input = future::or(async { rx.recv().await.ok() }, async {
+                future::poll_fn(|cx| {
+                    tasks.retain(|_, t| t.as_mut().poll(cx).is_pending());
+                    if let Some(t) = timer.as_mut() {
+                        if Pin::new(t).poll(cx).is_ready() {
+                            return Poll::Ready(None);
+                        }
+                    }
+                    Poll::Pending
+                })
+                .await
+            })
+            .await;
+            if let Some(input) = input {
+                if !self.handle(input) {
+                    hard_stop = true;
+                    break;
+                }
+                while let Ok(input) = self.rx.try_recv() {
+                    if !self.handle(input) {
+                        hard_stop = true;
+                        break;
+                    }
+                }
+                if hard_stop {
+                    break;
+                }
+            }
+            let now = Instant::now();
+            if self.engine.poll_timeout().is_some_and(|t| t <= now) {
+                self.engine.handle_timeout(now);
+            }
+        }
+        let abandoned = if hard_stop {
+            let s = self.engine.status();
+            s.queued + s.running + s.posting
+        } else {
+            0
+        };
+        self.tasks.clear();
+        self.drain_events();
+        if let Some(tap) = &self.tap {
+            tap.finish();
+        }
+        let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        st.1 = Err("stopped".into());
+        Finished { abandoned }
+    }
+
+    fn publish(&self) {
+        let s = self.engine.status();
+        let r = self.engine.readiness(Instant::now());
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = (Some(s), r);
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(e) = self.engine.poll_event() {
+            log::debug!("{e:?}");
+            if let Some(o) = &self.observer {
+                o(&e);
+            }
+        }
+    }
+
+    /// Returns false on a hard stop.
+    fn handle(&mut self, input: Input) -> bool {
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        if let Some(tap) = &self.tap {
+            tap_input(tap.as_ref(), now, &input);
+        }
+        match input {
+            Input::Poll { id, at, result } => {
+                self.tasks.remove(&Key::Poll(id));
+                self.engine.handle_poll_response(at, wall, id, result)
+            }
+            Input::Metadata { result } => self.engine.handle_metadata_response(now, result),
+            Input::Post { id, result } => {
+                self.tasks.remove(&Key::Post(id));
+                self.engine.handle_post_result(now, wall, id, result)
+            }
+            Input::Mcp { cmd, step } => {
+                match step {
+                    Step::Head(s, h) => self.engine.handle_mcp_head(now, cmd, s, &h),
+                    Step::Body(b) => self.engine.handle_mcp_body(now, cmd, &b),
+                    Step::End => self.engine.handle_mcp_end(now, cmd),
+                    Step::Error(e) => self.engine.handle_mcp_error(now, cmd, e),
+                    Step::Output(o) => self.engine.handle_mcp_output(now, cmd, o),
+                }
+                if !self.engine.wants_mcp_input(cmd) {
+                    self.tasks.remove(&Key::Mcp(cmd));
+                }
+            }
+            Input::Drain => self.engine.begin_drain(now, self.opts.drain_timeout),
+            Input::Stop => return false,
+        }
+        true
+    }
+
+    fn perform_actions(&mut self) {
+        while let Some(action) = self.engine.poll_action() {
+            if let Some(tap) = &self.tap {
+                tap.observe(Instant::now(), Observed::Action(&action));
+            }
+            match action {
+                Action::Poll {
+                    id,
+                    request,
+                    timeout,
+                } => {
+                    let (tls, tx, limit) =
+                        (self.tls.clone(), self.tx.clone(), self.opts.max_poll_body);
+                    let small = self.opts.max_error_body;
+                    self.tasks.insert(
+                        Key::Poll(id),
+                        Box::pin(async move {
+                            let (parts, _) = request.into_parts();
+                            let (at, result) =
+                                exchange(&tls, parts, Vec::new(), timeout, limit, small).await;
+                            let _ = tx
+                                .send(Input::Poll {
+                                    id,
+                                    at,
+                                    result: result.map_err(|(e, _)| e),
+                                })
+                                .await;
+                        }),
+                    );
+                }
+                Action::CancelPoll { id } => {
+                    self.tasks.remove(&Key::Poll(id));
+                }
+                Action::Post {
+                    id,
+                    request,
+                    timeout,
+                } => {
+                    let (tls, tx, small) =
+                        (self.tls.clone(), self.tx.clone(), self.opts.max_error_body);
+                    self.tasks.insert(
+                        Key::Post(id),
+                        Box::pin(async move {
+                            let (parts, body) = request.into_parts();
+                            let (_, result) =
+                                exchange(&tls, parts, body.to_vec(), timeout, small, small).await;
+                            let result =
+                                result.map_err(|(error, written)| PostError { error, written });
+                            let _ = tx.send(Input::Post { id, result }).await;
+                        }),
+                    );
+                }
+                Action::FetchMetadata { request, timeout } => {
+                    let (tls, tx, limit) =
+                        (self.tls.clone(), self.tx.clone(), self.opts.max_poll_body);
+                    let small = self.opts.max_error_body;
+                    self.tasks.insert(
+                        Key::Metadata,
+                        Box::pin(async move {
+                            let (parts, _) = request.into_parts();
+                            let (_, result) =
+                                exchange(&tls, parts, Vec::new(), timeout, limit, small).await;
+                            let result = result.map_err(|(e, _)| e);
+                            let _ = tx.send(Input::Metadata { result }).await;
+                        }),
+                    );
+                }
+                Action::StartMcp(work) => self.start_mcp(work),
+                Action::CancelMcp { cmd } => {
+                    self.tasks.remove(&Key::Mcp(cmd));
+                }
+            }
+        }
+    }
+
+    fn start_mcp(&mut self, work: McpWork) {
+        let cmd = work.cmd;
+        let tx = self.tx.clone();
+        let send = move |step: Step| {
+            let tx = tx.clone();
+            async move { tx.send(Input::Mcp { cmd, step }).await.is_ok() }
+        };
+        let task: Task = match self.bindings.get(&work.channel).cloned() {
+            None => {
+                let out = McpOutput::Terminal(Terminal::Abandon {
+                    reason: "no MCP binding runner for this channel",
+                });
+                self.engine.handle_mcp_output(Instant::now(), cmd, out);
+                return;
+            }
+            Some(Binding::InProcess(handler)) => Box::pin(async move {
+                let McpOp::Send {
+                    message,
+                    expects_response,
+                    ..
+                } = work.op
+                else {
+                    send(Step::Output(McpOutput::Terminal(Terminal::Abandon {
+                        reason: "in-process bindings only take JSON-RPC messages",
+                    })))
+                    .await;
+                    return;
+                };
+                let reply = handler.call(message.get()).await;
+                for n in reply.notifications {
+                    if let Ok(raw) = RawValue::from_string(n) {
+                        if !send(Step::Output(McpOutput::Notify(raw))).await {
+                            return;
+                        }
+                    }
+                }
+                let mut json_headers = RespHeaders::new();
+                json_headers.insert("Content-Type".into(), vec!["application/json".into()]);
+                let terminal = match (reply.response, expects_response) {
+                    (Some(r), true) => match RawValue::from_string(r) {
+                        Ok(json) => Terminal::JsonRpc {
+                            json,
+                            status: 200,
+                            headers: json_headers,
+                        },
+                        Err(_) => Terminal::Failure {
+                            failure:
+                                tunnel_core::classify::TunnelFailure::protocol_invalid_response(),
+                            resp_code: 502,
+                            headers: json_headers,
+                        },
+                    },
+                    (None, true) => Terminal::Failure {
+                        failure: tunnel_core::classify::TunnelFailure::protocol_invalid_response(),
+                        resp_code: 502,
+                        headers: json_headers,
+                    },
+                    (_, false) => Terminal::Ack {
+                        status: 200,
+                        headers: RespHeaders::new(),
+                    },
+                };
+                send(Step::Output(McpOutput::Terminal(terminal))).await;
+            }),
+            Some(Binding::Http(uri)) => {
+                let ttl = self.opts.mcp_connection_ttl;
+                let (bound, by_ttl) = match work.deadline {
+                    None => (ttl, true),
+                    Some(d) => {
+                        let left = d.saturating_duration_since(Instant::now());
+                        (left.min(ttl), ttl < left)
+                    }
+                };
+                let (method, headers, body) = match work.op {
+                    McpOp::Send {
+                        message,
+                        mut headers,
+                        ..
+                    } => {
+                        if !headers.contains_key(http::header::CONTENT_TYPE) {
+                            headers.insert(
+                                http::header::CONTENT_TYPE,
+                                HeaderValue::from_static("application/json"),
+                            );
+                        }
+                        (Method::POST, headers, message.get().as_bytes().to_vec())
+                    }
+                    McpOp::TerminateSession { headers, .. } => {
+                        (Method::DELETE, headers, Vec::new())
+                    }
+                    McpOp::OAuthDiscovery { .. } => {
+                        let out = McpOutput::Terminal(Terminal::Abandon {
+                            reason: "oauth_discovery is not supported yet",
+                        });
+                        self.engine.handle_mcp_output(Instant::now(), cmd, out);
+                        return;
+                    }
+                };
+                let tls = self.tls.clone();
+                Box::pin(async move {
+                    let run = async {
+                        let mut resp = match h1::send(&tls, &method, &uri, &headers, &body).await {
+                            Ok(r) => r,
+                            Err((e, _)) => {
+                                send(Step::Error(e)).await;
+                                return;
+                            }
+                        };
+                        let head = Step::Head(resp.status, std::mem::take(&mut resp.headers));
+                        if !send(head).await {
+                            return;
+                        }
+                        loop {
+                            match resp.chunk().await {
+                                Ok(Some(c)) => {
+                                    if !send(Step::Body(c)).await {
+                                        return;
+                                    }
+                                }
+                                Ok(None) => {
+                                    send(Step::End).await;
+                                    return;
+                                }
+                                Err(e) => {
+                                    send(Step::Error(e)).await;
+                                    return;
+                                }
+                            }
+                        }
+                    };
+                    let expired = async {
+                        Timer::after(bound).await;
+                        if by_ttl {
+                            log::info!("MCP connection TTL ({bound:?}) reached for command {cmd:?}; stopping response forwarding");
+                            send(Step::Error(TransportError::Canceled)).await;
+                        }
+                        // Otherwise the command's deadline: the engine's own timer ends it.
+                    };
+                    future::or(run, expired).await;
+                })
+            }
+        };
+        self.tasks.insert(Key::Mcp(cmd), task);
+    }
+}
+
+/// A control-plane exchange: the response (body bounded) and when its head arrived, or the
+/// failure with whether the request had been written.
+async fn exchange(
+    tls: &Tls,
+    parts: http::request::Parts,
+    body: Vec<u8>,
+    timeout: Duration,
+    ok_limit: usize,
+    other_limit: usize,
+) -> (Instant, Result<HttpResponse, (TransportError, bool)>) {
+    let run = async {
+        let mut resp = match h1::send(tls, &parts.method, &parts.uri, &parts.headers, &body).await {
+            Ok(r) => r,
+            Err(e) => return (Instant::now(), Err(e)),
+        };
+        let at = Instant::now();
+        let ok = resp.status == 200;
+        let body = resp
+            .read_all(if ok { ok_limit } else { other_limit }, ok)
+            .await;
+        match body {
+            Ok(b) => (
+                at,
+                Ok(HttpResponse {
+                    status: resp.status,
+                    headers: std::mem::take(&mut resp.headers),
+                    body: Bytes::from(b),
+                }),
+            ),
+            // A failed error body still carries the status, which is what matters.
+            Err(_) if !ok => (
+                at,
+                Ok(HttpResponse {
+                    status: resp.status,
+                    headers: std::mem::take(&mut resp.headers),
+                    body: Bytes::new(),
+                }),
+            ),
+            Err(e) => (at, Err((e, true))),
+        }
+    };
+    let timed_out = async {
+        Timer::after(timeout).await;
+        (Instant::now(), Err((TransportError::Timeout, true)))
+    };
+    future::or(run, timed_out).await
+}
+
+fn tap_input(tap: &dyn Tap, now: Instant, input: &Input) {
+    let what = match input {
+        Input::Poll { id, at, result } => {
+            tap.observe(*at, Observed::PollResult { id: *id, result });
+            return;
+        }
+        Input::Metadata { result } => Observed::MetadataResult { result },
+        Input::Post { id, result } => Observed::PostResult { id: *id, result },
+        Input::Mcp { cmd, step } => match step {
+            Step::Head(status, headers) => Observed::McpHead {
+                cmd: *cmd,
+                status: *status,
+                headers,
+            },
+            Step::Body(chunk) => Observed::McpBody { cmd: *cmd, chunk },
+            Step::End => Observed::McpEnd { cmd: *cmd },
+            Step::Error(error) => Observed::McpError {
+                cmd: *cmd,
+                error: *error,
+            },
+            Step::Output(output) => Observed::McpOutput { cmd: *cmd, output },
+        },
+        Input::Drain => Observed::Drain,
+        Input::Stop => return,
+    };
+    tap.observe(now, what);
+}

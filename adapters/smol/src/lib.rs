@@ -1,0 +1,243 @@
+//! # tunnel-smol
+//!
+//! Drives the sans-IO `tunnel-core` engine with async tasks from the smol family: async-io
+//! for timers and the socket reactor, async-net for TCP, futures-rustls for TLS. It brings
+//! **no executor**: [`start`] returns a [`Driver`] future that the host polls on whatever it
+//! runs — `smol::block_on`, an `async_executor::Executor`, a hand-written poll loop — and a
+//! [`RuntimeHandle`] to drain or stop it. Every poll, POST and MCP exchange runs inside that
+//! one future (no task is spawned anywhere), so cancelling work is dropping it, and the host
+//! decides on which thread the tunnel runs.
+//!
+//! MCP bindings: Streamable HTTP targets ([`HttpTarget`]) and in-process handlers
+//! ([`InProcessHandler`], `BindingKind::InProcess`: no port, no child — for hosts that embed
+//! their MCP server). Stdio bindings are not supported by this adapter yet.
+//!
+//! ```no_run
+//! use tunnel_smol::{start, HttpTarget, RuntimeOptions};
+//! use tunnel_core::channel::ChannelName;
+//! use tunnel_core::engine::EngineConfig;
+//! let cfg = EngineConfig::new("https://api.openai.com".parse().unwrap(), "tunnel_x", "key");
+//! let opts = RuntimeOptions {
+//!     mcp_targets: vec![HttpTarget::new(ChannelName::main(), "http://127.0.0.1:3000/mcp")],
+//!     ..RuntimeOptions::default()
+//! };
+//! let (handle, driver) = start(cfg, opts).unwrap();
+//! // e.g. from a signal handler: handle.begin_drain();
+//! # handle.begin_drain();
+//! let finished = futures_lite::future::block_on(driver);
+//! ```
+#![forbid(unsafe_code)]
+
+mod driver;
+mod h1;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tunnel_core::channel::ChannelName;
+use tunnel_core::engine::{BindingKind, EngineConfig, Event, SetupError, Status};
+use tunnel_core::tap::Tap;
+
+pub use driver::Finished;
+
+/// Where a Streamable HTTP binding's MCP server lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTarget {
+    pub channel: ChannelName,
+    /// The MCP endpoint, e.g. `http://127.0.0.1:3000/mcp`.
+    pub url: String,
+}
+
+impl HttpTarget {
+    pub fn new(channel: ChannelName, url: impl Into<String>) -> Self {
+        HttpTarget {
+            channel,
+            url: url.into(),
+        }
+    }
+}
+
+/// What an in-process MCP server answers to one message.
+#[derive(Debug, Clone, Default)]
+pub struct InProcessReply {
+    /// JSON-RPC messages to relay before the end (progress notifications, server requests),
+    /// each a JSON object.
+    pub notifications: Vec<String>,
+    /// The JSON-RPC response to a request (a JSON object); `None` for a notification or a
+    /// client response, which are acknowledged.
+    pub response: Option<String>,
+}
+
+/// The boxed future an [`InProcessHandler`] returns.
+pub type ReplyFuture = Pin<Box<dyn Future<Output = InProcessReply> + Send>>;
+
+/// An MCP server living in the host process (`BindingKind::InProcess`).
+pub trait InProcessHandler: Send + Sync {
+    /// Handles one JSON-RPC message (its exact text, as the control plane sent it).
+    fn call(&self, message: &str) -> ReplyFuture;
+}
+
+/// Receives every engine event on the driver; must not block.
+pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// Runtime settings. `Default`: no bindings, a 30 s drain, 10 min MCP exchange bound.
+#[derive(Clone)]
+pub struct RuntimeOptions {
+    /// One per `BindingKind::Http` binding of the engine configuration.
+    pub mcp_targets: Vec<HttpTarget>,
+    /// One per `BindingKind::InProcess` binding.
+    pub in_process: Vec<(ChannelName, Arc<dyn InProcessHandler>)>,
+    pub drain_timeout: Duration,
+    /// Bound on an MCP exchange whose command has no `response_timeout`
+    /// (`--mcp.connection-max-ttl`); reaching it abandons the command, as in Go.
+    pub mcp_connection_ttl: Duration,
+    /// Largest poll / metadata body read.
+    pub max_poll_body: usize,
+    /// Largest body kept from a POST answer or a failed control-plane request.
+    pub max_error_body: usize,
+    pub observer: Option<Observer>,
+    /// Sees every action and input at the engine boundary (trace recording).
+    pub tap: Option<Arc<dyn Tap>>,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            mcp_targets: Vec::new(),
+            in_process: Vec::new(),
+            drain_timeout: Duration::from_secs(30),
+            mcp_connection_ttl: Duration::from_secs(600),
+            max_poll_body: 32 * 1024 * 1024,
+            max_error_body: 64 * 1024,
+            observer: None,
+            tap: None,
+        }
+    }
+}
+
+impl fmt::Debug for RuntimeOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuntimeOptions")
+            .field("mcp_targets", &self.mcp_targets)
+            .field(
+                "in_process",
+                &self.in_process.iter().map(|(c, _)| c).collect::<Vec<_>>(),
+            )
+            .field("drain_timeout", &self.drain_timeout)
+            .field("mcp_connection_ttl", &self.mcp_connection_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the runtime could not start.
+#[derive(Debug)]
+pub enum StartError {
+    Engine(SetupError),
+    /// A binding kind this adapter cannot run (stdio, for now).
+    Unsupported(String),
+    /// A binding without a target or handler, or a bad URL.
+    Target(String),
+    Tls(String),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Engine(e) => write!(f, "invalid engine configuration: {e}"),
+            StartError::Unsupported(m) | StartError::Target(m) | StartError::Tls(m) => {
+                f.write_str(m)
+            }
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// What the driver publishes after each turn: the engine status and readiness.
+pub(crate) type Published = Arc<Mutex<(Option<Status>, Result<(), String>)>>;
+
+/// Cheap, cloneable control of a running driver, usable from any thread or task.
+#[derive(Clone)]
+pub struct RuntimeHandle {
+    tx: async_channel::Sender<driver::Input>,
+    status: Published,
+}
+
+impl RuntimeHandle {
+    /// Graceful drain: stop polling, finish what was taken, post, then the driver returns.
+    pub fn begin_drain(&self) {
+        let _ = self.tx.try_send(driver::Input::Drain);
+    }
+
+    /// Stop now: in-flight work is dropped (nothing more is posted).
+    pub fn stop(&self) {
+        let _ = self.tx.try_send(driver::Input::Stop);
+    }
+
+    /// The engine's status as of the driver's last turn (`None` before its first turn).
+    pub fn status(&self) -> Option<Status> {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .clone()
+    }
+
+    /// `Ok` when ready to serve, otherwise the reason.
+    pub fn readiness(&self) -> Result<(), String> {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .clone()
+    }
+}
+
+/// The tunnel as one future: poll it on any executor until it returns (after a drain or a
+/// stop). It is `Send`, so a multi-threaded executor may move it between threads.
+pub struct Driver {
+    fut: Pin<Box<dyn Future<Output = Finished> + Send>>,
+}
+
+impl Future for Driver {
+    type Output = Finished;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Finished> {
+        self.fut.as_mut().poll(cx)
+    }
+}
+
+/// Validates the bindings, builds the engine and returns the driver future with its handle.
+/// Nothing happens until the driver is polled (the first poll goes out then).
+pub fn start(
+    cfg: EngineConfig,
+    opts: RuntimeOptions,
+) -> Result<(RuntimeHandle, Driver), StartError> {
+    let bindings = driver::bindings(&cfg, &opts)?;
+    let tls = h1::Tls::new().map_err(StartError::Tls)?;
+    let (tx, rx) = async_channel::unbounded();
+    let status = Arc::new(Mutex::new((None, Err("starting".to_string()))));
+    let d = driver::Driver::new(
+        cfg,
+        opts,
+        bindings,
+        tls,
+        tx.clone(),
+        rx,
+        Arc::clone(&status),
+    )?;
+    Ok((
+        RuntimeHandle { tx, status },
+        Driver {
+            fut: Box::pin(d.run()),
+        },
+    ))
+}
+
+/// Which bindings this adapter can run.
+pub fn supports(kind: BindingKind) -> bool {
+    matches!(kind, BindingKind::Http | BindingKind::InProcess)
+}
