@@ -3,10 +3,12 @@
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::classify::Source;
+use crate::classify::{Source, TransportError, TunnelFailure};
+use crate::engine::{CommandId, McpOutput, Terminal};
 
 struct H {
     mux: StdioMux,
