@@ -74,6 +74,16 @@ impl McpSink {
         self.send(McpStep::Body(chunk))
     }
 
+    /// A whole response at once (head, complete body, end): for small bodies whose length
+    /// was known, so the driver wakes once. Returns false when the binding should stop.
+    pub fn complete(&self, status: u16, headers: HeaderMap, body: Vec<u8>) -> bool {
+        self.send(McpStep::Complete {
+            status,
+            headers,
+            body,
+        })
+    }
+
     /// The body ended.
     pub fn end(&self) {
         self.send(McpStep::End);

@@ -69,9 +69,19 @@ pub(crate) enum Input {
 
 /// One step of an MCP exchange, as reported by a binding.
 pub(crate) enum McpStep {
-    Head { status: u16, headers: HeaderMap },
+    Head {
+        status: u16,
+        headers: HeaderMap,
+    },
     Body(Vec<u8>),
     End,
+    /// Head, whole body and end at once (a small `Content-Length` response): one wake-up
+    /// of the driver instead of three.
+    Complete {
+        status: u16,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    },
     Error(TransportError),
     Output(McpOutput),
 }
@@ -190,6 +200,19 @@ impl Driver {
                     }
                     McpStep::Body(chunk) => self.engine.handle_mcp_body(now, cmd, &chunk),
                     McpStep::End => self.engine.handle_mcp_end(now, cmd),
+                    McpStep::Complete {
+                        status,
+                        headers,
+                        body,
+                    } => {
+                        self.engine.handle_mcp_head(now, cmd, status, &headers);
+                        if self.engine.wants_mcp_input(cmd) {
+                            self.engine.handle_mcp_body(now, cmd, &body);
+                        }
+                        if self.engine.wants_mcp_input(cmd) {
+                            self.engine.handle_mcp_end(now, cmd);
+                        }
+                    }
                     McpStep::Error(e) => self.engine.handle_mcp_error(now, cmd, e),
                     McpStep::Output(o) => self.engine.handle_mcp_output(now, cmd, o),
                 }
@@ -352,7 +375,35 @@ fn tap_input(tap: &dyn Tap, now: Instant, input: &Input) {
         }
         Input::Metadata { result } => Observed::MetadataResult { result },
         Input::Post { id, result, .. } => Observed::PostResult { id: *id, result },
+        Input::Mcp {
+            cmd,
+            step:
+                McpStep::Complete {
+                    status,
+                    headers,
+                    body,
+                },
+        } => {
+            // The tap sees the same three inputs as for a streamed response.
+            tap.observe(
+                now,
+                Observed::McpHead {
+                    cmd: *cmd,
+                    status: *status,
+                    headers,
+                },
+            );
+            tap.observe(
+                now,
+                Observed::McpBody {
+                    cmd: *cmd,
+                    chunk: body,
+                },
+            );
+            Observed::McpEnd { cmd: *cmd }
+        }
         Input::Mcp { cmd, step } => match step {
+            McpStep::Complete { .. } => return, // handled above
             McpStep::Head { status, headers } => Observed::McpHead {
                 cmd: *cmd,
                 status: *status,

@@ -21,6 +21,8 @@ use crate::pool::Pool;
 
 /// Read buffer for response bodies; a read returns as soon as any bytes arrive, so this
 /// bounds a chunk, not latency.
+/// Largest body read whole before reporting (see `exchange`).
+const WHOLE_BODY_MAX: u64 = 256 * 1024;
 const CHUNK: usize = 16 * 1024;
 
 /// One Streamable HTTP binding: its endpoint, its own agent (connection pool) and the
@@ -205,6 +207,37 @@ fn exchange<B: ureq::AsSendBody>(
         }
     };
     let (parts, body) = response.into_parts();
+    // A small body of known length (the usual JSON answer) is read whole and reported in
+    // one step: each report wakes the driver thread, and those wake-ups were most of the
+    // client's CPU per command. SSE streams and large or unsized bodies keep streaming.
+    let is_sse = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+    let small = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|n| *n <= WHOLE_BODY_MAX);
+    if let (false, Some(len)) = (is_sse, small) {
+        let mut whole = Vec::with_capacity(len as usize);
+        let mut reader = body.into_reader().take(WHOLE_BODY_MAX);
+        match std::io::Read::read_to_end(&mut reader, &mut whole) {
+            Ok(_) => {
+                sink.complete(parts.status.as_u16(), parts.headers, whole);
+            }
+            Err(e) => {
+                // Report the head first so the engine classifies a body failure as one.
+                if sink.head(parts.status.as_u16(), parts.headers) {
+                    let kind = classify_io(&e, Phase::Body);
+                    report_error(sink, bound, kind, &ureq::Error::Io(e));
+                }
+            }
+        }
+        return;
+    }
     if !sink.head(parts.status.as_u16(), parts.headers) {
         return;
     }

@@ -194,7 +194,14 @@ impl Runtime {
             max_concurrent * 2 + 4,
             threads.clone(),
         );
-        let posters = Pool::new("tunnel-post", 1, opts.posters.max(1), threads.clone());
+        // All posters permanent: with one core thread, every burst of responses started
+        // and ended temporary threads (thread creation showed up in the profile).
+        let posters = Pool::new(
+            "tunnel-post",
+            opts.posters.max(1),
+            opts.posters.max(1),
+            threads.clone(),
+        );
         let mut bindings: HashMap<ChannelName, Arc<dyn McpBinding>> = HashMap::new();
         // Through a proxy a direct connect proves nothing: probe only direct targets.
         let probe_targets: Vec<probe::ProbeTarget> = if opts.tls.mcp_proxy.is_some() {
