@@ -147,12 +147,23 @@ pub(crate) fn control_plane_config_timed(
         // Requests carry the engine's own User-Agent; ureq must not add or replace one.
         .user_agent(ureq::config::AutoHeaderValue::None)
         .accept_encoding(ureq::config::AutoHeaderValue::None)
+        .input_buffer_size(INPUT_BUFFER)
+        .output_buffer_size(OUTPUT_BUFFER)
         .max_idle_connections_per_host(8);
     Ok(match timing {
         Some(t) => builder.middleware(t).build(),
         None => builder.build(),
     })
 }
+
+/// Per-connection buffers. ureq's default is 128 KiB each way, allocated per connection
+/// and zeroed, so 64 pooled MCP connections held ~16 MiB. The input buffer still holds the
+/// largest response head ureq accepts (64 KiB, its default limit). Request bodies are
+/// written through the output buffer in pieces, but the request head must fit in it whole,
+/// so it too stays at 64 KiB: forwarded connector headers (large JWTs, cookies) can exceed
+/// 16 KiB, which the large-header test shows failing with a smaller buffer.
+const INPUT_BUFFER: usize = 64 * 1024;
+const OUTPUT_BUFFER: usize = 64 * 1024;
 
 /// An MCP binding's agent configuration.
 pub fn mcp_config(
@@ -192,6 +203,8 @@ pub(crate) fn mcp_config_timed(
         .user_agent(ureq::config::AutoHeaderValue::None)
         .accept(ureq::config::AutoHeaderValue::None)
         .accept_encoding(ureq::config::AutoHeaderValue::None)
+        .input_buffer_size(INPUT_BUFFER)
+        .output_buffer_size(OUTPUT_BUFFER)
         .max_idle_connections_per_host(16)
         .max_idle_connections(64);
     Ok(match timing {

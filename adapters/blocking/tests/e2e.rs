@@ -491,3 +491,50 @@ fn connection_ttl_expiry_posts_nothing() {
         r.emu.responses_for(&id)
     );
 }
+
+/// The agents' buffers are 64 KiB each way (ureq's default is 128 KiB): a 20 KiB header, a
+/// body much bigger than the buffers, and a large response still pass intact.
+#[test]
+fn large_headers_and_bodies_pass_through_the_small_agent_buffers() {
+    let r = rig_with(StubConfig::default(), None, |_, _| {});
+    let init = call(
+        &r,
+        json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{
+        "protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}),
+    );
+    let sid = init
+        .last()
+        .unwrap()
+        .resp_header("Mcp-Session-Id")
+        .expect("session id")
+        .to_string();
+    let big_text = "ä".repeat(300 * 1024); // 600 KiB of UTF-8
+    let token = format!("Bearer {}", "t".repeat(20 * 1024));
+    let id = r.emu.enqueue(
+        CommandSpec::jsonrpc(json!({"jsonrpc":"2.0","id":2,"method":"tools/call",
+            "params":{"name":"echo","arguments":{"input": big_text}}}))
+        .header("Mcp-Session-Id", &sid)
+        .header("Authorization", &token),
+    );
+    let posts = terminal(&r, &id);
+    let t = posts.last().unwrap();
+    assert_eq!(t.resp_code, 200, "{:?}", t.resp_json);
+    assert_eq!(
+        t.resp_json.as_ref().unwrap()["result"]["structuredContent"]["echoed"]
+            .as_str()
+            .map(str::len),
+        Some(big_text.len())
+    );
+    let seen = r.stub.requests();
+    let auth = seen
+        .iter()
+        .rev()
+        .find_map(|q| {
+            q.headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                .map(|(_, v)| v.clone())
+        })
+        .expect("authorization forwarded");
+    assert_eq!(auth.len(), token.len());
+}
