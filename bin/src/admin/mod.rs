@@ -62,9 +62,7 @@ impl Info {
                 transport: "stdio",
                 detail: (
                     "command",
-                    redact::string(&crate::config::redact_text(
-                        b.argv.first().map(String::as_str).unwrap_or(""),
-                    )),
+                    crate::config::redact_text(b.argv.first().map(String::as_str).unwrap_or("")),
                 ),
             }))
             .collect();

@@ -44,8 +44,9 @@ const SECRET_NAMES: &[&str] = &[
     "secret",
 ];
 
-/// Query parameter names whose value is a secret.
-const SECRET_PARAMS: &[&str] = &[
+/// Query parameter names whose value is a secret (also used by the URL redaction of
+/// `config::redact_url`).
+pub(crate) const SECRET_PARAMS: &[&str] = &[
     "api_key",
     "api-key",
     "apikey",
@@ -112,6 +113,55 @@ fn apply(s: &mut Cow<'_, str>, rule: fn(&str) -> Option<String>) {
     }
 }
 
+/// The redacted copy of `s` under construction: spans are replaced left to right, and
+/// [`Splice::finish`] says `None` when none was.
+struct Splice<'a> {
+    s: &'a str,
+    out: String,
+    last: usize,
+    changed: bool,
+}
+
+impl<'a> Splice<'a> {
+    fn new(s: &'a str) -> Self {
+        Splice {
+            s,
+            out: String::new(),
+            last: 0,
+            changed: false,
+        }
+    }
+
+    /// Replaces `s[start..end]` with [`REDACTED`] (spans must come in order).
+    fn redact(&mut self, start: usize, end: usize) {
+        self.replace(start, end, REDACTED);
+    }
+
+    fn replace(&mut self, start: usize, end: usize, with: &str) {
+        if !self.changed {
+            self.out.reserve(self.s.len());
+            self.changed = true;
+        }
+        self.out.push_str(&self.s[self.last..start]);
+        self.out.push_str(with);
+        self.last = end;
+    }
+
+    fn finish(mut self) -> Option<String> {
+        self.changed.then(|| {
+            self.out.push_str(&self.s[self.last..]);
+            self.out
+        })
+    }
+}
+
+/// Whether the value `s[start..end]` is already the marker. A token scanner stops at `]`,
+/// so comparing the scanned span with [`REDACTED`] would miss it and redact it again
+/// (`[REDACTED]]`); a longer span (`Authorization: [REDACTED] rest`) is not the marker.
+fn already_redacted(s: &str, start: usize, end: usize) -> bool {
+    s[start..].starts_with(REDACTED) && end <= start + REDACTED.len()
+}
+
 fn known_secrets(s: &str) -> Option<String> {
     let secrets = SECRETS.read().unwrap_or_else(|e| e.into_inner());
     let mut out: Option<String> = None;
@@ -136,10 +186,8 @@ fn starts_with_ci(s: &[u8], i: usize, word: &str) -> bool {
 /// `Bearer x` → `Bearer [REDACTED]`.
 fn auth_schemes(s: &str) -> Option<String> {
     let b = s.as_bytes();
-    let mut out = String::with_capacity(s.len());
-    let mut last = 0;
+    let mut out = Splice::new(s);
     let mut i = 0;
-    let mut changed = false;
     while i < b.len() {
         let at_word = i == 0 || !is_ident(b[i - 1]);
         let scheme = Some("bearer").filter(|w| at_word && starts_with_ci(b, i, w));
@@ -150,11 +198,8 @@ fn auth_schemes(s: &str) -> Option<String> {
                     j += 1;
                 }
                 let end = token_end(b, j);
-                if end > j && &s[j..end] != REDACTED {
-                    out.push_str(&s[last..j]);
-                    out.push_str(REDACTED);
-                    last = end;
-                    changed = true;
+                if end > j && !already_redacted(s, j, end) {
+                    out.redact(j, end);
                 }
                 i = end.max(i + 1);
                 continue;
@@ -162,10 +207,7 @@ fn auth_schemes(s: &str) -> Option<String> {
         }
         i += 1;
     }
-    changed.then(|| {
-        out.push_str(&s[last..]);
-        out
-    })
+    out.finish()
 }
 
 /// End of a credential token: stops at whitespace and at characters that close the
@@ -186,10 +228,8 @@ fn token_end(b: &[u8], mut j: usize) -> usize {
 /// `name: value`, `name=value`, `"name": "value"` for the secret names.
 fn named_values(s: &str) -> Option<String> {
     let b = s.as_bytes();
-    let mut out = String::with_capacity(s.len());
-    let mut last = 0;
+    let mut out = Splice::new(s);
     let mut i = 0;
-    let mut changed = false;
     while i < b.len() {
         let at_word = i == 0 || !(is_ident(b[i - 1]) || b[i - 1] == b'-');
         let name = if at_word {
@@ -225,7 +265,7 @@ fn named_values(s: &str) -> Option<String> {
         }
         let (start, end) = value_span(b, j, name);
         i = end.max(i + 1);
-        if end <= start || &s[start..end] == REDACTED {
+        if end <= start || already_redacted(s, start, end) {
             continue;
         }
         // `Authorization: Bearer x` keeps the scheme (the bearer rule took the token);
@@ -237,15 +277,9 @@ fn named_values(s: &str) -> Option<String> {
         {
             continue;
         }
-        out.push_str(&s[last..start]);
-        out.push_str(REDACTED);
-        last = end;
-        changed = true;
+        out.redact(start, end);
     }
-    changed.then(|| {
-        out.push_str(&s[last..]);
-        out
-    })
+    out.finish()
 }
 
 /// The span of a value starting at `j`: a quoted string (without its quotes); for cookie
@@ -276,10 +310,8 @@ fn value_span(b: &[u8], j: usize, name: &str) -> (usize, usize) {
 /// `sk-` + at least 10 key characters → `sk-REDACTED`.
 fn sk_keys(s: &str) -> Option<String> {
     let b = s.as_bytes();
-    let mut out = String::with_capacity(s.len());
-    let mut last = 0;
+    let mut out = Splice::new(s);
     let mut i = 0;
-    let mut changed = false;
     while let Some(pos) = s[i..].find("sk-") {
         let start = i + pos;
         let key_start = start + 3;
@@ -289,26 +321,18 @@ fn sk_keys(s: &str) -> Option<String> {
         }
         let boundary = start == 0 || !b[start - 1].is_ascii_alphanumeric();
         if boundary && k - key_start >= 10 && &s[key_start..k] != "REDACTED" {
-            out.push_str(&s[last..start]);
-            out.push_str("sk-REDACTED");
-            last = k;
-            changed = true;
+            out.replace(start, k, "sk-REDACTED");
         }
         i = k.max(start + 3);
     }
-    changed.then(|| {
-        out.push_str(&s[last..]);
-        out
-    })
+    out.finish()
 }
 
 /// `scheme://user:pass@host` → `scheme://[REDACTED]@host`.
 fn userinfo(s: &str) -> Option<String> {
     let b = s.as_bytes();
-    let mut out = String::with_capacity(s.len());
-    let mut last = 0;
+    let mut out = Splice::new(s);
     let mut i = 0;
-    let mut changed = false;
     while let Some(pos) = s[i..].find("://") {
         let auth_start = i + pos + 3;
         let mut k = auth_start;
@@ -321,26 +345,18 @@ fn userinfo(s: &str) -> Option<String> {
         if let Some(at) = s[auth_start..k].rfind('@') {
             let info_end = auth_start + at;
             if &s[auth_start..info_end] != REDACTED {
-                out.push_str(&s[last..auth_start]);
-                out.push_str(REDACTED);
-                last = info_end;
-                changed = true;
+                out.redact(auth_start, info_end);
             }
         }
         i = k.max(auth_start);
     }
-    changed.then(|| {
-        out.push_str(&s[last..]);
-        out
-    })
+    out.finish()
 }
 
 /// `?token=x` / `&api_key=x` → `=[REDACTED]`.
 fn query_params(s: &str) -> Option<String> {
     let b = s.as_bytes();
-    let mut out = String::with_capacity(s.len());
-    let mut last = 0;
-    let mut changed = false;
+    let mut out = Splice::new(s);
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'?' || b[i] == b'&' {
@@ -363,11 +379,8 @@ fn query_params(s: &str) -> Option<String> {
                 {
                     e += 1;
                 }
-                if e > v && &s[v..e] != REDACTED {
-                    out.push_str(&s[last..v]);
-                    out.push_str(REDACTED);
-                    last = e;
-                    changed = true;
+                if e > v && !already_redacted(s, v, e) {
+                    out.redact(v, e);
                 }
                 i = e.max(i + 1);
                 continue;
@@ -375,10 +388,7 @@ fn query_params(s: &str) -> Option<String> {
         }
         i += 1;
     }
-    changed.then(|| {
-        out.push_str(&s[last..]);
-        out
-    })
+    out.finish()
 }
 
 /// Redacts every string inside a JSON value, and whole values under secret-looking keys.
@@ -499,6 +509,22 @@ mod tests {
             "https://h/cb?code=[REDACTED]&state=1&access_token=[REDACTED]"
         );
         assert_eq!(r("?token=[REDACTED]"), "?token=[REDACTED]");
+    }
+
+    #[test]
+    fn already_redacted_values_stay_as_they_are() {
+        for s in [
+            "api_key=[REDACTED] x",
+            "password: [REDACTED]",
+            "\"Bearer [REDACTED]\"",
+            "Authorization: Bearer [REDACTED]",
+        ] {
+            assert_eq!(r(s), s);
+        }
+        assert_eq!(
+            r("Authorization: [REDACTED] tok"),
+            "Authorization: [REDACTED]"
+        );
     }
 
     #[test]

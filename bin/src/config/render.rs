@@ -1,5 +1,7 @@
 //! The redacted "effective config" rendering used by `doctor` and the support bundle, and
-//! the redaction helpers (go-harpoon-oauth-security.md §4.2).
+//! the redaction helpers for URLs and command lines (go-harpoon-oauth-security.md §4.2).
+//! These add the URL- and argv-shaped rules to the free-text redaction of
+//! [`crate::admin::redact`], which every result also passes through.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -11,24 +13,13 @@ use super::secret::{Secret, SecretOrigin};
 use super::table::SETTINGS;
 use super::Loaded;
 
-const SENSITIVE_PARAMS: &[&str] = &[
-    "api_key",
-    "api-key",
-    "apikey",
-    "access_token",
-    "refresh_token",
-    "id_token",
-    "client_secret",
-    "code",
-    "password",
-    "secret",
-    "token",
-    "key",
-];
+use crate::admin::redact;
 
+/// A query parameter, flag or `name=value` name whose value is hidden: the log redaction's
+/// secret parameters, and any name that mentions a secret, password or token or ends in a key.
 fn is_sensitive_name(n: &str) -> bool {
     let n = n.to_ascii_lowercase();
-    SENSITIVE_PARAMS.contains(&n.as_str())
+    redact::SECRET_PARAMS.contains(&n.as_str())
         || n.contains("secret")
         || n.contains("password")
         || n.contains("token")
@@ -66,7 +57,8 @@ pub fn redact_url(s: &str) -> String {
 
 /// A word that is not a bare URL but contains one (`url=http://u:p@h`, `--x=http://…`):
 /// the prefix is redacted as text, the URL as a URL. Never calls back into [`redact_text`]
-/// with the same word (that recursion overflowed the stack).
+/// with the same word (that recursion overflowed the stack): a word without a usable
+/// scheme gets the free-text rules only (they hide userinfo after `://`).
 fn redact_embedded_url(s: &str) -> String {
     if let Some(i) = s.find("://") {
         let start = s[..i]
@@ -75,20 +67,14 @@ fn redact_embedded_url(s: &str) -> String {
         if start > 0 && split_url(&s[start..]).is_some() {
             return format!("{}{}", redact_text(&s[..start]), redact_url(&s[start..]));
         }
-        // No usable scheme: hide whatever sits between `://` and the last `@`.
-        let auth_end = s[i + 3..]
-            .find(['/', '?', '#'])
-            .map_or(s.len(), |j| i + 3 + j);
-        if let Some(at) = s[i + 3..auth_end].rfind('@') {
-            return format!("{}[REDACTED]@{}", &s[..i + 3], &s[i + 3 + at + 1..]);
-        }
-        return s.to_string();
+        return redact::string(s);
     }
     redact_text(s)
 }
 
-/// Redacts secret-looking parts of free text: `sk-…` keys, `Bearer <token>`, URL userinfo,
-/// `name=value` / `--name value` pairs whose name looks secret.
+/// Redacts secret-looking parts of a command line or free text: `Bearer`/`Basic <token>`,
+/// URL userinfo, `name=value` / `--name value` pairs whose name looks secret, then all the
+/// rules of [`redact::text`] (`sk-…` keys, registered secrets, `Authorization: …`, …).
 pub fn redact_text(s: &str) -> String {
     let words: Vec<&str> = s.split(' ').collect();
     let mut out: Vec<String> = Vec::with_capacity(words.len());
@@ -122,20 +108,9 @@ pub fn redact_text(s: &str) -> String {
             out.push(redact_url(w));
             continue;
         }
-        if let Some(i) = w.find("sk-") {
-            let tail = &w[i + 3..];
-            let n = tail
-                .bytes()
-                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
-                .count();
-            if n >= 10 {
-                out.push(format!("{}sk-REDACTED{}", &w[..i], &tail[n..]));
-                continue;
-            }
-        }
         out.push(w.into());
     }
-    out.join(" ")
+    redact::string(&out.join(" "))
 }
 
 fn q(s: &str) -> String {
@@ -359,4 +334,27 @@ pub fn render_effective(l: &Loaded) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_lines_get_the_log_rules_too() {
+        // The word rules alone hid `Bearer` and printed the token after it.
+        assert_eq!(
+            redact_text("curl -H Authorization: Bearer tok1234"),
+            "curl -H Authorization: [REDACTED]"
+        );
+        assert_eq!(
+            redact_text("srv --client-secret x api_key: abc123"),
+            "srv --client-secret [REDACTED] api_key: [REDACTED]"
+        );
+        assert_eq!(redact_text("srv sk-abcdefghij12345"), "srv sk-REDACTED");
+        assert_eq!(
+            redact_text("srv --api-key=[REDACTED]"),
+            "srv --api-key=[REDACTED]"
+        );
+    }
 }
