@@ -56,7 +56,9 @@ fn lookup(name: &str) -> Option<(&'static Setting, bool)> {
     })
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+/// Levenshtein distance (in characters), for "did you mean" hints; the onboarding
+/// commands' flag parser (`cli::opts`) uses it too.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

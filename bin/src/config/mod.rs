@@ -26,6 +26,7 @@ mod yaml;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+pub(crate) use argv::edit_distance;
 pub use argv::{wants_help, FlagValues};
 pub use entries::{
     parse_command_entry, parse_harpoon_target, parse_server_url_entry, RawHttpEntry, RawStdioEntry,
