@@ -9,12 +9,31 @@
 use http::HeaderMap;
 use serde_json::value::RawValue;
 
+use crate::channel::ChannelName;
 use crate::classify::{NonProtocolKind, TransportError, TunnelFailure};
 use crate::engine::outcome::{McpOutput, Terminal};
 use crate::headers::sanitize_response_headers;
 use crate::sse::{SseDecoder, SseEvent};
 use crate::wire::jsonrpc::{ids_equal, JsonRpcMessage, MessageShape};
 use crate::wire::response::RespHeaders;
+
+/// Where a Streamable HTTP binding's MCP server lives. Pure data, the same for every
+/// adapter (re-exported as `tunnel_blocking::HttpTarget` and `tunnel_smol::HttpTarget`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTarget {
+    pub channel: ChannelName,
+    /// The MCP endpoint, e.g. `http://127.0.0.1:3000/mcp`.
+    pub url: String,
+}
+
+impl HttpTarget {
+    pub fn new(channel: ChannelName, url: impl Into<String>) -> Self {
+        HttpTarget {
+            channel,
+            url: url.into(),
+        }
+    }
+}
 
 /// Largest JSON (non-SSE) response body accepted from an MCP server.
 pub const MAX_JSON_BODY: usize = 16 * 1024 * 1024;

@@ -13,22 +13,7 @@ use tunnel_core::tap::Tap;
 
 use crate::http_timing::HttpObserver;
 
-/// Where a Streamable HTTP binding's MCP server lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpTarget {
-    pub channel: ChannelName,
-    /// The MCP endpoint, e.g. `http://127.0.0.1:3000/mcp`.
-    pub url: String,
-}
-
-impl HttpTarget {
-    pub fn new(channel: ChannelName, url: impl Into<String>) -> Self {
-        HttpTarget {
-            channel,
-            url: url.into(),
-        }
-    }
-}
+pub use tunnel_core::mcp_http::HttpTarget;
 
 /// A stdio MCP server (`--mcp.command`): one child process for the channel, started by
 /// [`crate::Runtime::start`] and supervised for the runtime's whole life.

@@ -43,23 +43,7 @@ use tunnel_core::engine::{BindingKind, EngineConfig, Event, SetupError, Status};
 use tunnel_core::tap::Tap;
 
 pub use driver::Finished;
-
-/// Where a Streamable HTTP binding's MCP server lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpTarget {
-    pub channel: ChannelName,
-    /// The MCP endpoint, e.g. `http://127.0.0.1:3000/mcp`.
-    pub url: String,
-}
-
-impl HttpTarget {
-    pub fn new(channel: ChannelName, url: impl Into<String>) -> Self {
-        HttpTarget {
-            channel,
-            url: url.into(),
-        }
-    }
-}
+pub use tunnel_core::mcp_http::HttpTarget;
 
 /// What an in-process MCP server answers to one message.
 #[derive(Debug, Clone, Default)]
