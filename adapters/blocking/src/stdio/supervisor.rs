@@ -304,23 +304,29 @@ impl State {
                         c.write(ticket, line);
                     }
                 }
-                MuxOutput::Deliver { cmd, output } => {
-                    let terminal = matches!(output, McpOutput::Terminal(_));
-                    let sink = if terminal {
-                        self.sinks.remove(&cmd)
-                    } else {
-                        self.sinks.get(&cmd).cloned()
-                    };
-                    if let Some(sink) = sink {
-                        sink.output(output);
-                    }
-                }
+                MuxOutput::Deliver { cmd, output } => self.deliver(cmd, output),
                 MuxOutput::Restart { reason } => {
                     log::warn!("{} {reason}", self.log_prefix());
                     self.child_gone(Down::Restart(reason));
                 }
             }
         }
+        self.log_events();
+    }
+
+    /// Hands one output to its command's sink; the terminal one retires the sink.
+    fn deliver(&mut self, cmd: CommandId, output: McpOutput) {
+        let sink = if matches!(output, McpOutput::Terminal(_)) {
+            self.sinks.remove(&cmd)
+        } else {
+            self.sinks.get(&cmd).cloned()
+        };
+        if let Some(sink) = sink {
+            sink.output(output);
+        }
+    }
+
+    fn log_events(&mut self) {
         while let Some(e) = self.mux.poll_event() {
             self.log_event(e);
         }
@@ -422,24 +428,12 @@ impl State {
         let mut rest = Vec::new();
         while let Some(out) = self.mux.poll_output() {
             match out {
-                MuxOutput::Deliver { cmd, output } => {
-                    let terminal = matches!(output, McpOutput::Terminal(_));
-                    let sink = if terminal {
-                        self.sinks.remove(&cmd)
-                    } else {
-                        self.sinks.get(&cmd).cloned()
-                    };
-                    if let Some(sink) = sink {
-                        sink.output(output);
-                    }
-                }
+                MuxOutput::Deliver { cmd, output } => self.deliver(cmd, output),
                 other => rest.push(other),
             }
         }
         drop(rest);
-        while let Some(e) = self.mux.poll_event() {
-            self.log_event(e);
-        }
+        self.log_events();
     }
 
     fn restart(&mut self) {
