@@ -199,6 +199,24 @@ pub fn check(
         expected,
         actual,
     };
+    // `seen` (as compared: `cmp`) against the request the trace expects at `at`.
+    let differs = |at: String, req: &Req, cmp: &Seen, seen: &Seen| {
+        compare_req(req, cmp, subst).err().map(|e| Finding {
+            at_ms: seen.at_ms,
+            d: div(at, e, seen.summary()),
+        })
+    };
+    // The first `what` request for `rid` beyond the `want` the trace has.
+    let beyond = |what: &str, rid: &str, want: usize, got: &[Seen]| {
+        got.get(want).map(|extra| Finding {
+            at_ms: extra.at_ms,
+            d: div(
+                format!("{what} #{} for {rid}", want + 1),
+                format!("{want} {what}(s) for {rid}"),
+                extra.summary(),
+            ),
+        })
+    };
     let mut findings: Vec<Finding> = Vec::new();
     let end = u64::MAX;
 
@@ -221,12 +239,7 @@ pub fn check(
                     if replay != "core" {
                         cmp.target = strip_limit(&cmp.target);
                     }
-                    if let Err(e) = compare_req(&req, &cmp, subst) {
-                        findings.push(Finding {
-                            at_ms: seen.at_ms,
-                            d: div(at, e, seen.summary()),
-                        });
-                    }
+                    findings.extend(differs(at, &req, &cmp, seen));
                 }
             }
         }
@@ -259,26 +272,12 @@ pub fn check(
                 }),
                 Some(seen) => {
                     if let Some(req) = &line.request {
-                        if let Err(e) = compare_req(req, seen, subst) {
-                            findings.push(Finding {
-                                at_ms: seen.at_ms,
-                                d: div(at, e, seen.summary()),
-                            });
-                        }
+                        findings.extend(differs(at, req, seen, seen));
                     }
                 }
             }
         }
-        if let Some(extra) = got.get(want.len()) {
-            findings.push(Finding {
-                at_ms: extra.at_ms,
-                d: div(
-                    format!("MCP request #{} for {rid}", want.len() + 1),
-                    format!("{} MCP request(s) for {rid}", want.len()),
-                    extra.summary(),
-                ),
-            });
-        }
+        findings.extend(beyond("MCP request", rid, want.len(), got));
 
         let want = trace.posts_for(rid);
         let got = obs.posts.get(rid).map(Vec::as_slice).unwrap_or(&[]);
@@ -297,26 +296,10 @@ pub fn check(
                         format!("nothing ({} post(s) for {rid})", got.len()),
                     ),
                 }),
-                Some(seen) => {
-                    if let Err(e) = compare_req(&line.request, seen, subst) {
-                        findings.push(Finding {
-                            at_ms: seen.at_ms,
-                            d: div(at, e, seen.summary()),
-                        });
-                    }
-                }
+                Some(seen) => findings.extend(differs(at, &line.request, seen, seen)),
             }
         }
-        if let Some(extra) = got.get(want.len()) {
-            findings.push(Finding {
-                at_ms: extra.at_ms,
-                d: div(
-                    format!("post #{} for {rid}", want.len() + 1),
-                    format!("{} post(s) for {rid}", want.len()),
-                    extra.summary(),
-                ),
-            });
-        }
+        findings.extend(beyond("post", rid, want.len(), got));
     }
     for seen in &obs.unexpected_mcp {
         findings.push(Finding {
