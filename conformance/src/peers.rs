@@ -21,7 +21,8 @@ pub struct Peers {
     pub py_http: PathBuf,
 }
 
-fn workspace_root() -> PathBuf {
+/// The workspace root (where `target/` lives).
+pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)
@@ -29,7 +30,7 @@ fn workspace_root() -> PathBuf {
 }
 
 /// Parses the `export NAME='value'` lines of env.sh.
-fn parse_env_sh(text: &str) -> HashMap<String, String> {
+pub fn parse_env_sh(text: &str) -> HashMap<String, String> {
     text.lines()
         .filter_map(|l| l.strip_prefix("export "))
         .filter_map(|l| l.split_once('='))

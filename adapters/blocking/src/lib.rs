@@ -45,6 +45,7 @@ pub use options::{
     ClientCertPaths, HttpTarget, Observer, RuntimeOptions, StartError, StdioCommandError,
     StdioOptions, StdioTarget, TlsOptions,
 };
+pub use probe::reachable;
 pub use runtime::{Finished, Runtime, RuntimeHandle};
 pub use status::{Counters, Snapshot};
 

@@ -35,16 +35,22 @@ pub(crate) struct ProbeTarget {
     pub uri: Uri,
 }
 
-/// Connects once; `Err` carries the operator-facing reason.
-fn probe(uri: &Uri) -> Result<(), String> {
-    let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
-    let port = uri
-        .port_u16()
-        .unwrap_or(if uri.scheme_str() == Some("https") {
-            443
-        } else {
-            80
-        });
+/// Host (without IPv6 brackets) and port of an `http`/`https` URI, the port defaulting by
+/// scheme. Shared by the probe, the startup wait and the resolver's literal shortcut.
+pub(crate) fn host_port(uri: &Uri) -> Option<(&str, u16)> {
+    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().or(match uri.scheme_str() {
+        Some("https") => Some(443),
+        Some("http") => Some(80),
+        _ => None,
+    })?;
+    Some((host, port))
+}
+
+/// Opens (and closes) one TCP connection to the target; `Err` carries the operator-facing
+/// reason. Also what `run --mcp.startup-wait-timeout` waits on.
+pub fn reachable(uri: &Uri) -> Result<(), String> {
+    let (host, port) = host_port(uri).ok_or_else(|| format!("{uri} has no host or port"))?;
     let addrs: Vec<_> = (host, port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {host}: {e}"))?
@@ -72,7 +78,7 @@ pub(crate) fn run(targets: Vec<ProbeTarget>, tx: Sender<Input>, published: Publi
         if Instant::now() >= next {
             let mut any_down = false;
             for t in &targets {
-                let down = probe(&t.uri)
+                let down = reachable(&t.uri)
                     .err()
                     .map(|e| format!("MCP target unreachable: {e}"));
                 any_down |= down.is_some();
@@ -99,9 +105,9 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let up: Uri = format!("http://127.0.0.1:{port}/mcp").parse().unwrap();
-        assert_eq!(probe(&up), Ok(()));
+        assert_eq!(reachable(&up), Ok(()));
         drop(l);
-        let err = probe(&up).unwrap_err();
+        let err = reachable(&up).unwrap_err();
         assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
     }
 }

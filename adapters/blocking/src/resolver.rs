@@ -22,13 +22,8 @@ pub(crate) struct LiteralFirst {
 }
 
 fn literal(uri: &Uri) -> Option<SocketAddr> {
-    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+    let (host, port) = crate::probe::host_port(uri)?;
     let ip: IpAddr = host.parse().ok()?;
-    let port = uri.port_u16().or(match uri.scheme_str() {
-        Some("https") => Some(443),
-        Some("http") => Some(80),
-        _ => None,
-    })?;
     Some(SocketAddr::new(ip, port))
 }
 

@@ -327,38 +327,18 @@ fn wait_for_main_target(c: &RunConfig) {
     let Ok(uri) = main.url.parse::<http::Uri>() else {
         return;
     };
-    let host = uri
-        .host()
-        .unwrap_or_default()
-        .trim_matches(['[', ']'])
-        .to_string();
-    let port = uri
-        .port_u16()
-        .unwrap_or(if uri.scheme_str() == Some("https") {
-            443
-        } else {
-            80
-        });
+    let target = uri.authority().map(|a| a.to_string()).unwrap_or_default();
     let deadline = std::time::Instant::now() + c.mcp.startup_wait_timeout;
     let mut delay = std::time::Duration::from_millis(50);
-    loop {
-        let connected = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
-            .ok()
-            .and_then(|mut a| a.next())
-            .is_some_and(|a| {
-                std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_secs(2)).is_ok()
-            });
-        if connected {
-            return;
-        }
+    while let Err(why) = tunnel_blocking::reachable(&uri) {
         if std::time::Instant::now() + delay > deadline {
             log::warn!(
-                "MCP target {host}:{port} still unreachable after --mcp.startup-wait-timeout {:?}; starting anyway (/readyz reports it)",
+                "MCP target {target} still unreachable after --mcp.startup-wait-timeout {:?} ({why}); starting anyway (/readyz reports it)",
                 c.mcp.startup_wait_timeout
             );
             return;
         }
-        log::info!("retrying MCP startup probe of {host}:{port} in {delay:?}");
+        log::info!("retrying MCP startup probe of {target} in {delay:?}");
         std::thread::sleep(delay);
         delay = (delay * 2).min(std::time::Duration::from_secs(1));
     }

@@ -7,28 +7,19 @@
 //! process costs per call, which is what an operator pays for.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tunnel_conformance::peers::Peers;
+use tunnel_conformance::peers::{self, Peers};
 
 use super::{kib, percentiles, procstat, McpClient};
 
 type Add<'a> = dyn FnMut(&'static str, String, String) + 'a;
 
 fn bench_env() -> Option<HashMap<String, String>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()?
-        .to_path_buf();
-    let text = std::fs::read_to_string(root.join("target/peers/bench/env.sh")).ok()?;
-    let env: HashMap<String, String> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("export "))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-        .collect();
+    let path = peers::workspace_root().join("target/peers/bench/env.sh");
+    let env = peers::parse_env_sh(&std::fs::read_to_string(path).ok()?);
     (env.get("BENCH_PEERS_READY").map(String::as_str) == Some("1")).then_some(env)
 }
 

@@ -55,13 +55,6 @@ impl Table {
     }
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
-
 /// Latency percentiles of a sample, in microseconds.
 fn percentiles(mut v: Vec<Duration>) -> String {
     if v.is_empty() {
@@ -415,7 +408,9 @@ fn main() {
         .windows(2)
         .find(|w| w[0] == "--client")
         .map(|w| PathBuf::from(&w[1]))
-        .unwrap_or_else(|| workspace_root().join("target/release/tunnel-client"));
+        .unwrap_or_else(|| {
+            tunnel_conformance::peers::workspace_root().join("target/release/tunnel-client")
+        });
     if !bin.exists() {
         eprintln!(
             "bench: {} not found; build it first: cargo build --release -p tunnel-client (or pass --client PATH)",
