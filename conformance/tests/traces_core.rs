@@ -92,6 +92,10 @@ fn every_trace_replays_on_the_core() {
     let mut failures = Vec::new();
     let mut ran = 0;
     for (path, t) in load_all() {
+        // TRACE_FILTER=substring limits the run (and a bless) to matching traces.
+        if std::env::var("TRACE_FILTER").is_ok_and(|f| !t.header.name.contains(&f)) {
+            continue;
+        }
         if let Some(why) = t.header.skip.get("core") {
             eprintln!("skip {}: {why}", t.header.name);
             continue;
@@ -130,4 +134,43 @@ fn every_trace_replays_on_the_core() {
         failures.join("\n\n")
     );
     eprintln!("{ran} traces replayed on the core");
+}
+
+/// The suite is only worth something if a client that behaves differently fails it: each
+/// mutation of a passing trace must be reported, at the right exchange, with both sides.
+#[test]
+fn a_trace_that_no_longer_matches_is_reported_with_both_sides() {
+    let subst = Subst {
+        api_key: REPLAY_API_KEY.into(),
+    };
+    let path = suite_dir().join("stdio_colliding_ids_remapped.jsonl");
+    let good = std::fs::read_to_string(&path).unwrap();
+    let verdict = |text: &str| {
+        let t = Trace::parse(text).unwrap();
+        let run = replay_core(&t).unwrap();
+        check(&t, "core", &run.observations, &subst).map_err(|d| d.to_string())
+    };
+    assert!(verdict(&good).is_ok());
+
+    // The child is expected to receive something else: the line is never matched, and what
+    // the child did receive is reported.
+    let quick = good.replace(
+        r#""arguments":{},"name":"fast"}"#,
+        r#""arguments":{},"name":"quick"}"#,
+    );
+    assert_ne!(quick, good);
+    let e = verdict(&quick).unwrap_err();
+    assert!(
+        e.contains("a line to the stdio child of channel main"),
+        "{e}"
+    );
+    assert!(e.contains(r#""name":"fast""#), "{e}");
+    assert!(e.contains(r#"unmatched stdio lines: {"id":"<$id>""#), "{e}");
+    assert!(e.contains(r#""name":"quick""#), "{e}");
+
+    // The connector's id must come back: a post expecting another one diverges there.
+    let e =
+        verdict(&good.replacen(r#""resp_json":{"id":1"#, r#""resp_json":{"id":9"#, 1)).unwrap_err();
+    assert!(e.contains("post #1 for r2"), "{e}");
+    assert!(e.contains("/resp_json/id: 9, sent 1"), "{e}");
 }

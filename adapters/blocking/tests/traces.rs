@@ -4,7 +4,7 @@
 use std::any::Any;
 use std::time::Duration;
 
-use tunnel_blocking::{HttpTarget, Runtime, RuntimeOptions};
+use tunnel_blocking::{HttpTarget, Runtime, RuntimeOptions, StdioTarget};
 use tunnel_conformance::trace::live::{run_suite, LiveSetup};
 
 fn start(setup: LiveSetup) -> Result<Box<dyn Any>, String> {
@@ -13,6 +13,11 @@ fn start(setup: LiveSetup) -> Result<Box<dyn Any>, String> {
             .targets
             .into_iter()
             .map(|(channel, url)| HttpTarget::new(channel, url))
+            .collect(),
+        stdio_targets: setup
+            .stdio
+            .into_iter()
+            .map(|(channel, argv)| StdioTarget::new(channel, argv))
             .collect(),
         drain_timeout: Duration::from_secs(1),
         ..RuntimeOptions::default()
@@ -114,4 +119,30 @@ fn a_recorded_session_replays_on_the_core_and_the_adapter() {
     if let Err(e) = run_one(&trace, "blocking", &start) {
         panic!("{e}\n\ntrace:\n{text}");
     }
+}
+
+/// A live replay reports a stdio divergence too: the scripted child receives a request the
+/// (mutated) trace does not expect, and the report shows both sides.
+#[test]
+fn a_stdio_divergence_is_reported_by_the_live_replay() {
+    use tunnel_conformance::trace::live::run_one;
+    use tunnel_conformance::trace::{suite_dir, Trace};
+    let good =
+        std::fs::read_to_string(suite_dir().join("stdio_colliding_ids_remapped.jsonl")).unwrap();
+    let mutated = good.replace(
+        r#""arguments":{},"name":"fast"}"#,
+        r#""arguments":{},"name":"quick"}"#,
+    );
+    assert_ne!(mutated, good);
+    let mut t = Trace::parse(&mutated).unwrap();
+    t.header.timeout_ms = Some(3000);
+    let e = run_one(&t, "blocking", &start).unwrap_err();
+    assert!(
+        e.contains("a line to the stdio child of channel main"),
+        "{e}"
+    );
+    assert!(
+        e.contains(r#""name":"fast""#) && e.contains(r#""name":"quick""#),
+        "{e}"
+    );
 }

@@ -61,6 +61,39 @@ pub struct Observations {
     pub mcp: BTreeMap<String, Vec<Seen>>,
     /// MCP requests no trace line accounts for.
     pub unexpected_mcp: Vec<Seen>,
+    /// Lines stdio children received, in order of arrival.
+    pub stdio: Vec<StdioSeen>,
+}
+
+/// One line a stdio child received (`Seen::method` is `STDIN`, `target` the channel).
+#[derive(Debug, Clone)]
+pub struct StdioSeen {
+    pub channel: String,
+    /// The channel's stdio line it matched (index into `Trace::stdio_for(channel)`).
+    pub index: Option<usize>,
+    pub request_id: Option<String>,
+    pub seen: Seen,
+    /// A rule broken by sending it (see `StdioScript::on_line`).
+    pub problem: Option<String>,
+}
+
+impl StdioSeen {
+    /// What a scripted child made of `line`, received on `channel`.
+    pub fn new(channel: &str, line: &[u8], at_ms: u64, r: &super::stdio_script::Received) -> Self {
+        StdioSeen {
+            channel: channel.to_string(),
+            index: r.index,
+            request_id: r.request_id.clone(),
+            seen: Seen {
+                method: "STDIN".into(),
+                target: channel.to_string(),
+                headers: Vec::new(),
+                body: line.to_vec(),
+                at_ms,
+            },
+            problem: r.problem.clone(),
+        }
+    }
 }
 
 /// How a replay differs from its trace.
@@ -311,6 +344,7 @@ pub fn check(
             ),
         });
     }
+    findings.extend(check_stdio(trace, obs, &div));
     for seen in &obs.stray_posts {
         findings.push(Finding {
             at_ms: seen.at_ms,
@@ -372,6 +406,86 @@ pub fn limit_of(target: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// Every `receive` line of every stdio channel was received; nothing else was; no rule
+/// was broken on the way.
+fn check_stdio(
+    trace: &Trace,
+    obs: &Observations,
+    div: &dyn Fn(String, String, String) -> Divergence,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for b in trace
+        .header
+        .config
+        .bindings
+        .iter()
+        .filter(|b| b.kind == "stdio")
+    {
+        for (i, line) in trace.stdio_for(&b.channel).iter().enumerate() {
+            let Some(want) = &line.receive else { continue };
+            let got = obs
+                .stdio
+                .iter()
+                .any(|s| s.channel == b.channel && s.index == Some(i));
+            if !got {
+                let rid = &line.request_id;
+                findings.push(Finding {
+                    at_ms: u64::MAX,
+                    d: div(
+                        format!("stdio line #{} of channel {} (for {rid})", i + 1, b.channel),
+                        format!("the child receives {want}"),
+                        "never sent to the child".into(),
+                    ),
+                });
+            }
+        }
+    }
+    for s in &obs.stdio {
+        if s.index.is_none() {
+            // Both sides: what the channel's unmatched lines wanted instead.
+            let lines = trace.stdio_for(&s.channel);
+            let open: Vec<String> = lines
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| {
+                    !obs.stdio
+                        .iter()
+                        .any(|o| o.channel == s.channel && o.index == Some(*i))
+                })
+                .filter_map(|(_, l)| {
+                    l.receive
+                        .as_ref()
+                        .map(|r| format!("{r} (for {})", l.request_id))
+                })
+                .collect();
+            let expected = if open.is_empty() {
+                "no such line (every stdio line was matched already)".to_string()
+            } else {
+                format!("one of the unmatched stdio lines: {}", open.join(" | "))
+            };
+            findings.push(Finding {
+                at_ms: s.seen.at_ms,
+                d: div(
+                    format!("a line to the stdio child of channel {}", s.channel),
+                    expected,
+                    String::from_utf8_lossy(&s.seen.body).into_owned(),
+                ),
+            });
+        }
+        if let Some(p) = &s.problem {
+            findings.push(Finding {
+                at_ms: s.seen.at_ms,
+                d: div(
+                    format!("a line to the stdio child of channel {}", s.channel),
+                    "ids never reused on the child's connection".into(),
+                    format!("{p}: {}", String::from_utf8_lossy(&s.seen.body)),
+                ),
+            });
+        }
+    }
+    findings
+}
+
 fn check_rule(
     e: &Expect,
     obs: &Observations,
@@ -380,7 +494,15 @@ fn check_rule(
     let rid = e.request_id.clone().unwrap_or_default();
     match e.rule.as_str() {
         "no_mcp" => {
-            let got = obs.mcp.get(&rid).and_then(|v| v.first())?;
+            let stdio = obs
+                .stdio
+                .iter()
+                .find(|s| s.request_id.as_deref() == Some(&rid));
+            let got = obs
+                .mcp
+                .get(&rid)
+                .and_then(|v| v.first())
+                .or(stdio.map(|s| &s.seen))?;
             Some(Finding {
                 at_ms: got.at_ms,
                 d: div(

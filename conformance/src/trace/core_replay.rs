@@ -24,8 +24,10 @@ use tunnel_core::engine::{
 };
 
 use super::check::{Observations, Seen};
+use super::core_stdio::{ChildInput, Effect, SimChannel};
 use super::engine::{engine_config, error_from_name, REPLAY_API_KEY};
 use super::format::{expand_header_value, McpLine, Resp, Trace};
+use super::stdio_script::StdioScript;
 
 /// The replay's wall clock at virtual time zero (for HTTP-date `Retry-After`).
 const WALL0: u64 = 1_800_000_000;
@@ -50,6 +52,8 @@ enum Input {
     McpBody(CommandId, Vec<u8>),
     McpEnd(CommandId),
     McpError(CommandId, TransportError),
+    /// Something the scripted child of stdio channel `n` does.
+    Child(usize, ChildInput),
 }
 
 impl Input {
@@ -159,6 +163,11 @@ struct Runner<'t> {
     polls_seen: usize,
     mcp_cursor: HashMap<String, usize>,
     post_cursor: HashMap<String, usize>,
+    /// Stdio channels, and which of them each stdio command went to.
+    stdio: Vec<SimChannel>,
+    stdio_cmd: HashMap<CommandId, usize>,
+    /// What the stdio channels asked for, in order, with their index.
+    effects: std::collections::VecDeque<(usize, Effect)>,
 }
 
 impl Runner<'_> {
@@ -293,6 +302,16 @@ impl Runner<'_> {
                 self.schedule(now, Input::Metadata(Ok(resp)));
             }
             Action::StartMcp(work) => {
+                let stdio = self
+                    .stdio
+                    .iter()
+                    .position(|c| c.channel == work.channel.as_str());
+                if let Some(i) = stdio {
+                    self.stdio_cmd.insert(work.cmd, i);
+                    let fx = self.stdio[i].submit(now, work);
+                    self.effects.extend(fx.into_iter().map(|e| (i, e)));
+                    return;
+                }
                 let seen = mcp_seen(&work, at_ms);
                 let rid = work.request_id.clone();
                 let k = {
@@ -310,6 +329,9 @@ impl Runner<'_> {
                 }
             }
             Action::CancelMcp { cmd } => {
+                if let Some(i) = self.stdio_cmd.remove(&cmd) {
+                    self.stdio[i].cancel(now, cmd);
+                }
                 self.unschedule(|i| i.cmd() == Some(cmd));
             }
         }
@@ -351,7 +373,39 @@ impl Runner<'_> {
             Input::McpBody(c, b) => engine.handle_mcp_body(now, c, &b),
             Input::McpEnd(c) => engine.handle_mcp_end(now, c),
             Input::McpError(c, e) => engine.handle_mcp_error(now, c, e),
+            Input::Child(i, ci) => {
+                let at_ms = self.ms(now);
+                let fx = self.stdio[i].handle(now, ci, &mut self.obs.stdio, at_ms);
+                self.effects.extend(fx.into_iter().map(|e| (i, e)));
+            }
         }
+    }
+
+    /// Moves the stdio channels on: their multiplexers' outputs, then what they ask for.
+    /// `true` when something happened.
+    fn step_stdio(&mut self, engine: &mut Engine) -> bool {
+        let (now, at_ms) = (self.now, self.ms(self.now));
+        for i in 0..self.stdio.len() {
+            let fx = self.stdio[i].pump(now, &mut self.obs.stdio, at_ms);
+            self.effects.extend(fx.into_iter().map(|e| (i, e)));
+        }
+        let Some((i, e)) = self.effects.pop_front() else {
+            return false;
+        };
+        match e {
+            Effect::Deliver(cmd, output) => {
+                if matches!(output, tunnel_core::engine::McpOutput::Terminal(_)) {
+                    self.stdio_cmd.remove(&cmd);
+                }
+                engine.handle_mcp_output(now, cmd, output);
+            }
+            Effect::Schedule(at, ci) => self.schedule(at, Input::Child(i, ci)),
+        }
+        true
+    }
+
+    fn stdio_timeout(&self) -> Option<Instant> {
+        self.stdio.iter().filter_map(SimChannel::timeout).min()
     }
 }
 
@@ -382,12 +436,32 @@ pub fn replay_core(trace: &Trace) -> Result<CoreRun, String> {
         polls_seen: 0,
         mcp_cursor: HashMap::new(),
         post_cursor: HashMap::new(),
+        stdio: Vec::new(),
+        stdio_cmd: HashMap::new(),
+        effects: Default::default(),
     };
+    for b in trace
+        .header
+        .config
+        .bindings
+        .iter()
+        .filter(|b| b.kind == "stdio")
+    {
+        let channel = tunnel_core::channel::ChannelName::canonical(&b.channel)
+            .map_err(|e| format!("binding {:?}: {e}", b.channel))?;
+        let script = StdioScript::new(trace.stdio_for(&b.channel));
+        r.stdio.push(SimChannel::new(channel.as_str(), script));
+        let i = r.stdio.len() - 1;
+        r.schedule(t0, Input::Child(i, ChildInput::Start));
+    }
     // Bounded: every iteration either delivers a scheduled input, fires a timer or advances
     // the clock, and the horizon ends it; the cap only guards against a runaway engine.
     for _ in 0..1_000_000 {
         while let Some(a) = engine.poll_action() {
             r.perform(a);
+        }
+        if r.step_stdio(&mut engine) {
+            continue;
         }
         while let Some(e) = engine.poll_event() {
             let ms = r.ms(r.now);
@@ -409,7 +483,16 @@ pub fn replay_core(trace: &Trace) -> Result<CoreRun, String> {
             engine.handle_timeout(r.now);
             continue;
         }
-        let next = match (r.sched.first().map(|s| s.at), engine.poll_timeout()) {
+        if r.stdio_timeout().is_some_and(|t| t <= r.now) {
+            let now = r.now;
+            r.stdio.iter_mut().for_each(|c| c.handle_timeout(now));
+            continue;
+        }
+        let timer = [engine.poll_timeout(), r.stdio_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        let next = match (r.sched.first().map(|s| s.at), timer) {
             (Some(a), Some(b)) => a.min(b),
             (Some(a), None) | (None, Some(a)) => a,
             (None, None) => break,

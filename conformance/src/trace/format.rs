@@ -14,6 +14,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use super::stdio_script::StdioLine;
+
 /// The value of `format` in the header line.
 pub const FORMAT: &str = "tunnel-trace/1";
 
@@ -28,6 +30,7 @@ pub enum Line {
     Poll(PollLine),
     Mcp(McpLine),
     Post(PostLine),
+    Stdio(StdioLine),
     Expect(Expect),
 }
 
@@ -344,6 +347,15 @@ fn allowed_keys(kind: &str) -> Option<&'static [&'static str]> {
             "error_written",
             "delay_ms",
         ],
+        "stdio" => &[
+            "kind",
+            "t",
+            "request_id",
+            "channel",
+            "receive",
+            "send",
+            "delay_ms",
+        ],
         "expect" => &[
             "kind",
             "rule",
@@ -408,6 +420,8 @@ pub struct Trace {
     pub polls: Vec<PollLine>,
     pub mcp: Vec<McpLine>,
     pub posts: Vec<PostLine>,
+    /// Exchanges with stdio children (every channel), in file order.
+    pub stdio: Vec<StdioLine>,
     pub expects: Vec<Expect>,
 }
 
@@ -418,6 +432,7 @@ impl Trace {
             polls: Vec::new(),
             mcp: Vec::new(),
             posts: Vec::new(),
+            stdio: Vec::new(),
             expects: Vec::new(),
         }
     }
@@ -483,6 +498,7 @@ impl Trace {
                     }
                     t.posts.push(p)
                 }
+                Line::Stdio(s) => t.stdio.push(s),
                 Line::Expect(e) => t.expects.push(e),
                 Line::Header(_) => {}
             }
@@ -514,6 +530,15 @@ impl Trace {
             .collect()
     }
 
+    /// Stdio lines of one channel, in order.
+    pub fn stdio_for(&self, channel: &str) -> Vec<StdioLine> {
+        self.stdio
+            .iter()
+            .filter(|s| s.channel.as_deref().unwrap_or("main") == channel)
+            .cloned()
+            .collect()
+    }
+
     /// Whether a replay called `replay` checks `e`.
     pub fn applies(e: &Expect, replay: &str) -> bool {
         e.only.is_empty() || e.only.iter().any(|o| o == replay)
@@ -534,6 +559,9 @@ impl Trace {
         }
         for m in &self.mcp {
             push(Line::Mcp(m.clone()));
+        }
+        for s in &self.stdio {
+            push(Line::Stdio(s.clone()));
         }
         for p in &self.posts {
             push(Line::Post(p.clone()));

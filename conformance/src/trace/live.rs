@@ -25,6 +25,7 @@ use super::core_replay::post_request_id;
 use super::engine::{engine_config, REPLAY_API_KEY};
 use super::format::{expand_header_value, Resp, Trace};
 use super::mcp_script::ScriptedMcp;
+use super::stdio_child::ScriptedChild;
 use crate::emulator::{Emulator, EmulatorConfig, Endpoint, Fault, RecordedRequest};
 
 /// What a live replay hands the adapter under test.
@@ -32,6 +33,8 @@ pub struct LiveSetup {
     pub engine: EngineConfig,
     /// MCP endpoint URL per HTTP channel.
     pub targets: Vec<(ChannelName, String)>,
+    /// The child's command line per stdio channel (a relay to the trace's scripted child).
+    pub stdio: Vec<(ChannelName, Vec<String>)>,
 }
 
 /// Starts the adapter; dropping the returned value must stop it.
@@ -176,8 +179,23 @@ pub fn replay_live(trace: &Trace, replay: &str, start: Start<'_>) -> Result<Live
         servers.push((b.channel.clone(), s));
     }
 
+    // Scripted children, one per stdio channel.
+    let mut children: Vec<(String, ScriptedChild)> = Vec::new();
+    let mut stdio = Vec::new();
+    for b in c.bindings.iter().filter(|b| b.kind == "stdio") {
+        let channel = ChannelName::canonical(&b.channel).map_err(|e| e.to_string())?;
+        let child = ScriptedChild::start(channel.as_str(), trace.stdio_for(&b.channel), t0)
+            .map_err(|e| format!("stdio script: {e}"))?;
+        stdio.push((channel, child.argv()));
+        children.push((b.channel.clone(), child));
+    }
+
     let engine = engine_config(c, &emu.base_url(), REPLAY_API_KEY)?;
-    let client = start(LiveSetup { engine, targets })?;
+    let client = start(LiveSetup {
+        engine,
+        targets,
+        stdio,
+    })?;
 
     // Wait until every scripted exchange happened (or the time is up), then a little more.
     let timeout = trace
@@ -232,6 +250,14 @@ pub fn replay_live(trace: &Trace, replay: &str, start: Start<'_>) -> Result<Live
                 missing.push(format!("{} MCP line(s) of channel {ch} unused", s.unused()));
             }
         }
+        for (ch, s) in &children {
+            if s.unused() > 0 {
+                missing.push(format!(
+                    "{} stdio line(s) of channel {ch} unused",
+                    s.unused()
+                ));
+            }
+        }
         if missing.is_empty() {
             break "complete".to_string();
         }
@@ -269,6 +295,10 @@ pub fn replay_live(trace: &Trace, replay: &str, start: Start<'_>) -> Result<Live
                 None => obs.unexpected_mcp.push(seen),
             }
         }
+    }
+    for (_, mut child) in children {
+        child.stop();
+        obs.stdio.extend(child.seen());
     }
     for v in obs.mcp.values_mut() {
         v.sort_by_key(|s| s.at_ms);
