@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use http::HeaderMap;
 
+use crate::channel::ChannelName;
 use crate::classify::TransportError;
 use crate::engine::{Action, CommandId, HttpResponse, McpOutput, PollId, PostError, PostId};
 
@@ -54,10 +55,26 @@ pub enum Observed<'a> {
     },
     /// A graceful drain began.
     Drain,
+    /// A line written to a stdio child's stdin (newline included), below the engine: the
+    /// stdio multiplexer's side, so a trace can script the child.
+    StdioWritten {
+        channel: &'a ChannelName,
+        line: &'a [u8],
+    },
+    /// Bytes read from a stdio child's stdout.
+    StdioRead {
+        channel: &'a ChannelName,
+        bytes: &'a [u8],
+    },
+    /// A stdio child went away (exited, closed stdout, or was stopped for a restart).
+    StdioExited {
+        channel: &'a ChannelName,
+    },
 }
 
-/// Receives what crosses the engine boundary, on the driver. It must be quick (buffer and
-/// write; never wait on the network): the driver waits for it.
+/// Receives what crosses the engine boundary, on the driver (the `Stdio*` observations: on
+/// the thread or task serving that channel). It must be quick (buffer and write; never wait
+/// on the network): the caller waits for it.
 pub trait Tap: Send + Sync {
     fn observe(&self, at: Instant, what: Observed<'_>);
     /// The adapter is stopping: write out whatever is buffered.

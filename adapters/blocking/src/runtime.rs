@@ -258,6 +258,7 @@ impl Runtime {
                 opts.mcp_connection_ttl,
                 tx.clone(),
                 &threads,
+                opts.tap.clone(),
             )?;
             bindings.insert(t.channel.clone(), Arc::new(binding));
         }

@@ -479,13 +479,15 @@ pub fn replay_core(trace: &Trace) -> Result<CoreRun, String> {
             }
             continue;
         }
-        if engine.poll_timeout().is_some_and(|t| t <= r.now) {
-            engine.handle_timeout(r.now);
-            continue;
-        }
+        // A stdio multiplexer's deadline goes first when both are due: in an adapter it is
+        // checked where the child is served, while the engine's cancel has to travel there.
         if r.stdio_timeout().is_some_and(|t| t <= r.now) {
             let now = r.now;
             r.stdio.iter_mut().for_each(|c| c.handle_timeout(now));
+            continue;
+        }
+        if engine.poll_timeout().is_some_and(|t| t <= r.now) {
+            engine.handle_timeout(r.now);
             continue;
         }
         let timer = [engine.poll_timeout(), r.stdio_timeout()]

@@ -21,6 +21,7 @@ pub mod format;
 pub mod live;
 pub mod mcp_script;
 pub mod record;
+mod record_stdio;
 pub mod redact;
 pub mod stdio_child;
 pub mod stdio_script;

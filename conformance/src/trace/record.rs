@@ -14,11 +14,14 @@ use std::time::Instant;
 
 use http::HeaderMap;
 use tunnel_core::classify::TransportError;
-use tunnel_core::engine::{Action, CommandId, EngineConfig, HttpResponse, McpOp, PollId, PostId};
+use tunnel_core::engine::{
+    Action, BindingKind, CommandId, EngineConfig, HttpResponse, McpOp, PollId, PostId,
+};
 use tunnel_core::tap::{Observed, Tap};
 
 use super::engine::{error_name, trace_config};
 use super::format::{Header, Headers, Line, McpLine, PollLine, PostLine, Req, Resp, FORMAT};
+use super::record_stdio::StdioRecording;
 use super::redact::Redactor;
 
 /// Control-plane request headers worth recording (stable across processes and versions).
@@ -77,6 +80,7 @@ struct Inner {
     polls: HashMap<PollId, (PollLine, Instant)>,
     posts: HashMap<PostId, (PostLine, Instant)>,
     mcp: HashMap<CommandId, OpenMcp>,
+    stdio: StdioRecording,
     failed: bool,
 }
 
@@ -118,6 +122,7 @@ impl Recorder {
                 polls: HashMap::new(),
                 posts: HashMap::new(),
                 mcp: HashMap::new(),
+                stdio: StdioRecording::default(),
                 failed: false,
             }),
         })
@@ -198,6 +203,7 @@ impl Inner {
                 };
                 self.posts.insert(*id, (line, at));
             }
+            Action::StartMcp(work) if work.kind == BindingKind::Stdio => self.stdio.submit(work),
             Action::StartMcp(work) => {
                 let (method, headers, body) = match &work.op {
                     McpOp::Send {
@@ -292,9 +298,14 @@ impl Inner {
                 let Some((mut line, started)) = self.polls.remove(&id) else {
                     return;
                 };
-                line.elapsed_ms = Some(self.ms(at).saturating_sub(self.ms(started)));
+                let elapsed = self.ms(at).saturating_sub(self.ms(started));
+                line.elapsed_ms = Some(elapsed);
                 match result {
                     Ok(r) => {
+                        // Replayed as recorded: a long poll that waited for its commands
+                        // answers as late, so commands arrive in the order and with the
+                        // gaps the client saw (what a child is asked when matters).
+                        line.delay_ms = elapsed;
                         if r.status == 200 {
                             self.red.learn_poll_body(&r.body);
                         }
@@ -338,10 +349,33 @@ impl Inner {
             Observed::McpEnd { cmd } => self.close_mcp(at, cmd, None, false),
             Observed::McpError { cmd, error } => self.close_mcp(at, cmd, Some(error), false),
             Observed::McpOutput { .. } => {}
+            Observed::StdioWritten { channel, line } => {
+                let t = self.ms(at);
+                self.stdio.written(at, t, channel.as_str(), line);
+            }
+            Observed::StdioRead { channel, bytes } => self.stdio.read(at, channel.as_str(), bytes),
+            Observed::StdioExited { channel } => self.stdio.exited(at, channel.as_str()),
+        }
+        let ready = self.stdio.ready();
+        self.write_stdio(ready);
+    }
+
+    /// Writes stdio lines, redacted like everything else (they carry payloads).
+    fn write_stdio(&mut self, lines: Vec<super::stdio_script::StdioLine>) {
+        for line in lines {
+            let redacted = serde_json::to_string(&line)
+                .ok()
+                .map(|s| self.red.text(&s))
+                .and_then(|s| serde_json::from_str(&s).ok());
+            if let Some(l) = redacted {
+                self.write(Line::Stdio(l));
+            }
         }
     }
 
     fn finish(&mut self) {
+        let stdio = self.stdio.finish();
+        self.write_stdio(stdio);
         let now = Instant::now();
         let cmds: Vec<CommandId> = self.mcp.keys().copied().collect();
         for c in cmds {

@@ -103,7 +103,21 @@ impl StdioMux {
     /// request, or forget its pending write or hold.
     pub fn handle_cancel(&mut self, now: Instant, cmd: CommandId) {
         match self.owned.get(&cmd).copied() {
-            Some(Owned::Request(tid)) => self.retire(now, tid, Retire::Cancelled),
+            Some(Owned::Request(tid)) => {
+                // The engine cancels on the same deadline the mux watches; which of the two
+                // notices first is a race in an adapter, so name the deadline either way
+                // (the child and the logs see the same reason every time).
+                let due = self
+                    .pending
+                    .get(&tid)
+                    .is_some_and(|p| p.by_deadline && p.expires <= now);
+                let why = if due {
+                    Retire::Deadline
+                } else {
+                    Retire::Cancelled
+                };
+                self.retire(now, tid, why);
+            }
             Some(Owned::Ack(ticket)) => {
                 self.acks.remove(&ticket);
                 self.owned.remove(&cmd);

@@ -210,6 +210,48 @@ fn progress_tokens_are_remapped_and_routed_to_their_command() {
     );
 }
 
+/// The engine's cancel and the mux's own deadline fire at the same instant; whichever the
+/// adapter delivers first, the child is told the same reason.
+#[test]
+fn a_cancel_at_the_deadline_names_the_deadline() {
+    for engine_first in [true, false] {
+        let mut h = H::new();
+        h.submit_at(
+            1,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
+            Some(Duration::from_secs(1)),
+        );
+        h.written();
+        h.now += Duration::from_secs(1);
+        if engine_first {
+            h.mux.handle_cancel(h.now, CommandId(1));
+        } else {
+            h.mux.handle_timeout(h.now);
+            h.mux.handle_cancel(h.now, CommandId(1));
+        }
+        h.pump();
+        let cancel = h.last_written();
+        assert_eq!(
+            cancel["params"]["reason"], "tunnel-client: response deadline passed",
+            "engine first: {engine_first}"
+        );
+    }
+    // Before the deadline a cancel is a cancel.
+    let mut h = H::new();
+    h.submit_at(
+        1,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
+        Some(Duration::from_secs(1)),
+    );
+    h.written();
+    h.mux.handle_cancel(h.now, CommandId(1));
+    h.pump();
+    assert_eq!(
+        h.last_written()["params"]["reason"],
+        "tunnel-client: cancelled"
+    );
+}
+
 #[test]
 fn late_response_after_deadline_is_discarded_and_never_delivered() {
     let mut h = H::new();

@@ -21,10 +21,12 @@ mod supervisor;
 mod sys;
 
 use std::sync::mpsc::{self, SendError, Sender};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tunnel_core::channel::ChannelName;
 use tunnel_core::engine::{CommandId, McpOutput, McpWork, Terminal};
+use tunnel_core::tap::Tap;
 
 use crate::binding::{McpBinding, McpSink};
 use crate::driver::Input;
@@ -50,6 +52,7 @@ impl StdioBinding {
         ttl: Duration,
         driver: Sender<Input>,
         threads: &Threads,
+        tap: Option<Arc<dyn Tap>>,
     ) -> Result<StdioBinding, StartError> {
         let channel: ChannelName = target.channel.clone();
         let command = target.argv.first().cloned().unwrap_or_default();
@@ -71,6 +74,7 @@ impl StdioBinding {
             tx: tx.clone(),
             driver,
             threads: threads.clone(),
+            tap,
         };
         threads
             .spawn(&format!("stdio-{channel}"), move || sup.run(started_tx))

@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tunnel_core::backoff::Backoff;
@@ -15,6 +16,7 @@ use tunnel_core::channel::ChannelName;
 use tunnel_core::classify::TransportError;
 use tunnel_core::engine::{CommandId, McpOp, McpOutput, McpWork, Terminal};
 use tunnel_core::stdio::{MuxConfig, MuxEvent, MuxOutput, RestartReason, StdioMux, WriteTicket};
+use tunnel_core::tap::{Observed, Tap};
 
 use super::child::{self, ChildProc};
 use crate::binding::McpSink;
@@ -89,6 +91,8 @@ pub(crate) struct Supervisor {
     pub(crate) tx: Sender<Msg>,
     pub(crate) driver: Sender<Input>,
     pub(crate) threads: Threads,
+    /// Shown the child's side of the channel (trace recording).
+    pub(crate) tap: Option<Arc<dyn Tap>>,
 }
 
 struct State {
@@ -268,6 +272,16 @@ impl State {
                 self.mux.handle_cancel(now, cmd);
             }
             Msg::Stdout { generation, bytes } if self.generation_is_current(generation) => {
+                if let Some(tap) = &self.sup.tap {
+                    let channel = &self.sup.channel;
+                    tap.observe(
+                        now,
+                        Observed::StdioRead {
+                            channel,
+                            bytes: &bytes,
+                        },
+                    );
+                }
                 self.mux.handle_child_output(now, &bytes);
             }
             Msg::StdoutEnd { generation, error } if self.generation_is_current(generation) => {
@@ -299,6 +313,11 @@ impl State {
         while let Some(out) = self.mux.poll_output() {
             match out {
                 MuxOutput::Write { ticket, line } => {
+                    if let (Some(tap), Some(_)) = (&self.sup.tap, &self.child) {
+                        let channel = &self.sup.channel;
+                        let line = &line[..];
+                        tap.observe(Instant::now(), Observed::StdioWritten { channel, line });
+                    }
                     // A write to a gone writer is noticed through its WriteFailed/EOF.
                     if let Some(c) = &self.child {
                         c.write(ticket, line);
@@ -394,6 +413,10 @@ impl State {
         };
         self.exit_seen = None;
         let now = Instant::now();
+        if let Some(tap) = &self.sup.tap {
+            let channel = &self.sup.channel;
+            tap.observe(now, Observed::StdioExited { channel });
+        }
         // The mux may not know yet (process exit noticed by the tick, or a restart request,
         // which the mux already handled: then this is a no-op).
         self.mux.handle_child_down(now, TransportError::Eof);
