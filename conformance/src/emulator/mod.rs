@@ -333,6 +333,15 @@ impl Emulator {
         }
     }
 
+    /// Holds polls (`true`) before faults, checks or answers apply to them, until released
+    /// (`false`), for at most 30 s each. A replay uses it to keep the first commands back
+    /// until its scripted stdio children are up, so real process start-up time does not
+    /// reorder what a trace says happens.
+    pub fn hold_polls(&self, held: bool) {
+        self.ctx.state.lock().polls_held = held;
+        self.ctx.state.notify();
+    }
+
     /// Faults still waiting for a request.
     pub fn pending_faults(&self, endpoint: Endpoint) -> usize {
         self.ctx

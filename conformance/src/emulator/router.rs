@@ -140,6 +140,12 @@ fn not_found(rq: tiny_http::Request, msg: &str) -> u16 {
 fn control_plane(ctx: &Ctx, inc: Incoming, ep: Endpoint, id: &str) -> Option<u16> {
     let mut mods = Mods::default();
     let mut inc = inc;
+    if ep == Endpoint::Poll {
+        let until = Instant::now() + Duration::from_secs(30);
+        while ctx.state.lock().polls_held && Instant::now() < until {
+            sleep_unless_shutdown(ctx, Duration::from_millis(5));
+        }
+    }
     let fault = ctx.state.take_fault(ep).or_else(|| match ep {
         Endpoint::Response => ctx.state.take_response_fault(&inc.body),
         _ => None,

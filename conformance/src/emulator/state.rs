@@ -94,6 +94,8 @@ pub(crate) struct Inner {
     pub response_faults: HashMap<String, VecDeque<Fault>>,
     pub violations: Vec<String>,
     pub polls_served: u64,
+    /// While true, polls wait before anything else happens to them (`Emulator::hold_polls`).
+    pub polls_held: bool,
     pub shutdown: bool,
     /// Tunnels of the management API.
     pub admin: super::admin::Store,

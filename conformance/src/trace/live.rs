@@ -190,12 +190,20 @@ pub fn replay_live(trace: &Trace, replay: &str, start: Start<'_>) -> Result<Live
         children.push((b.channel.clone(), child));
     }
 
+    // A child process takes a while to start (an interpreter: tens to hundreds of ms); the
+    // trace's timing is relative to a child that is up, so commands wait for it.
+    emu.hold_polls(!children.is_empty());
     let engine = engine_config(c, &emu.base_url(), REPLAY_API_KEY)?;
     let client = start(LiveSetup {
         engine,
         targets,
         stdio,
     })?;
+    let up_by = Instant::now() + Duration::from_secs(10);
+    while !children.iter().all(|(_, c)| c.connected()) && Instant::now() < up_by {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    emu.hold_polls(false);
 
     // Wait until every scripted exchange happened (or the time is up), then a little more.
     let timeout = trace

@@ -31,6 +31,8 @@ struct Inner {
     seen: Mutex<Vec<StdioSeen>>,
     t0: Instant,
     stop: AtomicBool,
+    /// Child processes that connected so far.
+    connections: std::sync::atomic::AtomicUsize,
 }
 
 impl Inner {
@@ -81,6 +83,7 @@ impl ScriptedChild {
             seen: Mutex::new(Vec::new()),
             t0,
             stop: AtomicBool::new(false),
+            connections: Default::default(),
         });
         let i = Arc::clone(&inner);
         let accept = std::thread::Builder::new()
@@ -96,6 +99,11 @@ impl ScriptedChild {
     /// The child's command line.
     pub fn argv(&self) -> Vec<String> {
         vec!["python3".into(), RELAY.into(), self.port.to_string()]
+    }
+
+    /// Whether a child process has connected (it is up and its pipes are relayed).
+    pub fn connected(&self) -> bool {
+        self.inner.connections.load(Ordering::SeqCst) > 0
     }
 
     /// Lines with `receive` that the child has not received yet.
@@ -141,6 +149,7 @@ fn accept_loop(inner: &Arc<Inner>, listener: &TcpListener) {
                     alive: AtomicBool::new(true),
                 });
                 let (i, c) = (Arc::clone(inner), Arc::clone(&conn));
+                inner.connections.fetch_add(1, Ordering::SeqCst);
                 let steps = lock(&inner.script).on_start();
                 play(inner, &conn, steps);
                 if let Ok(h) = std::thread::Builder::new()
