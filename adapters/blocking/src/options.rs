@@ -14,71 +14,9 @@ use tunnel_core::tap::Tap;
 use crate::http_timing::HttpObserver;
 
 pub use tunnel_core::mcp_http::HttpTarget;
-
-/// A stdio MCP server (`--mcp.command`): one child process for the channel, started by
-/// [`crate::Runtime::start`] and supervised for the runtime's whole life.
-///
-/// `argv` is the command already split into words (the settings layer tokenises
-/// `--mcp.command` shell-style; no shell ever runs). `argv[0]` is looked up on `PATH` at
-/// start unless it contains a path separator; a missing program fails the start with
-/// [`StartError::StdioCommand`]. The child inherits the client's environment and working
-/// directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StdioTarget {
-    pub channel: ChannelName,
-    pub argv: Vec<String>,
-}
-
-impl StdioTarget {
-    pub fn new<S: Into<String>>(channel: ChannelName, argv: impl IntoIterator<Item = S>) -> Self {
-        StdioTarget {
-            channel,
-            argv: argv.into_iter().map(Into::into).collect(),
-        }
-    }
-}
-
-/// How stdio children are supervised. `Default` is what `tunnel-client run` uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StdioOptions {
-    /// First restart delay after a child went away; doubles (with jitter) per consecutive
-    /// failure up to `restart_max`. Restarts never stop: the client keeps serving the other
-    /// channels and reports the channel not ready meanwhile.
-    pub restart_min: Duration,
-    pub restart_max: Duration,
-    /// A child that ran at least this long starts the backoff over when it goes away (one
-    /// crash a day should not wait `restart_max`).
-    pub restart_reset_after: Duration,
-    /// Shutdown: after closing the child's stdin, how long it may take to exit before it is
-    /// sent SIGTERM, and one more second before SIGKILL (process group on Unix).
-    pub shutdown_grace: Duration,
-    /// Longest stdout line (one JSON-RPC message) accepted from a child; longer ones are
-    /// dropped and logged.
-    pub max_line_bytes: usize,
-    /// Replay the last successful `initialize` (and `notifications/initialized`) into a
-    /// restarted child, so connectors that initialised the old one keep working.
-    pub replay_initialize: bool,
-    /// How long a replayed `initialize` may take before the child is restarted again.
-    pub replay_timeout: Duration,
-    /// Retired request ids remembered per child (late responses to them are discarded).
-    pub max_retired: usize,
-}
-
-impl Default for StdioOptions {
-    fn default() -> Self {
-        let mux = tunnel_core::stdio::MuxConfig::default();
-        StdioOptions {
-            restart_min: Duration::from_millis(100),
-            restart_max: Duration::from_secs(30),
-            restart_reset_after: Duration::from_secs(60),
-            shutdown_grace: Duration::from_secs(2),
-            max_line_bytes: mux.max_line_bytes,
-            replay_initialize: mux.replay_initialize,
-            replay_timeout: mux.replay_timeout,
-            max_retired: mux.max_retired,
-        }
-    }
-}
+// One definition for both adapters (pure data); re-exported so `tunnel_blocking::…` keeps
+// working.
+pub use tunnel_core::stdio::{StdioCommandError, StdioOptions, StdioTarget};
 
 /// Receives every engine event, on the driver thread, after it has been logged. It must not
 /// block (hand the event to a channel or update counters); the driver waits for it.
@@ -231,34 +169,3 @@ impl fmt::Display for StartError {
 }
 
 impl std::error::Error for StartError {}
-
-/// Why a stdio MCP server could not be started.
-#[derive(Debug)]
-pub enum StdioCommandError {
-    /// The command line is empty.
-    Empty,
-    /// A bare program name that no `PATH` directory holds as an executable file.
-    NotOnPath,
-    /// A path (absolute or relative) that is not an executable file.
-    NotExecutable,
-    /// The operating system refused to start it.
-    Spawn(std::io::Error),
-    /// It did not start in time (the supervisor thread did not answer).
-    Timeout,
-}
-
-impl fmt::Display for StdioCommandError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StdioCommandError::Empty => f.write_str("the command is empty"),
-            StdioCommandError::NotOnPath => f.write_str(
-                "no such executable in any PATH directory (install it, fix PATH, or give its full path)",
-            ),
-            StdioCommandError::NotExecutable => {
-                f.write_str("the file does not exist or is not executable")
-            }
-            StdioCommandError::Spawn(e) => write!(f, "{e}"),
-            StdioCommandError::Timeout => f.write_str("it did not start within 10 s"),
-        }
-    }
-}

@@ -68,7 +68,11 @@
 // `from_tunnel` (commands on their way to the child, ids remapped), `from_child` (lines
 // parsed, responses matched), `routing` (what the child sends on its own), `give_up`
 // (deadlines, TTL, cancellation) and `output` (the output and event queues). This file has
-// the state itself and the read-only part of the API.
+// the state itself and the read-only part of the API. Beside the mux, for the adapters:
+// `command` (the channel's command, supervision options, start errors, the `PATH` search)
+// and `supervision` (restart schedule, log lines, stderr cutting), shared so that both
+// adapters behave and speak alike.
+mod command;
 mod config;
 mod from_child;
 mod from_tunnel;
@@ -78,6 +82,7 @@ mod lifecycle;
 mod output;
 mod retired;
 mod routing;
+mod supervision;
 #[cfg(test)]
 mod tests;
 
@@ -89,10 +94,14 @@ use serde_json::value::RawValue;
 use crate::engine::CommandId;
 use crate::ndjson::LineFramer;
 
+pub use command::{find_program, StdioCommandError, StdioOptions, StdioTarget};
 pub use config::MuxConfig;
 pub use json_edit::EditError;
 pub use output::{MuxEvent, MuxOutput, RestartReason, WriteTicket};
 use retired::{Retired, ServerRequests};
+pub use supervision::{
+    spawn_failed_readiness, ChildGone, EventLog, RestartSchedule, StderrLines, MAX_STDERR_LINE,
+};
 
 /// What a forwarded request waits for.
 #[derive(Debug)]

@@ -6,7 +6,8 @@
 //! - **stdout**: a reader thread forwards raw chunks; framing and parsing happen in the
 //!   core's multiplexer.
 //! - **stderr**: forwarded to the log line by line with a `[stdio:<channel>]` prefix, lines
-//!   cut at 4 KiB (a child must not be able to exhaust memory through its log).
+//!   cut at 4 KiB (the core's `StderrLines`: a child must not be able to exhaust memory
+//!   through its log).
 //!
 //! Every message the threads send carries the child's generation, so output of a dead child
 //! can never be mistaken for its successor's.
@@ -18,13 +19,11 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use tunnel_core::channel::ChannelName;
-use tunnel_core::stdio::WriteTicket;
+use tunnel_core::stdio::{StderrLines, WriteTicket};
 
 use super::supervisor::Msg;
 use crate::pool::Threads;
 
-/// Longest stderr line logged; the rest of the line is dropped.
-const MAX_STDERR_LINE: usize = 4096;
 /// Read size for stdout and stderr.
 const CHUNK: usize = 64 * 1024;
 
@@ -172,37 +171,17 @@ fn reader(mut stdout: ChildStdout, generation: u64, sup: Sender<Msg>) {
 
 fn log_stderr(mut stderr: ChildStderr, channel: &ChannelName) {
     let mut buf = vec![0u8; CHUNK];
-    let mut line: Vec<u8> = Vec::new();
-    let mut cut = false;
-    let emit = |line: &mut Vec<u8>, cut: &mut bool| {
-        if line.last() == Some(&b'\r') {
-            line.pop();
-        }
-        if !line.is_empty() || *cut {
-            let more = if *cut { " […]" } else { "" };
-            log::info!("[stdio:{channel}] {}{more}", String::from_utf8_lossy(line));
-        }
-        line.clear();
-        *cut = false;
-    };
+    let mut lines = StderrLines::new();
+    let log = |line: String| log::info!("[stdio:{channel}] {line}");
     loop {
-        let n = match stderr.read(&mut buf) {
+        match stderr.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => n,
+            Ok(n) => lines.push(buf.get(..n).unwrap_or_default(), log),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => break,
-        };
-        for &b in buf.get(..n).unwrap_or_default() {
-            if b == b'\n' {
-                emit(&mut line, &mut cut);
-            } else if line.len() < MAX_STDERR_LINE {
-                line.push(b);
-            } else {
-                cut = true;
-            }
         }
     }
-    emit(&mut line, &mut cut);
+    lines.finish(log);
 }
 
 impl ChildProc {

@@ -4,18 +4,18 @@
 //! the runtime's shutdown ends it.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tunnel_core::backoff::Backoff;
 use tunnel_core::channel::ChannelName;
 use tunnel_core::classify::TransportError;
 use tunnel_core::engine::{CommandId, McpOp, McpOutput, McpWork, Terminal};
-use tunnel_core::stdio::{MuxConfig, MuxEvent, MuxOutput, RestartReason, StdioMux, WriteTicket};
+use tunnel_core::stdio::{
+    spawn_failed_readiness, ChildGone, EventLog, MuxOutput, RestartSchedule, StdioMux, WriteTicket,
+};
 use tunnel_core::tap::{Observed, Tap};
 
 use super::child::{self, ChildProc};
@@ -35,8 +35,6 @@ const EXIT_GRACE: Duration = Duration::from_millis(200);
 const EOF_AFTER_EXIT: Duration = Duration::from_secs(1);
 /// Messages handled before timers and the exit check run again.
 const MAX_BATCH: usize = 256;
-/// Malformed lines logged at warn level per child before only every 100th is.
-const MALFORMED_LOGGED: u64 = 5;
 
 /// What the binding and the pipe threads tell the supervisor.
 pub(crate) enum Msg {
@@ -61,25 +59,6 @@ pub(crate) enum Msg {
     Shutdown,
 }
 
-/// Why a child went away, for the log and `/readyz`.
-enum Down {
-    StdoutClosed,
-    Exited,
-    StdinBroken(std::io::Error),
-    Restart(RestartReason),
-}
-
-impl fmt::Display for Down {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Down::StdoutClosed => f.write_str("its stdout closed"),
-            Down::Exited => f.write_str("it exited"),
-            Down::StdinBroken(e) => write!(f, "writing to its stdin failed ({e})"),
-            Down::Restart(r) => write!(f, "{r}"),
-        }
-    }
-}
-
 /// Everything the supervisor thread owns.
 pub(crate) struct Supervisor {
     pub(crate) channel: ChannelName,
@@ -100,11 +79,10 @@ struct State {
     mux: StdioMux,
     child: Option<ChildProc>,
     sinks: HashMap<CommandId, McpSink>,
-    backoff: Backoff,
-    rng: fastrand::Rng,
+    schedule: RestartSchedule,
     restart_at: Option<Instant>,
     restarts: u64,
-    malformed: u64,
+    events: EventLog,
     /// When the process was first seen exited while stdout was still open.
     exit_seen: Option<Instant>,
 }
@@ -113,24 +91,14 @@ impl Supervisor {
     /// Runs the channel: starts the first child (its pid or the error goes to `started`),
     /// then serves until [`Msg::Shutdown`].
     pub(crate) fn run(self, started: SyncSender<std::io::Result<u32>>) {
-        let mux = StdioMux::new(MuxConfig {
-            max_line_bytes: self.opts.max_line_bytes,
-            max_retired: self.opts.max_retired,
-            ttl: self.ttl,
-            replay_initialize: self.opts.replay_initialize,
-            replay_timeout: self.opts.replay_timeout,
-            ..MuxConfig::default()
-        });
-        let backoff = Backoff::new(self.opts.restart_min, self.opts.restart_max);
         let mut st = State {
-            mux,
+            mux: StdioMux::new(self.opts.mux_config(self.ttl)),
             child: None,
             sinks: HashMap::new(),
-            backoff,
-            rng: fastrand::Rng::with_seed(crate::entropy::seed()),
+            schedule: RestartSchedule::new(&self.opts, crate::entropy::seed()),
             restart_at: None,
             restarts: 0,
-            malformed: 0,
+            events: EventLog::new(self.opts.max_line_bytes),
             exit_seen: None,
             sup: self,
         };
@@ -165,7 +133,7 @@ impl State {
         )?;
         let pid = proc.pid;
         self.child = Some(proc);
-        self.malformed = 0;
+        self.events.child_started();
         self.mux.handle_child_started(Instant::now());
         Ok(pid)
     }
@@ -236,7 +204,7 @@ impl State {
             None if child.has_exited() => self.exit_seen = Some(now),
             Some(t) if now >= t + EOF_AFTER_EXIT => {
                 self.mux.handle_child_down(now, TransportError::Eof);
-                self.child_gone(Down::Exited);
+                self.child_gone(ChildGone::Exited);
             }
             _ => {}
         }
@@ -289,14 +257,14 @@ impl State {
                     log::debug!("{} reading stdout failed: {e}", self.log_prefix());
                 }
                 self.mux.handle_child_eof(now);
-                self.child_gone(Down::StdoutClosed);
+                self.child_gone(ChildGone::StdoutClosed);
             }
             Msg::Written { generation, ticket } if self.generation_is_current(generation) => {
                 self.mux.handle_written(now, ticket);
             }
             Msg::WriteFailed { generation, error } if self.generation_is_current(generation) => {
                 self.mux.handle_child_down(now, TransportError::ClosedPipe);
-                self.child_gone(Down::StdinBroken(error));
+                self.child_gone(ChildGone::StdinBroken(error));
             }
             // Output of a child that was already replaced.
             Msg::Stdout { .. }
@@ -326,7 +294,7 @@ impl State {
                 MuxOutput::Deliver { cmd, output } => self.deliver(cmd, output),
                 MuxOutput::Restart { reason } => {
                     log::warn!("{} {reason}", self.log_prefix());
-                    self.child_gone(Down::Restart(reason));
+                    self.child_gone(ChildGone::Restart(reason));
                 }
             }
         }
@@ -347,67 +315,15 @@ impl State {
 
     fn log_events(&mut self) {
         while let Some(e) = self.mux.poll_event() {
-            self.log_event(e);
-        }
-    }
-
-    fn log_event(&mut self, e: MuxEvent) {
-        let p = self.log_prefix();
-        match e {
-            MuxEvent::ChildDown { failed, .. } if failed > 0 => {
-                log::warn!("{p} {failed} in-flight command(s) failed (transport_closed)")
+            if let Some((level, line)) = self.events.line(&e) {
+                log::log!(level, "{} {line}", self.log_prefix());
             }
-            MuxEvent::ChildDown { .. } => {}
-            MuxEvent::MalformedLine { len, error, preview } => {
-                self.malformed += 1;
-                let n = self.malformed;
-                if n <= MALFORMED_LOGGED || n % 100 == 0 {
-                    log::warn!("{p} dropped a {len}-byte stdout line that is not a JSON-RPC message ({error}; {n} so far): {preview:?} — stdout is reserved for MCP messages, log to stderr");
-                }
-            }
-            MuxEvent::OversizedLine { len } => log::warn!(
-                "{p} dropped a {len}-byte stdout line: over the {}-byte bound",
-                self.sup.opts.max_line_bytes
-            ),
-            MuxEvent::LateMessageDiscarded { tunnel_id } => {
-                log::debug!("{p} discarded a late message for retired request {tunnel_id}")
-            }
-            MuxEvent::UnknownResponse { id } => {
-                log::warn!("{p} dropped a response with id {id}, which matches no request")
-            }
-            MuxEvent::Unroutable { method, request: true, in_flight, recently_retired } => log::warn!(
-                "{p} cannot relay the child's {method} request ({in_flight} request(s) in flight, {recently_retired} recently given up); answered it with an error"
-            ),
-            MuxEvent::Unroutable { method, request: false, in_flight, recently_retired } => log::debug!(
-                "{p} dropped the child's {method} notification ({in_flight} request(s) in flight, {recently_retired} recently given up)"
-            ),
-            MuxEvent::Retired { tunnel_id, reason, .. } => {
-                log::debug!("{p} request {tunnel_id} retired: {reason}")
-            }
-            MuxEvent::CancelNotForwarded { matches, .. } => log::info!(
-                "{p} a connector's notifications/cancelled matched {matches} in-flight requests; not forwarded"
-            ),
-            MuxEvent::StaleServerResponse { .. } => log::info!(
-                "{p} a connector answered a server request that is no longer pending; not forwarded (410)"
-            ),
-            MuxEvent::Refused { reason, .. } => {
-                log::warn!("{p} a command's message could not be forwarded: {reason}")
-            }
-            MuxEvent::ReplayStarted { generation } => log::info!(
-                "{p} replaying the last initialize into child #{generation}"
-            ),
-            MuxEvent::ReplayFinished { accepted: true } => {
-                log::info!("{p} the restarted child accepted the replayed initialize")
-            }
-            MuxEvent::ReplayFinished { accepted: false } => log::warn!(
-                "{p} the restarted child rejected the replayed initialize; connectors must initialize again"
-            ),
         }
     }
 
     /// The child is gone (or must go): make sure it is dead and reaped, report the channel
     /// down and schedule a restart.
-    fn child_gone(&mut self, why: Down) {
+    fn child_gone(&mut self, why: ChildGone) {
         let Some(proc) = self.child.take() else {
             return;
         };
@@ -424,10 +340,7 @@ impl State {
         let lived = now.saturating_duration_since(proc.started);
         let (pid, generation) = (proc.pid, proc.generation);
         let status = proc.stop(EXIT_GRACE, false);
-        if lived >= self.sup.opts.restart_reset_after {
-            self.backoff.reset();
-        }
-        let delay = self.backoff.next_delay(&mut self.rng);
+        let delay = self.schedule.after_down(lived);
         self.restart_at = Some(now + delay);
         log::warn!(
             "{} child #{generation} (pid {pid}) went away after {:.1}s: {why}, {}; restarting in {} ms",
@@ -436,13 +349,7 @@ impl State {
             describe_status(status),
             delay.as_millis()
         );
-        self.report(
-            Some(format!(
-                "stdio child down: {why}, {}",
-                describe_status(status)
-            )),
-            false,
-        );
+        self.report(Some(why.readiness(&describe_status(status))), false);
     }
 
     /// Deliveries produced while a child is being torn down (never writes: there is no
@@ -474,17 +381,14 @@ impl State {
                 self.flush();
             }
             Err(e) => {
-                let delay = self.backoff.next_delay(&mut self.rng);
+                let delay = self.schedule.after_failed_start();
                 self.restart_at = Some(Instant::now() + delay);
                 log::error!(
                     "{} could not restart the child ({e}); next attempt in {} ms",
                     self.log_prefix(),
                     delay.as_millis()
                 );
-                self.report(
-                    Some(format!("stdio child down: cannot start it: {e}")),
-                    false,
-                );
+                self.report(Some(spawn_failed_readiness(&e)), false);
             }
         }
     }
