@@ -1,7 +1,10 @@
 //! Conformance kit: the control-plane emulator, the demo MCP stub, the trace format, the
-//! trace recorder and the replay runners.
+//! trace recorder and the replay runners, and the shared half of the adapters' stdio
+//! end-to-end tests (`stdio_rig`, `stdio_scenarios`).
 
 pub mod emulator;
 pub mod mcp_stub;
 pub mod peers;
+pub mod stdio_rig;
+pub mod stdio_scenarios;
 pub mod trace;

@@ -1,4 +1,4 @@
-//! stdio children that misbehave (`tests/children/rough_stdio_child.py`, stdlib Python):
+//! stdio children that misbehave (`conformance/peers/rough_stdio_child.py`, stdlib Python):
 //! late answers, garbage on stdout, crashes, and a client killed with SIGKILL. Plus the
 //! start errors an operator sees for a bad command.
 
@@ -9,102 +9,37 @@ use std::time::Duration;
 use serde_json::json;
 use stdio_support::*;
 use tunnel_blocking::{Runtime, RuntimeOptions, StartError, StdioCommandError, StdioTarget};
-use tunnel_conformance::emulator::{CommandSpec, Emulator, EmulatorConfig};
+use tunnel_conformance::emulator::{Emulator, EmulatorConfig};
 use tunnel_core::channel::ChannelName;
-use tunnel_core::engine::Event;
 
 /// The rough child's command, or `None` (skip) without a Python.
 fn rough() -> Option<Vec<String>> {
-    let peers = peers();
-    let argv = rough_child(peers.as_ref());
-    let ok = std::process::Command::new(&argv[0])
-        .arg("-c")
-        .arg("pass")
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!(
-            "SKIP: no Python interpreter ({}) to run the test child",
-            argv[0]
-        );
-        return None;
-    }
-    Some(argv)
-}
-
-fn tool(id: serde_json::Value, name: &str, args: serde_json::Value) -> serde_json::Value {
-    json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":name,"arguments":args}})
+    rough_stdio_child(peers().as_ref())
 }
 
 #[test]
 fn response_after_deadline_is_discarded() {
     let Some(argv) = rough() else { return };
-    let mut r = rig(argv);
-    // A: gives up after 300 ms; the child still answers it at 1.5 s ("late 1500").
-    let a = r.emu.enqueue(
-        CommandSpec::jsonrpc(tool(json!(1), "late", json!({"ms":1500}))).response_timeout("300ms"),
-    );
-    wait_for("A's deadline", || {
-        r.events
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|e| matches!(e, Event::DeadlineExpired { request_id, .. } if *request_id == a))
-    });
-    // B: same original id, still waiting when A's late answer arrives.
-    let b = r.emu.enqueue(CommandSpec::jsonrpc(tool(
-        json!(1),
-        "late",
-        json!({"ms":2500}),
-    )));
-    let posts = r.terminal(&b);
-    assert_eq!(posts.len(), 1);
-    assert_eq!(
-        text_of(&posts[0]),
-        "late 2500",
-        "B got its own answer, not A's"
-    );
-    assert_eq!(posts[0].resp_json.as_ref().unwrap()["id"], 1);
-    assert!(r.emu.responses_for(&a).is_empty(), "nothing posted for A");
-    let echo = r.call(tool(json!(1), "echo", json!({"text":"still fine"})));
-    assert_eq!(text_of(&echo[0]), "still fine");
-    assert_eq!(r.rt().counters().stdio_restarts, 0);
-    r.stop();
+    scenario::response_after_deadline_is_discarded(&mut rig(argv));
 }
 
 #[test]
 fn garbage_and_an_overlong_line_do_not_crash_the_client() {
     let Some(argv) = rough() else { return };
     let mut r = rig_with(argv, |_, opts| opts.stdio.max_line_bytes = 4096);
-    let posts = r.call(tool(json!("g"), "garbage", json!({"long": 200_000})));
-    assert_eq!(text_of(posts.last().unwrap()), "after garbage");
-    let echo = r.call(tool(json!("e"), "echo", json!({"text":"ok"})));
-    assert_eq!(text_of(&echo[0]), "ok");
-    assert_eq!(r.rt().readiness(), Ok(()));
-    assert_eq!(
-        r.rt().counters().stdio_restarts,
-        0,
-        "garbage is not a crash"
-    );
-    r.stop();
+    scenario::malformed_stdout_lines_are_skipped(&mut r);
 }
 
 #[test]
 fn child_that_exits_mid_call_is_restarted_and_serves_again() {
     let Some(argv) = rough() else { return };
-    let mut r = rig(argv);
-    let posts = r.call(tool(json!(7), "crash", json!({})));
-    let v = posts[0].resp_json.as_ref().unwrap();
-    assert_eq!(posts[0].resp_code, 502);
-    assert_eq!(v["id"], 7);
-    assert_eq!(
-        v["error"]["data"]["tunnel_failure"]["source"],
-        "transport_closed"
-    );
-    wait_for("the restart", || r.rt().counters().stdio_restarts >= 1);
-    let echo = r.call(tool(json!(8), "echo", json!({"text":"back"})));
-    assert_eq!(text_of(&echo[0]), "back");
-    r.stop();
+    scenario::child_crash_fails_in_flight_then_restarts(&mut rig(argv));
+}
+
+#[test]
+fn colliding_ids_from_two_sessions_on_the_rough_child() {
+    let Some(argv) = rough() else { return };
+    scenario::colliding_ids_from_two_sessions(&mut rig(argv));
 }
 
 #[test]

@@ -13,46 +13,7 @@ use tunnel_conformance::emulator::CommandSpec;
 #[test]
 fn everything_round_trip_over_stdio() {
     let Some(p) = peers() else { return };
-    let mut r = rig(p.everything_stdio_argv());
-    let init = r.initialize();
-    assert_eq!(init["id"], 0, "the connector's id comes back");
-    assert!(
-        init["result"]["serverInfo"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("everything"),
-        "{init}"
-    );
-    let list = r.call(json!({"jsonrpc":"2.0","id":"l","method":"tools/list"}));
-    let tools = list.last().unwrap().resp_json.as_ref().unwrap()["result"]["tools"]
-        .as_array()
-        .map_or(0, Vec::len);
-    assert!(tools >= 10, "{tools} tools");
-
-    let echo = r.call(json!({"jsonrpc":"2.0","id":"c-1","method":"tools/call",
-        "params":{"name":"echo","arguments":{"message":"through the tunnel"}}}));
-    let last = echo.last().unwrap();
-    assert_eq!(
-        (last.resp_type.as_str(), last.resp_code),
-        ("jsonrpc_response", 200)
-    );
-    assert_eq!(last.resp_json.as_ref().unwrap()["id"], "c-1");
-    assert_eq!(text_of(last), "Echo: through the tunnel");
-    assert_eq!(last.resp_header("Content-Type"), Some("application/json"));
-
-    // No DELETE exists on stdio: 405, and the child keeps serving.
-    let id = r.emu.enqueue(CommandSpec::session_termination("s-1"));
-    let st = r.terminal(&id);
-    assert_eq!(
-        (st[0].resp_type.as_str(), st[0].resp_code),
-        ("session_termination_response", 405)
-    );
-    let sum = r.call(json!({"jsonrpc":"2.0","id":2,"method":"tools/call",
-        "params":{"name":"get-sum","arguments":{"a":1,"b":2}}}));
-    assert!(text_of(sum.last().unwrap()).contains('3'));
-    assert_eq!(r.rt().readiness(), Ok(()));
-    assert!(r.emu.violations().is_empty(), "{:?}", r.emu.violations());
-    r.stop();
+    scenario::everything_round_trip(&mut rig(p.everything_stdio_argv()));
 }
 
 #[test]
@@ -152,45 +113,5 @@ fn colliding_ids_from_two_sessions_are_kept_apart() {
 #[test]
 fn progress_notifications_reach_the_right_command_before_its_terminal() {
     let Some(p) = peers() else { return };
-    let mut r = rig(p.everything_stdio_argv());
-    // Same id and same progress token in both (two sessions that think alike); only the
-    // step count tells them apart.
-    let call = |steps: u32| {
-        r.emu.enqueue(CommandSpec::jsonrpc(json!({"jsonrpc":"2.0","id":5,"method":"tools/call",
-            "params":{"name":"trigger-long-running-operation","arguments":{"duration":1,"steps":steps},
-            "_meta":{"progressToken":"tok"}}})))
-    };
-    let two = call(2);
-    let four = call(4);
-    for (id, steps) in [(two, 2), (four, 4)] {
-        let posts = r.terminal(&id);
-        let (last, notes) = posts.split_last().unwrap();
-        assert_eq!(last.resp_type, "jsonrpc_response");
-        assert!(
-            text_of(last).contains(&format!("Steps: {steps}")),
-            "{}",
-            text_of(last)
-        );
-        let progress: Vec<_> = notes
-            .iter()
-            .map(|n| {
-                assert_eq!(
-                    n.resp_type, "jsonrpc_notify",
-                    "notifications come before the terminal"
-                );
-                n.resp_json.clone().unwrap()
-            })
-            .filter(|v| v["method"] == "notifications/progress")
-            .collect();
-        assert_eq!(progress.len(), steps as usize, "{progress:?}");
-        for (i, v) in progress.iter().enumerate() {
-            assert_eq!(
-                v["params"]["progressToken"], "tok",
-                "the connector's token is restored"
-            );
-            assert_eq!(v["params"]["progress"], i + 1);
-            assert_eq!(v["params"]["total"], steps);
-        }
-    }
-    r.stop();
+    scenario::progress_reaches_the_right_command(&mut rig(p.everything_stdio_argv()));
 }
