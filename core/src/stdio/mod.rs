@@ -100,7 +100,8 @@ pub use json_edit::EditError;
 pub use output::{MuxEvent, MuxOutput, RestartReason, WriteTicket};
 use retired::{Retired, ServerRequests};
 pub use supervision::{
-    spawn_failed_readiness, ChildGone, EventLog, RestartSchedule, StderrLines, MAX_STDERR_LINE,
+    describe_exit, spawn_failed_readiness, ChildGone, EventLog, RestartSchedule, StderrLines,
+    MAX_STDERR_LINE,
 };
 
 /// What a forwarded request waits for.

@@ -11,6 +11,7 @@
 //! Pure: time, randomness and bytes come in as arguments.
 
 use std::fmt;
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use crate::backoff::Backoff;
@@ -48,9 +49,36 @@ impl fmt::Display for ChildGone {
 }
 
 impl ChildGone {
-    /// The `/readyz` reason while the channel has no child; `status` describes the exit.
-    pub fn readiness(&self, status: &str) -> String {
-        format!("stdio child down: {self}, {status}")
+    /// The `/readyz` reason while the channel has no child.
+    pub fn readiness(&self, status: Option<ExitStatus>) -> String {
+        format!("stdio child down: {self}, {}", describe_exit(status))
+    }
+
+    /// The warning logged once the child is reaped (without the `[stdio:<channel>]`
+    /// prefix): which child, how long it ran, why and how it ended, when the next one comes.
+    pub fn went_away(
+        &self,
+        generation: u64,
+        pid: u32,
+        lived: Duration,
+        status: Option<ExitStatus>,
+        restart_in: Duration,
+    ) -> String {
+        format!(
+            "child #{generation} (pid {pid}) went away after {:.1}s: {self}, {}; restarting in {} ms",
+            lived.as_secs_f64(),
+            describe_exit(status),
+            restart_in.as_millis()
+        )
+    }
+}
+
+/// An exit status for the log (`exit status: 3`, `signal: 9 (SIGKILL)`), or that it is
+/// unknown (the child could not be reaped).
+pub fn describe_exit(status: Option<ExitStatus>) -> String {
+    match status {
+        Some(s) => s.to_string(),
+        None => "exit status unknown".to_string(),
     }
 }
 
@@ -285,8 +313,19 @@ mod tests {
     #[test]
     fn readiness_reasons_say_the_child_is_down() {
         assert_eq!(
-            ChildGone::StdoutClosed.readiness("exit status: 3"),
-            "stdio child down: its stdout closed, exit status: 3"
+            ChildGone::StdoutClosed.readiness(None),
+            "stdio child down: its stdout closed, exit status unknown"
+        );
+        let line = ChildGone::Exited.went_away(
+            2,
+            42,
+            Duration::from_millis(1500),
+            None,
+            Duration::from_millis(100),
+        );
+        assert_eq!(
+            line,
+            "child #2 (pid 42) went away after 1.5s: it exited, exit status unknown; restarting in 100 ms"
         );
     }
 }

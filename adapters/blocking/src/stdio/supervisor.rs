@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::ExitStatus;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +13,8 @@ use tunnel_core::channel::ChannelName;
 use tunnel_core::classify::TransportError;
 use tunnel_core::engine::{CommandId, McpOp, McpOutput, McpWork, Terminal};
 use tunnel_core::stdio::{
-    spawn_failed_readiness, ChildGone, EventLog, MuxOutput, RestartSchedule, StdioMux, WriteTicket,
+    describe_exit, spawn_failed_readiness, ChildGone, EventLog, MuxOutput, RestartSchedule,
+    StdioMux, WriteTicket,
 };
 use tunnel_core::tap::{Observed, Tap};
 
@@ -343,13 +343,11 @@ impl State {
         let delay = self.schedule.after_down(lived);
         self.restart_at = Some(now + delay);
         log::warn!(
-            "{} child #{generation} (pid {pid}) went away after {:.1}s: {why}, {}; restarting in {} ms",
+            "{} {}",
             self.log_prefix(),
-            lived.as_secs_f64(),
-            describe_status(status),
-            delay.as_millis()
+            why.went_away(generation, pid, lived, status, delay)
         );
-        self.report(Some(why.readiness(&describe_status(status))), false);
+        self.report(Some(why.readiness(status)), false);
     }
 
     /// Deliveries produced while a child is being torn down (never writes: there is no
@@ -403,15 +401,8 @@ impl State {
             log::info!(
                 "{} child (pid {pid}) stopped: {}",
                 self.log_prefix(),
-                describe_status(status)
+                describe_exit(status)
             );
         }
-    }
-}
-
-fn describe_status(status: Option<ExitStatus>) -> String {
-    match status {
-        Some(s) => s.to_string(),
-        None => "exit status unknown".to_string(),
     }
 }
