@@ -5,7 +5,7 @@
 //! future on a thread), so both run the same scenarios the same way.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -44,6 +44,31 @@ pub fn engine_config(emu: &Emulator) -> EngineConfig {
         extra_headers: Vec::new(),
     }];
     cfg
+}
+
+/// A program no `PATH` directory holds, for the start-error tests.
+pub const MISSING_PROGRAM: &str = "no-such-mcp-server-xyz";
+
+/// Asserts that the start error for [`MISSING_PROGRAM`] on channel `main` names the
+/// channel, the command and the fix.
+pub fn assert_missing_program_error(text: &str) {
+    assert!(
+        text.contains("channel main") && text.contains(MISSING_PROGRAM) && text.contains("PATH"),
+        "{text}"
+    );
+}
+
+/// An observer for the runtime that records every engine event, and the record.
+#[allow(clippy::type_complexity)]
+pub fn recorder() -> (Arc<Mutex<Vec<Event>>>, Arc<dyn Fn(&Event) + Send + Sync>) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let observer = Arc::new(move |e: &Event| {
+        sink.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(e.clone())
+    });
+    (events, observer)
 }
 
 /// Every post for command `id` once its terminal one arrived; panics after [`WAIT`],

@@ -156,10 +156,7 @@ impl fmt::Display for StartError {
                 channel,
                 command,
                 reason,
-            } => write!(
-                f,
-                "channel {channel}: cannot start the stdio MCP server {command:?}: {reason}"
-            ),
+            } => f.write_str(&reason.describe(channel, command)),
             StartError::Unsupported(m) | StartError::Target(m) | StartError::Tls(m) => {
                 f.write_str(m)
             }

@@ -48,7 +48,7 @@ fn missing_executable_is_a_clear_start_error() {
     let opts = RuntimeOptions {
         stdio_targets: vec![StdioTarget::new(
             ChannelName::main(),
-            ["no-such-mcp-server-xyz", "--flag"],
+            [MISSING_PROGRAM, "--flag"],
         )],
         ..RuntimeOptions::default()
     };
@@ -57,16 +57,10 @@ fn missing_executable_is_a_clear_start_error() {
         .expect("start fails");
     assert!(
         matches!(&err, StartError::StdioCommand { channel, command, reason: StdioCommandError::NotOnPath }
-            if channel.as_str() == "main" && command == "no-such-mcp-server-xyz"),
+            if channel.as_str() == "main" && command == MISSING_PROGRAM),
         "{err:?}"
     );
-    let text = err.to_string();
-    assert!(
-        text.contains("channel main")
-            && text.contains("no-such-mcp-server-xyz")
-            && text.contains("PATH"),
-        "{text}"
-    );
+    assert_missing_program_error(&err.to_string());
 }
 
 #[test]

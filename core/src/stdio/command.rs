@@ -129,6 +129,15 @@ impl fmt::Display for StdioCommandError {
 
 impl std::error::Error for StdioCommandError {}
 
+impl StdioCommandError {
+    /// The operator-facing start error of an adapter (`StartError::StdioCommand`), e.g.
+    /// `channel main: cannot start the stdio MCP server "npx": no such executable in any
+    /// PATH directory (install it, fix PATH, or give its full path)`.
+    pub fn describe(&self, channel: &ChannelName, command: &str) -> String {
+        format!("channel {channel}: cannot start the stdio MCP server {command:?}: {self}")
+    }
+}
+
 /// The file to execute for `program`, searched the way `execvp` would, minus one hazard.
 ///
 /// Resolving up front turns a typo into a start error naming the channel and the command,

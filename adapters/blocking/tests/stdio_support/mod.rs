@@ -34,15 +34,12 @@ pub fn rig_with(
     tweak: impl FnOnce(&mut EngineConfig, &mut RuntimeOptions),
 ) -> Rig {
     let emu = emulator();
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&events);
+    let (events, observer) = recorder();
     let mut cfg = engine_config(&emu);
     let mut opts = RuntimeOptions {
         stdio_targets: vec![StdioTarget::new(ChannelName::main(), argv)],
         drain_timeout: Duration::from_secs(5),
-        observer: Some(Arc::new(move |e: &Event| {
-            sink.lock().unwrap().push(e.clone())
-        })),
+        observer: Some(observer),
         ..RuntimeOptions::default()
     };
     tweak(&mut cfg, &mut opts);
