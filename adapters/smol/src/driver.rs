@@ -1,13 +1,17 @@
 //! The driver: one future owning the engine and every I/O task.
 //!
-//! Each turn performs the engine's actions (each becomes a boxed task future kept in a map),
-//! hands events to the observer, publishes the status, then waits for the first of: an
-//! input from a task (over a channel), a task making progress, or the engine's timer. A
-//! task is cancelled by dropping it, which closes its socket.
+//! Each turn performs the engine's actions (each becomes a boxed task future kept in a map,
+//! or a command handed to a stdio channel), hands events to the observer, publishes the
+//! status, then waits for the first of: an input from a task (over a channel), a task
+//! making progress, a stdio channel with something for the engine, or the engine's timer.
+//! A task is cancelled by dropping it, which closes its socket. When the engine is done
+//! (drain over) or on a hard stop, the stdio children are stopped in order before the
+//! future returns.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
@@ -16,19 +20,19 @@ use async_channel::{Receiver, Sender};
 use async_io::Timer;
 use bytes::Bytes;
 use futures_lite::future;
-use http::{HeaderMap, HeaderValue, Method, Uri};
-use serde_json::value::RawValue;
+use http::HeaderMap;
 use tunnel_core::channel::ChannelName;
 use tunnel_core::classify::TransportError;
 use tunnel_core::engine::{
-    Action, BindingKind, CommandId, Engine, EngineConfig, HttpResponse, McpOp, McpOutput, McpWork,
-    PollId, PostError, PostId, Terminal,
+    Action, CommandId, Engine, EngineConfig, HttpResponse, McpOutput, McpWork, PollId, PostError,
+    PostId, Terminal,
 };
 use tunnel_core::tap::{Observed, Tap};
-use tunnel_core::wire::response::RespHeaders;
 
 use crate::h1::{self, Tls};
-use crate::{InProcessHandler, Observer, Published, RuntimeOptions, StartError};
+use crate::mcp::{self, Binding, Reply};
+use crate::stdio::{StdioChannel, ToDriver};
+use crate::{Observer, Published, RuntimeOptions, StartError};
 
 /// How a driver ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,68 +78,7 @@ enum Key {
     Mcp(CommandId),
 }
 
-type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-#[derive(Clone)]
-pub(crate) enum Binding {
-    Http(Uri),
-    InProcess(Arc<dyn InProcessHandler>),
-}
-
-/// Checks that every engine binding has a runner here.
-pub(crate) fn bindings(
-    cfg: &EngineConfig,
-    opts: &RuntimeOptions,
-) -> Result<HashMap<ChannelName, Binding>, StartError> {
-    let mut out = HashMap::new();
-    for b in &cfg.bindings {
-        let binding = match b.kind {
-            BindingKind::Http => {
-                let t = opts
-                    .mcp_targets
-                    .iter()
-                    .find(|t| t.channel == b.channel)
-                    .ok_or_else(|| {
-                        StartError::Target(format!(
-                            "channel {}: HTTP binding without an MCP server URL",
-                            b.channel
-                        ))
-                    })?;
-                let uri: Uri = t.url.parse().map_err(|_| {
-                    StartError::Target(format!("MCP server URL {:?} is not a valid URL", t.url))
-                })?;
-                if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-                    return Err(StartError::Target(format!(
-                        "MCP server URL {:?} must be http:// or https:// with a host",
-                        t.url
-                    )));
-                }
-                Binding::Http(uri)
-            }
-            BindingKind::InProcess => {
-                let h = opts
-                    .in_process
-                    .iter()
-                    .find(|(c, _)| *c == b.channel)
-                    .ok_or_else(|| {
-                        StartError::Target(format!(
-                            "channel {}: in-process binding without a handler",
-                            b.channel
-                        ))
-                    })?;
-                Binding::InProcess(Arc::clone(&h.1))
-            }
-            BindingKind::Stdio => {
-                return Err(StartError::Unsupported(format!(
-                    "channel {}: stdio bindings are not supported by the smol adapter yet",
-                    b.channel
-                )))
-            }
-        };
-        out.insert(b.channel.clone(), binding);
-    }
-    Ok(out)
-}
+pub(crate) type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 pub(crate) struct Driver {
     engine: Engine,
@@ -145,6 +88,7 @@ pub(crate) struct Driver {
     tx: Sender<Input>,
     rx: Receiver<Input>,
     tasks: HashMap<Key, Task>,
+    stdio: Vec<StdioChannel>,
     status: Published,
     observer: Option<Observer>,
     tap: Option<Arc<dyn Tap>>,
@@ -177,7 +121,15 @@ impl Driver {
             cfg.instance_id = format!("{:016x}{:016x}", seed(), seed());
         }
         let engine = Engine::new(cfg, seed(), Instant::now()).map_err(StartError::Engine)?;
+        // Last: a child is only started once nothing else can fail the start (a failing
+        // second channel drops the first one's child, which kills it).
+        let stdio = opts
+            .stdio_targets
+            .iter()
+            .map(|t| StdioChannel::start(t, &opts.stdio, opts.mcp_connection_ttl, seed()))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Driver {
+            stdio,
             engine,
             observer: opts.observer.clone(),
             tap: opts.tap.clone(),
@@ -195,16 +147,27 @@ impl Driver {
         let mut hard_stop = false;
         loop {
             self.perform_actions();
+            while self.pump_stdio() {
+                self.perform_actions();
+            }
             self.drain_events();
             self.publish();
             if self.engine.is_finished() {
                 break;
             }
             let mut timer = self.engine.poll_timeout().map(Timer::at);
-            let (rx, tasks) = (&self.rx, &mut self.tasks);
+            let (rx, tasks, stdio) = (&self.rx, &mut self.tasks, &mut self.stdio);
             let input = future::or(async { rx.recv().await.ok() }, async {
                 future::poll_fn(|cx| {
                     tasks.retain(|_, t| t.as_mut().poll(cx).is_pending());
+                    // Every channel is polled (each registers its wakers) before returning.
+                    let mut stdio_ready = false;
+                    for ch in stdio.iter_mut() {
+                        stdio_ready |= ch.poll(cx).is_ready();
+                    }
+                    if stdio_ready {
+                        return Poll::Ready(None);
+                    }
                     if let Some(t) = timer.as_mut() {
                         if Pin::new(t).poll(cx).is_ready() {
                             return Poll::Ready(None);
@@ -242,11 +205,12 @@ impl Driver {
             0
         };
         self.tasks.clear();
+        shut_down(std::mem::take(&mut self.stdio)).await;
         self.drain_events();
         if let Some(tap) = &self.tap {
             tap.finish();
         }
-        let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.status.state.lock().unwrap_or_else(|e| e.into_inner());
         st.1 = Err("stopped".into());
         Finished { abandoned }
     }
@@ -254,7 +218,7 @@ impl Driver {
     fn publish(&self) {
         let s = self.engine.status();
         let r = self.engine.readiness(Instant::now());
-        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = (Some(s), r);
+        *self.status.state.lock().unwrap_or_else(|e| e.into_inner()) = (Some(s), r);
     }
 
     fn drain_events(&mut self) {
@@ -371,155 +335,93 @@ impl Driver {
                 Action::StartMcp(work) => self.start_mcp(work),
                 Action::CancelMcp { cmd } => {
                     self.tasks.remove(&Key::Mcp(cmd));
+                    let now = Instant::now();
+                    for ch in &mut self.stdio {
+                        ch.cancel(now, cmd);
+                    }
                 }
             }
         }
     }
 
     fn start_mcp(&mut self, work: McpWork) {
-        let cmd = work.cmd;
-        let tx = self.tx.clone();
-        let send = move |step: Step| {
-            let tx = tx.clone();
-            async move { tx.send(Input::Mcp { cmd, step }).await.is_ok() }
+        let (cmd, now) = (work.cmd, Instant::now());
+        let reply = Reply {
+            tx: self.tx.clone(),
+            cmd,
         };
-        let task: Task = match self.bindings.get(&work.channel).cloned() {
-            None => {
-                let out = McpOutput::Terminal(Terminal::Abandon {
-                    reason: "no MCP binding runner for this channel",
-                });
-                self.engine.handle_mcp_output(Instant::now(), cmd, out);
+        let task = match self.bindings.get(&work.channel) {
+            Some(Binding::Stdio) => {
+                match self.stdio.iter_mut().find(|c| *c.channel() == work.channel) {
+                    Some(ch) => ch.submit(now, work),
+                    None => self.engine.handle_mcp_output(now, cmd, no_runner()),
+                }
                 return;
             }
-            Some(Binding::InProcess(handler)) => Box::pin(async move {
-                let McpOp::Send {
-                    message,
-                    expects_response,
-                    ..
-                } = work.op
-                else {
-                    send(Step::Output(McpOutput::Terminal(Terminal::Abandon {
-                        reason: "in-process bindings only take JSON-RPC messages",
-                    })))
-                    .await;
-                    return;
-                };
-                let reply = handler.call(message.get()).await;
-                for n in reply.notifications {
-                    if let Ok(raw) = RawValue::from_string(n) {
-                        if !send(Step::Output(McpOutput::Notify(raw))).await {
-                            return;
+            Some(Binding::InProcess(h)) => Ok(mcp::in_process(Arc::clone(h), work, reply)),
+            Some(Binding::Http(uri)) => {
+                let (uri, tls) = (uri.clone(), self.tls.clone());
+                mcp::http(uri, work, tls, self.opts.mcp_connection_ttl, reply)
+            }
+            None => Err(no_runner()),
+        };
+        match task {
+            Ok(task) => {
+                self.tasks.insert(Key::Mcp(cmd), task);
+            }
+            Err(out) => self.engine.handle_mcp_output(now, cmd, out),
+        }
+    }
+
+    /// Hands what the stdio channels have for the engine to it; true if there was any.
+    fn pump_stdio(&mut self) -> bool {
+        let mut any = false;
+        for i in 0..self.stdio.len() {
+            while let Some(out) = self.stdio.get_mut(i).and_then(StdioChannel::take) {
+                any = true;
+                match out {
+                    ToDriver::Deliver(cmd, output) => {
+                        self.handle(Input::Mcp {
+                            cmd,
+                            step: Step::Output(output),
+                        });
+                    }
+                    ToDriver::Availability(down) => {
+                        if let Some(ch) = self.stdio.get(i).map(|c| c.channel().clone()) {
+                            self.engine.set_binding_down(&ch, down);
                         }
+                    }
+                    ToDriver::Restarted => {
+                        self.status.stdio_restarts.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                let mut json_headers = RespHeaders::new();
-                json_headers.insert("Content-Type".into(), vec!["application/json".into()]);
-                let terminal = match (reply.response, expects_response) {
-                    (Some(r), true) => match RawValue::from_string(r) {
-                        Ok(json) => Terminal::JsonRpc {
-                            json,
-                            status: 200,
-                            headers: json_headers,
-                        },
-                        Err(_) => Terminal::Failure {
-                            failure:
-                                tunnel_core::classify::TunnelFailure::protocol_invalid_response(),
-                            resp_code: 502,
-                            headers: json_headers,
-                        },
-                    },
-                    (None, true) => Terminal::Failure {
-                        failure: tunnel_core::classify::TunnelFailure::protocol_invalid_response(),
-                        resp_code: 502,
-                        headers: json_headers,
-                    },
-                    (_, false) => Terminal::Ack {
-                        status: 200,
-                        headers: RespHeaders::new(),
-                    },
-                };
-                send(Step::Output(McpOutput::Terminal(terminal))).await;
-            }),
-            Some(Binding::Http(uri)) => {
-                let ttl = self.opts.mcp_connection_ttl;
-                let (bound, by_ttl) = match work.deadline {
-                    None => (ttl, true),
-                    Some(d) => {
-                        let left = d.saturating_duration_since(Instant::now());
-                        (left.min(ttl), ttl < left)
-                    }
-                };
-                let (method, headers, body) = match work.op {
-                    McpOp::Send {
-                        message,
-                        mut headers,
-                        ..
-                    } => {
-                        if !headers.contains_key(http::header::CONTENT_TYPE) {
-                            headers.insert(
-                                http::header::CONTENT_TYPE,
-                                HeaderValue::from_static("application/json"),
-                            );
-                        }
-                        (Method::POST, headers, message.get().as_bytes().to_vec())
-                    }
-                    McpOp::TerminateSession { headers, .. } => {
-                        (Method::DELETE, headers, Vec::new())
-                    }
-                    McpOp::OAuthDiscovery { .. } => {
-                        let out = McpOutput::Terminal(Terminal::Abandon {
-                            reason: "oauth_discovery is not supported yet",
-                        });
-                        self.engine.handle_mcp_output(Instant::now(), cmd, out);
-                        return;
-                    }
-                };
-                let tls = self.tls.clone();
-                Box::pin(async move {
-                    let run = async {
-                        let mut resp = match h1::send(&tls, &method, &uri, &headers, &body).await {
-                            Ok(r) => r,
-                            Err((e, _)) => {
-                                send(Step::Error(e)).await;
-                                return;
-                            }
-                        };
-                        let head = Step::Head(resp.status, std::mem::take(&mut resp.headers));
-                        if !send(head).await {
-                            return;
-                        }
-                        loop {
-                            match resp.chunk().await {
-                                Ok(Some(c)) => {
-                                    if !send(Step::Body(c)).await {
-                                        return;
-                                    }
-                                }
-                                Ok(None) => {
-                                    send(Step::End).await;
-                                    return;
-                                }
-                                Err(e) => {
-                                    send(Step::Error(e)).await;
-                                    return;
-                                }
-                            }
-                        }
-                    };
-                    let expired = async {
-                        Timer::after(bound).await;
-                        if by_ttl {
-                            log::info!("MCP connection TTL ({bound:?}) reached for command {cmd:?}; stopping response forwarding");
-                            send(Step::Error(TransportError::Canceled)).await;
-                        }
-                        // Otherwise the command's deadline: the engine's own timer ends it.
-                    };
-                    future::or(run, expired).await;
-                })
             }
-        };
-        self.tasks.insert(Key::Mcp(cmd), task);
+        }
+        any
     }
+}
+
+fn no_runner() -> McpOutput {
+    McpOutput::Terminal(Terminal::Abandon {
+        reason: "no MCP binding runner for this channel",
+    })
+}
+
+/// Stops every stdio child in order, all at once (each has its own grace period).
+async fn shut_down(channels: Vec<StdioChannel>) {
+    let mut stops: Vec<Task> = channels
+        .into_iter()
+        .map(|c| Box::pin(c.shutdown()) as Task)
+        .collect();
+    future::poll_fn(|cx| {
+        stops.retain_mut(|s| s.as_mut().poll(cx).is_pending());
+        if stops.is_empty() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
 }
 
 /// A control-plane exchange: the response (body bounded) and when its head arrived, or the

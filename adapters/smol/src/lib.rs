@@ -8,9 +8,21 @@
 //! one future (no task is spawned anywhere), so cancelling work is dropping it, and the host
 //! decides on which thread the tunnel runs.
 //!
-//! MCP bindings: Streamable HTTP targets ([`HttpTarget`]) and in-process handlers
+//! MCP bindings: Streamable HTTP targets ([`HttpTarget`]), in-process handlers
 //! ([`InProcessHandler`], `BindingKind::InProcess`: no port, no child — for hosts that embed
-//! their MCP server). Stdio bindings are not supported by this adapter yet.
+//! their MCP server) and stdio children ([`StdioTarget`], `BindingKind::Stdio`: one
+//! supervised child per channel, many commands in flight on it, as in the blocking adapter;
+//! `docs/stdio.md`). A stdio child's pipes are polled by the driver future too (async-process),
+//! and it is restarted with backoff when it goes away; the channel is reported not ready
+//! meanwhile.
+//!
+//! **Stdio limitation: no death signal.** The blocking adapter starts children with Linux's
+//! `PR_SET_PDEATHSIG`, so even a SIGKILLed client takes its child down. That needs an unsafe
+//! `pre_exec` hook, and this crate forbids unsafe code. So if the host process is killed
+//! outright, its stdio children live on until they notice their stdin closing (MCP servers
+//! exit on EOF). Every other way out stops the child's whole process group: a drain or
+//! [`RuntimeHandle::stop`] (stdin closed, grace, SIGTERM, SIGKILL, as in the blocking
+//! adapter) and dropping the [`Driver`] unfinished (SIGKILL at once).
 //!
 //! ```no_run
 //! use tunnel_smol::{start, HttpTarget, RuntimeOptions};
@@ -30,10 +42,13 @@
 
 mod driver;
 mod h1;
+mod mcp;
+mod stdio;
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -44,6 +59,8 @@ use tunnel_core::tap::Tap;
 
 pub use driver::Finished;
 pub use tunnel_core::mcp_http::HttpTarget;
+// The same types as tunnel_blocking's (one definition, in the core).
+pub use tunnel_core::stdio::{StdioCommandError, StdioOptions, StdioTarget};
 
 /// What an in-process MCP server answers to one message.
 #[derive(Debug, Clone, Default)]
@@ -75,6 +92,10 @@ pub struct RuntimeOptions {
     pub mcp_targets: Vec<HttpTarget>,
     /// One per `BindingKind::InProcess` binding.
     pub in_process: Vec<(ChannelName, Arc<dyn InProcessHandler>)>,
+    /// One per `BindingKind::Stdio` binding: the child's command line (no shell).
+    pub stdio_targets: Vec<StdioTarget>,
+    /// Supervision of stdio children (restart backoff, shutdown grace, line bound).
+    pub stdio: StdioOptions,
     pub drain_timeout: Duration,
     /// Bound on an MCP exchange whose command has no `response_timeout`
     /// (`--mcp.connection-max-ttl`); reaching it abandons the command, as in Go.
@@ -93,6 +114,8 @@ impl Default for RuntimeOptions {
         RuntimeOptions {
             mcp_targets: Vec::new(),
             in_process: Vec::new(),
+            stdio_targets: Vec::new(),
+            stdio: StdioOptions::default(),
             drain_timeout: Duration::from_secs(30),
             mcp_connection_ttl: Duration::from_secs(600),
             max_poll_body: 32 * 1024 * 1024,
@@ -111,6 +134,8 @@ impl fmt::Debug for RuntimeOptions {
                 "in_process",
                 &self.in_process.iter().map(|(c, _)| c).collect::<Vec<_>>(),
             )
+            .field("stdio_targets", &self.stdio_targets)
+            .field("stdio", &self.stdio)
             .field("drain_timeout", &self.drain_timeout)
             .field("mcp_connection_ttl", &self.mcp_connection_ttl)
             .finish_non_exhaustive()
@@ -121,7 +146,14 @@ impl fmt::Debug for RuntimeOptions {
 #[derive(Debug)]
 pub enum StartError {
     Engine(SetupError),
-    /// A binding kind this adapter cannot run (stdio, for now).
+    /// A stdio MCP server could not be started.
+    StdioCommand {
+        channel: ChannelName,
+        /// `argv[0]` as configured.
+        command: String,
+        reason: StdioCommandError,
+    },
+    /// A binding kind this adapter cannot run (none today; kept for future kinds).
     Unsupported(String),
     /// A binding without a target or handler, or a bad URL.
     Target(String),
@@ -132,6 +164,11 @@ impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StartError::Engine(e) => write!(f, "invalid engine configuration: {e}"),
+            StartError::StdioCommand {
+                channel,
+                command,
+                reason,
+            } => f.write_str(&reason.describe(channel, command)),
             StartError::Unsupported(m) | StartError::Target(m) | StartError::Tls(m) => {
                 f.write_str(m)
             }
@@ -141,8 +178,15 @@ impl fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-/// What the driver publishes after each turn: the engine status and readiness.
-pub(crate) type Published = Arc<Mutex<(Option<Status>, Result<(), String>)>>;
+/// What the driver publishes for the handle.
+pub(crate) struct Shared {
+    /// The engine status and readiness as of the driver's last turn.
+    pub(crate) state: Mutex<(Option<Status>, Result<(), String>)>,
+    /// stdio children restarted so far (all channels).
+    pub(crate) stdio_restarts: AtomicU64,
+}
+
+pub(crate) type Published = Arc<Shared>;
 
 /// Cheap, cloneable control of a running driver, usable from any thread or task.
 #[derive(Clone)]
@@ -165,6 +209,7 @@ impl RuntimeHandle {
     /// The engine's status as of the driver's last turn (`None` before its first turn).
     pub fn status(&self) -> Option<Status> {
         self.status
+            .state
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .0
@@ -174,10 +219,16 @@ impl RuntimeHandle {
     /// `Ok` when ready to serve, otherwise the reason.
     pub fn readiness(&self) -> Result<(), String> {
         self.status
+            .state
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .1
             .clone()
+    }
+
+    /// How many times a stdio child has been restarted (all channels), for metrics.
+    pub fn stdio_restarts(&self) -> u64 {
+        self.status.stdio_restarts.load(Ordering::Relaxed)
     }
 }
 
@@ -194,16 +245,21 @@ impl Future for Driver {
     }
 }
 
-/// Validates the bindings, builds the engine and returns the driver future with its handle.
-/// Nothing happens until the driver is polled (the first poll goes out then).
+/// Validates the bindings, builds the engine, starts the stdio children (a command that
+/// cannot run fails here: [`StartError::StdioCommand`]) and returns the driver future with
+/// its handle. Nothing else happens until the driver is polled (the first poll goes out
+/// then); a child's output waits in its pipe meanwhile.
 pub fn start(
     cfg: EngineConfig,
     opts: RuntimeOptions,
 ) -> Result<(RuntimeHandle, Driver), StartError> {
-    let bindings = driver::bindings(&cfg, &opts)?;
+    let bindings = mcp::bindings(&cfg, &opts)?;
     let tls = h1::Tls::new().map_err(StartError::Tls)?;
     let (tx, rx) = async_channel::unbounded();
-    let status = Arc::new(Mutex::new((None, Err("starting".to_string()))));
+    let status = Arc::new(Shared {
+        state: Mutex::new((None, Err("starting".to_string()))),
+        stdio_restarts: AtomicU64::new(0),
+    });
     let d = driver::Driver::new(
         cfg,
         opts,
@@ -221,7 +277,10 @@ pub fn start(
     ))
 }
 
-/// Which bindings this adapter can run.
+/// Which bindings this adapter can run (all of them).
 pub fn supports(kind: BindingKind) -> bool {
-    matches!(kind, BindingKind::Http | BindingKind::InProcess)
+    matches!(
+        kind,
+        BindingKind::Http | BindingKind::InProcess | BindingKind::Stdio
+    )
 }
