@@ -126,7 +126,10 @@ impl Driver {
         let stdio = opts
             .stdio_targets
             .iter()
-            .map(|t| StdioChannel::start(t, &opts.stdio, opts.mcp_connection_ttl, seed()))
+            .map(|t| {
+                let tap = opts.tap.clone();
+                StdioChannel::start(t, &opts.stdio, opts.mcp_connection_ttl, seed(), tap)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Driver {
             stdio,

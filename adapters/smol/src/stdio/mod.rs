@@ -24,6 +24,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::ExitStatus;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,8 @@ use tunnel_core::stdio::{
     describe_exit, find_program, spawn_failed_readiness, ChildGone, EventLog, MuxOutput,
     RestartSchedule, StdioCommandError, StdioMux, StdioOptions, StdioTarget,
 };
+
+use tunnel_core::tap::{Observed, Tap};
 
 use crate::StartError;
 use child::ChildProc;
@@ -96,6 +99,8 @@ pub(crate) struct StdioChannel {
     timer: Timer,
     armed: Option<Instant>,
     out: VecDeque<ToDriver>,
+    /// Shown the child's side of the channel (trace recording), as in the blocking adapter.
+    tap: Option<Arc<dyn Tap>>,
 }
 
 /// The file to execute for `program`: the core's `PATH` search over this process's
@@ -125,6 +130,7 @@ impl StdioChannel {
         opts: &StdioOptions,
         ttl: Duration,
         seed: u64,
+        tap: Option<Arc<dyn Tap>>,
     ) -> Result<StdioChannel, StartError> {
         let channel = target.channel.clone();
         let command = target.argv.first().cloned().unwrap_or_default();
@@ -151,6 +157,7 @@ impl StdioChannel {
             timer: Timer::never(),
             armed: None,
             out: VecDeque::new(),
+            tap,
             opts: opts.clone(),
         };
         let pid = ch.spawn().map_err(|e| fail(StdioCommandError::Spawn(e)))?;
@@ -271,6 +278,10 @@ impl StdioChannel {
             self.mux.handle_written(now, ticket);
         }
         if !p.stdout.is_empty() {
+            self.observe(now, |channel| Observed::StdioRead {
+                channel,
+                bytes: &p.stdout,
+            });
             self.mux.handle_child_output(now, &p.stdout);
         }
         if let Some(e) = p.write_failed {
@@ -336,6 +347,10 @@ impl StdioChannel {
             match out {
                 // Without a child (it is being torn down) there is nothing to write to.
                 MuxOutput::Write { ticket, line } => {
+                    if let (Some(tap), Some(_)) = (&self.tap, &self.child) {
+                        let (channel, line) = (&self.channel, &line[..]);
+                        tap.observe(Instant::now(), Observed::StdioWritten { channel, line });
+                    }
                     if let Some(c) = self.child.as_mut() {
                         c.write(ticket, line);
                     }
@@ -365,6 +380,7 @@ impl StdioChannel {
         };
         self.exit_seen = None;
         let now = Instant::now();
+        self.observe(now, |channel| Observed::StdioExited { channel });
         // The mux may not know yet (exit noticed by the tick, or a restart request, which
         // the mux already handled: then this is a no-op).
         self.mux.handle_child_down(now, TransportError::Eof);
@@ -381,6 +397,13 @@ impl StdioChannel {
                 at: now,
             }
         }));
+    }
+
+    /// Shows the tap (if any) something about this channel's child.
+    fn observe<'a>(&'a self, now: Instant, what: impl FnOnce(&'a ChannelName) -> Observed<'a>) {
+        if let Some(tap) = &self.tap {
+            tap.observe(now, what(&self.channel));
+        }
     }
 
     fn restart(&mut self) {
