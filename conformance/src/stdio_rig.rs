@@ -4,7 +4,6 @@
 //! starts its own runtime on top (tunnel-blocking: a `Runtime`; tunnel-smol: a driver
 //! future on a thread), so both run the same scenarios the same way.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -45,6 +44,9 @@ pub fn engine_config(emu: &Emulator) -> EngineConfig {
     }];
     cfg
 }
+
+/// The rough test child, relative to the workspace root.
+const ROUGH_CHILD: &str = "adapters/blocking/tests/children/rough_stdio_child.py";
 
 /// A program no `PATH` directory holds, for the start-error tests.
 pub const MISSING_PROGRAM: &str = "no-such-mcp-server-xyz";
@@ -139,8 +141,9 @@ pub fn text_of(p: &PostedResponse) -> String {
     })
 }
 
-/// `peers/rough_stdio_child.py` (stdlib only) under the peers' Python, or `python3`; `None`
-/// (after printing why: the test skips) when that Python does not run.
+/// `adapters/blocking/tests/children/rough_stdio_child.py` (stdlib only) under the peers'
+/// Python, or `python3`; `None` (after printing why: the test skips) when that Python does
+/// not run. The script stays where tunnel-blocking's trace tests also name it.
 pub fn rough_stdio_child(peers: Option<&Peers>) -> Option<Vec<String>> {
     let py = peers.map_or_else(|| "python3".to_string(), |p| p.python.display().to_string());
     let ok = std::process::Command::new(&py)
@@ -151,7 +154,7 @@ pub fn rough_stdio_child(peers: Option<&Peers>) -> Option<Vec<String>> {
         eprintln!("SKIP: no Python interpreter ({py}) to run the test child");
         return None;
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/rough_stdio_child.py");
+    let script = crate::peers::workspace_root().join(ROUGH_CHILD);
     Some(vec![py, script.display().to_string()])
 }
 

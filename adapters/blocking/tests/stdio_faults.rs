@@ -1,4 +1,4 @@
-//! stdio children that misbehave (`conformance/peers/rough_stdio_child.py`, stdlib Python):
+//! stdio children that misbehave (`adapters/blocking/tests/children/rough_stdio_child.py`, stdlib Python):
 //! late answers, garbage on stdout, crashes, and a client killed with SIGKILL. Plus the
 //! start errors an operator sees for a bad command.
 

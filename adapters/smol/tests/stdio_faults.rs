@@ -1,5 +1,5 @@
 //! stdio bindings on the smol adapter with a real, deliberately rough child
-//! (`conformance/peers/rough_stdio_child.py`, stdlib Python): colliding ids, late answers,
+//! (`adapters/blocking/tests/children/rough_stdio_child.py`, stdlib Python): colliding ids, late answers,
 //! garbage on stdout, a crash mid-call. The scenarios are the ones tunnel-blocking runs
 //! (`tunnel_conformance::stdio_scenarios`). Plus the start errors an operator sees.
 
