@@ -20,6 +20,7 @@ fn start(setup: LiveSetup) -> Result<Box<dyn Any>, String> {
             .map(|(channel, argv)| StdioTarget::new(channel, argv))
             .collect(),
         drain_timeout: Duration::from_secs(1),
+        tap: setup.tap,
         ..RuntimeOptions::default()
     };
     let rt = Runtime::start(setup.engine, opts).map_err(|e| e.to_string())?;
@@ -147,143 +148,19 @@ fn a_stdio_divergence_is_reported_by_the_live_replay() {
     );
 }
 
-/// `--record-trace` on a stdio channel: a session with a real (deliberately rough) child —
-/// a banner on stdout, a handshake, two sessions colliding on id 1, a call outliving its
-/// `response_timeout`, a crash and the restart with the handshake replayed — is recorded as
-/// stdio lines, with the tunnel's ids as placeholders, and the recording replays cleanly on
-/// the core (virtual time) and on this adapter with the scripted child.
+/// `--record-trace` on a stdio channel, with a real (deliberately rough) child: recorded,
+/// checked, and replayed on the core and on this adapter (see
+/// `tunnel_conformance::trace::recorded`).
 #[test]
 fn a_recorded_stdio_session_replays_on_the_core_and_the_adapter() {
-    use std::sync::Arc;
-    use tunnel_conformance::emulator::{CommandSpec, Emulator, EmulatorConfig};
-    use tunnel_conformance::trace::engine::REPLAY_API_KEY;
-    use tunnel_conformance::trace::live::run_one;
-    use tunnel_conformance::trace::record::Recorder;
-    use tunnel_conformance::trace::{check, replay_core, Subst, Trace};
-    use tunnel_core::channel::ChannelName;
-    use tunnel_core::engine::{Binding, BindingKind, EngineConfig};
-
-    let api_key = "sk-recorded-stdio-key-0123";
-    let emu = Emulator::start(EmulatorConfig {
-        api_key: api_key.into(),
-        ingress_response_timeout: None,
-        ..EmulatorConfig::default()
-    })
-    .unwrap();
-    let mut cfg = EngineConfig::new(
-        emu.control_plane_url().parse().unwrap(),
-        emu.tunnel_id(),
-        api_key,
-    );
-    cfg.poll_timeout = Duration::from_secs(2);
-    cfg.poll_guardrail = Duration::from_secs(1);
-    cfg.bindings = vec![Binding {
-        channel: ChannelName::main(),
-        kind: BindingKind::Stdio,
-        extra_headers: Vec::new(),
-    }];
-    let path = std::env::temp_dir().join(format!("recorded-stdio-{}.jsonl", std::process::id()));
-    let file = std::fs::File::create(&path).unwrap();
-    let recorder = Recorder::new(Box::new(file), "recorded_stdio", &cfg, api_key).unwrap();
     let child = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/children/rough_stdio_child.py"
     );
-    let rt = Runtime::start(
-        cfg,
-        RuntimeOptions {
-            stdio_targets: vec![StdioTarget::new(ChannelName::main(), ["python3", child])],
-            tap: Some(Arc::new(recorder)),
-            ..RuntimeOptions::default()
-        },
-    )
-    .unwrap();
-    let call = |id: u64, name: &str, args: serde_json::Value| serde_json::json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":name,"arguments":args}});
-    let run = |specs: Vec<CommandSpec>| {
-        let ids: Vec<String> = specs.into_iter().map(|s| emu.enqueue(s)).collect();
-        for id in ids {
-            emu.wait_terminal(&id, Duration::from_secs(5));
-        }
-    };
-    run(vec![CommandSpec::jsonrpc(
-        serde_json::json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}),
-    )]);
-    run(vec![CommandSpec::jsonrpc(
-        serde_json::json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
-    )]);
-    run(vec![
-        CommandSpec::jsonrpc(call(1, "echo", serde_json::json!({"text":"one"}))),
-        CommandSpec::jsonrpc(call(1, "echo", serde_json::json!({"text":"two"}))),
-    ]);
-    run(vec![CommandSpec::jsonrpc(call(
-        2,
-        "late",
-        serde_json::json!({"ms":600}),
-    ))
-    .response_timeout("300ms")]);
-    std::thread::sleep(Duration::from_millis(500));
-    run(vec![CommandSpec::jsonrpc(call(
-        3,
-        "crash",
-        serde_json::json!({}),
-    ))]);
-    std::thread::sleep(Duration::from_millis(500));
-    run(vec![CommandSpec::jsonrpc(call(
-        4,
-        "echo",
-        serde_json::json!({"text":"after"}),
-    ))]);
-    std::thread::sleep(Duration::from_millis(200));
-    drop(rt);
-
-    let text = std::fs::read_to_string(&path).unwrap();
-    let _ = std::fs::remove_file(&path);
-    assert!(!text.contains(api_key), "the API key leaked:\n{text}");
-    let trace = Trace::parse(&text).unwrap();
-    let received: Vec<String> = trace
-        .stdio
-        .iter()
-        .filter_map(|l| l.receive.as_ref().map(|r| r.to_string()))
-        .collect();
-    // The handshake twice (once replayed into the restarted child), both echoes with a
-    // placeholder for the id the tunnel chose, the cancel of the late call under its id.
-    assert_eq!(
-        received
-            .iter()
-            .filter(|r| r.contains(r#""method":"initialize""#))
-            .count(),
-        2,
-        "{text}"
-    );
-    assert!(
-        received
-            .iter()
-            .any(|r| r.contains(r#""id":"<$t"#) && r.contains(r#""text":"two""#)),
-        "{text}"
-    );
-    assert!(
-        received
-            .iter()
-            .any(|r| r.contains("notifications/cancelled") && r.contains(r#""requestId":"<$t"#)),
-        "{text}"
-    );
-    assert!(
-        text.contains(r#"{"exit":0}"#),
-        "the crash is not recorded:\n{text}"
-    );
-    assert!(
-        text.contains("rough-child starting"),
-        "the banner is not recorded:\n{text}"
-    );
-
-    let run = replay_core(&trace).unwrap();
-    let subst = Subst {
-        api_key: REPLAY_API_KEY.into(),
-    };
-    if let Err(d) = check(&trace, "core", &run.observations, &subst) {
-        panic!("{d}\n{}\n\ntrace:\n{text}", run.events.join("\n"));
-    }
-    if let Err(e) = run_one(&trace, "blocking", &start) {
-        panic!("{e}\n\ntrace:\n{text}");
+    let argv = vec!["python3".to_string(), child.to_string()];
+    if let Err(e) =
+        tunnel_conformance::trace::recorded::record_and_replay_stdio("blocking", &start, argv)
+    {
+        panic!("{e}");
     }
 }

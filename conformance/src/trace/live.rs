@@ -35,6 +35,8 @@ pub struct LiveSetup {
     pub targets: Vec<(ChannelName, String)>,
     /// The child's command line per stdio channel (a relay to the trace's scripted child).
     pub stdio: Vec<(ChannelName, Vec<String>)>,
+    /// A tap for the adapter (recording a session); replays pass none.
+    pub tap: Option<std::sync::Arc<dyn tunnel_core::tap::Tap>>,
 }
 
 /// Starts the adapter; dropping the returned value must stop it.
@@ -198,6 +200,7 @@ pub fn replay_live(trace: &Trace, replay: &str, start: Start<'_>) -> Result<Live
         engine,
         targets,
         stdio,
+        tap: None,
     })?;
     let up_by = Instant::now() + Duration::from_secs(10);
     while !children.iter().all(|(_, c)| c.connected()) && Instant::now() < up_by {

@@ -22,6 +22,7 @@ pub mod live;
 pub mod mcp_script;
 pub mod record;
 mod record_stdio;
+pub mod recorded;
 pub mod redact;
 pub mod stdio_child;
 pub mod stdio_script;
