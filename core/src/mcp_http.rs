@@ -35,6 +35,18 @@ impl HttpTarget {
     }
 }
 
+/// Gives an MCP POST `Content-Type: application/json` unless the command's headers chose
+/// one: the body is one JSON-RPC message, and Streamable HTTP servers refuse a POST without
+/// a JSON content type. Adapters call it on `McpOp::Send` headers before sending.
+pub fn json_content_type_unless_set(headers: &mut http::HeaderMap) {
+    if !headers.contains_key(http::header::CONTENT_TYPE) {
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+    }
+}
+
 /// Largest JSON (non-SSE) response body accepted from an MCP server.
 pub const MAX_JSON_BODY: usize = 16 * 1024 * 1024;
 /// Largest non-2xx body inspected for a JSON-RPC error worth preserving.

@@ -10,7 +10,7 @@ use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use http::{HeaderValue, Method, Uri};
+use http::{Method, Uri};
 use tunnel_core::classify::TransportError;
 use tunnel_core::engine::{McpOp, McpOutput, McpWork, Terminal};
 
@@ -143,12 +143,7 @@ impl McpBinding for HttpBinding {
                 mut headers,
                 ..
             } => {
-                if !headers.contains_key(http::header::CONTENT_TYPE) {
-                    headers.insert(
-                        http::header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/json"),
-                    );
-                }
+                tunnel_core::mcp_http::json_content_type_unless_set(&mut headers);
                 self.pool.submit(move || {
                     let body = message.get().as_bytes();
                     exchange(&agent, Method::POST, url, headers, body, bound, &sink);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use async_channel::Sender;
 use async_io::Timer;
 use futures_lite::future;
-use http::{HeaderValue, Method, Uri};
+use http::{Method, Uri};
 use serde_json::value::RawValue;
 use tunnel_core::channel::ChannelName;
 use tunnel_core::classify::{TransportError, TunnelFailure};
@@ -193,12 +193,7 @@ pub(crate) fn http(
             mut headers,
             ..
         } => {
-            if !headers.contains_key(http::header::CONTENT_TYPE) {
-                headers.insert(
-                    http::header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-            }
+            tunnel_core::mcp_http::json_content_type_unless_set(&mut headers);
             (Method::POST, headers, message.get().as_bytes().to_vec())
         }
         McpOp::TerminateSession { headers, .. } => (Method::DELETE, headers, Vec::new()),

@@ -414,25 +414,19 @@ fn check_stdio(
     div: &dyn Fn(String, String, String) -> Divergence,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for b in trace
-        .header
-        .config
-        .bindings
-        .iter()
-        .filter(|b| b.kind == "stdio")
-    {
-        for (i, line) in trace.stdio_for(&b.channel).iter().enumerate() {
+    for ch in trace.stdio_channels() {
+        for (i, line) in trace.stdio_for(ch).iter().enumerate() {
             let Some(want) = &line.receive else { continue };
             let got = obs
                 .stdio
                 .iter()
-                .any(|s| s.channel == b.channel && s.index == Some(i));
+                .any(|s| s.channel == ch && s.index == Some(i));
             if !got {
                 let rid = &line.request_id;
                 findings.push(Finding {
                     at_ms: u64::MAX,
                     d: div(
-                        format!("stdio line #{} of channel {} (for {rid})", i + 1, b.channel),
+                        format!("stdio line #{} of channel {} (for {rid})", i + 1, ch),
                         format!("the child receives {want}"),
                         "never sent to the child".into(),
                     ),

@@ -440,16 +440,10 @@ pub fn replay_core(trace: &Trace) -> Result<CoreRun, String> {
         stdio_cmd: HashMap::new(),
         effects: Default::default(),
     };
-    for b in trace
-        .header
-        .config
-        .bindings
-        .iter()
-        .filter(|b| b.kind == "stdio")
-    {
-        let channel = tunnel_core::channel::ChannelName::canonical(&b.channel)
-            .map_err(|e| format!("binding {:?}: {e}", b.channel))?;
-        let script = StdioScript::new(trace.stdio_for(&b.channel));
+    for ch in trace.stdio_channels() {
+        let channel = tunnel_core::channel::ChannelName::canonical(ch)
+            .map_err(|e| format!("binding {:?}: {e}", ch))?;
+        let script = StdioScript::new(trace.stdio_for(ch));
         r.stdio.push(SimChannel::new(channel.as_str(), script));
         let i = r.stdio.len() - 1;
         r.schedule(t0, Input::Child(i, ChildInput::Start));

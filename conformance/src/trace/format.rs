@@ -530,6 +530,16 @@ impl Trace {
             .collect()
     }
 
+    /// The channels of the stdio bindings.
+    pub fn stdio_channels(&self) -> impl Iterator<Item = &str> {
+        self.header
+            .config
+            .bindings
+            .iter()
+            .filter(|b| b.kind == "stdio")
+            .map(|b| b.channel.as_str())
+    }
+
     /// Stdio lines of one channel, in order.
     pub fn stdio_for(&self, channel: &str) -> Vec<StdioLine> {
         self.stdio

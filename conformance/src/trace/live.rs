@@ -184,12 +184,12 @@ pub fn replay_live(trace: &Trace, replay: &str, start: Start<'_>) -> Result<Live
     // Scripted children, one per stdio channel.
     let mut children: Vec<(String, ScriptedChild)> = Vec::new();
     let mut stdio = Vec::new();
-    for b in c.bindings.iter().filter(|b| b.kind == "stdio") {
-        let channel = ChannelName::canonical(&b.channel).map_err(|e| e.to_string())?;
-        let child = ScriptedChild::start(channel.as_str(), trace.stdio_for(&b.channel), t0)
+    for ch in trace.stdio_channels() {
+        let channel = ChannelName::canonical(ch).map_err(|e| e.to_string())?;
+        let child = ScriptedChild::start(channel.as_str(), trace.stdio_for(ch), t0)
             .map_err(|e| format!("stdio script: {e}"))?;
         stdio.push((channel, child.argv()));
-        children.push((b.channel.clone(), child));
+        children.push((ch.to_string(), child));
     }
 
     // A child process takes a while to start (an interpreter: tens to hundreds of ms); the
