@@ -15,6 +15,7 @@ pub mod engine;
 pub mod headers;
 pub mod mcp_http;
 pub mod ndjson;
+pub mod oauth;
 pub mod retry_after;
 pub mod sse;
 pub mod stdio;
