@@ -7,12 +7,11 @@
 //! the terminal response.
 
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use http::{Method, Uri};
 use tunnel_core::classify::TransportError;
-use tunnel_core::engine::{McpOp, McpOutput, McpWork, Terminal};
+use tunnel_core::engine::{McpOp, McpWork};
 
 use crate::binding::{McpBinding, McpSink};
 use crate::errors::{classify, classify_io, Phase};
@@ -33,7 +32,6 @@ pub(crate) struct HttpBinding {
     pool: Pool,
     /// Bound for an exchange whose command has no deadline (and cap for one that has).
     ttl: Duration,
-    oauth_logged: AtomicBool,
 }
 
 /// Checks an MCP endpoint URL: absolute `http`/`https` with a host.
@@ -64,7 +62,6 @@ impl HttpBinding {
             agent,
             pool,
             ttl,
-            oauth_logged: AtomicBool::new(false),
         }
     }
 
@@ -154,13 +151,10 @@ impl McpBinding for HttpBinding {
                     exchange(&agent, Method::DELETE, url, headers, (), bound, &sink)
                 });
             }
-            McpOp::OAuthDiscovery { .. } => {
-                if !self.oauth_logged.swap(true, Ordering::Relaxed) {
-                    log::warn!("oauth_discovery commands are not supported by this client yet; they are abandoned (the service times them out)");
-                }
-                sink.output(McpOutput::Terminal(Terminal::Abandon {
-                    reason: "oauth_discovery is not supported yet",
-                }));
+            McpOp::OAuthDiscovery { headers } => {
+                let budget = bound.timeout.min(crate::oauth::BUDGET);
+                self.pool
+                    .submit(move || crate::oauth::discover(&agent, &url, &headers, budget, &sink));
             }
         }
     }

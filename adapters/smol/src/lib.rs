@@ -43,6 +43,7 @@
 mod driver;
 mod h1;
 mod mcp;
+mod oauth;
 mod stdio;
 
 use std::fmt;

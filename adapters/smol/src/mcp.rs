@@ -112,7 +112,7 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
-    async fn send(&self, step: Step) -> bool {
+    pub(crate) async fn send(&self, step: Step) -> bool {
         let cmd = self.cmd;
         self.tx.send(Input::Mcp { cmd, step }).await.is_ok()
     }
@@ -197,10 +197,9 @@ pub(crate) fn http(
             (Method::POST, headers, message.get().as_bytes().to_vec())
         }
         McpOp::TerminateSession { headers, .. } => (Method::DELETE, headers, Vec::new()),
-        McpOp::OAuthDiscovery { .. } => {
-            return Err(McpOutput::Terminal(Terminal::Abandon {
-                reason: "oauth_discovery is not supported yet",
-            }))
+        McpOp::OAuthDiscovery { headers } => {
+            let budget = bound.min(crate::oauth::BUDGET);
+            return Ok(crate::oauth::discover(uri, headers, tls, budget, reply));
         }
     };
     Ok(Box::pin(async move {

@@ -16,12 +16,14 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use serde_json::Value;
 use tunnel_core::classify::TransportError;
 use tunnel_core::engine::{
-    Action, CommandId, Engine, HttpResponse, McpOp, McpWork, PollId, PostError, PostId,
+    Action, CommandId, Engine, HttpResponse, McpOp, McpOutput, McpWork, PollId, PostError,
+    PostId,
 };
+use tunnel_core::oauth::{Discovery, Step as DiscoveryStep};
 
 use super::check::{Observations, Seen};
 use super::core_stdio::{ChildInput, Effect, SimChannel};
@@ -31,6 +33,9 @@ use super::stdio_script::StdioScript;
 
 /// The replay's wall clock at virtual time zero (for HTTP-date `Retry-After`).
 const WALL0: u64 = 1_800_000_000;
+/// The MCP URL of HTTP bindings in the core replay (requests are answered by the trace;
+/// only the path shows, in discovery requests).
+const REPLAY_MCP_URL: &str = "http://mcp.replay.invalid/mcp";
 /// Default virtual horizon.
 const HORIZON: Duration = Duration::from_secs(600);
 
@@ -54,13 +59,15 @@ enum Input {
     McpError(CommandId, TransportError),
     /// Something the scripted child of stdio channel `n` does.
     Child(usize, ChildInput),
+    /// A framed output for the engine (an `oauth_discovery` outcome).
+    Output(CommandId, McpOutput),
 }
 
 impl Input {
     fn cmd(&self) -> Option<CommandId> {
         match self {
             Input::McpHead(c, ..) | Input::McpBody(c, _) | Input::McpEnd(c) => Some(*c),
-            Input::McpError(c, _) => Some(*c),
+            Input::McpError(c, _) | Input::Output(c, _) => Some(*c),
             _ => None,
         }
     }
@@ -319,6 +326,12 @@ impl Runner<'_> {
                     *c += 1;
                     *c - 1
                 };
+                if let McpOp::OAuthDiscovery { headers } = &work.op {
+                    self.mcp_cursor.entry(rid.clone()).and_modify(|c| *c -= 1);
+                    let out = self.discover(&rid, headers, at_ms);
+                    self.schedule(now, Input::Output(work.cmd, out));
+                    return;
+                }
                 let line = self.trace.mcp_for(&rid).get(k).map(|l| (*l).clone());
                 match line {
                     None => self.obs.unexpected_mcp.push(seen),
@@ -333,6 +346,55 @@ impl Runner<'_> {
                     self.stdio[i].cancel(now, cmd);
                 }
                 self.unschedule(|i| i.cmd() == Some(cmd));
+            }
+        }
+    }
+
+    /// Runs an `oauth_discovery` command's discovery against the command's MCP lines, one
+    /// line per request, in order (instantly: the requests' timing is the adapters').
+    fn discover(&mut self, rid: &str, headers: &HeaderMap, at_ms: u64) -> McpOutput {
+        let mut d = Discovery::new(&Uri::from_static(REPLAY_MCP_URL));
+        loop {
+            match d.poll() {
+                DiscoveryStep::Request {
+                    method,
+                    uri,
+                    headers: own,
+                    ..
+                } => {
+                    let mut h = headers.clone();
+                    h.extend(own);
+                    let seen = Seen {
+                        method: method.to_string(),
+                        target: uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+                        headers: headers_seen(&h),
+                        body: Vec::new(),
+                        at_ms,
+                    };
+                    let k = {
+                        let c = self.mcp_cursor.entry(rid.to_string()).or_default();
+                        *c += 1;
+                        *c - 1
+                    };
+                    let line = self.trace.mcp_for(rid).get(k).map(|l| (*l).clone());
+                    let Some(line) = line else {
+                        self.obs.unexpected_mcp.push(seen);
+                        d.handle_error(TransportError::ConnectionRefused);
+                        continue;
+                    };
+                    self.obs.mcp.entry(rid.to_string()).or_default().push(seen);
+                    match (&line.error, &line.response) {
+                        (Some(e), _) => d.handle_error(error_from_name(e)),
+                        (None, Some(r)) => {
+                            let h = header_map(&r.headers, self.wall());
+                            d.handle_response(r.status, &h, &r.body_bytes());
+                        }
+                        (None, None) => d.handle_error(TransportError::Timeout),
+                    }
+                }
+                DiscoveryStep::Done(result) => {
+                    return McpOutput::Terminal(tunnel_core::oauth::terminal(result))
+                }
             }
         }
     }
@@ -373,6 +435,7 @@ impl Runner<'_> {
             Input::McpBody(c, b) => engine.handle_mcp_body(now, c, &b),
             Input::McpEnd(c) => engine.handle_mcp_end(now, c),
             Input::McpError(c, e) => engine.handle_mcp_error(now, c, e),
+            Input::Output(c, out) => engine.handle_mcp_output(now, c, out),
             Input::Child(i, ci) => {
                 let at_ms = self.ms(now);
                 let fx = self.stdio[i].handle(now, ci, &mut self.obs.stdio, at_ms);

@@ -144,6 +144,9 @@ fn fits(line: &McpLine, implied: Option<&serde_json::Value>, seen: &Seen) -> boo
     if !method.eq_ignore_ascii_case(&seen.method) {
         return false;
     }
+    if req.target.as_ref().is_some_and(|t| *t != seen.target) {
+        return false;
+    }
     let same_json = |j: &serde_json::Value| {
         serde_json::from_slice::<serde_json::Value>(&seen.body).is_ok_and(|v| &v == j)
     };

@@ -161,14 +161,15 @@ impl Engine {
                     );
                     return;
                 }
-                // The adapter fetches and validates the metadata and reports it with
-                // `handle_mcp_output`; there is no MCP response to interpret.
-                (
-                    McpOp::OAuthDiscovery {
-                        headers: HeaderMap::new(),
-                    },
-                    None,
-                )
+                // The adapter drives `oauth::Discovery` and reports its outcome with
+                // `handle_mcp_output` (`oauth::terminal`); there is no MCP response to
+                // interpret. Discovery requests identify the client like the Go one.
+                let mut headers = HeaderMap::new();
+                let ua = format!("oai-tunnel-client/{}", self.cfg.client_version);
+                if let Ok(v) = http::HeaderValue::from_str(&ua) {
+                    headers.insert(http::header::USER_AGENT, v);
+                }
+                (McpOp::OAuthDiscovery { headers }, None)
             }
             CommandKind::Unknown { .. } => {
                 self.remove_cmd(id);

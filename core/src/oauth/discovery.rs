@@ -54,7 +54,9 @@ pub enum DiscoveryError {
 impl fmt::Display for DiscoveryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DiscoveryError::NoCandidates => f.write_str("oauth discovery: no metadata URLs configured"),
+            DiscoveryError::NoCandidates => {
+                f.write_str("oauth discovery: no metadata URLs configured")
+            }
         }
     }
 }

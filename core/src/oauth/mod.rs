@@ -20,9 +20,11 @@
 
 pub mod discovery;
 pub mod prmd;
+mod terminal;
 pub mod www_authenticate;
 
 pub use discovery::{Attempt, Discovery, DiscoveryError, Found, Step};
+pub use terminal::terminal;
 
 /// Largest metadata document accepted (the Go client's bound).
 pub const MAX_BODY: usize = 1024 * 1024;
