@@ -85,7 +85,7 @@ pub enum DiscoveryError {
     TooManyRedirects { origin: String },
     /// A redirect whose `Location` is not a usable URL.
     BadRedirect { origin: String },
-    /// The body exceeded [`MAX_BODY`](super::MAX_BODY).
+    /// The body exceeded [`MAX_BODY`].
     BodyTooLarge { origin: String, status: u16 },
     /// The body was empty.
     EmptyBody { origin: String, status: u16 },

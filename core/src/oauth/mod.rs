@@ -14,6 +14,46 @@
 //! ([`Discovery::handle_response`] / [`Discovery::handle_error`]) until `poll` says
 //! [`Step::Done`]. The same machine runs in both adapters and in the conformance replay.
 //!
+//! What it does, in order:
+//!
+//! 1. **Probe** (`POST`, then `GET` if the `POST` gave no usable challenge; 1 s each):
+//!    usable means status exactly 401 and a `WWW-Authenticate` Bearer challenge whose
+//!    `resource_metadata` is an absolute URL. That URL becomes the first candidate
+//!    (`www_authenticate`), even on another origin. Any probe failure only means no such
+//!    candidate.
+//! 2. **Candidates**: that URL, then `/.well-known/oauth-protected-resource/<MCP path>`
+//!    (`well_known_path`, absent for an empty or `/` path) and
+//!    `/.well-known/oauth-protected-resource` (`well_known_root`) on the MCP URL's scheme
+//!    and host, deduplicated. None (MCP URL not absolute) → [`DiscoveryError::NoCandidates`].
+//! 3. **Fetch** each (`GET`, 5 s). A 301/302/303/307/308 with `Location` is followed only
+//!    to the candidate's own origin (scheme, host, effective port), at most 10 times; a
+//!    redirect elsewhere fails that candidate **before** any request goes there, as does a
+//!    transport error, and the next candidate is tried. An oversize or empty body ends
+//!    discovery unless the status is 404 or ≥ 500 and a candidate remains; so does a 404
+//!    or ≥ 500 with a body while one remains; otherwise the body is validated
+//!    ([`prmd::validate`]): valid is selected whatever the status, invalid moves on only
+//!    after a ≥ 500 with a candidate left, else ends discovery.
+//!
+//! Every request (probe, candidate, redirect hop) is an [`Attempt`], without userinfo.
+//!
+//! ## Known differences from the Go client
+//!
+//! - No timeout-retry pass (Go §2.4): when every candidate timed out, Go tries each again
+//!   with 2/4/8 s timeouts inside the same 5 s budget, which leaves room for little more
+//!   than one retry. Here a discovery is one pass within the adapter's budget.
+//! - A body read error is reported as a transport error, so it always moves on to the next
+//!   candidate (Go stops on one unless the status was 404 or ≥ 500).
+//! - Every `WWW-Authenticate` field is looked at (Go reads the first only); a parameter
+//!   name must match exactly (Go's unanchored pattern also matches inside another
+//!   parameter's quoted value); `name = value` after a comma is a parameter, not a scheme;
+//!   quoted values are unescaped.
+//! - The MCP path is cleaned on its own (`..` cannot climb above the well-known prefix)
+//!   and kept escaped as written (Go re-escapes `%xx` to `%25xx`).
+//! - `authorization_servers[0]` must be absolute (`scheme://host`); Go only requires that
+//!   it parses. The probe's `resource_metadata` is held to the same rule in both.
+//!
+//! Modules:
+//!
 //! - [`www_authenticate`]: the `resource_metadata` parameter of a Bearer challenge.
 //! - [`prmd`]: validation of a metadata document.
 //! - [`discovery`]: candidate URLs and the fetch algorithm.
