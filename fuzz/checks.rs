@@ -326,3 +326,177 @@ pub fn check_poll_frames(data: &[u8]) {
         "commands left in flight after every exchange was answered"
     );
 }
+
+/// A byte cursor for `check_prmd`: the input is read as a script of peer behaviour.
+struct Script<'a>(&'a [u8]);
+
+impl<'a> Script<'a> {
+    fn byte(&mut self) -> Option<u8> {
+        let (b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(*b)
+    }
+
+    /// A length-prefixed slice (length from one byte, so at most 255 bytes).
+    fn slice(&mut self) -> &'a [u8] {
+        let n = usize::from(self.byte().unwrap_or(0)).min(self.0.len());
+        let (s, rest) = self.0.split_at(n);
+        self.0 = rest;
+        s
+    }
+}
+
+/// Scheme, host (lowercased) and effective port: what "same origin" means for discovery.
+fn fuzz_origin(uri: &http::Uri) -> Option<(String, String, Option<u16>)> {
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let host = uri.host()?.to_ascii_lowercase();
+    let port = uri.port_u16().or(match scheme.as_str() {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    });
+    Some((scheme, host, port))
+}
+
+/// Invariants of the OAuth metadata discovery on peer-controlled input:
+/// - `prmd::validate` and `resource_metadata` never panic on the whole input, and
+///   `validate` accepts only a JSON object with a non-empty string `resource`;
+/// - a `Discovery` answered from the input (statuses, `Location`s, `WWW-Authenticate`s and
+///   bodies, tabled or raw) ends within 5 chains × (1 + `MAX_REDIRECTS`) requests; every
+///   request either starts a chain (the MCP URL, a well-known URL on its origin, or a URL a
+///   `WWW-Authenticate` offered) or follows a redirect on the same origin; one attempt per
+///   request; a selected body validates; once done it stays done.
+pub fn check_prmd(data: &[u8]) {
+    use tunnel_core::classify::TransportError;
+    use tunnel_core::oauth::discovery::MAX_REDIRECTS;
+    use tunnel_core::oauth::www_authenticate::resource_metadata;
+    use tunnel_core::oauth::{prmd, Discovery, Step, MAX_BODY};
+
+    if prmd::validate(data).is_ok() {
+        let v: serde_json::Value = serde_json::from_slice(data).expect("validated means JSON");
+        let r = v.get("resource").and_then(|r| r.as_str());
+        assert!(
+            r.is_some_and(|r| !r.is_empty()),
+            "validated without resource"
+        );
+    }
+    let text = String::from_utf8_lossy(data);
+    if let Some(v) = resource_metadata(&text) {
+        assert!(!v.is_empty());
+        assert!(text.to_ascii_lowercase().contains("bearer"));
+    }
+
+    const DOC: &[u8] = br#"{"resource":"https://mcp.example/mcp"}"#;
+    const MCPS: [&str; 4] = [
+        "https://mcp.example/mcp",
+        "https://mcp.example",
+        "http://mcp.example:8080/a/b/",
+        "https://u:pw@mcp.example/.well-known/oauth-protected-resource/x",
+    ];
+    const LOCATIONS: [&str; 8] = [
+        "/meta",
+        "../x",
+        "https://mcp.example/y",
+        "https://MCP.example:443/z",
+        "http://mcp.example/y",
+        "https://evil.example/",
+        "//evil.example/y",
+        "https://mcp.example:8443/y",
+    ];
+    const CHALLENGES: [&str; 3] = [
+        r#"Bearer resource_metadata="https://other.example/prm""#,
+        r#"Bearer resource_metadata="https://mcp.example/prm""#,
+        r#"Basic realm="x", resource_metadata="https://evil.example/prm""#,
+    ];
+    static BIG: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    const STATUSES: [u16; 12] = [200, 401, 404, 500, 503, 301, 302, 303, 307, 308, 304, 204];
+
+    let mut s = Script(data);
+    let mcp_str = MCPS[usize::from(s.byte().unwrap_or(0)) % MCPS.len()];
+    let mcp: http::Uri = mcp_str.parse().expect("tabled URL");
+    let mcp_origin = fuzz_origin(&mcp);
+    let mut starts: Vec<String> = vec![mcp.to_string()];
+    let mut d = Discovery::new(&mcp);
+    let max_requests = 5 * (1 + MAX_REDIRECTS as usize);
+    let mut prev: Option<(http::Uri, bool)> = None;
+    let mut n = 0;
+    let done = loop {
+        match d.poll() {
+            Step::Done(r) => break r,
+            Step::Request { uri, .. } => {
+                n += 1;
+                assert!(n <= max_requests, "more than {max_requests} requests");
+                let o = fuzz_origin(&uri);
+                let start = starts.contains(&uri.to_string())
+                    || (o == mcp_origin
+                        && uri
+                            .path()
+                            .starts_with("/.well-known/oauth-protected-resource"));
+                let hop = matches!(&prev, Some((p, true)) if fuzz_origin(p) == o);
+                assert!(start || hop, "request to {uri} after {prev:?}");
+
+                let Some(kind) = s.byte() else {
+                    d.handle_error(TransportError::Timeout);
+                    prev = Some((uri, false));
+                    continue;
+                };
+                if kind % 8 == 0 {
+                    d.handle_error(TransportError::ConnectionRefused);
+                    prev = Some((uri, false));
+                    continue;
+                }
+                let b = s.byte().unwrap_or(0);
+                let status = if kind & 0x80 != 0 {
+                    u16::from(b) * 4 % 1000
+                } else {
+                    STATUSES[usize::from(b) % STATUSES.len()]
+                };
+                let mut headers = http::HeaderMap::new();
+                let mut add = |name: http::header::HeaderName, raw: &[u8]| {
+                    if let Ok(v) = http::HeaderValue::from_bytes(raw) {
+                        headers.append(name, v);
+                    }
+                };
+                match kind & 0x0c {
+                    0x04 => {
+                        let i = usize::from(s.byte().unwrap_or(0)) % LOCATIONS.len();
+                        add(http::header::LOCATION, LOCATIONS[i].as_bytes())
+                    }
+                    0x08 => add(http::header::LOCATION, s.slice()),
+                    _ => {}
+                }
+                match kind & 0x30 {
+                    0x10 => {
+                        let i = usize::from(s.byte().unwrap_or(0)) % CHALLENGES.len();
+                        add(http::header::WWW_AUTHENTICATE, CHALLENGES[i].as_bytes())
+                    }
+                    0x20 => add(http::header::WWW_AUTHENTICATE, s.slice()),
+                    _ => {}
+                }
+                for v in headers.get_all(http::header::WWW_AUTHENTICATE) {
+                    if let Some(url) = resource_metadata(&String::from_utf8_lossy(v.as_bytes())) {
+                        if let Ok(u) = url.parse::<http::Uri>() {
+                            starts.push(u.to_string());
+                        }
+                    }
+                }
+                let body: &[u8] = match kind & 0x43 {
+                    0x01 => DOC,
+                    0x02 => b"",
+                    0x03 => BIG.get_or_init(|| vec![b' '; MAX_BODY + 1]),
+                    _ => s.slice(),
+                };
+                let redirected = matches!(status, 301 | 302 | 303 | 307 | 308)
+                    && headers.contains_key(http::header::LOCATION);
+                d.handle_response(status, &headers, body);
+                prev = Some((uri, redirected));
+            }
+        }
+    };
+    assert_eq!(d.attempts().len(), n, "one attempt per request");
+    if let Ok(found) = &done {
+        assert!(prmd::validate(&found.body).is_ok());
+        assert!(!found.url.contains("pw@"), "userinfo in {}", found.url);
+    }
+    assert!(matches!(d.poll(), Step::Done(_)), "done stays done");
+}

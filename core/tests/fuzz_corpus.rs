@@ -47,3 +47,8 @@ fn fuzz_corpus_response_timeout() {
 fn fuzz_corpus_poll_frames() {
     replay("poll_frames", checks::check_poll_frames);
 }
+
+#[test]
+fn fuzz_corpus_prmd() {
+    replay("prmd", checks::check_prmd);
+}
