@@ -691,3 +691,35 @@ fn stdio_command_that_cannot_start_fails_the_start_naming_it() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("/nonexistent/mcp-server"), "{err}");
 }
+
+/// An `oauth_discovery` command against the embedded stub (which advertises RFC 9728
+/// metadata, as a protected MCP server would): the document is found and posted as
+/// `oauth_discovery_response` with the upstream status, and the log says where it came from.
+#[test]
+fn oauth_discovery_posts_the_servers_protected_resource_metadata() {
+    let emu = emulator();
+    let client = Client::start(&emu, &["--embedded-mcp-stub".into()]);
+    let id = emu.enqueue(CommandSpec::oauth_discovery());
+    let posts = terminal(&emu, &id);
+    let p = last(&posts);
+    assert_eq!(p.resp_type, "oauth_discovery_response", "{p:?}");
+    assert_eq!(p.resp_code, 200, "{p:?}");
+    let doc = p.resp_json.as_ref().expect("the metadata document");
+    assert!(
+        doc["resource"]
+            .as_str()
+            .is_some_and(|r| r.ends_with("/mcp")),
+        "{doc}"
+    );
+    assert!(doc["authorization_servers"][0].is_string(), "{doc}");
+    assert_eq!(
+        p.resp_headers.get("Content-Type").map(Vec::as_slice),
+        Some(&["application/json".to_string()][..]),
+        "{p:?}"
+    );
+    assert!(
+        client.logs().contains("oauth discovery for command"),
+        "{}",
+        client.logs()
+    );
+}

@@ -20,8 +20,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use serde_json::Value;
 use tunnel_core::classify::TransportError;
 use tunnel_core::engine::{
-    Action, CommandId, Engine, HttpResponse, McpOp, McpOutput, McpWork, PollId, PostError,
-    PostId,
+    Action, CommandId, Engine, HttpResponse, McpOp, McpOutput, McpWork, PollId, PostError, PostId,
 };
 use tunnel_core::oauth::{Discovery, Step as DiscoveryStep};
 
@@ -366,7 +365,10 @@ impl Runner<'_> {
                     h.extend(own);
                     let seen = Seen {
                         method: method.to_string(),
-                        target: uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+                        target: uri
+                            .path_and_query()
+                            .map(|p| p.to_string())
+                            .unwrap_or_default(),
                         headers: headers_seen(&h),
                         body: Vec::new(),
                         at_ms,
