@@ -218,14 +218,12 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
     })?;
     let base_url = server.base_url();
     let _url_file = match &cfg.health.url_file {
-        Some(p) => Some(
-            OwnedFile::write(p, &format!("{base_url}\n"), 0o600).map_err(|e| {
-                StartupError::Io(format!(
-                    "--health.url-file {}: cannot write: {e}; fix: choose a writable path",
-                    p.display()
-                ))
-            })?,
-        ),
+        Some(p) => Some(OwnedFile::write(p, &base_url, 0o600).map_err(|e| {
+            StartupError::Io(format!(
+                "--health.url-file {}: cannot write: {e}; fix: choose a writable path",
+                p.display()
+            ))
+        })?),
         None => None,
     };
     let _pid_file = match &cfg.process.pid_file {

@@ -116,9 +116,13 @@ impl Client {
         }
         let deadline = Instant::now() + Duration::from_secs(20);
         let health = loop {
+            // Written atomically (a rename), so any content is the whole URL.
             if let Ok(s) = std::fs::read_to_string(&url_file) {
-                if s.ends_with('\n') {
-                    break s.trim().to_string();
+                if !s.is_empty() {
+                    // Exactly the URL, no newline, as the Go client writes it: programs
+                    // that read it without trimming must get a usable URL.
+                    assert_eq!(s, s.trim(), "the health URL file holds the URL alone");
+                    break s;
                 }
             }
             if let Ok(Some(status)) = child.try_wait() {
