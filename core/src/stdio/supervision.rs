@@ -8,10 +8,11 @@
 //!   lines rate-limited per child.
 //! - [`StderrLines`]: a child's stderr cut into bounded log lines.
 //!
-//! Pure: time, randomness and bytes come in as arguments.
+//! Pure: time, randomness and bytes come in as arguments; so does a child's exit status,
+//! as anything displayable (the adapters pass `std::process::ExitStatus`), so that the core
+//! never names a process type.
 
 use std::fmt;
-use std::process::ExitStatus;
 use std::time::Duration;
 
 use crate::backoff::Backoff;
@@ -50,7 +51,7 @@ impl fmt::Display for ChildGone {
 
 impl ChildGone {
     /// The `/readyz` reason while the channel has no child.
-    pub fn readiness(&self, status: Option<ExitStatus>) -> String {
+    pub fn readiness(&self, status: Option<impl fmt::Display>) -> String {
         format!("stdio child down: {self}, {}", describe_exit(status))
     }
 
@@ -61,7 +62,7 @@ impl ChildGone {
         generation: u64,
         pid: u32,
         lived: Duration,
-        status: Option<ExitStatus>,
+        status: Option<impl fmt::Display>,
         restart_in: Duration,
     ) -> String {
         format!(
@@ -75,7 +76,7 @@ impl ChildGone {
 
 /// An exit status for the log (`exit status: 3`, `signal: 9 (SIGKILL)`), or that it is
 /// unknown (the child could not be reaped).
-pub fn describe_exit(status: Option<ExitStatus>) -> String {
+pub fn describe_exit(status: Option<impl fmt::Display>) -> String {
     match status {
         Some(s) => s.to_string(),
         None => "exit status unknown".to_string(),
@@ -313,14 +314,14 @@ mod tests {
     #[test]
     fn readiness_reasons_say_the_child_is_down() {
         assert_eq!(
-            ChildGone::StdoutClosed.readiness(None),
+            ChildGone::StdoutClosed.readiness(None::<String>),
             "stdio child down: its stdout closed, exit status unknown"
         );
         let line = ChildGone::Exited.went_away(
             2,
             42,
             Duration::from_millis(1500),
-            None,
+            None::<String>,
             Duration::from_millis(100),
         );
         assert_eq!(
