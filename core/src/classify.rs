@@ -205,6 +205,27 @@ pub enum TransportError {
     Other,
 }
 
+impl TransportError {
+    /// Every variant, for tables and tests that must cover them all.
+    pub const ALL: [TransportError; 15] = [
+        TransportError::Dns,
+        TransportError::Tls,
+        TransportError::ConnectionRefused,
+        TransportError::NetworkUnreachable,
+        TransportError::HostUnreachable,
+        TransportError::Dial,
+        TransportError::Timeout,
+        TransportError::ConnectionReset,
+        TransportError::ConnectionAborted,
+        TransportError::ConnectionClosed,
+        TransportError::ClosedPipe,
+        TransportError::Eof,
+        TransportError::UnexpectedEof,
+        TransportError::Canceled,
+        TransportError::Other,
+    ];
+}
+
 /// Why a target's HTTP error response could not be forwarded as a JSON-RPC error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NonProtocolKind {
@@ -525,23 +546,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const ALL_TRANSPORT: [TransportError; 15] = [
-        TransportError::Dns,
-        TransportError::Tls,
-        TransportError::ConnectionRefused,
-        TransportError::NetworkUnreachable,
-        TransportError::HostUnreachable,
-        TransportError::Dial,
-        TransportError::Timeout,
-        TransportError::ConnectionReset,
-        TransportError::ConnectionAborted,
-        TransportError::ConnectionClosed,
-        TransportError::ClosedPipe,
-        TransportError::Eof,
-        TransportError::UnexpectedEof,
-        TransportError::Canceled,
-        TransportError::Other,
-    ];
+    const ALL_TRANSPORT: [TransportError; 15] = TransportError::ALL;
 
     const ALL_NON_PROTOCOL: [NonProtocolKind; 5] = [
         NonProtocolKind::BodyMissing,

@@ -162,8 +162,7 @@ impl Driver {
             }
         }
         let abandoned = if stopped_hard {
-            let s = self.engine.status();
-            s.queued + s.running + s.posting
+            self.engine.status().unfinished()
         } else {
             0
         };
@@ -337,7 +336,7 @@ impl Driver {
         } else {
             self.engine.readiness(now)
         };
-        let in_flight = status.queued + status.running + status.posting;
+        let in_flight = status.unfinished();
         let snapshot = Snapshot {
             status,
             readiness,

@@ -69,18 +69,17 @@ pub(crate) fn discover(
                 }
             }
             Step::Done(result) => {
-                match &result {
-                    Ok(found) => log::info!(
-                        "oauth discovery for command {:?}: metadata from {} (HTTP {})",
-                        sink.command(),
-                        found.url,
-                        found.status
-                    ),
-                    Err(e) => log::warn!(
-                        "oauth discovery for command {:?} found no metadata ({e}); nothing is posted, as in the Go client",
-                        sink.command()
-                    ),
-                }
+                let (found, what) = oauth::describe(&result);
+                let level = if found {
+                    log::Level::Info
+                } else {
+                    log::Level::Warn
+                };
+                log::log!(
+                    level,
+                    "oauth discovery for command {:?}: {what}",
+                    sink.command()
+                );
                 sink.output(McpOutput::Terminal(oauth::terminal(result)));
                 return;
             }

@@ -202,8 +202,7 @@ impl Driver {
             }
         }
         let abandoned = if hard_stop {
-            let s = self.engine.status();
-            s.queued + s.running + s.posting
+            self.engine.status().unfinished()
         } else {
             0
         };

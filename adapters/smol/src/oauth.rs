@@ -61,18 +61,13 @@ pub(crate) fn discover(
                     }
                 }
                 Next::Done(result) => {
-                    match &result {
-                        Ok(found) => log::info!(
-                            "oauth discovery for command {:?}: metadata from {} (HTTP {})",
-                            reply.cmd,
-                            found.url,
-                            found.status
-                        ),
-                        Err(e) => log::warn!(
-                            "oauth discovery for command {:?} found no metadata ({e}); nothing is posted, as in the Go client",
-                            reply.cmd
-                        ),
-                    }
+                    let (found, what) = oauth::describe(&result);
+                    let level = if found {
+                        log::Level::Info
+                    } else {
+                        log::Level::Warn
+                    };
+                    log::log!(level, "oauth discovery for command {:?}: {what}", reply.cmd);
                     let out = McpOutput::Terminal(oauth::terminal(result));
                     reply.send(Step::Output(out)).await;
                     return;

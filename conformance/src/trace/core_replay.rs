@@ -124,6 +124,21 @@ fn headers_seen(h: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A control-plane request as the client sent it (`body`: what it carried).
+fn seen_request<B>(request: &http::Request<B>, body: Vec<u8>, at_ms: u64) -> Seen {
+    Seen {
+        method: request.method().to_string(),
+        target: request
+            .uri()
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        headers: headers_seen(request.headers()),
+        body,
+        at_ms,
+    }
+}
+
 /// What an adapter sends for MCP work: `POST` (with `Content-Type: application/json` unless
 /// the headers say otherwise) or `DELETE`, with the headers the engine gave.
 pub fn mcp_seen(work: &McpWork, at_ms: u64) -> Seen {
@@ -213,17 +228,9 @@ impl Runner<'_> {
                 request,
                 timeout,
             } => {
-                self.obs.polls.push(Seen {
-                    method: request.method().to_string(),
-                    target: request
-                        .uri()
-                        .path_and_query()
-                        .map(|p| p.to_string())
-                        .unwrap_or_default(),
-                    headers: headers_seen(request.headers()),
-                    body: Vec::new(),
-                    at_ms,
-                });
+                self.obs
+                    .polls
+                    .push(seen_request(&request, Vec::new(), at_ms));
                 let line = self.trace.polls.get(self.polls_seen).cloned();
                 self.polls_seen += 1;
                 let Some(line) = line else { return };
@@ -247,17 +254,7 @@ impl Runner<'_> {
                 request,
                 timeout,
             } => {
-                let seen = Seen {
-                    method: request.method().to_string(),
-                    target: request
-                        .uri()
-                        .path_and_query()
-                        .map(|p| p.to_string())
-                        .unwrap_or_default(),
-                    headers: headers_seen(request.headers()),
-                    body: request.body().to_vec(),
-                    at_ms,
-                };
+                let seen = seen_request(&request, request.body().to_vec(), at_ms);
                 let Some(rid) = post_request_id(request.body()) else {
                     self.obs.stray_posts.push(seen);
                     let ok = http_response(&post_ok(), self.wall());

@@ -5,20 +5,18 @@
 //! the engine's work, write its lines to the child, feed it the child's output, restart the
 //! child when it goes away — with the child replaced by the trace's [`StdioScript`]. Writes
 //! complete at once; the child's answers are scheduled at the virtual instants its script
-//! says; a child that exits is restarted after [`RESTART_DELAY`] (the adapters' first
-//! backoff step, without jitter).
+//! says; a child that exits is restarted after the adapters' first backoff step
+//! (`StdioOptions::restart_min`, without jitter). The multiplexer is configured from the
+//! adapters' default `StdioOptions` too.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tunnel_core::classify::TransportError;
 use tunnel_core::engine::{CommandId, McpOp, McpOutput, McpWork, Terminal};
-use tunnel_core::stdio::{MuxConfig, MuxOutput, StdioMux};
+use tunnel_core::stdio::{MuxConfig, MuxOutput, StdioMux, StdioOptions};
 
 use super::check::StdioSeen;
 use super::stdio_script::{StdioScript, Step};
-
-/// The adapters' first restart delay (`StdioOptions::restart_min`).
-pub const RESTART_DELAY: Duration = Duration::from_millis(100);
 
 /// Something the simulated child does at a virtual instant.
 #[derive(Debug)]
@@ -44,6 +42,7 @@ pub enum Effect {
 pub struct SimChannel {
     pub channel: String,
     mux: StdioMux,
+    opts: StdioOptions,
     script: StdioScript,
     /// The running child's generation (0 before the first one).
     generation: u64,
@@ -52,9 +51,12 @@ pub struct SimChannel {
 
 impl SimChannel {
     pub fn new(channel: &str, script: StdioScript) -> Self {
+        let opts = StdioOptions::default();
         SimChannel {
             channel: channel.to_string(),
-            mux: StdioMux::new(MuxConfig::default()),
+            // The default connection TTL (`--mcp.connection-max-ttl`), as the adapters use.
+            mux: StdioMux::new(opts.mux_config(MuxConfig::default().ttl)),
+            opts,
             script,
             generation: 0,
             up: false,
@@ -108,7 +110,10 @@ impl SimChannel {
                 self.mux.handle_child_eof(now);
                 self.mux.handle_child_down(now, TransportError::Eof);
                 self.up = false;
-                fx.push(Effect::Schedule(now + RESTART_DELAY, ChildInput::Start));
+                fx.push(Effect::Schedule(
+                    now + self.opts.restart_min,
+                    ChildInput::Start,
+                ));
             }
             ChildInput::Start => {
                 self.generation += 1;
@@ -144,7 +149,10 @@ impl SimChannel {
                 MuxOutput::Restart { .. } => {
                     self.mux.handle_child_down(now, TransportError::Eof);
                     self.up = false;
-                    fx.push(Effect::Schedule(now + RESTART_DELAY, ChildInput::Start));
+                    fx.push(Effect::Schedule(
+                        now + self.opts.restart_min,
+                        ChildInput::Start,
+                    ));
                 }
             }
         }

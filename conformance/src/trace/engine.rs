@@ -38,24 +38,8 @@ pub fn error_name(e: TransportError) -> &'static str {
 
 /// The transport error a trace names (`other` for anything unknown).
 pub fn error_from_name(s: &str) -> TransportError {
-    const ALL: [TransportError; 15] = [
-        TransportError::Dns,
-        TransportError::Tls,
-        TransportError::ConnectionRefused,
-        TransportError::NetworkUnreachable,
-        TransportError::HostUnreachable,
-        TransportError::Dial,
-        TransportError::Timeout,
-        TransportError::ConnectionReset,
-        TransportError::ConnectionAborted,
-        TransportError::ConnectionClosed,
-        TransportError::ClosedPipe,
-        TransportError::Eof,
-        TransportError::UnexpectedEof,
-        TransportError::Canceled,
-        TransportError::Other,
-    ];
-    ALL.into_iter()
+    TransportError::ALL
+        .into_iter()
         .find(|e| error_name(*e) == s)
         .unwrap_or(TransportError::Other)
 }

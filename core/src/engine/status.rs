@@ -24,6 +24,14 @@ pub struct Status {
     pub bindings_down: Vec<(ChannelName, String)>,
 }
 
+impl Status {
+    /// Commands taken from the control plane and not finished (queued, running or
+    /// posting): what a hard stop abandons, and the in-flight gauge.
+    pub fn unfinished(&self) -> usize {
+        self.queued + self.running + self.posting
+    }
+}
+
 impl Engine {
     pub fn status(&self) -> Status {
         let mut bindings_down: Vec<_> = self

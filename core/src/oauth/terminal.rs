@@ -66,6 +66,21 @@ pub fn terminal(result: Result<Found, DiscoveryError>) -> Terminal {
     }
 }
 
+/// How a discovery ended, for the adapters' log line: where the document came from, or why
+/// there is none. `true` when a document was found (logged at info, else at warn).
+pub fn describe(result: &Result<Found, DiscoveryError>) -> (bool, String) {
+    match result {
+        Ok(found) => (
+            true,
+            format!("metadata from {} (HTTP {})", found.url, found.status),
+        ),
+        Err(e) => (
+            false,
+            format!("found no metadata ({e}); nothing is posted, as in the Go client"),
+        ),
+    }
+}
+
 /// `content-type` → `Content-Type`: how the other response types spell header names.
 fn canonical(name: &str) -> String {
     name.split('-')
