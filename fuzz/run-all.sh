@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every fuzz target for SECONDS each (default 60) with cargo-fuzz (nightly), each from
-# its kept corpus into a scratch corpus (so the kept seeds stay small), and prints
-# libFuzzer's final stats per target. New crashes land in fuzz/artifacts/<target>/.
+# Runs every fuzz target (as `cargo fuzz list` names them) for SECONDS each (default 60) with
+# cargo-fuzz (nightly), each from its kept corpus into a scratch corpus outside the checkout
+# (so the kept seeds stay small and `git status` stays clean), and prints libFuzzer's final
+# stats per target. New crashes land in fuzz/artifacts/<target>/ (git-ignored).
 #
 #   fuzz/run-all.sh 600            # ten minutes per target
 #   FUZZ_SCRATCH=/tmp/x fuzz/run-all.sh 30
@@ -9,14 +10,15 @@ set -euo pipefail
 cd "$(dirname "$0")"
 SECONDS_PER_TARGET="${1:-60}"
 SCRATCH="${FUZZ_SCRATCH:-${TMPDIR:-/tmp}/tunnel-fuzz}"
-TARGETS=(poll_frames sse stdio_frames response_timeout prmd)
+mapfile -t TARGETS < <(cargo +nightly fuzz list)
+[[ ${#TARGETS[@]} -gt 0 ]] || { echo "!! cargo fuzz list named no target"; exit 1; }
 status=0
 for t in "${TARGETS[@]}"; do
-    mkdir -p "$SCRATCH/$t"
-    echo "== $t (${SECONDS_PER_TARGET}s)"
+    mkdir -p "$SCRATCH/$t" "corpus/$t"
+    echo "== $t (${SECONDS_PER_TARGET}s, kept seeds: $(ls "corpus/$t" | wc -l))"
     if ! cargo +nightly fuzz run "$t" "$SCRATCH/$t" "corpus/$t" -- \
         -max_total_time="$SECONDS_PER_TARGET" -max_len=4096 -print_final_stats=1 \
-        2> >(grep -E '^(stat::|#[0-9]+ +DONE|==[0-9]+== ERROR|SUMMARY|artifact_prefix|Test unit written)' >&2); then
+        2> >(grep -E '^(stat::number_of_executed_units|stat::new_units_added|#[0-9]+ +DONE|==[0-9]+== ERROR|SUMMARY|artifact_prefix|Test unit written)' >&2); then
         echo "!! $t found a failure (see fuzz/artifacts/$t/)"
         status=1
     fi

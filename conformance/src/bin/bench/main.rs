@@ -5,7 +5,11 @@
 //! cargo build --release -p tunnel-client
 //! cargo run --release -p tunnel-conformance --bin bench            # full run
 //! cargo run --release -p tunnel-conformance --bin bench -- --quick # smaller counts
+//! cargo run --release -p tunnel-conformance --bin bench -- --quick --strict # CI smoke run
 //! ```
+//!
+//! `--strict` exits 1 when any row has no figure (a step failed or a peer is missing); it
+//! still judges no timing. CI runs it so the bench cannot rot unnoticed.
 //!
 //! The client under test is a separate process (the release binary), so its CPU time and
 //! memory are read from `/proc/<pid>` and never include the emulator's or the MCP
@@ -44,6 +48,14 @@ impl Table {
             what,
             value,
         });
+    }
+
+    /// Rows that did not produce a figure ("failed: …" or "n/a: …").
+    fn missing(&self) -> Vec<&Row> {
+        self.0
+            .iter()
+            .filter(|r| r.value.starts_with("failed") || r.value.starts_with("n/a"))
+            .collect()
     }
 
     fn print(&self) {
@@ -209,8 +221,10 @@ impl ClientProc {
         }
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
+            // The client writes the file atomically (temp file + rename) and, like the Go
+            // client, without a trailing newline: any non-empty content is the whole URL.
             if let Ok(s) = std::fs::read_to_string(&url_file) {
-                if s.ends_with('\n') {
+                if !s.trim().is_empty() {
                     let pid = child.id();
                     return Ok(ClientProc {
                         child,
@@ -404,6 +418,7 @@ fn peak_in_flight(url: &str, pid: u32, n: usize, ms: u64) -> Result<Option<u64>,
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
+    let strict = args.iter().any(|a| a == "--strict");
     let bin = args
         .windows(2)
         .find(|w| w[0] == "--client")
@@ -537,4 +552,17 @@ fn main() {
 
     println!();
     t.print();
+    // --strict (CI's smoke run): every row must carry a figure. Timings are never judged.
+    let missing = t.missing();
+    if strict && !missing.is_empty() {
+        eprintln!();
+        for r in &missing {
+            eprintln!(
+                "bench: no figure for {} / {}: {}",
+                r.section, r.what, r.value
+            );
+        }
+        eprintln!("bench: --strict: {} row(s) without a figure", missing.len());
+        std::process::exit(1);
+    }
 }
