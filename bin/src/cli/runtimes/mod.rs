@@ -120,7 +120,8 @@ const WS: Opt = Opt::many(
     "workspace scope for tunnel lookup/creation",
 );
 
-const RUNTIMES: Spec = Spec {
+/// `runtimes` itself (help and completion).
+pub const RUNTIMES: Spec = Spec {
     cmd: "runtimes",
     args: "<create|connect|list|cleanup|status|stop|rm> …",
     about: "Run local MCP servers through tunnels in the background, under an alias:\n\n  runtimes connect --alias A (--mcp-command CMD | --mcp-server-url URL) [--tunnel-id ID | --organization-id ID]\n  runtimes status <alias>            launched? healthy? ready? and the admin UI URL\n  runtimes list [--organization-id ID | --workspace-id ID | --tenant-id ID]\n  runtimes stop <alias>              (also: disconnect) local only; the tunnel stays\n  runtimes rm <alias>                (also: remove) forget the alias locally\n  runtimes create --alias A --organization-id ID\n  runtimes cleanup [--apply]\n\nState lives in TUNNEL_CLIENT_STATE_DIR (default ~/.local/state/tunnel-client); see docs/runtimes.md.",
@@ -212,7 +213,7 @@ const RT_ALL: Spec = Spec {
     about: "",
     opts: &CONNECT_ALL,
 };
-const CONNECT_ALL: [Opt; 21] = [
+const CONNECT_ALL: [Opt; 20] = [
     ADMIN_PROFILE,
     ADMIN_KEY,
     BASE,
@@ -233,7 +234,6 @@ const CONNECT_ALL: [Opt; 21] = [
     Opt::one("tenant-id", "", ""),
     Opt::flag("apply", ""),
     Opt::flag("activate", ""),
-    Opt::flag("help", ""),
 ];
 
 /// The `runtimes` subcommands (name, spec), for help and completion.
@@ -435,7 +435,8 @@ fn create_options(p: &Parsed, admin: AdminFlags) -> Result<CreateOptions, CliErr
     })
 }
 
-const AP: Spec = Spec {
+/// `admin-profiles` itself (help and completion).
+pub const ADMIN_PROFILES: Spec = Spec {
     cmd: "admin-profiles",
     args: "<list|set|activate|delete> …",
     about: "Admin profiles used by `runtimes`: where the management API is and which admin key\nreference to use.\n\n  admin-profiles list\n  admin-profiles set <name> [--control-plane-base-url URL] [--control-plane-url-path P] [--admin-key REF] [--activate=false]\n  admin-profiles activate <name>\n  admin-profiles delete <name>       (refused while an alias uses it)",
@@ -484,7 +485,7 @@ pub const ADMIN_PROFILES_SUBCOMMANDS: &[(&str, &Spec)] = &[
 pub fn run_admin_profiles(args: &[String]) -> Result<(), CliError> {
     let first = opts::parse(&AP_SET, args)?;
     let Some(sub) = first.positionals.first().map(String::as_str) else {
-        print!("{}", opts::help(&AP));
+        print!("{}", opts::help(&ADMIN_PROFILES));
         return Ok(());
     };
     let spec = ADMIN_PROFILES_SUBCOMMANDS
