@@ -440,3 +440,44 @@ fn tmux_key_reaches_the_runtime_through_set_environment() {
         .status();
     rig.assert_nothing_running();
 }
+
+/// A runtime that dies without a remote error exits 2 as in Go, and (beyond Go) says why on
+/// stderr; under tmux too.
+fn missing_mcp_server(lane: Lane) {
+    let rig = Rig::new(&format!("rt-nomcp-{}", lane.word()), lane);
+    let o = rig.run(&[
+        "runtimes",
+        "connect",
+        "--alias",
+        "demo",
+        "--mcp-command",
+        "/nonexistent/mcp-server --stdio",
+        "--tunnel-id",
+        rig.emu.tunnel_id(),
+    ]);
+    assert_eq!(o.code, 2, "{}\n{}", o.stdout, o.stderr);
+    assert!(o.stdout.is_empty(), "{}", o.stdout);
+    assert!(o.stderr.contains("error: runtime for demo"), "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains(&rig.file("logs/demo.log").display().to_string()),
+        "{}",
+        o.stderr
+    );
+    let s = rig.run(&["runtimes", "status", "demo", "--json"]).json();
+    assert_eq!(s["runtime_state"], "stopped");
+    assert_eq!(s["ui_url"], "");
+    let o = rig.run(&["runtimes", "stop", "demo"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    rig.assert_nothing_running();
+}
+
+#[test]
+fn missing_mcp_server_process_mode() {
+    missing_mcp_server(Lane::Process);
+}
+
+#[test]
+fn missing_mcp_server_tmux_mode() {
+    missing_mcp_server(Lane::Tmux);
+}

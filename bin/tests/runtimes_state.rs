@@ -331,6 +331,24 @@ fn refusals_write_nothing() {
         assert!(!rig.sh.profile("demo").exists());
         assert!(!rig.file("aliases.yaml").exists(), "{a:?}");
     }
+    // A log path planted as a symlink is refused; its target is not touched.
+    std::fs::create_dir_all(rig.file("logs")).unwrap();
+    let target = rig.sh.home.join("elsewhere.txt");
+    std::fs::write(&target, "precious\n").unwrap();
+    std::os::unix::fs::symlink(&target, rig.file("logs/demo.log")).unwrap();
+    let o = rig.run(&[
+        "runtimes",
+        "connect",
+        "--alias",
+        "demo",
+        "--tunnel-id",
+        &tid,
+        "--mcp-command",
+        "srv",
+    ]);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    assert!(o.stderr.contains("must not be a symlink"), "{}", o.stderr);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
     let o = rig.run(&["runtimes", "connect", "--mcp-command", "srv"]);
     assert!(o.stderr.contains("required flag --alias"), "{}", o.stderr);
     let o = rig.run(&["runtimes", "status", "ghost"]);

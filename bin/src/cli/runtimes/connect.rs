@@ -203,7 +203,8 @@ pub struct Connected {
     pub pid: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
-    /// Why the command failed, for the text output (`remote_error` or the launch failure).
+    /// Beyond Go: why the runtime is not healthy (early exit with its code, or no healthy
+    /// `/healthz` within 2 s); empty when it is.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub error: String,
 }
@@ -542,9 +543,14 @@ pub fn connect(root: &Root, o: &ConnectOptions, env: &dyn Env) -> Result<Connect
         String::new()
     } else if let Some(c) = launch.exit_code {
         format!(
-            "runtime for {alias} exited with code {c} right after launch; see {} (last lines: {})",
+            "runtime for {alias} exited with code {c} before it became healthy; see {} (last line: {})",
             launch.log_path,
             launch.log_tail.lines().last().unwrap_or("")
+        )
+    } else if !launch.running {
+        format!(
+            "runtime for {alias} stopped before it became healthy ({} mode); see {}",
+            launch.mode, launch.log_path
         )
     } else {
         format!(

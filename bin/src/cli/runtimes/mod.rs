@@ -274,17 +274,21 @@ fn required_alias(p: &Parsed, cmd: &str) -> Result<String, CliError> {
     }
 }
 
-/// A payload error (connect, status, stop): with `--json` the payload was printed and the
-/// process exits with its code; without, its error text is the message (exit 1), or it
-/// exits with the code silently.
-fn payload_exit(json: bool, code: i32, error: &str) -> Result<(), CliError> {
+/// A payload error (connect, status, stop), as Go reports it: with `--json` the payload was
+/// printed and the process exits with its code; without, the payload's `error` (or
+/// `remote_error`) text is the message (exit 1); when there is none it exits with the code,
+/// after printing `reason` (Go prints nothing there; the reason saves a trip to the log).
+fn payload_exit(json: bool, code: i32, error: &str, reason: &str) -> Result<(), CliError> {
     if code == 0 {
         return Ok(());
     }
-    if json || error.is_empty() {
-        opts::exit_now(code)
+    if !json && !error.is_empty() {
+        return Err(CliError::Io(error.to_string()));
     }
-    Err(CliError::Io(error.to_string()))
+    if !json && !reason.is_empty() {
+        eprintln!("error: {reason}");
+    }
+    opts::exit_now(code)
 }
 
 /// `runtimes …` (`args` after the word `runtimes`).
@@ -353,7 +357,12 @@ pub fn run(args: &[String]) -> Result<(), CliError> {
                     println!("Admin UI: {} ({})", r.ui_url, r.runtime_state);
                 }
             }
-            return payload_exit(json, r.exit_code(), &r.error);
+            let error = if r.remote_error.is_empty() {
+                String::new()
+            } else {
+                format!("{}; {}", r.remote_error, r.error)
+            };
+            return payload_exit(json, r.exit_code(), &error, &r.error);
         }
         "runtimes list" => {
             opts::expect_positionals(spec, pos, 0)?;
@@ -398,7 +407,7 @@ pub fn run(args: &[String]) -> Result<(), CliError> {
             } else if r.exit_code() == 0 {
                 println!("{}\t{}\t{}", r.alias, r.runtime_state, r.tunnel_id);
             }
-            return payload_exit(json, r.exit_code(), &r.error);
+            return payload_exit(json, r.exit_code(), &r.error, "");
         }
         "runtimes stop" => {
             let alias = one_alias()?;
@@ -408,7 +417,7 @@ pub fn run(args: &[String]) -> Result<(), CliError> {
             } else if r.exit_code() == 0 {
                 println!("Stopped {alias}");
             }
-            return payload_exit(json, r.exit_code(), &r.error);
+            return payload_exit(json, r.exit_code(), &r.error, "");
         }
         "runtimes rm" => {
             let alias = one_alias()?;

@@ -231,6 +231,11 @@ pub fn stop_pid(pid: u32) -> Result<(), String> {
     ))
 }
 
+#[cfg(not(unix))]
+pub fn terminate(pid: u32) -> Result<(), String> {
+    Err(format!("stopping process {pid} needs a Unix system"))
+}
+
 /// Waits up to `limit` for `pid` to go.
 pub fn wait_exit(pid: u32, limit: Duration) -> bool {
     let end = Instant::now() + limit;
@@ -481,10 +486,13 @@ pub fn start_or_reuse(mode: Supervisor, rq: Request) -> Result<Launch, RtError> 
                 return Ok(l);
             }
             let o = wait_health(&url_file, mode, pid, "");
-            // A runtime that died during the wait is reaped here so it is not left a zombie.
-            let _ = child.try_wait();
             let mut l = launch_result(mode, &rq, &o, true);
             l.pid = pid;
+            // A runtime that died during the wait is reaped (no zombie) and its code kept.
+            if let Ok(Some(st)) = child.try_wait() {
+                l.exit_code = Some(st.code().unwrap_or(1));
+                l.running = false;
+            }
             Ok(l)
         }
     }
