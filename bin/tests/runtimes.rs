@@ -305,6 +305,8 @@ fn rm_refused_while_running_and_tunnel_change_replaces() {
         "--tunnel-id",
         other,
         "--json",
+        "--tunnel-client-bin",
+        runtimes_common::BIN,
     ]);
     let c = o.json();
     assert_eq!(c["tunnel"]["id"], other);
@@ -360,6 +362,8 @@ fn runtime_that_fails_to_start_is_reported() {
     assert_eq!(c["runtime_state"], "stopped");
     assert_eq!(c["launched"], true);
     let diag = &c["launch_diagnostics"];
+    assert!(c["exit_code"].as_i64().unwrap() != 0, "{c:#}");
+    assert_eq!(diag["exit_code"], c["exit_code"]);
     assert!(
         diag["log_tail"]
             .as_str()
@@ -480,4 +484,56 @@ fn missing_mcp_server_process_mode() {
 #[test]
 fn missing_mcp_server_tmux_mode() {
     missing_mcp_server(Lane::Tmux);
+}
+
+/// A health URL file is never trusted on its own: a stale URL gives no `ui_url`; another
+/// live admin UI for the same tunnel (any `health/*.url`) is found and named as the fix.
+#[test]
+fn stale_health_url_is_not_trusted() {
+    let rig = Rig::new("rt-stale-url", Lane::Process);
+    let o = connect_demo(&rig, true);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let live = std::fs::read_to_string(rig.file("health/demo.url")).unwrap();
+    // The recorded file now points at a port nothing listens on; the live URL sits in
+    // another file of the root (as a second runtime for the same tunnel would leave it).
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    std::fs::write(rig.file("health/demo.url"), &dead_url).unwrap();
+    std::fs::write(rig.file("health/copy.url"), &live).unwrap();
+
+    let s = rig.run(&["runtimes", "status", "demo", "--json"]).json();
+    assert_eq!(s["health_url"], format!("{dead_url}/healthz"));
+    assert_eq!(s["local"]["health"]["healthz"]["ok"], false);
+    assert_eq!(s["local"]["live_admin_ui"]["found"], true);
+    assert_eq!(s["local"]["live_admin_ui"]["base_url"], live.trim());
+    assert_eq!(
+        s["local"]["live_admin_ui"]["match_reason"],
+        "control_plane_tunnel_id"
+    );
+    assert_eq!(
+        s["healthy"], true,
+        "effective health comes from the live UI"
+    );
+    assert_eq!(s["ui_url"], format!("{}/ui", live.trim()));
+    assert!(s["local"]["issues"].as_array().unwrap().iter().any(|i| i
+        .as_str()
+        .unwrap()
+        .starts_with("recorded health URL looks stale")));
+    assert!(s["repair_actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["id"] == "refresh_stale_health_url"));
+
+    // Nothing live anywhere: no UI URL, whatever the files say.
+    std::fs::remove_file(rig.file("health/copy.url")).unwrap();
+    let o = rig.run(&["runtimes", "stop", "demo"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    std::fs::write(rig.file("health/demo.url"), &live).unwrap();
+    let s = rig.run(&["runtimes", "status", "demo", "--json"]).json();
+    assert_eq!(s["runtime_state"], "stopped");
+    assert_eq!(s["ui_url"], "");
+    assert_eq!(s["healthy"], false);
+    rig.assert_nothing_running();
 }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 #[path = "../onboarding_common/mod.rs"]
 mod onboarding;
 
-pub use onboarding::{mode, Out, Shell};
+#[allow(unused_imports)] // each test file uses a different part
+pub use onboarding::{mode, Out, Shell, BIN};
 use tunnel_conformance::emulator::{Emulator, EmulatorConfig};
 use tunnel_conformance::peers::Peers;
 

@@ -386,6 +386,63 @@ mod tests {
         assert!(normalize_alias("__--!!").is_err());
     }
 
+    struct MapEnv(Vec<(&'static str, String)>);
+    impl Env for MapEnv {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    #[test]
+    fn state_root_resolution_follows_go() {
+        let home = std::env::temp_dir().join(format!("tc-rt-root-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(&home).unwrap();
+        let h = home.display().to_string();
+        let env = |extra: &[(&'static str, &str)]| {
+            let mut v = vec![("HOME", h.clone())];
+            v.extend(extra.iter().map(|(k, x)| (*k, x.to_string())));
+            MapEnv(v)
+        };
+        let cases_root = |e: &MapEnv| Root::resolve(e).path;
+        assert_eq!(
+            cases_root(&env(&[("TUNNEL_CLIENT_STATE_DIR", " /s ")])),
+            PathBuf::from("/s")
+        );
+        assert_eq!(
+            cases_root(&env(&[("XDG_STATE_HOME", "/x")])),
+            PathBuf::from("/x/tunnel-client")
+        );
+        if !cfg!(target_os = "macos") {
+            assert_eq!(
+                cases_root(&env(&[])),
+                home.join(".local/state/tunnel-client")
+            );
+        }
+        // An existing legacy dir wins over XDG, in Go's order.
+        std::fs::create_dir_all(home.join(".tunnel-client")).unwrap();
+        assert_eq!(
+            cases_root(&env(&[("XDG_STATE_HOME", "/x")])),
+            home.join(".tunnel-client")
+        );
+        std::fs::create_dir_all(home.join(".codex/tunnel-mcp")).unwrap();
+        assert_eq!(cases_root(&env(&[])), home.join(".codex/tunnel-mcp"));
+        let codex = home.join("codex");
+        std::fs::create_dir_all(codex.join("tunnel-mcp")).unwrap();
+        assert_eq!(
+            cases_root(&env(&[("CODEX_HOME", &codex.display().to_string())])),
+            codex.join("tunnel-mcp")
+        );
+        assert_eq!(
+            cases_root(&MapEnv(vec![])),
+            PathBuf::from("./.tunnel-client")
+        );
+        let _ = std::fs::remove_dir_all(&home);
+    }
+
     #[test]
     fn legacy_admin_profiles_are_read() {
         let d = std::env::temp_dir().join(format!("tc-rt-state-{}", std::process::id()));
