@@ -2,6 +2,7 @@
 //! runtime (this binary's `run`) with a real stdio MCP server, against the emulator, under
 //! tmux and as a detached process. Every test stops what it started and checks that
 //! nothing is left running.
+#![cfg(unix)] // tmux, setsid, /proc and symlinks: the supervision under test is Unix-only
 
 mod runtimes_common;
 

@@ -1,6 +1,7 @@
 //! `admin-profiles` and the runtimes state files, and the admin-API side of `runtimes`
 //! (create, list with a scope, cleanup, status of a tunnel deleted remotely), through the
 //! real binary against the emulator's management API.
+#![cfg(unix)] // tmux, setsid, /proc and symlinks: the supervision under test is Unix-only
 
 mod runtimes_common;
 
