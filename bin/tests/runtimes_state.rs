@@ -373,6 +373,24 @@ fn refusals_write_nothing() {
         "{}",
         o.stderr
     );
+    let o = rig.run(&["--help"]);
+    assert!(
+        o.stdout.contains("runtimes connect|status|list|stop|rm"),
+        "{}",
+        o.stdout
+    );
+    let o = rig.run(&["help", "runtimes"]);
+    assert!(
+        o.stdout.starts_with("Usage: tunnel-client runtimes"),
+        "{}",
+        o.stdout
+    );
+    let o = rig.run(&["help", "admin-profiles"]);
+    assert!(
+        o.stdout.starts_with("Usage: tunnel-client admin-profiles"),
+        "{}",
+        o.stdout
+    );
     let o = rig.run(&["runtimes", "frobnicate"]);
     assert!(o.stderr.contains("unknown subcommand"), "{}", o.stderr);
     rig.assert_nothing_running();
