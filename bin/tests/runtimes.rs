@@ -33,10 +33,14 @@ fn acceptance(lane: Lane) {
     let o = connect_demo(&rig, false);
     assert_eq!(o.code, 0, "stdout:\n{}\nstderr:\n{}", o.stdout, o.stderr);
     assert!(
-        o.stdout
-            .starts_with(&format!("Connected demo using {} mode\n", lane.word())),
+        o.stdout == format!("Connected demo using {} mode\n", lane.word()),
         "{}",
         o.stdout
+    );
+    assert!(
+        o.stderr.starts_with("Admin UI: http://127.0.0.1:"),
+        "{}",
+        o.stderr
     );
 
     // Ready may take a moment after healthy (the MCP startup probe); status says which.
