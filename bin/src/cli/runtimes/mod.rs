@@ -30,7 +30,7 @@ use serde::Serialize;
 
 use super::args::CliError;
 use super::opts::{self, Opt, Parsed, Spec};
-use crate::config::{Env, ProcessEnv};
+use crate::config::ProcessEnv;
 use connect::{ConnectOptions, CreateOptions};
 use manage::ListOptions;
 use profiles::AdminFlags;
@@ -581,9 +581,4 @@ pub fn run_admin_profiles(args: &[String]) -> Result<(), CliError> {
         _ => unreachable!("matched above"),
     }
     Ok(())
-}
-
-/// The environment a command reads, for callers that run operations in process.
-pub fn process_env() -> &'static dyn Env {
-    &ProcessEnv
 }
