@@ -91,6 +91,14 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "admin tunnels get|list|create|update|delete (admin key)",
     ),
     (
+        "runtimes",
+        "connect|status|list|stop|rm|create|cleanup: local MCP servers as background runtimes",
+    ),
+    (
+        "admin-profiles",
+        "list|set|activate|delete the admin profiles runtimes use",
+    ),
+    (
         "demo",
         "the whole tunnel loop on this machine (emulator + client + demo MCP server)",
     ),
@@ -165,6 +173,17 @@ pub fn root() -> String {
         &mut out,
         "admin tunnels get|list|create|update|delete",
         "find, create and change tunnels",
+    );
+    out.push_str("\nBackground runtimes (for agents such as Codex):\n");
+    line(
+        &mut out,
+        "runtimes connect|status|list|stop|rm",
+        "run a local MCP server through a tunnel, supervised",
+    );
+    line(
+        &mut out,
+        "admin-profiles list|set|activate|delete",
+        "where runtimes manage tunnels, and with which key",
     );
     out.push_str("\nTry it locally:\n");
     line(&mut out, "demo", "the whole tunnel loop on this machine");
