@@ -111,7 +111,10 @@ Environment variables outside this table that the client reads: `OPENAI_ADMIN_KE
 (`tunnel-client admin` only), `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY`\n\
 (control-plane requests, when no explicit proxy is set; see [enterprise.md](enterprise.md)),\n\
 `XDG_CONFIG_HOME` and `HOME` (the default profile directory), `VISUAL` / `EDITOR`\n\
-(`profiles edit`).\n",
+(`profiles edit`).\n\n\
+`doctor` also takes `--offline` (skip every network probe); the other commands (`init`,\n\
+`profiles`, `admin`, `health`, `dev`) have flags of their own: see [cli.md](cli.md),\n\
+[run.md](run.md) and `tunnel-client <command> --help`.\n",
     );
     let mut last = "";
     for s in SETTINGS {
