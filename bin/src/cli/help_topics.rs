@@ -266,6 +266,28 @@ mod tests {
     }
 
     #[test]
+    fn every_topic_points_to_pages_that_exist() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for (name, _, text) in TOPICS {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with("Documentation (in the tunnel-client repository): "))
+                .unwrap_or_else(|| panic!("help {name} names no documentation page"));
+            let pages: Vec<&str> = line
+                .split(|c: char| c.is_whitespace() || c == ',' || c == ':')
+                .filter(|w| w.starts_with("docs/") && w.ends_with(".md"))
+                .collect();
+            assert!(!pages.is_empty(), "{name}: {line}");
+            for p in pages {
+                assert!(
+                    root.join(p).is_file(),
+                    "help {name} points to {p}, which does not exist"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn topics_name_the_three_values() {
         let q = topic("quickstart").unwrap();
         for v in [

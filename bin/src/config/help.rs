@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 
 use super::table::{Command, Kind, Status, SETTINGS};
 
-fn group(name: &str) -> &'static str {
+/// The section a setting belongs to in `--help` and in `docs/configuration.md`.
+pub fn group(name: &str) -> &'static str {
     match name.split_once('.').map_or(name, |(g, _)| g) {
         "config" | "profile" | "profile-file" | "profile-dir" => "Config source",
         "ca-bundle" | "http-proxy" => "TLS / proxy",

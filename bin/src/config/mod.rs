@@ -15,6 +15,7 @@ mod headers;
 mod help;
 mod model;
 pub mod onboard;
+pub mod reference;
 mod render;
 mod resolve;
 mod secret;

@@ -176,7 +176,7 @@ pub static SETTINGS: &[Setting] = &[
     s("--profile-file", Str, "profile file path (must end in .yaml; ~ expanded)").env(&["TUNNEL_CLIENT_PROFILE_FILE"]),
     s("--profile-dir", Str, "directory of named profiles (default $XDG_CONFIG_HOME/tunnel-client or ~/.config/tunnel-client)").env(&["TUNNEL_CLIENT_PROFILE_DIR"]),
     // ---- TLS / proxy (global) ----
-    s("--ca-bundle", Path, "extra CA certificates (PEM) trusted in addition to the system roots").env(&["CA_BUNDLE"]).yaml("ca_bundle"),
+    s("--ca-bundle", Path, "extra CA certificates (PEM) trusted in addition to the built-in Mozilla roots (the OS store is not used)").env(&["CA_BUNDLE"]).yaml("ca_bundle"),
     s("--http-proxy", Proxy, "explicit proxy for every outbound route (URL or env:VAR)").env(&["TUNNEL_CLIENT_HTTP_PROXY"]).yaml("http_proxy"),
     // ---- control plane ----
     s("--control-plane.base-url", Str, "control plane base URL (host root)").alias("--control-plane-base-url").env(&["CONTROL_PLANE_BASE_URL"]).yaml("control_plane.base_url").default("https://api.openai.com"),
