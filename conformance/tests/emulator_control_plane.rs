@@ -366,3 +366,72 @@ fn shutdown_is_bounded_and_ends_pending_polls() {
         assert!(matches!(got, Ok(503)) || got.is_err(), "{got:?}");
     });
 }
+
+/// Several pollers on one tunnel (replicas of the client): each command goes to exactly one
+/// of them, whoever polls first, and the hand-out log names which one took it.
+#[test]
+fn concurrent_pollers_each_get_a_command_exactly_once() {
+    const POLLERS: usize = 4;
+    const COMMANDS: u64 = 200;
+    let emu = start();
+    let url = format!(
+        "{}/v1/tunnels/{}/poll?limit=3&timeout_ms=300",
+        emu.control_plane_url(),
+        emu.tunnel_id()
+    );
+    let seen: Vec<Vec<String>> = std::thread::scope(|s| {
+        let pollers: Vec<_> = (0..POLLERS)
+            .map(|n| {
+                let (emu, url) = (&emu, &url);
+                s.spawn(move || {
+                    let a = agent();
+                    let mut headers = cp_headers(emu);
+                    headers.push(("X-Tunnel-Client-Instance-Id".into(), format!("poller-{n}")));
+                    let mut got = Vec::new();
+                    let mut empty_in_a_row = 0;
+                    // Stops after two empty polls once the feeder is done (bounded: 300 ms each).
+                    while empty_in_a_row < 2 {
+                        let r = get(&a, url, &refs(&headers)).expect("poll");
+                        if r.status == 204 {
+                            empty_in_a_row += 1;
+                            continue;
+                        }
+                        assert_eq!(r.status, 200, "{}", r.body);
+                        empty_in_a_row = 0;
+                        for c in r.json()["commands"].as_array().unwrap() {
+                            got.push(c["request_id"].as_str().unwrap().to_string());
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        for i in 0..COMMANDS {
+            emu.enqueue(tools_list(i));
+            if i % 10 == 0 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        pollers.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut all: Vec<&String> = seen.iter().flatten().collect();
+    assert_eq!(all.len() as u64, COMMANDS, "every command handed out once");
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len() as u64, COMMANDS, "no command handed out twice");
+    assert!(
+        seen.iter().filter(|s| !s.is_empty()).count() > 1,
+        "the load was shared between pollers: {:?}",
+        seen.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    let handouts = emu.handouts();
+    assert_eq!(handouts.len() as u64, COMMANDS);
+    for (n, ids) in seen.iter().enumerate() {
+        let me = format!("poller-{n}");
+        for id in ids {
+            let h = handouts.iter().find(|h| &h.request_id == id).unwrap();
+            assert_eq!(h.poller.as_deref(), Some(me.as_str()), "{id}");
+        }
+    }
+    assert_eq!(emu.pending_commands(), 0);
+}

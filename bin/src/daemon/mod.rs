@@ -10,6 +10,7 @@ pub mod files;
 pub mod health;
 pub mod listener;
 pub mod metrics;
+pub mod notify;
 pub mod settings;
 mod signals;
 
@@ -239,6 +240,8 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
     };
     let signals = signals::install(handle.clone())
         .map_err(|e| StartupError::Io(format!("cannot install signal handlers: {e}")))?;
+    // Under systemd `Type=notify`: READY=1 once /readyz would say ready.
+    notify::spawn_ready_watch(handle.clone());
 
     log::info!(
         "tunnel-client started: tunnel_id={} tunnel_url={}/v1/tunnel/{} channels={}",

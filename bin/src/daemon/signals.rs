@@ -36,6 +36,8 @@ pub fn install(runtime: RuntimeHandle) -> std::io::Result<Installed> {
                 let name = if sig == SIGTERM { "SIGTERM" } else { "SIGINT" };
                 if seen == 1 {
                     log::info!("{name} received: draining (no new polls; finishing in-flight commands; send it again to stop at once)");
+                    // Under systemd: the unit shows "deactivating" while the drain runs.
+                    let _ = super::notify::notify("STOPPING=1\nSTATUS=draining");
                     runtime.begin_drain();
                 } else {
                     log::warn!("{name} received again: stopping now without finishing in-flight commands");

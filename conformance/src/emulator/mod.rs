@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 pub use admin::TunnelRecord;
 pub use command::{CommandSpec, TERMINAL_TYPES};
 pub use faults::{Endpoint, Fault};
-pub use state::{PostedResponse, RecordedRequest};
+pub use state::{Handout, PostedResponse, RecordedRequest};
 
 use server::HttpServer;
 use state::State;
@@ -222,6 +222,12 @@ impl Emulator {
     /// Commands queued and not yet handed out.
     pub fn pending_commands(&self) -> usize {
         self.ctx.state.lock().queue.len()
+    }
+
+    /// Every command handed out by a poll so far, in order, with the poller that took it.
+    /// A request id appears at most once: each command goes to exactly one poller.
+    pub fn handouts(&self) -> Vec<Handout> {
+        self.ctx.state.lock().handouts.clone()
     }
 
     /// Accepted posts for a request id, in arrival order.

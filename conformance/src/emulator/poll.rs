@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use super::faults::api_error;
 use super::router::{truncated_transfer, Incoming, Mods};
 use super::server::{respond, respond_json};
-use super::state::Issued;
+use super::state::{Handout, Issued};
 use super::Ctx;
 
 /// Contract bounds on `limit`.
@@ -32,6 +32,10 @@ pub(crate) fn handle(ctx: &Ctx, inc: Incoming, mods: Mods) -> Option<u16> {
         .unwrap_or(params.wait)
         .min(ctx.cfg.max_poll_wait);
     let channels = params.channels;
+    let poller = inc
+        .head
+        .header("X-Tunnel-Client-Instance-Id")
+        .map(str::to_string);
     let taken = ctx.state.wait_until(Instant::now() + wait, |g| {
         let mut out = Vec::new();
         let mut i = 0;
@@ -48,6 +52,10 @@ pub(crate) fn handle(ctx: &Ctx, inc: Incoming, mods: Mods) -> Option<u16> {
             return None;
         }
         for (_, t) in &out {
+            g.handouts.push(Handout {
+                request_id: t.request_id.clone(),
+                poller: poller.clone(),
+            });
             g.issued.insert(
                 t.request_id.clone(),
                 Issued {

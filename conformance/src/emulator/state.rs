@@ -75,6 +75,16 @@ impl RecordedRequest {
     }
 }
 
+/// One command handed to one poller. The queue gives each command to exactly one poll (it is
+/// removed under the state lock), as the real service does with several replicas polling
+/// one tunnel; this log lets a test say which replica took what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handout {
+    pub request_id: String,
+    /// `X-Tunnel-Client-Instance-Id` of the poll that took it (one per client process).
+    pub poller: Option<String>,
+}
+
 /// A command that has been handed out and not yet finished.
 #[derive(Debug, Clone)]
 pub(crate) struct Issued {
@@ -94,6 +104,8 @@ pub(crate) struct Inner {
     pub response_faults: HashMap<String, VecDeque<Fault>>,
     pub violations: Vec<String>,
     pub polls_served: u64,
+    /// Every command a poll handed out, in order, with the poller that took it.
+    pub handouts: Vec<Handout>,
     /// While true, polls wait before anything else happens to them (`Emulator::hold_polls`).
     pub polls_held: bool,
     pub shutdown: bool,

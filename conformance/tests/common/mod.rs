@@ -93,7 +93,7 @@ pub fn cp_headers(emu: &Emulator) -> Vec<(String, String)> {
     ]
 }
 
-fn refs(h: &[(String, String)]) -> Vec<(&str, &str)> {
+pub fn refs(h: &[(String, String)]) -> Vec<(&str, &str)> {
     h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 

@@ -25,6 +25,7 @@ use serde_json::value::RawValue;
 pub use config::{Binding, BindingKind, EngineConfig};
 pub use cp_request::SetupError;
 pub use outcome::{McpOutput, Terminal};
+pub use poll::DRAIN_POLL_GRACE;
 pub use status::Status;
 
 use crate::channel::ChannelName;
@@ -268,6 +269,8 @@ enum Timer {
     Deadline(CommandId),
     PostRetry(CommandId),
     Drain,
+    /// A drain's grace for the poll in flight ran out.
+    PollGrace,
 }
 
 /// A response waiting to be POSTed.
@@ -412,6 +415,7 @@ impl Engine {
                 Timer::Deadline(cmd) => self.on_deadline(now, cmd),
                 Timer::PostRetry(cmd) => self.on_post_retry(now, cmd),
                 Timer::Drain => self.on_drain_timeout(),
+                Timer::PollGrace => self.cancel_closing_poll(),
             }
         }
         self.drive(now);
@@ -428,16 +432,28 @@ impl Engine {
         let until = now.checked_add(timeout).unwrap_or(now);
         self.draining = Some(until);
         self.timers.insert((until, Timer::Drain));
-        if let Some(id) = self.poll.stop() {
-            self.actions.push_back(Action::CancelPoll { id });
+        // The poll in flight may be being answered right now: its commands are already
+        // gone from the service's queue, so it gets a short grace to arrive and be run.
+        if self.poll.stop() {
+            let grace = now.checked_add(poll::DRAIN_POLL_GRACE).unwrap_or(now);
+            self.set_timer(grace.min(until), Timer::PollGrace);
         }
         self.timers.retain(|(_, t)| *t != Timer::Poll);
         self.drive(now);
     }
 
-    /// True once a drain has finished: nothing is running or waiting to be posted.
+    /// The drain's grace for the poll in flight is over: abort it.
+    fn cancel_closing_poll(&mut self) {
+        self.clear_timer(Timer::PollGrace);
+        if let Some(id) = self.poll.cancel_closing() {
+            self.actions.push_back(Action::CancelPoll { id });
+        }
+    }
+
+    /// True once a drain has finished: nothing is running or waiting to be posted, and no
+    /// poll answer is awaited.
     pub fn is_finished(&self) -> bool {
-        self.draining.is_some() && self.cmds.is_empty()
+        self.draining.is_some() && self.cmds.is_empty() && !self.poll.holds_drain()
     }
 
     fn set_timer(&mut self, at: Instant, t: Timer) {
@@ -457,7 +473,7 @@ impl Engine {
         for id in ids {
             self.pump_posts(now, id);
         }
-        if self.draining.is_some() && self.cmds.is_empty() && !self.drained_reported {
+        if self.is_finished() && !self.drained_reported {
             self.drained_reported = true;
             self.clear_timer(Timer::Drain);
             self.events.push_back(Event::Drained { abandoned: 0 });
@@ -465,6 +481,7 @@ impl Engine {
     }
 
     fn on_drain_timeout(&mut self) {
+        self.cancel_closing_poll();
         let ids: Vec<CommandId> = self.cmds.keys().copied().collect();
         let abandoned = ids.len();
         for id in ids {

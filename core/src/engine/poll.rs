@@ -18,6 +18,12 @@ use crate::wire::metadata::TunnelMetadata;
 
 /// Most commands asked for in one poll.
 pub const MAX_POLL_LIMIT: usize = 25;
+/// How long a drain lets the poll in flight finish before cancelling it. A response that
+/// arrives meanwhile is taken in and its commands run: the service removed them from the
+/// tunnel's queue when it answered, so dropping the answer would lose them (under load a
+/// poll is nearly always being answered, so a rolling update would lose that batch). An
+/// idle long poll, answered only when a command comes, is cancelled once this has passed.
+pub const DRAIN_POLL_GRACE: Duration = Duration::from_secs(1);
 /// How often an ongoing 401/403 is reported again.
 const AUTH_REPORT_EVERY: Duration = Duration::from_secs(60);
 
@@ -29,6 +35,13 @@ enum State {
     },
     InFlight {
         id: PollId,
+    },
+    /// A drain began while this poll was in flight: its answer is still taken in, and no
+    /// poll follows. `cancelled` once [`DRAIN_POLL_GRACE`] passed and the adapter was told
+    /// to abort it; the drain no longer waits for it then.
+    Closing {
+        id: PollId,
+        cancelled: bool,
     },
     Stopped,
 }
@@ -65,13 +78,46 @@ impl PollScheduler {
         }
     }
 
-    /// Stops polling; returns the outstanding poll to cancel, if any.
-    pub(crate) fn stop(&mut self) -> Option<PollId> {
+    /// Stops polling. Returns true when a poll is in flight: it is left to finish (see
+    /// [`DRAIN_POLL_GRACE`]).
+    pub(crate) fn stop(&mut self) -> bool {
         let prev = std::mem::replace(&mut self.state, State::Stopped);
         match prev {
-            State::InFlight { id } => Some(id),
+            State::InFlight { id } => {
+                self.state = State::Closing {
+                    id,
+                    cancelled: false,
+                };
+                true
+            }
+            State::Closing { .. } => {
+                self.state = prev;
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// The poll left to finish by a drain, if it is still awaited; it is no longer.
+    pub(crate) fn cancel_closing(&mut self) -> Option<PollId> {
+        match &mut self.state {
+            State::Closing { id, cancelled } if !*cancelled => {
+                *cancelled = true;
+                Some(*id)
+            }
             _ => None,
         }
+    }
+
+    /// True while a drain waits for the poll in flight.
+    pub(crate) fn holds_drain(&self) -> bool {
+        matches!(
+            self.state,
+            State::Closing {
+                cancelled: false,
+                ..
+            }
+        )
     }
 }
 
@@ -125,7 +171,22 @@ impl Engine {
     ) {
         match self.poll.state {
             State::InFlight { id: current } if current == id => {}
-            _ => return, // stale or cancelled poll
+            State::Closing { id: current, .. } if current == id => {
+                // Draining: take in what the service handed out, never poll again.
+                self.poll.state = State::Stopped;
+                self.clear_timer(Timer::PollGrace);
+                if let Ok(resp) = &result {
+                    if resp.status == 200 {
+                        if let Ok(batch) = decode_poll_body(&resp.body) {
+                            let (n, d, created_at) = self.take_batch(now, batch);
+                            self.poll_succeeded(now, n, d, created_at);
+                        }
+                    }
+                }
+                self.drive(now);
+                return;
+            }
+            _ => return, // stale poll
         }
         self.poll.state = State::Waiting { at: now };
         match result {
@@ -135,26 +196,7 @@ impl Engine {
                 200 => match decode_poll_body(&resp.body) {
                     Err(e) => self.poll_failed(now, PollError::MalformedBody(e.0), None),
                     Ok(batch) => {
-                        let (n, d) = (batch.commands.len(), batch.dropped.len());
-                        if n + d > self.poll.last_limit {
-                            self.events.push_back(Event::OverLimit {
-                                returned: n + d,
-                                limit: self.poll.last_limit,
-                            });
-                        }
-                        for dropped in batch.dropped {
-                            self.events.push_back(Event::CommandDropped {
-                                request_id: dropped.request_id,
-                                reason: dropped.reason,
-                            });
-                        }
-                        let mut created_at = Vec::new();
-                        for cmd in batch.commands {
-                            let stamp = cmd.created_at.clone();
-                            if self.accept_command(now, cmd) {
-                                created_at.extend(stamp);
-                            }
-                        }
+                        let (n, d, created_at) = self.take_batch(now, batch);
                         self.poll_succeeded(now, n, d, created_at);
                     }
                 },
@@ -170,6 +212,36 @@ impl Engine {
             },
         }
         self.drive(now);
+    }
+
+    /// Queues a poll's commands and reports the ones dropped; returns the counts and the
+    /// `created_at` stamps of the accepted commands.
+    fn take_batch(
+        &mut self,
+        now: Instant,
+        batch: crate::wire::command::PollBatch,
+    ) -> (usize, usize, Vec<String>) {
+        let (n, d) = (batch.commands.len(), batch.dropped.len());
+        if n + d > self.poll.last_limit {
+            self.events.push_back(Event::OverLimit {
+                returned: n + d,
+                limit: self.poll.last_limit,
+            });
+        }
+        for dropped in batch.dropped {
+            self.events.push_back(Event::CommandDropped {
+                request_id: dropped.request_id,
+                reason: dropped.reason,
+            });
+        }
+        let mut created_at = Vec::new();
+        for cmd in batch.commands {
+            let stamp = cmd.created_at.clone();
+            if self.accept_command(now, cmd) {
+                created_at.extend(stamp);
+            }
+        }
+        (n, d, created_at)
     }
 
     fn poll_succeeded(

@@ -999,6 +999,14 @@ fn drain_stops_polling_and_finishes_commands_already_taken() {
     let _ = h.take_poll();
     h.e.begin_drain(h.now, Duration::from_secs(10));
     h.collect();
+    // The poll in flight gets a grace to deliver what the service already handed out...
+    assert!(!h
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::CancelPoll { .. })));
+    assert!(!h.e.is_finished(), "the drain waits for the poll in flight");
+    // ...then it is cancelled.
+    h.advance(DRAIN_POLL_GRACE);
     assert!(h
         .actions
         .iter()
@@ -1013,6 +1021,64 @@ fn drain_stops_polling_and_finishes_commands_already_taken() {
     h.post_ok(p);
     assert!(h.e.is_finished());
     assert!(h.take_poll().is_none());
+    assert!(h
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::Drained { abandoned: 0 })));
+}
+
+/// SIGTERM while the service is answering a poll: the batch it handed out is no longer in
+/// its queue, so the draining client must run and answer it rather than drop it.
+#[test]
+fn drain_takes_in_the_answer_of_the_poll_in_flight() {
+    let mut h = H::new(cfg());
+    let (id, _) = h.take_poll().expect("first poll");
+    h.e.begin_drain(h.now, Duration::from_secs(10));
+    h.collect();
+    assert!(!h.e.is_finished());
+    h.advance(Duration::from_millis(5));
+    let wall = h.wall();
+    h.e.handle_poll_response(
+        h.now,
+        wall,
+        id,
+        Ok(resp(200, &batch(&[rpc("a", 1, "ping", "")]))),
+    );
+    h.collect();
+    let w = h.take_mcp();
+    assert_eq!(w.len(), 1, "the delivered command runs");
+    assert!(h.take_poll().is_none(), "no poll after the drain began");
+    h.mcp_json(w[0].cmd, 200, r#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
+    let (p, _) = h.take_posts().pop().expect("its response is posted");
+    h.post_ok(p);
+    assert!(h.e.is_finished());
+    h.advance(DRAIN_POLL_GRACE);
+    assert!(
+        !h.actions
+            .iter()
+            .any(|a| matches!(a, Action::CancelPoll { .. })),
+        "an answered poll is not cancelled"
+    );
+    assert!(h
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::Drained { abandoned: 0 })));
+}
+
+/// An idle drain (no command in flight, the long poll waiting) ends after the grace.
+#[test]
+fn idle_drain_ends_after_the_poll_grace() {
+    let mut h = H::new(cfg());
+    let _ = h.take_poll().expect("first poll");
+    h.e.begin_drain(h.now, Duration::from_secs(25));
+    h.collect();
+    assert!(!h.e.is_finished());
+    h.advance(DRAIN_POLL_GRACE);
+    assert!(h.e.is_finished());
+    assert!(h
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::CancelPoll { .. })));
     assert!(h
         .events()
         .iter()
