@@ -108,6 +108,16 @@ fn flood(kind: Hostile) {
     let client = Client::start(&emu, &["--mcp.server-url".into(), mcp.url()]);
     let addr: SocketAddr = client.health.trim_start_matches("http://").parse().unwrap();
     let pid = client.child.id();
+    // The client raises its soft fd limit to the hard one, as Go does (this test lowered
+    // nothing, but raised its own soft limit only to what it needs).
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let files: Vec<&str> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(files[3], files[4], "soft fd limit not raised: {limits}");
     assert_eq!(probe(addr).0, Some(200), "healthy before the flood");
     let rss_before = rss_kib(pid);
 
