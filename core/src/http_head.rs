@@ -177,8 +177,9 @@ pub fn parse_head(head: &[u8]) -> Result<RequestHead, HeadError> {
         "HTTP/1.0" => true,
         _ => return Err(HeadError::Version),
     };
-    // Absolute-form targets (proxies) keep only their path.
-    let target = match target.find("://") {
+    // Absolute-form targets (proxies) keep only their path; an origin-form path may
+    // contain "://" and is kept whole.
+    let target = match target.find("://").filter(|_| !target.starts_with('/')) {
         Some(i) => {
             let after = &target[i + 3..];
             after.find('/').map(|j| &after[j..]).unwrap_or("/")
@@ -233,6 +234,8 @@ mod tests {
         let r = parse_head(b"\r\nGET http://h:1/p?q HTTP/1.0\r\n\r\n").unwrap();
         assert!(r.http10);
         assert_eq!((r.path.as_str(), r.query.as_str()), ("/p", "q"));
+        let r = parse_head(b"GET /a://b/c HTTP/1.0\r\n\r\n").unwrap();
+        assert_eq!(r.path, "/a://b/c");
     }
 
     #[test]
