@@ -65,12 +65,16 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// One probe on a fresh connection: status (None when no HTTP answer) and latency.
 fn probe(addr: SocketAddr) -> (Option<u16>, Duration) {
+    get(addr, "/healthz")
+}
+
+fn get(addr: SocketAddr, path: &str) -> (Option<u16>, Duration) {
     let start = Instant::now();
     let answer = (|| {
         let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            .ok()?;
+        let head = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        s.write_all(head.as_bytes()).ok()?;
         let mut out = Vec::new();
         let _ = s.read_to_end(&mut out);
         let text = String::from_utf8_lossy(&out);
@@ -286,4 +290,65 @@ fn healthz_answers_while_1000_slowloris_connections_are_held() {
 #[test]
 fn healthz_answers_while_1000_connections_trickle_a_byte_per_second() {
     flood(Hostile::Trickle);
+}
+
+/// Every request thread busy: 100 connections send a complete head announcing a body that
+/// never comes, so 64 of them hold a thread each until the 10 s body timeout. Other requests
+/// are refused at once (`503`), but a probe's first request on a fresh connection uses the
+/// threads reserved for `/healthz`, `/readyz` and `/metrics`.
+#[test]
+fn probes_have_threads_of_their_own_when_every_request_thread_waits_for_a_body() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    raise_fd_limit(1024);
+    let emu = Emulator::start(EmulatorConfig::default()).unwrap();
+    let mcp = McpStub::start(StubConfig::default()).unwrap();
+    let client = Client::start(&emu, &["--mcp.server-url".into(), mcp.url()]);
+    let addr: SocketAddr = client.health.trim_start_matches("http://").parse().unwrap();
+    client.wait_for("/readyz", 200, "ready", Duration::from_secs(20));
+    let held: Vec<TcpStream> = (0..100)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(
+                b"PUT /api/log-level HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n",
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let (ui, _) = get(addr, "/api/status");
+    assert_eq!(
+        ui,
+        Some(503),
+        "the UI waits its turn while every thread is busy"
+    );
+    let mut seen = Vec::new();
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        for path in ["/healthz", "/readyz", "/metrics"] {
+            seen.push((path, get(addr, path)));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut lat: Vec<Duration> = seen.iter().map(|(_, (_, t))| *t).collect();
+    lat.sort();
+    eprintln!(
+        "every request thread busy: {} probes of /healthz /readyz /metrics, latency p50 {:?} p99 {:?} max {:?}",
+        seen.len(),
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        lat.last().unwrap()
+    );
+    let failed: Vec<_> = seen
+        .iter()
+        .filter(|(_, (status, took))| *status != Some(200) || *took > PROBE_BUDGET)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} probes failed: {:?}",
+        failed.len(),
+        seen.len(),
+        &failed[..failed.len().min(5)]
+    );
+    drop(held);
 }
