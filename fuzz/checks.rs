@@ -8,6 +8,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use tunnel_core::http_head::{parse_head, HeadProgress, HeadReader};
 use tunnel_core::ndjson::{encode_line, Frame, LineFramer};
 use tunnel_core::retry_after::{parse_retry_after, RETRY_AFTER_CAP};
 use tunnel_core::sse::{SseDecoder, SseEvent};
@@ -499,4 +500,84 @@ pub fn check_prmd(data: &[u8]) {
         assert!(!found.url.contains("pw@"), "userinfo in {}", found.url);
     }
     assert!(matches!(d.poll(), Step::Done(_)), "done stays done");
+}
+
+/// A complete head and the bytes after it.
+type Taken = Option<(Vec<u8>, Vec<u8>)>;
+
+fn head_run(bound: usize, pieces: &[&[u8]]) -> (HeadProgress, Taken) {
+    let mut reader = HeadReader::new(bound, Vec::new());
+    let mut progress = reader.progress();
+    // As the listener does: stop feeding once the head is decided.
+    for piece in pieces {
+        if progress != HeadProgress::Partial {
+            break;
+        }
+        progress = reader.push(piece);
+    }
+    let taken = (progress == HeadProgress::Complete).then(|| reader.clone().take());
+    (progress, taken.flatten())
+}
+
+/// The health listener's request heads: the reader's verdict does not depend on how the
+/// bytes arrive; a complete head is within the bound, ends with the blank line and is a
+/// prefix of the input; a parsed head holds no line breaks, has a well-formed method and
+/// target, and parses back to itself when written out again.
+pub fn check_http_head(data: &[u8]) {
+    let (bound, cut, input) = params(data);
+    let (progress, whole) = head_run(bound, &[input]);
+    let (a, b) = input.split_at(cut);
+    let split = head_run(bound, &[a, b]);
+    assert_eq!(split.0, progress, "split at {cut} differs");
+    let bytes: Vec<&[u8]> = input.chunks(1).collect();
+    let one_by_one = head_run(bound, &bytes);
+    assert_eq!(one_by_one.0, progress, "byte-at-a-time differs");
+    // Pieces after the decision were not fed, so only the heads must agree.
+    let head_of = |t: &Taken| t.as_ref().map(|(h, _)| h.clone());
+    assert_eq!(head_of(&split.1), head_of(&whole));
+    assert_eq!(head_of(&one_by_one.1), head_of(&whole));
+    let Some((head, rest)) = whole else {
+        assert_ne!(
+            progress,
+            HeadProgress::Complete,
+            "complete but nothing to take"
+        );
+        return;
+    };
+    assert!(head.len() <= bound, "head over the bound");
+    assert!(head.ends_with(b"\r\n\r\n"));
+    assert_eq!([head.as_slice(), rest.as_slice()].concat(), input);
+    let Ok(parsed) = parse_head(&head) else {
+        return;
+    };
+    assert!(!parsed.method.is_empty() && parsed.method.bytes().all(|b| b.is_ascii_uppercase()));
+    assert!(parsed.path.starts_with('/') || parsed.path == "*");
+    let no_breaks = |s: &str| !s.contains(['\r', '\n']);
+    assert!(no_breaks(&parsed.path) && no_breaks(&parsed.query));
+    for (name, value) in &parsed.headers {
+        assert!(
+            no_breaks(name) && no_breaks(value),
+            "line break in a header"
+        );
+        assert!(!name.is_empty() && !name.contains(':'));
+        assert_eq!(*name, name.to_ascii_lowercase());
+    }
+    assert!(parsed.http10 || parsed.header("host").is_some());
+    let mut again = format!(
+        "{} {}{}{} HTTP/1.{}\r\n",
+        parsed.method,
+        parsed.path,
+        if parsed.query.is_empty() { "" } else { "?" },
+        parsed.query,
+        if parsed.http10 { 0 } else { 1 }
+    );
+    for (name, value) in &parsed.headers {
+        again.push_str(&format!("{name}: {value}\r\n"));
+    }
+    again.push_str("\r\n");
+    assert_eq!(
+        parse_head(again.as_bytes()).as_ref(),
+        Ok(&parsed),
+        "written out again: {again:?}"
+    );
 }

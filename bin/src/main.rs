@@ -12,7 +12,7 @@ fn dispatch(args: &[String]) -> Result<(), CliError> {
             Ok(())
         }
         ["--version"] | ["version"] => {
-            println!("{}", help_topics::version());
+            println!("{}", help_topics::version_line());
             Ok(())
         }
         ["help", topic] if help_topics::topic(topic).is_some() => {
@@ -56,7 +56,33 @@ fn dispatch(args: &[String]) -> Result<(), CliError> {
     }
 }
 
+/// Output into a pipe whose reader is gone (`tunnel-client help run | head -1`) ends the
+/// command quietly and successfully, as the reader has what it wanted. std's `print!`
+/// panics on EPIPE (Rust ignores SIGPIPE), so the panic hook recognises that one panic;
+/// every other panic goes to the default hook. Restoring SIGPIPE's default action instead
+/// would also kill `run` when a stdio MCP child closes its stdin.
+fn quiet_on_closed_stdout() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        // EPIPE is 32 on Linux and macOS; Windows says ERROR_NO_DATA (232).
+        let closed_pipe = ["Broken pipe", "os error 32)", "os error 232)"]
+            .iter()
+            .any(|s| msg.contains(s));
+        if msg.starts_with("failed printing to stdout") && closed_pipe {
+            std::process::exit(0);
+        }
+        default_hook(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match dispatch(&args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,6 +13,7 @@ pub mod channel;
 pub mod classify;
 pub mod engine;
 pub mod headers;
+pub mod http_head;
 pub mod mcp_http;
 pub mod ndjson;
 pub mod oauth;

@@ -52,3 +52,8 @@ fn fuzz_corpus_poll_frames() {
 fn fuzz_corpus_prmd() {
     replay("prmd", checks::check_prmd);
 }
+
+#[test]
+fn fuzz_corpus_http_head() {
+    replay("http_head", checks::check_http_head);
+}

@@ -26,7 +26,23 @@ impl Env for DemoEnv {
     }
 }
 
+const HELP: &str = "Usage: tunnel-client demo
+
+Runs the whole tunnel loop on this machine: the control-plane emulator, a demo MCP server,
+and `tunnel-client run --embedded-mcp-stub` pointed at the emulator, and prints how to send
+an MCP request through the tunnel (the client's log names its health listener and admin
+UI). Nothing leaves the machine and no key is needed; Ctrl-C stops it. Takes no flags.
+
+For your own setup use `tunnel-client run` (`tunnel-client help quickstart` walks through it).
+";
+
 pub fn run(args: &[String]) -> Result<(), CliError> {
+    if let [flag] = args {
+        if matches!(flag.as_str(), "--help" | "-h") {
+            print!("{HELP}");
+            return Ok(());
+        }
+    }
     if let Some(a) = args.first() {
         return Err(CliError::Usage(format!(
             "demo: takes no arguments (got {a:?}); for your own setup use 'tunnel-client run'"

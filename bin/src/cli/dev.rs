@@ -9,8 +9,41 @@ use tunnel_conformance::mcp_stub::{McpStub, StubConfig};
 
 use super::args::{Args, CliError};
 
+const CONTROL_PLANE_HELP: &str = "Usage: tunnel-client dev control-plane [flags]
+
+Runs the control-plane emulator on this machine: the tunnel API a client polls, an MCP
+ingress that forwards requests through the tunnel, and the admin tunnel API. For trying
+`tunnel-client run` (or `admin tunnels`) without an OpenAI account; runs until Ctrl-C.
+
+Flags:
+  --listen-addr ADDR   where to listen (default 127.0.0.1:0, a free port)
+  --tunnel-id ID       the one tunnel it serves (default tunnel_emulator000000000000000000000000)
+  --api-key KEY        the runtime key clients must send (default emulator-api-key)
+  --admin-key KEY      the key for `tunnel-client admin tunnels` (default emulator-admin-key)
+  --url-path P         a path prefix before /v1/… (default none)
+";
+
+const MCP_STUB_HELP: &str = "Usage: tunnel-client dev mcp-stub [flags]
+
+Runs the demo MCP server (Streamable HTTP at /mcp) on this machine, for pointing
+`tunnel-client run --mcp.server-url` at; runs until Ctrl-C.
+
+Flags:
+  --listen-addr ADDR      where to listen (default 127.0.0.1:0, a free port)
+  --server-name N         the name it reports in `initialize` (default mcp-stub)
+  --server-version V      the version it reports (default 0.1.0)
+";
+
+fn wants_help(args: &[String]) -> bool {
+    args.iter().any(|a| matches!(a.as_str(), "--help" | "-h"))
+}
+
 /// `dev control-plane [--listen-addr ADDR] [--tunnel-id ID] [--api-key KEY] [--admin-key KEY] [--url-path P]`
 pub fn control_plane(args: &[String]) -> Result<(), CliError> {
+    if wants_help(args) {
+        print!("{CONTROL_PLANE_HELP}");
+        return Ok(());
+    }
     let mut a = Args::new("dev control-plane", args);
     let mut cfg = EmulatorConfig::default();
     while let Some(flag) = a.next_flag()? {
@@ -52,6 +85,10 @@ pub fn control_plane(args: &[String]) -> Result<(), CliError> {
 
 /// `dev mcp-stub [--listen-addr ADDR] [--server-name N] [--server-version V]`
 pub fn mcp_stub(args: &[String]) -> Result<(), CliError> {
+    if wants_help(args) {
+        print!("{MCP_STUB_HELP}");
+        return Ok(());
+    }
     let mut a = Args::new("dev mcp-stub", args);
     let mut cfg = StubConfig::default();
     while let Some(flag) = a.next_flag()? {

@@ -127,6 +127,15 @@ pub fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
 
+/// What `--version` prints: the version, and when built from a git checkout (`build.rs`)
+/// `+<12-hex sha> (git sha: <sha>)`, as the Go client appends its revision.
+pub fn version_line() -> String {
+    match option_env!("TUNNEL_CLIENT_GIT_SHA") {
+        Some(sha) if sha.len() >= 12 => format!("{}+{} (git sha: {sha})", version(), &sha[..12]),
+        _ => version().to_string(),
+    }
+}
+
 /// Root help (`tunnel-client`, `--help`, `help`).
 pub fn root() -> String {
     let mut out = format!(

@@ -1,8 +1,9 @@
 //! The health listener: `/healthz`, `/readyz`, `/metrics` on `--health.listen-addr`, and
 //! the admin UI and its API ([`crate::admin`]) on the same address.
 //!
-//! The server ([`super::listener`]) bounds header size, header time and connections, so a
-//! slow or hostile client cannot stop `/healthz` from answering others. Handlers only read
+//! The server ([`super::listener`]) bounds header size, header time and request threads,
+//! and reads request heads in an event loop, so a slow or hostile client cannot stop
+//! `/healthz` from answering others. Handlers only read
 //! the runtime's published snapshot: a scrape never waits on the driver.
 
 use std::io;

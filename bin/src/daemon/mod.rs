@@ -6,6 +6,7 @@
 //! within their deadlines and [`settings::DRAIN_TIMEOUT`]; their responses are posted); a
 //! second signal exits at once. The files are removed when `run` returns.
 
+mod fdlimit;
 pub mod files;
 pub mod health;
 pub mod listener;
@@ -123,6 +124,9 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         ("client_instance_id", instance_id.clone()),
         ("tunnel_id", cfg.control_plane.tunnel_id.clone()),
     ]);
+    if let Some(n) = fdlimit::raise() {
+        log::debug!("open-file limit raised to {n}");
+    }
     for w in &loaded.warnings {
         log::warn!("{w}");
     }
