@@ -106,7 +106,7 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn flood(kind: Hostile) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    raise_fd_limit(4 * HOSTILE as u64 + 256);
+    raise_fd_limit(2 * HOSTILE as u64 + 256);
     let emu = Emulator::start(EmulatorConfig::default()).unwrap();
     let mcp = McpStub::start(StubConfig::default()).unwrap();
     let client = Client::start(&emu, &["--mcp.server-url".into(), mcp.url()]);

@@ -549,6 +549,34 @@ mod tests {
     }
 
     #[test]
+    fn an_idle_kept_alive_connection_gives_its_thread_back() {
+        let l = serve(Limits {
+            max_workers: 1,
+            probe_workers: 0,
+            ..Limits::default()
+        });
+        let mut kept = TcpStream::connect(l.addr()).unwrap();
+        kept.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        kept.write_all(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let n = kept.read(&mut buf).unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).contains("GET /one"));
+        std::thread::sleep(Duration::from_millis(100));
+        // The only thread is free again while `kept` idles between requests.
+        let out = exchange(
+            l.addr(),
+            b"GET /two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert!(out.contains("GET /two"), "{out}");
+        // And the kept-alive connection still works.
+        kept.write_all(b"GET /three HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let n = kept.read(&mut buf).unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).contains("GET /three"));
+    }
+
+    #[test]
     fn a_full_waiting_room_evicts_the_oldest_so_new_clients_get_in() {
         let l = serve(Limits {
             max_waiting: 4,
