@@ -11,7 +11,7 @@ use tunnel_core::engine::{BindingKind, Engine, EngineConfig, Status};
 
 use crate::binding::McpBinding;
 use crate::control_plane::{self, Limits, PollJob};
-use crate::driver::{Driver, Input};
+use crate::driver::{Driver, ToDriver};
 use crate::entropy;
 use crate::http_timing::{self, HttpClientKind};
 use crate::mcp_http::{parse_target_url, HttpBinding};
@@ -39,7 +39,7 @@ pub struct Finished {
 /// server (status). Never blocks on the driver.
 #[derive(Clone)]
 pub struct RuntimeHandle {
-    tx: Sender<Input>,
+    tx: Sender<ToDriver>,
     published: Published,
 }
 
@@ -47,7 +47,7 @@ impl RuntimeHandle {
     /// Starts a graceful drain: stop polling, finish what was taken, post, then stop.
     /// Idempotent; callable from any thread.
     pub fn begin_drain(&self) {
-        let _ = self.tx.send(Input::Drain);
+        let _ = self.tx.send(ToDriver::Drain);
     }
 
     /// The latest published snapshot.
@@ -229,8 +229,9 @@ impl Runtime {
             );
         }
 
-        let engine = Engine::new(engine_config, entropy::seed(), Instant::now())
+        let mut engine = Engine::new(engine_config, entropy::seed(), Instant::now())
             .map_err(StartError::Engine)?;
+        engine.set_tap(opts.tap.clone());
         let status = engine.status();
         let published = Published::new(Snapshot {
             readiness: Err("starting".to_string()),
@@ -242,7 +243,7 @@ impl Runtime {
             updated_at: Instant::now(),
         });
 
-        let (tx, rx) = mpsc::channel::<Input>();
+        let (tx, rx) = mpsc::channel::<ToDriver>();
         let (poll_tx, poll_rx) = mpsc::channel::<PollJob>();
         let limits = Limits {
             ok_body: opts.max_poll_body,
@@ -366,7 +367,7 @@ impl Drop for Runtime {
     /// I/O threads.
     fn drop(&mut self) {
         if let Some(h) = self.driver.take() {
-            let _ = self.handle.tx.send(Input::Stop);
+            let _ = self.handle.tx.send(ToDriver::Stop);
             let _ = h.join();
         }
     }

@@ -18,7 +18,9 @@ use tunnel_core::engine::{
 };
 use tunnel_core::wire::response::RespHeaders;
 
-use crate::driver::{Input, Step, Task};
+use tunnel_core::engine::{Input, McpEvent};
+
+use crate::driver::{Msg, Task};
 use crate::h1::{self, Tls};
 use crate::{InProcessHandler, RuntimeOptions, StartError};
 
@@ -107,14 +109,17 @@ pub(crate) fn bindings(
 /// Reports the steps of one command to the driver; false once the driver is gone.
 #[derive(Clone)]
 pub(crate) struct Reply {
-    pub(crate) tx: Sender<Input>,
+    pub(crate) tx: Sender<Msg>,
     pub(crate) cmd: CommandId,
 }
 
 impl Reply {
-    pub(crate) async fn send(&self, step: Step) -> bool {
+    pub(crate) async fn send(&self, event: McpEvent) -> bool {
         let cmd = self.cmd;
-        self.tx.send(Input::Mcp { cmd, step }).await.is_ok()
+        self.tx
+            .send(Msg::Engine(Input::Mcp { cmd, event }))
+            .await
+            .is_ok()
     }
 }
 
@@ -128,7 +133,7 @@ pub(crate) fn in_process(handler: Arc<dyn InProcessHandler>, work: McpWork, repl
         } = work.op
         else {
             reply
-                .send(Step::Output(McpOutput::Terminal(Terminal::Abandon {
+                .send(McpEvent::Output(McpOutput::Terminal(Terminal::Abandon {
                     reason: "in-process bindings only take JSON-RPC messages",
                 })))
                 .await;
@@ -137,7 +142,7 @@ pub(crate) fn in_process(handler: Arc<dyn InProcessHandler>, work: McpWork, repl
         let answer = handler.call(message.get()).await;
         for n in answer.notifications {
             if let Ok(raw) = RawValue::from_string(n) {
-                if !reply.send(Step::Output(McpOutput::Notify(raw))).await {
+                if !reply.send(McpEvent::Output(McpOutput::Notify(raw))).await {
                     return;
                 }
             }
@@ -165,7 +170,7 @@ pub(crate) fn in_process(handler: Arc<dyn InProcessHandler>, work: McpWork, repl
             },
         };
         reply
-            .send(Step::Output(McpOutput::Terminal(terminal)))
+            .send(McpEvent::Output(McpOutput::Terminal(terminal)))
             .await;
     })
 }
@@ -207,27 +212,30 @@ pub(crate) fn http(
             let mut resp = match h1::send(&tls, &method, &uri, &headers, &body).await {
                 Ok(r) => r,
                 Err((e, _)) => {
-                    reply.send(Step::Error(e)).await;
+                    reply.send(McpEvent::Error(e)).await;
                     return;
                 }
             };
-            let head = Step::Head(resp.status, std::mem::take(&mut resp.headers));
+            let head = McpEvent::Head {
+                status: resp.status,
+                headers: std::mem::take(&mut resp.headers),
+            };
             if !reply.send(head).await {
                 return;
             }
             loop {
                 match resp.chunk().await {
                     Ok(Some(c)) => {
-                        if !reply.send(Step::Body(c)).await {
+                        if !reply.send(McpEvent::Body(c.into())).await {
                             return;
                         }
                     }
                     Ok(None) => {
-                        reply.send(Step::End).await;
+                        reply.send(McpEvent::End).await;
                         return;
                     }
                     Err(e) => {
-                        reply.send(Step::Error(e)).await;
+                        reply.send(McpEvent::Error(e)).await;
                         return;
                     }
                 }
@@ -237,7 +245,7 @@ pub(crate) fn http(
             Timer::after(bound).await;
             if by_ttl {
                 log::info!("MCP connection TTL ({bound:?}) reached for command {cmd:?}; stopping response forwarding");
-                reply.send(Step::Error(TransportError::Canceled)).await;
+                reply.send(McpEvent::Error(TransportError::Canceled)).await;
             }
             // Otherwise the command's deadline: the engine's own timer ends it.
         };

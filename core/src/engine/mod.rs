@@ -1,13 +1,16 @@
 //! The tunnel engine: one state machine for polling, command lifecycles and response POSTs.
 //!
-//! Drive it like quinn-proto: feed what happened with `handle_*` (the current `Instant`
-//! always passed in), then drain [`Engine::poll_action`] and [`Engine::poll_event`] until
-//! they return `None`, and wake up again at [`Engine::poll_timeout`] to call
-//! [`Engine::handle_timeout`]. The engine never sleeps, reads a clock or opens a socket.
+//! Drive it like quinn-proto: feed what happened with [`Engine::handle`] (one [`Input`]
+//! vocabulary for every driver; the current `Instant` always passed in), then drain
+//! [`Engine::poll_action`] and [`Engine::poll_event`] until they return `None`, and wake up
+//! again at [`Engine::poll_timeout`] to call [`Engine::handle_timeout`]. The engine never
+//! sleeps, reads a clock or opens a socket; when a command's MCP exchange is over it asks
+//! for it to be closed itself ([`Action::CancelMcp`]), so a driver never has to ask.
 
 mod config;
 mod cp_request;
 mod dispatch;
+mod input;
 pub mod outcome;
 mod poll;
 mod post;
@@ -24,6 +27,7 @@ use serde_json::value::RawValue;
 
 pub use config::{Binding, BindingKind, EngineConfig};
 pub use cp_request::SetupError;
+pub use input::{Input, McpEvent};
 pub use outcome::{McpOutput, Terminal};
 pub use status::Status;
 
@@ -118,7 +122,9 @@ pub enum Action {
     },
     /// Start MCP work; report through the `handle_mcp_*` calls.
     StartMcp(McpWork),
-    /// Stop MCP work (deadline passed, drain timed out); further reports are ignored.
+    /// Stop MCP work and release what it holds (connection, stdio request id): the engine
+    /// has the terminal, or no longer wants one (deadline passed, drain timed out). Further
+    /// reports for the command are ignored.
     CancelMcp { cmd: CommandId },
 }
 
@@ -335,6 +341,9 @@ pub struct Engine {
     metadata: Option<TunnelMetadata>,
     draining: Option<Instant>,
     drained_reported: bool,
+    tap: input::TapSlot,
+    /// The latest instant the engine was given (when actions are shown to the tap).
+    last_now: Instant,
 }
 
 impl Engine {
@@ -359,6 +368,8 @@ impl Engine {
             metadata: None,
             draining: None,
             drained_reported: false,
+            tap: input::TapSlot::default(),
+            last_now: now,
             cfg,
         };
         let timeout = engine.cp_timeout();
@@ -387,7 +398,9 @@ impl Engine {
 
     /// The next action for the adapter.
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        let action = self.actions.pop_front()?;
+        self.tap_action(&action);
+        Some(action)
     }
 
     /// The next event for logs, metrics and readiness.
@@ -402,6 +415,7 @@ impl Engine {
 
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
         while let Some(&(at, timer)) = self.timers.iter().next() {
             if at > now {
                 break;
