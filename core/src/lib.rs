@@ -13,6 +13,7 @@ pub mod channel;
 pub mod classify;
 pub mod engine;
 pub mod headers;
+pub mod io_error;
 pub mod mcp_http;
 pub mod ndjson;
 pub mod oauth;
