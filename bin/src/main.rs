@@ -44,10 +44,12 @@ fn dispatch(args: &[String]) -> Result<(), CliError> {
             "`{cmd}` is not available in this build of tunnel-client (built without the \
              `dev-tools` feature); fix: use a build with default features"
         ))),
+        #[cfg(feature = "dev-tools")]
         ["dev"] | ["dev", "--help" | "-h"] => {
             println!("Usage: tunnel-client dev control-plane|mcp-stub [flags]\n\n  dev control-plane    run the local control-plane emulator\n  dev mcp-stub         run the demo MCP server");
             Ok(())
         }
+        #[cfg(feature = "dev-tools")]
         ["dev", other, ..] => Err(CliError::Usage(format!(
             "unknown dev command {other:?}; use `dev control-plane` or `dev mcp-stub`"
         ))),
