@@ -22,9 +22,6 @@ use crate::pool::Pool;
 use crate::status::{Counters, Published, Snapshot};
 use tunnel_core::tap::Tap;
 
-/// Longest the driver sleeps without republishing readiness (which depends on time: a
-/// failing poll turns "not ready" after a grace period even if nothing else happens).
-const MAX_IDLE: Duration = Duration::from_secs(1);
 /// Inputs handled before the next round of actions, events and publishing. Batching keeps
 /// a fast SSE stream from paying for a status snapshot per chunk.
 const MAX_BATCH: usize = 256;
@@ -76,14 +73,14 @@ impl Driver {
             if self.engine.is_finished() {
                 break;
             }
-            let now = Instant::now();
-            let wait = self
-                .engine
-                .poll_timeout()
-                .map(|t| t.saturating_duration_since(now))
-                .unwrap_or(MAX_IDLE)
-                .min(MAX_IDLE);
-            match self.rx.recv_timeout(wait) {
+            // The engine's timers include the instant readiness changes on its own.
+            let received = match self.engine.poll_timeout() {
+                Some(t) => self
+                    .rx
+                    .recv_timeout(t.saturating_duration_since(Instant::now())),
+                None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match received {
                 Ok(input) => {
                     if !self.handle_input(input) {
                         stopped_hard = true;
@@ -230,7 +227,7 @@ impl Driver {
 
     fn drain_events(&mut self) {
         while let Some(event) = self.engine.poll_event() {
-            log_event(&event);
+            log_event(&self.engine, &event);
             self.counters.record(&event);
             if let Event::MetadataFetched(m) = &event {
                 self.metadata = Some(m.clone());

@@ -205,7 +205,8 @@ impl Driver {
 
     fn drain_events(&mut self) {
         while let Some(e) = self.engine.poll_event() {
-            log::debug!("{e:?}");
+            let (level, text) = self.engine.describe(&e);
+            log::log!(level, "{text}");
             if let Some(o) = &self.observer {
                 o(&e);
             }

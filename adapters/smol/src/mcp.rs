@@ -185,13 +185,8 @@ pub(crate) fn http(
     reply: Reply,
 ) -> Result<Task, McpOutput> {
     let cmd = work.cmd;
-    let (bound, by_ttl) = match work.deadline {
-        None => (ttl, true),
-        Some(d) => {
-            let left = d.saturating_duration_since(Instant::now());
-            (left.min(ttl), ttl < left)
-        }
-    };
+    let limit = work.bound(Instant::now(), ttl);
+    let bound = limit.timeout;
     let (method, headers, body) = match work.op {
         McpOp::Send {
             message,
@@ -243,8 +238,8 @@ pub(crate) fn http(
         };
         let expired = async {
             Timer::after(bound).await;
-            if by_ttl {
-                log::info!("MCP connection TTL ({bound:?}) reached for command {cmd:?}; stopping response forwarding");
+            if limit.by_ttl {
+                log::info!("{}", limit.ttl_reached(cmd));
                 reply.send(McpEvent::Error(TransportError::Canceled)).await;
             }
             // Otherwise the command's deadline: the engine's own timer ends it.

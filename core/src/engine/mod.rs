@@ -9,6 +9,7 @@
 
 mod config;
 mod cp_request;
+mod describe;
 mod dispatch;
 mod input;
 pub mod outcome;
@@ -76,6 +77,49 @@ pub struct McpWork {
     /// Past this instant the work is worthless: nothing will be posted for it.
     pub deadline: Option<Instant>,
     pub op: McpOp,
+}
+
+/// How long one MCP exchange may take in all: the command's deadline or the connection TTL
+/// (`mcp.connection-max-ttl`), whichever comes first. The rule is the core's so both
+/// adapters bound, and end, an exchange the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExchangeBound {
+    pub timeout: Duration,
+    /// The TTL, not the deadline, sets the bound. When it expires the adapter reports
+    /// `TransportError::Canceled` (nothing is posted, as in the Go client: "TTL reached,
+    /// stopping response forwarding") instead of a failure; when the deadline is the bound,
+    /// the engine's own timer ends the command.
+    pub by_ttl: bool,
+}
+
+impl McpWork {
+    /// The bound of this work's exchange, started at `now` under connection TTL `ttl`. A
+    /// zero `timeout` means the deadline has passed: the engine is about to end the command.
+    pub fn bound(&self, now: Instant, ttl: Duration) -> ExchangeBound {
+        match self.deadline {
+            None => ExchangeBound {
+                timeout: ttl,
+                by_ttl: true,
+            },
+            Some(d) => {
+                let left = d.saturating_duration_since(now);
+                ExchangeBound {
+                    timeout: left.min(ttl),
+                    by_ttl: ttl < left,
+                }
+            }
+        }
+    }
+}
+
+impl ExchangeBound {
+    /// The operator log line when the TTL ends an exchange.
+    pub fn ttl_reached(&self, cmd: CommandId) -> String {
+        format!(
+            "MCP connection TTL ({:?}) reached for command {cmd:?}; stopping response forwarding",
+            self.timeout
+        )
+    }
 }
 
 /// The MCP operation itself.
@@ -271,6 +315,9 @@ pub enum Event {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
     Poll,
+    /// Failing polls turn readiness false once they have failed for the grace period:
+    /// a wake-up at that instant, so a driver republishes readiness without polling it.
+    Readiness,
     Deadline(CommandId),
     PostRetry(CommandId),
     Drain,
@@ -381,6 +428,11 @@ impl Engine {
         Ok(engine)
     }
 
+    /// The operator log line for `event` (level and text), with this engine's auth fix.
+    pub fn describe(&self, event: &Event) -> (log::Level, String) {
+        event.describe(&self.cfg.auth_fix)
+    }
+
     /// The configuration the engine runs with.
     pub fn config(&self) -> &EngineConfig {
         &self.cfg
@@ -422,7 +474,7 @@ impl Engine {
             }
             self.timers.remove(&(at, timer));
             match timer {
-                Timer::Poll => {}
+                Timer::Poll | Timer::Readiness => {}
                 Timer::Deadline(cmd) => self.on_deadline(now, cmd),
                 Timer::PostRetry(cmd) => self.on_post_retry(now, cmd),
                 Timer::Drain => self.on_drain_timeout(),

@@ -380,6 +380,28 @@ fn auth_rejection_is_an_operator_state_not_a_tight_loop() {
     assert!(h.e.readiness(h.now).is_ok());
 }
 
+/// A 401/403 without a known error code names the fix in the caller's words (the core
+/// knows no flags or environment variables).
+#[test]
+fn auth_rejection_without_a_code_names_the_callers_fix() {
+    let mut c = cfg();
+    c.auth_fix = "set MY_APP_KEY".into();
+    let mut h = H::new(c);
+    h.answer_poll(Ok(resp(403, "")));
+    let ready = h.e.readiness(h.now).unwrap_err();
+    assert!(
+        ready.contains("HTTP 403") && ready.contains("fix: set MY_APP_KEY"),
+        "{ready}"
+    );
+    let (_, line) = h
+        .events()
+        .iter()
+        .find(|e| matches!(e, Event::AuthRejected { .. }))
+        .map(|e| h.e.describe(e))
+        .expect("auth event");
+    assert!(line.contains("fix: set MY_APP_KEY"), "{line}");
+}
+
 #[test]
 fn auth_events_are_rate_limited_to_one_a_minute() {
     let mut h = H::new(cfg());
@@ -391,11 +413,15 @@ fn auth_events_are_rate_limited_to_one_a_minute() {
             .iter()
             .filter(|e| matches!(e, Event::AuthRejected { .. }))
             .count();
-        // Jump only as far as the backoff asks (well under a minute for the first retries).
-        let at = h.e.poll_timeout().unwrap();
-        let d = at - h.now;
-        h.advance(d);
-        if d >= Duration::from_secs(60) {
+        // Jump only as far as the backoff asks (well under a minute for the first retries),
+        // timer by timer (readiness has its own), until the next poll leaves.
+        let start = h.now;
+        while !h.actions.iter().any(|a| matches!(a, Action::Poll { .. })) {
+            let at = h.e.poll_timeout().unwrap();
+            let d = at - h.now;
+            h.advance(d);
+        }
+        if h.now - start >= Duration::from_secs(60) {
             break;
         }
     }
