@@ -15,7 +15,6 @@ use tunnel_core::engine::{ExchangeBound, McpOp, McpWork};
 
 use crate::binding::{McpBinding, McpSink};
 use crate::errors::{classify, classify_io, Phase};
-use crate::options::StartError;
 use crate::pool::Pool;
 
 /// Read buffer for response bodies; a read returns as soon as any bytes arrive, so this
@@ -32,27 +31,6 @@ pub(crate) struct HttpBinding {
     pool: Pool,
     /// Bound for an exchange whose command has no deadline (and cap for one that has).
     ttl: Duration,
-}
-
-/// Checks an MCP endpoint URL: absolute `http`/`https` with a host.
-pub(crate) fn parse_target_url(url: &str) -> Result<Uri, StartError> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|_| StartError::Target(format!("MCP server URL {url:?} is not a valid URL")))?;
-    match uri.scheme_str() {
-        Some("http") | Some("https") => {}
-        _ => {
-            return Err(StartError::Target(format!(
-                "MCP server URL {url:?} must start with http:// or https://"
-            )))
-        }
-    }
-    if uri.host().is_none_or(str::is_empty) {
-        return Err(StartError::Target(format!(
-            "MCP server URL {url:?} has no host"
-        )));
-    }
-    Ok(uri)
 }
 
 impl HttpBinding {
@@ -241,14 +219,5 @@ mod tests {
         assert!(!is_global_timeout(&ureq::Error::Timeout(
             ureq::Timeout::Connect
         )));
-    }
-
-    #[test]
-    fn target_urls_are_checked() {
-        assert!(parse_target_url("http://127.0.0.1:3000/mcp").is_ok());
-        assert!(parse_target_url("https://mcp.internal/mcp").is_ok());
-        assert!(parse_target_url("ftp://x/mcp").is_err());
-        assert!(parse_target_url("/mcp").is_err());
-        assert!(parse_target_url("not a url").is_err());
     }
 }

@@ -13,12 +13,10 @@ use http::{Method, Uri};
 use serde_json::value::RawValue;
 use tunnel_core::channel::ChannelName;
 use tunnel_core::classify::{TransportError, TunnelFailure};
-use tunnel_core::engine::{
-    BindingKind, CommandId, EngineConfig, McpOp, McpOutput, McpWork, Terminal,
-};
+use tunnel_core::engine::{CommandId, EngineConfig, McpOp, McpOutput, McpWork, Terminal};
 use tunnel_core::wire::response::RespHeaders;
 
-use tunnel_core::engine::{Input, McpEvent};
+use tunnel_core::engine::{check_bindings, Input, McpEvent, Served, Targets};
 
 use crate::driver::{Msg, Task};
 use crate::h1::{self, Tls};
@@ -32,76 +30,34 @@ pub(crate) enum Binding {
     Stdio,
 }
 
-fn target_error(channel: &ChannelName, what: &str) -> StartError {
-    StartError::Target(format!("channel {channel}: {what}"))
-}
-
-/// Checks that every engine binding has a runner here, and every stdio command a binding.
+/// The core's binding check (`tunnel_core::engine::check_bindings`), then a runner for
+/// each channel.
 pub(crate) fn bindings(
     cfg: &EngineConfig,
     opts: &RuntimeOptions,
 ) -> Result<HashMap<ChannelName, Binding>, StartError> {
+    let targets = Targets {
+        http: opts
+            .mcp_targets
+            .iter()
+            .map(|t| (&t.channel, t.url.as_str()))
+            .collect(),
+        stdio: opts.stdio_targets.iter().map(|t| &t.channel).collect(),
+        in_process: opts.in_process.iter().map(|(c, _)| c).collect(),
+        in_process_supported: true,
+    };
+    let served = check_bindings(cfg, &targets).map_err(|e| StartError::Target(e.to_string()))?;
     let mut out = HashMap::new();
-    for b in &cfg.bindings {
-        let binding = match b.kind {
-            BindingKind::Http => {
-                let t = opts
-                    .mcp_targets
-                    .iter()
-                    .find(|t| t.channel == b.channel)
-                    .ok_or_else(|| {
-                        target_error(&b.channel, "HTTP binding without an MCP server URL")
-                    })?;
-                let uri: Uri = t.url.parse().map_err(|_| {
-                    StartError::Target(format!("MCP server URL {:?} is not a valid URL", t.url))
-                })?;
-                if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-                    return Err(StartError::Target(format!(
-                        "MCP server URL {:?} must be http:// or https:// with a host",
-                        t.url
-                    )));
-                }
-                Binding::Http(uri)
-            }
-            BindingKind::InProcess => {
-                let h = opts
-                    .in_process
-                    .iter()
-                    .find(|(c, _)| *c == b.channel)
-                    .ok_or_else(|| {
-                        target_error(&b.channel, "in-process binding without a handler")
-                    })?;
-                Binding::InProcess(Arc::clone(&h.1))
-            }
-            BindingKind::Stdio => {
-                let n = opts
-                    .stdio_targets
-                    .iter()
-                    .filter(|t| t.channel == b.channel)
-                    .count();
-                match n {
-                    0 => {
-                        return Err(target_error(
-                            &b.channel,
-                            "stdio binding without an MCP command",
-                        ))
-                    }
-                    1 => Binding::Stdio,
-                    _ => return Err(target_error(&b.channel, "more than one MCP target")),
-                }
-            }
+    for (ch, s) in served {
+        let binding = match s {
+            Served::Http(uri) => Binding::Http(uri),
+            Served::Stdio => Binding::Stdio,
+            Served::InProcess => match opts.in_process.iter().find(|(c, _)| *c == ch) {
+                Some((_, h)) => Binding::InProcess(Arc::clone(h)),
+                None => continue, // impossible: the check matched a handler
+            },
         };
-        out.insert(b.channel.clone(), binding);
-    }
-    if let Some(t) = opts
-        .stdio_targets
-        .iter()
-        .find(|t| !matches!(out.get(&t.channel), Some(Binding::Stdio)))
-    {
-        return Err(target_error(
-            &t.channel,
-            "MCP command given but the engine has no stdio binding for it",
-        ));
+        out.insert(ch, binding);
     }
     Ok(out)
 }

@@ -15,6 +15,7 @@ mod input;
 pub mod outcome;
 mod poll;
 mod post;
+mod served;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -30,6 +31,7 @@ pub use config::{Binding, BindingKind, EngineConfig};
 pub use cp_request::SetupError;
 pub use input::{Input, McpEvent};
 pub use outcome::{McpOutput, Terminal};
+pub use served::{check_bindings, parse_target_url, BindingError, Served, Targets};
 pub use status::Status;
 
 use crate::channel::ChannelName;
