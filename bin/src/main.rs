@@ -32,15 +32,26 @@ fn dispatch(args: &[String]) -> Result<(), CliError> {
         ["completion", ..] => cli::completion::run(&args[1..]),
         ["run", ..] => cli::run::run(&args[1..]),
         ["health", ..] => cli::health::run(&args[1..]),
+        #[cfg(feature = "dev-tools")]
         ["demo", ..] => cli::demo::run(&args[1..]),
         ["runtimes", ..] => cli::runtimes::run(&args[1..]),
         ["admin-profiles", ..] => cli::runtimes::run_admin_profiles(&args[1..]),
+        #[cfg(feature = "dev-tools")]
         ["dev", "control-plane", ..] => cli::dev::control_plane(&args[2..]),
+        #[cfg(feature = "dev-tools")]
         ["dev", "mcp-stub", ..] => cli::dev::mcp_stub(&args[2..]),
+        // A product build (`--no-default-features`) carries no emulator or demo server.
+        #[cfg(not(feature = "dev-tools"))]
+        [cmd @ ("demo" | "dev"), ..] => Err(CliError::Usage(format!(
+            "`{cmd}` is not available in this build of tunnel-client (built without the \
+             `dev-tools` feature); fix: use a build with default features"
+        ))),
+        #[cfg(feature = "dev-tools")]
         ["dev"] | ["dev", "--help" | "-h"] => {
             println!("Usage: tunnel-client dev control-plane|mcp-stub [flags]\n\n  dev control-plane    run the local control-plane emulator\n  dev mcp-stub         run the demo MCP server");
             Ok(())
         }
+        #[cfg(feature = "dev-tools")]
         ["dev", other, ..] => Err(CliError::Usage(format!(
             "unknown dev command {other:?}; use `dev control-plane` or `dev mcp-stub`"
         ))),

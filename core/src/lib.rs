@@ -14,6 +14,7 @@ pub mod classify;
 pub mod engine;
 pub mod headers;
 pub mod http_head;
+pub mod io_error;
 pub mod mcp_http;
 pub mod ndjson;
 pub mod oauth;

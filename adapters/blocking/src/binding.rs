@@ -13,7 +13,10 @@ use http::HeaderMap;
 use tunnel_core::classify::TransportError;
 use tunnel_core::engine::{CommandId, McpOutput, McpWork};
 
-use crate::driver::{Input, McpStep};
+use bytes::Bytes;
+use tunnel_core::engine::{Input, McpEvent};
+
+use crate::driver::ToDriver;
 
 /// Runs MCP work for one channel.
 pub trait McpBinding: Send + Sync {
@@ -33,12 +36,12 @@ pub trait McpBinding: Send + Sync {
 #[derive(Clone)]
 pub struct McpSink {
     cmd: CommandId,
-    tx: Sender<Input>,
+    tx: Sender<ToDriver>,
     cancel: Arc<AtomicBool>,
 }
 
 impl McpSink {
-    pub(crate) fn new(cmd: CommandId, tx: Sender<Input>, cancel: Arc<AtomicBool>) -> McpSink {
+    pub(crate) fn new(cmd: CommandId, tx: Sender<ToDriver>, cancel: Arc<AtomicBool>) -> McpSink {
         McpSink { cmd, tx, cancel }
     }
 
@@ -52,50 +55,48 @@ impl McpSink {
         self.cancel.load(Ordering::Acquire)
     }
 
-    fn send(&self, step: McpStep) -> bool {
+    fn send(&self, event: McpEvent) -> bool {
         if self.is_cancelled() {
             return false;
         }
+        let cmd = self.cmd;
         self.tx
-            .send(Input::Mcp {
-                cmd: self.cmd,
-                step,
-            })
+            .send(ToDriver::Engine(Input::Mcp { cmd, event }))
             .is_ok()
     }
 
     /// The HTTP response head arrived. Returns false when the binding should stop.
     pub fn head(&self, status: u16, headers: HeaderMap) -> bool {
-        self.send(McpStep::Head { status, headers })
+        self.send(McpEvent::Head { status, headers })
     }
 
     /// A body chunk arrived. Returns false when the binding should stop.
     pub fn body(&self, chunk: Vec<u8>) -> bool {
-        self.send(McpStep::Body(chunk))
+        self.send(McpEvent::Body(Bytes::from(chunk)))
     }
 
     /// A whole response at once (head, complete body, end): for small bodies whose length
     /// was known, so the driver wakes once. Returns false when the binding should stop.
     pub fn complete(&self, status: u16, headers: HeaderMap, body: Vec<u8>) -> bool {
-        self.send(McpStep::Complete {
+        self.send(McpEvent::Response {
             status,
             headers,
-            body,
+            body: Bytes::from(body),
         })
     }
 
     /// The body ended.
     pub fn end(&self) {
-        self.send(McpStep::End);
+        self.send(McpEvent::End);
     }
 
     /// The exchange failed at the transport level.
     pub fn error(&self, error: TransportError) {
-        self.send(McpStep::Error(error));
+        self.send(McpEvent::Error(error));
     }
 
     /// A framed output (stdio, in-process, or an outcome decided by the adapter).
     pub fn output(&self, output: McpOutput) -> bool {
-        self.send(McpStep::Output(output))
+        self.send(McpEvent::Output(output))
     }
 }

@@ -14,7 +14,9 @@ use http::Request;
 use tunnel_core::classify::TransportError;
 use tunnel_core::engine::{HttpResponse, PollId, PostError, PostId};
 
-use crate::driver::Input;
+use tunnel_core::engine::Input;
+
+use crate::driver::ToDriver;
 use crate::errors::{classify, classify_io, Phase};
 
 /// Body bounds for control-plane responses.
@@ -91,7 +93,7 @@ pub(crate) fn send<B: ureq::AsSendBody>(
 pub(crate) fn poller(
     agent: ureq::Agent,
     jobs: Receiver<PollJob>,
-    tx: Sender<Input>,
+    tx: Sender<ToDriver>,
     limits: Limits,
 ) {
     while let Ok(job) = jobs.recv() {
@@ -101,12 +103,12 @@ pub(crate) fn poller(
             kind
         });
         if tx
-            .send(Input::Poll {
+            .send(ToDriver::Engine(Input::Poll {
                 id: job.id,
-                at,
+                received: at,
                 wall: SystemTime::now(),
                 result,
-            })
+            }))
             .is_err()
         {
             return;
@@ -142,7 +144,7 @@ pub(crate) fn post(
     request: Request<Bytes>,
     timeout: Duration,
     limits: Limits,
-    tx: &Sender<Input>,
+    tx: &Sender<ToDriver>,
 ) {
     let (parts, body) = request.into_parts();
     let request = Request::from_parts(parts, &body[..]);
@@ -154,11 +156,8 @@ pub(crate) fn post(
             written: post_was_written(kind, &e),
         }
     });
-    let _ = tx.send(Input::Post {
-        id,
-        wall: SystemTime::now(),
-        result,
-    });
+    let wall = SystemTime::now();
+    let _ = tx.send(ToDriver::Engine(Input::Post { id, wall, result }));
 }
 
 /// The metadata fetch (on a poster thread).
@@ -167,14 +166,14 @@ pub(crate) fn metadata(
     request: Request<()>,
     timeout: Duration,
     limits: Limits,
-    tx: &Sender<Input>,
+    tx: &Sender<ToDriver>,
 ) {
     let (_, result) = send(agent, request, timeout, limits);
     let result = result.map_err(|(kind, e)| {
         log::debug!("metadata fetch failed: {e}");
         kind
     });
-    let _ = tx.send(Input::Metadata { result });
+    let _ = tx.send(ToDriver::Engine(Input::Metadata { result }));
 }
 
 #[cfg(test)]

@@ -1,21 +1,17 @@
 //! The driver thread: the only owner of the [`Engine`].
 //!
-//! I/O threads (poller, posters, MCP workers) never touch the engine; they send [`Input`]s
-//! over one channel. The loop: perform every pending action, log and publish every event,
+//! I/O threads (poller, posters, MCP workers) never touch the engine; they send the
+//! engine's own [`Input`]s (in a [`ToDriver`]) over one channel. The loop: perform every pending action, log and publish every event,
 //! publish a status snapshot, then wait for the next input or the engine's next timer.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use http::HeaderMap;
 use tunnel_core::channel::ChannelName;
-use tunnel_core::classify::TransportError;
-use tunnel_core::engine::{
-    Action, CommandId, Engine, Event, HttpResponse, McpOutput, PollId, PostError, PostId, Terminal,
-};
+use tunnel_core::engine::{Action, CommandId, Engine, Event, Input, McpEvent, McpOutput, Terminal};
 use tunnel_core::wire::metadata::TunnelMetadata;
 
 use crate::binding::{McpBinding, McpSink};
@@ -24,41 +20,16 @@ use crate::events::log_event;
 use crate::options::Observer;
 use crate::pool::Pool;
 use crate::status::{Counters, Published, Snapshot};
-use tunnel_core::tap::{Observed, Tap};
+use tunnel_core::tap::Tap;
 
-/// Longest the driver sleeps without republishing readiness (which depends on time: a
-/// failing poll turns "not ready" after a grace period even if nothing else happens).
-const MAX_IDLE: Duration = Duration::from_secs(1);
 /// Inputs handled before the next round of actions, events and publishing. Batching keeps
 /// a fast SSE stream from paying for a status snapshot per chunk.
 const MAX_BATCH: usize = 256;
 
-/// Everything an I/O thread can tell the driver.
-pub(crate) enum Input {
-    /// A poll finished; `at` is when its response head arrived (or it failed).
-    Poll {
-        id: PollId,
-        at: Instant,
-        wall: SystemTime,
-        result: Result<HttpResponse, TransportError>,
-    },
-    Metadata {
-        result: Result<HttpResponse, TransportError>,
-    },
-    Post {
-        id: PostId,
-        wall: SystemTime,
-        result: Result<HttpResponse, PostError>,
-    },
-    Mcp {
-        cmd: CommandId,
-        step: McpStep,
-    },
-    /// A binding's availability changed (reachability probe, stdio supervisor).
-    Binding {
-        channel: ChannelName,
-        down: Option<String>,
-    },
+/// What an I/O thread can tell the driver: an input for the engine as it is, or the
+/// driver's own business.
+pub(crate) enum ToDriver {
+    Engine(Input),
     /// A stdio supervisor restarted its child (counted for `/metrics`).
     StdioRestarted,
     /// Graceful drain (SIGTERM/SIGINT).
@@ -67,30 +38,11 @@ pub(crate) enum Input {
     Stop,
 }
 
-/// One step of an MCP exchange, as reported by a binding.
-pub(crate) enum McpStep {
-    Head {
-        status: u16,
-        headers: HeaderMap,
-    },
-    Body(Vec<u8>),
-    End,
-    /// Head, whole body and end at once (a small `Content-Length` response): one wake-up
-    /// of the driver instead of three.
-    Complete {
-        status: u16,
-        headers: HeaderMap,
-        body: Vec<u8>,
-    },
-    Error(TransportError),
-    Output(McpOutput),
-}
-
 /// What the driver needs besides the engine.
 pub(crate) struct Driver {
     pub engine: Engine,
-    pub rx: Receiver<Input>,
-    pub tx: Sender<Input>,
+    pub rx: Receiver<ToDriver>,
+    pub tx: Sender<ToDriver>,
     pub poll_jobs: Option<Sender<PollJob>>,
     /// The poller's agent, kept to interrupt the outstanding long poll on drain.
     pub poll_agent: ureq::Agent,
@@ -103,7 +55,7 @@ pub(crate) struct Driver {
     pub observer: Option<Observer>,
     pub tap: Option<Arc<dyn Tap>>,
     pub published: Published,
-    /// Cancel flags (and channels) of MCP work the engine still wants input for.
+    /// Cancel flags (and channels) of MCP work until the engine cancels it.
     pub running: HashMap<CommandId, (Arc<AtomicBool>, ChannelName)>,
     pub counters: Counters,
     pub metadata: Option<TunnelMetadata>,
@@ -121,14 +73,14 @@ impl Driver {
             if self.engine.is_finished() {
                 break;
             }
-            let now = Instant::now();
-            let wait = self
-                .engine
-                .poll_timeout()
-                .map(|t| t.saturating_duration_since(now))
-                .unwrap_or(MAX_IDLE)
-                .min(MAX_IDLE);
-            match self.rx.recv_timeout(wait) {
+            // The engine's timers include the instant readiness changes on its own.
+            let received = match self.engine.poll_timeout() {
+                Some(t) => self
+                    .rx
+                    .recv_timeout(t.saturating_duration_since(Instant::now())),
+                None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match received {
                 Ok(input) => {
                     if !self.handle_input(input) {
                         stopped_hard = true;
@@ -176,61 +128,20 @@ impl Driver {
     }
 
     /// Returns false on a hard stop.
-    fn handle_input(&mut self, input: Input) -> bool {
+    fn handle_input(&mut self, msg: ToDriver) -> bool {
         let now = Instant::now();
-        if let Some(tap) = &self.tap {
-            tap_input(tap.as_ref(), now, &input);
-        }
-        match input {
-            Input::Poll {
-                id,
-                at,
-                wall,
-                result,
-            } => self.engine.handle_poll_response(at, wall, id, result),
-            Input::Metadata { result } => self.engine.handle_metadata_response(now, result),
-            Input::Post { id, wall, result } => {
-                self.engine.handle_post_result(now, wall, id, result)
-            }
-            Input::Mcp { cmd, step } => {
-                match step {
-                    McpStep::Head { status, headers } => {
-                        self.engine.handle_mcp_head(now, cmd, status, &headers)
-                    }
-                    McpStep::Body(chunk) => self.engine.handle_mcp_body(now, cmd, &chunk),
-                    McpStep::End => self.engine.handle_mcp_end(now, cmd),
-                    McpStep::Complete {
-                        status,
-                        headers,
-                        body,
-                    } => {
-                        self.engine.handle_mcp_head(now, cmd, status, &headers);
-                        if self.engine.wants_mcp_input(cmd) {
-                            self.engine.handle_mcp_body(now, cmd, &body);
-                        }
-                        if self.engine.wants_mcp_input(cmd) {
-                            self.engine.handle_mcp_end(now, cmd);
-                        }
-                    }
-                    McpStep::Error(e) => self.engine.handle_mcp_error(now, cmd, e),
-                    McpStep::Output(o) => self.engine.handle_mcp_output(now, cmd, o),
-                }
-                // Once the engine has its terminal, the worker must stop reading (a server
-                // may keep an SSE stream open after the response).
-                if !self.engine.wants_mcp_input(cmd) {
-                    self.cancel_mcp(cmd);
-                }
-            }
-            Input::Binding { channel, down } => self.engine.set_binding_down(&channel, down),
-            Input::StdioRestarted => self.counters.stdio_restarts += 1,
-            Input::Drain => {
+        match msg {
+            ToDriver::Engine(input) => self.engine.handle(now, input),
+            ToDriver::StdioRestarted => self.counters.stdio_restarts += 1,
+            ToDriver::Drain => {
                 log::info!(
                     "draining: polling stopped, finishing commands already taken (up to {:?})",
                     self.drain_timeout
                 );
-                self.engine.begin_drain(now, self.drain_timeout);
+                let timeout = self.drain_timeout;
+                self.engine.handle(now, Input::Drain { timeout });
             }
-            Input::Stop => return false,
+            ToDriver::Stop => return false,
         }
         true
     }
@@ -246,9 +157,6 @@ impl Driver {
 
     fn perform_actions(&mut self) {
         while let Some(action) = self.engine.poll_action() {
-            if let Some(tap) = &self.tap {
-                tap.observe(Instant::now(), Observed::Action(&action));
-            }
             match action {
                 Action::Poll {
                     id,
@@ -306,7 +214,9 @@ impl Driver {
                             let out = McpOutput::Terminal(Terminal::Abandon {
                                 reason: "no MCP binding runner for this channel",
                             });
-                            self.engine.handle_mcp_output(Instant::now(), cmd, out);
+                            let event = McpEvent::Output(out);
+                            self.engine
+                                .handle(Instant::now(), Input::Mcp { cmd, event });
                         }
                     }
                 }
@@ -317,7 +227,7 @@ impl Driver {
 
     fn drain_events(&mut self) {
         while let Some(event) = self.engine.poll_event() {
-            log_event(&event);
+            log_event(&self.engine, &event);
             self.counters.record(&event);
             if let Event::MetadataFetched(m) = &event {
                 self.metadata = Some(m.clone());
@@ -363,61 +273,4 @@ impl Driver {
             binding.shutdown();
         }
     }
-}
-
-/// Shows an input to the tap, in the engine's terms.
-fn tap_input(tap: &dyn Tap, now: Instant, input: &Input) {
-    let what = match input {
-        Input::Poll { id, at, result, .. } => {
-            tap.observe(*at, Observed::PollResult { id: *id, result });
-            return;
-        }
-        Input::Metadata { result } => Observed::MetadataResult { result },
-        Input::Post { id, result, .. } => Observed::PostResult { id: *id, result },
-        Input::Mcp {
-            cmd,
-            step:
-                McpStep::Complete {
-                    status,
-                    headers,
-                    body,
-                },
-        } => {
-            // The tap sees the same three inputs as for a streamed response.
-            tap.observe(
-                now,
-                Observed::McpHead {
-                    cmd: *cmd,
-                    status: *status,
-                    headers,
-                },
-            );
-            tap.observe(
-                now,
-                Observed::McpBody {
-                    cmd: *cmd,
-                    chunk: body,
-                },
-            );
-            Observed::McpEnd { cmd: *cmd }
-        }
-        Input::Mcp { cmd, step } => match step {
-            McpStep::Complete { .. } => return, // handled above
-            McpStep::Head { status, headers } => Observed::McpHead {
-                cmd: *cmd,
-                status: *status,
-                headers,
-            },
-            McpStep::Body(chunk) => Observed::McpBody { cmd: *cmd, chunk },
-            McpStep::End => Observed::McpEnd { cmd: *cmd },
-            McpStep::Error(error) => Observed::McpError {
-                cmd: *cmd,
-                error: *error,
-            },
-            McpStep::Output(output) => Observed::McpOutput { cmd: *cmd, output },
-        },
-        Input::Drain => Observed::Drain,
-        Input::Binding { .. } | Input::StdioRestarted | Input::Stop => return,
-    };
-    tap.observe(now, what);
 }

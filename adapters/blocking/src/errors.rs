@@ -2,23 +2,17 @@
 //!
 //! The core turns a `TransportError` into the `source` / `transport_error_kind` of a
 //! `tunnel_failure` and into poll backoff decisions, so this mapping is what makes failures
-//! "classified precisely" (DESIGN §5.5). It lives in one function so both the control-plane
-//! and the MCP paths agree, and so every variant reachable on loopback has a test.
+//! "classified precisely" (DESIGN §5.5). What ureq's own error enum means is decided here;
+//! a plain `io::Error` is classified by the core (`tunnel_core::io_error`), the same
+//! function the smol adapter uses.
 
 use std::io;
 
 use tunnel_core::classify::TransportError;
 
-/// Where in the exchange the error happened. ureq reports "the peer closed the connection"
-/// as `UnexpectedEof` in both places; before any response byte that is a plain `eof`
-/// (the Go client's `io.EOF`), inside a body it is a truncated transfer (`unexpected_eof`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// Connecting, sending the request, waiting for the response head.
-    Head,
-    /// Reading the response body.
-    Body,
-}
+/// Where in the exchange the error happened (the core's phases; ureq reports "the peer
+/// closed the connection" as `UnexpectedEof` before the head and inside a body alike).
+pub use tunnel_core::io_error::Phase;
 
 /// Classifies a ureq error.
 pub fn classify(err: &ureq::Error, phase: Phase) -> TransportError {
@@ -47,37 +41,7 @@ pub fn classify_io(e: &io::Error, phase: Phase) -> TransportError {
             return TransportError::Tls;
         }
     }
-    if is_dns_failure(e) {
-        return TransportError::Dns;
-    }
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => TransportError::ConnectionRefused,
-        io::ErrorKind::ConnectionReset => TransportError::ConnectionReset,
-        io::ErrorKind::ConnectionAborted => TransportError::ConnectionAborted,
-        io::ErrorKind::BrokenPipe | io::ErrorKind::WriteZero => TransportError::ClosedPipe,
-        io::ErrorKind::NotConnected => TransportError::ConnectionClosed,
-        io::ErrorKind::UnexpectedEof => match phase {
-            Phase::Head => TransportError::Eof,
-            Phase::Body => TransportError::UnexpectedEof,
-        },
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => TransportError::Timeout,
-        io::ErrorKind::HostUnreachable => TransportError::HostUnreachable,
-        io::ErrorKind::NetworkUnreachable | io::ErrorKind::NetworkDown => {
-            TransportError::NetworkUnreachable
-        }
-        io::ErrorKind::AddrNotAvailable | io::ErrorKind::AddrInUse => TransportError::Dial,
-        _ => TransportError::Other,
-    }
-}
-
-/// std reports resolver failures as an uncategorised `io::Error` (not ureq's `HostNotFound`,
-/// which only means "resolved to nothing"). Recognise them by the OS error (Windows
-/// `WSAHOST_NOT_FOUND`…) or by std's fixed message on unix.
-fn is_dns_failure(e: &io::Error) -> bool {
-    if cfg!(windows) && matches!(e.raw_os_error(), Some(11001..=11004)) {
-        return true;
-    }
-    e.raw_os_error().is_none() && e.to_string().contains("failed to lookup address")
+    tunnel_core::io_error::classify(e.kind(), e.raw_os_error(), &e.to_string(), phase)
 }
 
 #[cfg(test)]

@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 
 use http::{Method, Uri};
 use tunnel_core::classify::TransportError;
-use tunnel_core::engine::{McpOp, McpWork};
+use tunnel_core::engine::{ExchangeBound, McpOp, McpWork};
 
 use crate::binding::{McpBinding, McpSink};
 use crate::errors::{classify, classify_io, Phase};
-use crate::options::StartError;
 use crate::pool::Pool;
 
 /// Read buffer for response bodies; a read returns as soon as any bytes arrive, so this
@@ -34,27 +33,6 @@ pub(crate) struct HttpBinding {
     ttl: Duration,
 }
 
-/// Checks an MCP endpoint URL: absolute `http`/`https` with a host.
-pub(crate) fn parse_target_url(url: &str) -> Result<Uri, StartError> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|_| StartError::Target(format!("MCP server URL {url:?} is not a valid URL")))?;
-    match uri.scheme_str() {
-        Some("http") | Some("https") => {}
-        _ => {
-            return Err(StartError::Target(format!(
-                "MCP server URL {url:?} must start with http:// or https://"
-            )))
-        }
-    }
-    if uri.host().is_none_or(str::is_empty) {
-        return Err(StartError::Target(format!(
-            "MCP server URL {url:?} has no host"
-        )));
-    }
-    Ok(uri)
-}
-
 impl HttpBinding {
     pub(crate) fn new(url: Uri, agent: ureq::Agent, pool: Pool, ttl: Duration) -> HttpBinding {
         HttpBinding {
@@ -64,35 +42,6 @@ impl HttpBinding {
             ttl,
         }
     }
-
-    /// The exchange's overall bound, and whether it is the TTL (not the command deadline)
-    /// that sets it.
-    fn timeout(&self, deadline: Option<Instant>) -> Option<Bound> {
-        match deadline {
-            None => Some(Bound {
-                timeout: self.ttl,
-                ttl: true,
-            }),
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                // Past the deadline the engine's own timer ends the command; do nothing.
-                (!left.is_zero()).then(|| Bound {
-                    timeout: left.min(self.ttl),
-                    ttl: self.ttl < left,
-                })
-            }
-        }
-    }
-}
-
-/// How long an exchange may take in all.
-#[derive(Debug, Clone, Copy)]
-struct Bound {
-    timeout: Duration,
-    /// The connection TTL, not the command deadline, is the bound: when it expires the
-    /// exchange is cancelled like in the Go client ("TTL reached; stopping response
-    /// forwarding", nothing posted) rather than failed.
-    ttl: bool,
 }
 
 /// True for ureq's overall-timeout error, bare or wrapped in an `io::Error`.
@@ -108,16 +57,12 @@ fn is_global_timeout(e: &ureq::Error) -> bool {
 }
 
 /// Reports a failure, turning a TTL expiry into a cancellation.
-fn report_error(sink: &McpSink, bound: Bound, kind: TransportError, err: &ureq::Error) {
+fn report_error(sink: &McpSink, bound: ExchangeBound, kind: TransportError, err: &ureq::Error) {
     if sink.is_cancelled() {
         return;
     }
-    if bound.ttl && is_global_timeout(err) {
-        log::info!(
-            "MCP connection TTL ({:?}) reached for command {:?}; stopping response forwarding",
-            bound.timeout,
-            sink.command()
-        );
+    if bound.by_ttl && is_global_timeout(err) {
+        log::info!("{}", bound.ttl_reached(sink.command()));
         sink.error(TransportError::Canceled);
         return;
     }
@@ -130,9 +75,10 @@ fn report_error(sink: &McpSink, bound: Bound, kind: TransportError, err: &ureq::
 
 impl McpBinding for HttpBinding {
     fn start(&self, work: McpWork, sink: McpSink) {
-        let Some(bound) = self.timeout(work.deadline) else {
-            return;
-        };
+        let bound = work.bound(Instant::now(), self.ttl);
+        if bound.timeout.is_zero() {
+            return; // past the deadline: the engine's own timer ends the command
+        }
         let (agent, url) = (self.agent.clone(), self.url.clone());
         match work.op {
             McpOp::Send {
@@ -174,7 +120,7 @@ fn exchange<B: ureq::AsSendBody>(
     url: Uri,
     headers: http::HeaderMap,
     body: B,
-    bound: Bound,
+    bound: ExchangeBound,
     sink: &McpSink,
 ) {
     if sink.is_cancelled() {
@@ -273,14 +219,5 @@ mod tests {
         assert!(!is_global_timeout(&ureq::Error::Timeout(
             ureq::Timeout::Connect
         )));
-    }
-
-    #[test]
-    fn target_urls_are_checked() {
-        assert!(parse_target_url("http://127.0.0.1:3000/mcp").is_ok());
-        assert!(parse_target_url("https://mcp.internal/mcp").is_ok());
-        assert!(parse_target_url("ftp://x/mcp").is_err());
-        assert!(parse_target_url("/mcp").is_err());
-        assert!(parse_target_url("not a url").is_err());
     }
 }

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use http::Uri;
 use tunnel_core::channel::ChannelName;
 
-use crate::driver::Input;
+use tunnel_core::engine::Input;
+
+use crate::driver::ToDriver;
 use crate::status::Published;
 
 /// Connect bound of one probe.
@@ -66,7 +68,7 @@ pub fn reachable(uri: &Uri) -> Result<(), String> {
 }
 
 /// The probe loop; returns when the runtime has stopped or the driver is gone.
-pub(crate) fn run(targets: Vec<ProbeTarget>, tx: Sender<Input>, published: Published) {
+pub(crate) fn run(targets: Vec<ProbeTarget>, tx: Sender<ToDriver>, published: Published) {
     if targets.is_empty() {
         return;
     }
@@ -82,10 +84,10 @@ pub(crate) fn run(targets: Vec<ProbeTarget>, tx: Sender<Input>, published: Publi
                     .err()
                     .map(|e| format!("MCP target unreachable: {e}"));
                 any_down |= down.is_some();
-                let input = Input::Binding {
+                let input = ToDriver::Engine(Input::Binding {
                     channel: t.channel.clone(),
                     down,
-                };
+                });
                 if tx.send(input).is_err() {
                     return;
                 }

@@ -7,14 +7,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tunnel_core::channel::ChannelName;
-use tunnel_core::engine::{BindingKind, Engine, EngineConfig, Status};
+use tunnel_core::engine::{BindingError, Engine, EngineConfig, Served, Status};
 
 use crate::binding::McpBinding;
 use crate::control_plane::{self, Limits, PollJob};
-use crate::driver::{Driver, Input};
+use crate::driver::{Driver, ToDriver};
 use crate::entropy;
 use crate::http_timing::{self, HttpClientKind};
-use crate::mcp_http::{parse_target_url, HttpBinding};
+use crate::mcp_http::HttpBinding;
 use crate::options::{RuntimeOptions, StartError, StdioTarget};
 use crate::pool::{Pool, Threads};
 use crate::probe;
@@ -39,7 +39,7 @@ pub struct Finished {
 /// server (status). Never blocks on the driver.
 #[derive(Clone)]
 pub struct RuntimeHandle {
-    tx: Sender<Input>,
+    tx: Sender<ToDriver>,
     published: Published,
 }
 
@@ -47,7 +47,7 @@ impl RuntimeHandle {
     /// Starts a graceful drain: stop polling, finish what was taken, post, then stop.
     /// Idempotent; callable from any thread.
     pub fn begin_drain(&self) {
-        let _ = self.tx.send(Input::Drain);
+        let _ = self.tx.send(ToDriver::Drain);
     }
 
     /// The latest published snapshot.
@@ -78,77 +78,32 @@ pub struct Runtime {
 }
 
 /// The validated targets: HTTP endpoints and stdio commands, one per binding.
-type Targets = (HashMap<ChannelName, http::Uri>, Vec<StdioTarget>);
+type Checked = (HashMap<ChannelName, http::Uri>, Vec<StdioTarget>);
 
-fn check_bindings(cfg: &EngineConfig, opts: &RuntimeOptions) -> Result<Targets, StartError> {
-    let mut targets = HashMap::new();
-    for t in &opts.mcp_targets {
-        let uri = parse_target_url(&t.url)?;
-        if targets.insert(t.channel.clone(), uri).is_some() {
-            return Err(StartError::Target(format!(
-                "channel {}: more than one MCP target",
-                t.channel
-            )));
-        }
-    }
-    for b in &cfg.bindings {
-        match b.kind {
-            BindingKind::Http => {
-                if !targets.contains_key(&b.channel) {
-                    return Err(StartError::Target(format!(
-                        "channel {}: HTTP binding without an MCP server URL",
-                        b.channel
-                    )));
-                }
-            }
-            BindingKind::Stdio => {
-                if !opts.stdio_targets.iter().any(|t| t.channel == b.channel) {
-                    return Err(StartError::Target(format!(
-                        "channel {}: stdio binding without an MCP command",
-                        b.channel
-                    )));
-                }
-            }
-            BindingKind::InProcess => {
-                return Err(StartError::Unsupported(format!(
-                    "channel {}: in-process bindings are not supported by this adapter yet",
-                    b.channel
-                )))
-            }
-        }
-    }
-    for ch in targets.keys() {
-        if !cfg
-            .bindings
+/// The core's binding check (`tunnel_core::engine::check_bindings`); in-process bindings
+/// are not run by this adapter.
+fn check_bindings(cfg: &EngineConfig, opts: &RuntimeOptions) -> Result<Checked, StartError> {
+    let targets = tunnel_core::engine::Targets {
+        http: opts
+            .mcp_targets
             .iter()
-            .any(|b| &b.channel == ch && b.kind == BindingKind::Http)
-        {
-            return Err(StartError::Target(format!(
-                "channel {ch}: MCP target given but the engine has no HTTP binding for it"
-            )));
-        }
-    }
-    let mut stdio: Vec<StdioTarget> = Vec::new();
-    for t in &opts.stdio_targets {
-        if stdio.iter().any(|s| s.channel == t.channel) || targets.contains_key(&t.channel) {
-            return Err(StartError::Target(format!(
-                "channel {}: more than one MCP target",
-                t.channel
-            )));
-        }
-        if !cfg
-            .bindings
-            .iter()
-            .any(|b| b.channel == t.channel && b.kind == BindingKind::Stdio)
-        {
-            return Err(StartError::Target(format!(
-                "channel {}: MCP command given but the engine has no stdio binding for it",
-                t.channel
-            )));
-        }
-        stdio.push(t.clone());
-    }
-    Ok((targets, stdio))
+            .map(|t| (&t.channel, t.url.as_str()))
+            .collect(),
+        stdio: opts.stdio_targets.iter().map(|t| &t.channel).collect(),
+        ..Default::default()
+    };
+    let served = tunnel_core::engine::check_bindings(cfg, &targets).map_err(|e| match e {
+        BindingError::Unsupported(..) => StartError::Unsupported(e.to_string()),
+        e => StartError::Target(e.to_string()),
+    })?;
+    let http = served
+        .into_iter()
+        .filter_map(|(ch, s)| match s {
+            Served::Http(uri) => Some((ch, uri)),
+            _ => None,
+        })
+        .collect();
+    Ok((http, opts.stdio_targets.clone()))
 }
 
 impl Runtime {
@@ -229,8 +184,9 @@ impl Runtime {
             );
         }
 
-        let engine = Engine::new(engine_config, entropy::seed(), Instant::now())
+        let mut engine = Engine::new(engine_config, entropy::seed(), Instant::now())
             .map_err(StartError::Engine)?;
+        engine.set_tap(opts.tap.clone());
         let status = engine.status();
         let published = Published::new(Snapshot {
             readiness: Err("starting".to_string()),
@@ -242,7 +198,7 @@ impl Runtime {
             updated_at: Instant::now(),
         });
 
-        let (tx, rx) = mpsc::channel::<Input>();
+        let (tx, rx) = mpsc::channel::<ToDriver>();
         let (poll_tx, poll_rx) = mpsc::channel::<PollJob>();
         let limits = Limits {
             ok_body: opts.max_poll_body,
@@ -366,7 +322,7 @@ impl Drop for Runtime {
     /// I/O threads.
     fn drop(&mut self) {
         if let Some(h) = self.driver.take() {
-            let _ = self.handle.tx.send(Input::Stop);
+            let _ = self.handle.tx.send(ToDriver::Stop);
             let _ = h.join();
         }
     }

@@ -20,14 +20,13 @@ use async_channel::{Receiver, Sender};
 use async_io::Timer;
 use bytes::Bytes;
 use futures_lite::future;
-use http::HeaderMap;
 use tunnel_core::channel::ChannelName;
 use tunnel_core::classify::TransportError;
 use tunnel_core::engine::{
-    Action, CommandId, Engine, EngineConfig, HttpResponse, McpOutput, McpWork, PollId, PostError,
-    PostId, Terminal,
+    Action, CommandId, Engine, EngineConfig, HttpResponse, Input, McpEvent, McpOutput, McpWork,
+    PollId, PostError, PostId, Terminal,
 };
-use tunnel_core::tap::{Observed, Tap};
+use tunnel_core::tap::Tap;
 
 use crate::h1::{self, Tls};
 use crate::mcp::{self, Binding, Reply};
@@ -41,33 +40,13 @@ pub struct Finished {
     pub abandoned: usize,
 }
 
-pub(crate) enum Input {
-    Poll {
-        id: PollId,
-        at: Instant,
-        result: Result<HttpResponse, TransportError>,
-    },
-    Metadata {
-        result: Result<HttpResponse, TransportError>,
-    },
-    Post {
-        id: PostId,
-        result: Result<HttpResponse, PostError>,
-    },
-    Mcp {
-        cmd: CommandId,
-        step: Step,
-    },
+/// What a task can tell the driver: an input for the engine as it is, or stop.
+pub(crate) enum Msg {
+    Engine(Input),
+    /// Graceful drain (SIGTERM/SIGINT).
     Drain,
+    /// Stop now (the runtime was dropped): abandon everything.
     Stop,
-}
-
-pub(crate) enum Step {
-    Head(u16, HeaderMap),
-    Body(Vec<u8>),
-    End,
-    Error(TransportError),
-    Output(McpOutput),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -85,8 +64,8 @@ pub(crate) struct Driver {
     opts: RuntimeOptions,
     bindings: HashMap<ChannelName, Binding>,
     tls: Tls,
-    tx: Sender<Input>,
-    rx: Receiver<Input>,
+    tx: Sender<Msg>,
+    rx: Receiver<Msg>,
     tasks: HashMap<Key, Task>,
     stdio: Vec<StdioChannel>,
     status: Published,
@@ -113,14 +92,15 @@ impl Driver {
         opts: RuntimeOptions,
         bindings: HashMap<ChannelName, Binding>,
         tls: Tls,
-        tx: Sender<Input>,
-        rx: Receiver<Input>,
+        tx: Sender<Msg>,
+        rx: Receiver<Msg>,
         status: Published,
     ) -> Result<Driver, StartError> {
         if cfg.instance_id.is_empty() || cfg.instance_id.bytes().all(|b| b == b'0') {
             cfg.instance_id = format!("{:016x}{:016x}", seed(), seed());
         }
-        let engine = Engine::new(cfg, seed(), Instant::now()).map_err(StartError::Engine)?;
+        let mut engine = Engine::new(cfg, seed(), Instant::now()).map_err(StartError::Engine)?;
+        engine.set_tap(opts.tap.clone());
         // Last: a child is only started once nothing else can fail the start (a failing
         // second channel drops the first one's child, which kills it).
         let stdio = opts
@@ -225,7 +205,8 @@ impl Driver {
 
     fn drain_events(&mut self) {
         while let Some(e) = self.engine.poll_event() {
-            log::debug!("{e:?}");
+            let (level, text) = self.engine.describe(&e);
+            log::log!(level, "{text}");
             if let Some(o) = &self.observer {
                 o(&e);
             }
@@ -233,45 +214,28 @@ impl Driver {
     }
 
     /// Returns false on a hard stop.
-    fn handle(&mut self, input: Input) -> bool {
+    fn handle(&mut self, msg: Msg) -> bool {
         let now = Instant::now();
-        let wall = SystemTime::now();
-        if let Some(tap) = &self.tap {
-            tap_input(tap.as_ref(), now, &input);
-        }
-        match input {
-            Input::Poll { id, at, result } => {
-                self.tasks.remove(&Key::Poll(id));
-                self.engine.handle_poll_response(at, wall, id, result)
+        match msg {
+            Msg::Engine(input) => {
+                match &input {
+                    Input::Poll { id, .. } => self.tasks.remove(&Key::Poll(*id)),
+                    Input::Post { id, .. } => self.tasks.remove(&Key::Post(*id)),
+                    _ => None,
+                };
+                self.engine.handle(now, input);
             }
-            Input::Metadata { result } => self.engine.handle_metadata_response(now, result),
-            Input::Post { id, result } => {
-                self.tasks.remove(&Key::Post(id));
-                self.engine.handle_post_result(now, wall, id, result)
+            Msg::Drain => {
+                let timeout = self.opts.drain_timeout;
+                self.engine.handle(now, Input::Drain { timeout });
             }
-            Input::Mcp { cmd, step } => {
-                match step {
-                    Step::Head(s, h) => self.engine.handle_mcp_head(now, cmd, s, &h),
-                    Step::Body(b) => self.engine.handle_mcp_body(now, cmd, &b),
-                    Step::End => self.engine.handle_mcp_end(now, cmd),
-                    Step::Error(e) => self.engine.handle_mcp_error(now, cmd, e),
-                    Step::Output(o) => self.engine.handle_mcp_output(now, cmd, o),
-                }
-                if !self.engine.wants_mcp_input(cmd) {
-                    self.tasks.remove(&Key::Mcp(cmd));
-                }
-            }
-            Input::Drain => self.engine.begin_drain(now, self.opts.drain_timeout),
-            Input::Stop => return false,
+            Msg::Stop => return false,
         }
         true
     }
 
     fn perform_actions(&mut self) {
         while let Some(action) = self.engine.poll_action() {
-            if let Some(tap) = &self.tap {
-                tap.observe(Instant::now(), Observed::Action(&action));
-            }
             match action {
                 Action::Poll {
                     id,
@@ -288,11 +252,12 @@ impl Driver {
                             let (at, result) =
                                 exchange(&tls, parts, Vec::new(), timeout, limit, small).await;
                             let _ = tx
-                                .send(Input::Poll {
+                                .send(Msg::Engine(Input::Poll {
                                     id,
-                                    at,
+                                    received: at,
+                                    wall: SystemTime::now(),
                                     result: result.map_err(|(e, _)| e),
-                                })
+                                }))
                                 .await;
                         }),
                     );
@@ -315,7 +280,8 @@ impl Driver {
                                 exchange(&tls, parts, body.to_vec(), timeout, small, small).await;
                             let result =
                                 result.map_err(|(error, written)| PostError { error, written });
-                            let _ = tx.send(Input::Post { id, result }).await;
+                            let wall = SystemTime::now();
+                            let _ = tx.send(Msg::Engine(Input::Post { id, wall, result })).await;
                         }),
                     );
                 }
@@ -330,7 +296,7 @@ impl Driver {
                             let (_, result) =
                                 exchange(&tls, parts, Vec::new(), timeout, limit, small).await;
                             let result = result.map_err(|(e, _)| e);
-                            let _ = tx.send(Input::Metadata { result }).await;
+                            let _ = tx.send(Msg::Engine(Input::Metadata { result })).await;
                         }),
                     );
                 }
@@ -356,7 +322,7 @@ impl Driver {
             Some(Binding::Stdio) => {
                 match self.stdio.iter_mut().find(|c| *c.channel() == work.channel) {
                     Some(ch) => ch.submit(now, work),
-                    None => self.engine.handle_mcp_output(now, cmd, no_runner()),
+                    None => self.output(now, cmd, no_runner()),
                 }
                 return;
             }
@@ -371,8 +337,13 @@ impl Driver {
             Ok(task) => {
                 self.tasks.insert(Key::Mcp(cmd), task);
             }
-            Err(out) => self.engine.handle_mcp_output(now, cmd, out),
+            Err(out) => self.output(now, cmd, out),
         }
+    }
+
+    fn output(&mut self, now: Instant, cmd: CommandId, out: McpOutput) {
+        let event = McpEvent::Output(out);
+        self.engine.handle(now, Input::Mcp { cmd, event });
     }
 
     /// Hands what the stdio channels have for the engine to it; true if there was any.
@@ -382,15 +353,11 @@ impl Driver {
             while let Some(out) = self.stdio.get_mut(i).and_then(StdioChannel::take) {
                 any = true;
                 match out {
-                    ToDriver::Deliver(cmd, output) => {
-                        self.handle(Input::Mcp {
-                            cmd,
-                            step: Step::Output(output),
-                        });
-                    }
+                    ToDriver::Deliver(cmd, output) => self.output(Instant::now(), cmd, output),
                     ToDriver::Availability(down) => {
-                        if let Some(ch) = self.stdio.get(i).map(|c| c.channel().clone()) {
-                            self.engine.set_binding_down(&ch, down);
+                        if let Some(channel) = self.stdio.get(i).map(|c| c.channel().clone()) {
+                            let input = Input::Binding { channel, down };
+                            self.engine.handle(Instant::now(), input);
                         }
                     }
                     ToDriver::Restarted => {
@@ -472,32 +439,4 @@ async fn exchange(
         (Instant::now(), Err((TransportError::Timeout, true)))
     };
     future::or(run, timed_out).await
-}
-
-fn tap_input(tap: &dyn Tap, now: Instant, input: &Input) {
-    let what = match input {
-        Input::Poll { id, at, result } => {
-            tap.observe(*at, Observed::PollResult { id: *id, result });
-            return;
-        }
-        Input::Metadata { result } => Observed::MetadataResult { result },
-        Input::Post { id, result } => Observed::PostResult { id: *id, result },
-        Input::Mcp { cmd, step } => match step {
-            Step::Head(status, headers) => Observed::McpHead {
-                cmd: *cmd,
-                status: *status,
-                headers,
-            },
-            Step::Body(chunk) => Observed::McpBody { cmd: *cmd, chunk },
-            Step::End => Observed::McpEnd { cmd: *cmd },
-            Step::Error(error) => Observed::McpError {
-                cmd: *cmd,
-                error: *error,
-            },
-            Step::Output(output) => Observed::McpOutput { cmd: *cmd, output },
-        },
-        Input::Drain => Observed::Drain,
-        Input::Stop => return,
-    };
-    tap.observe(now, what);
 }

@@ -21,38 +21,15 @@ const MAX_HEAD: usize = 64 * 1024;
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
-/// Where a failure happened: before the response head (`eof` when the peer closes) or in
-/// the body (`unexpected_eof`), as the blocking adapter reports them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
-    Connect,
-    Head,
-    Body,
-}
+pub(crate) use tunnel_core::io_error::Phase;
 
-/// Maps an I/O error onto the core's transport error taxonomy.
+/// Maps an I/O error onto the core's transport error taxonomy: a rustls error inside it is
+/// `tls`; everything else is the core's one classification.
 pub(crate) fn classify(e: &io::Error, phase: Phase) -> TransportError {
-    use io::ErrorKind as K;
-    match e.kind() {
-        K::ConnectionRefused => TransportError::ConnectionRefused,
-        K::ConnectionReset => TransportError::ConnectionReset,
-        K::ConnectionAborted => TransportError::ConnectionAborted,
-        K::BrokenPipe => TransportError::ClosedPipe,
-        K::TimedOut | K::WouldBlock => TransportError::Timeout,
-        K::NotConnected => TransportError::ConnectionClosed,
-        K::UnexpectedEof if phase == Phase::Body => TransportError::UnexpectedEof,
-        K::UnexpectedEof => TransportError::Eof,
-        K::InvalidData if e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) => {
-            TransportError::Tls
-        }
-        K::AddrNotAvailable => TransportError::Dial,
-        _ => match e.raw_os_error() {
-            Some(101) => TransportError::NetworkUnreachable,
-            Some(113) => TransportError::HostUnreachable,
-            _ if phase == Phase::Connect => TransportError::Dial,
-            _ => TransportError::Other,
-        },
+    if e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) {
+        return TransportError::Tls;
     }
+    tunnel_core::io_error::classify(e.kind(), e.raw_os_error(), &e.to_string(), phase)
 }
 
 /// TLS settings shared by every connection.
@@ -119,17 +96,8 @@ pub(crate) async fn send(
         .unwrap_or(if scheme == "https" { 443 } else { 80 });
     let tcp = match TcpStream::connect((host.as_str(), port)).await {
         Ok(s) => s,
-        Err(e) => {
-            // async-net resolves first: a lookup failure is not a connect failure.
-            let dns =
-                e.kind() != io::ErrorKind::ConnectionRefused && e.to_string().contains("lookup");
-            let kind = if dns {
-                TransportError::Dns
-            } else {
-                classify(&e, Phase::Connect)
-            };
-            return Err((kind, false));
-        }
+        // async-net resolves first: the core tells a lookup failure from a connect failure.
+        Err(e) => return Err((classify(&e, Phase::Connect), false)),
     };
     let _ = tcp.set_nodelay(true);
     let mut stream: Box<dyn Stream> = if scheme == "https" {

@@ -192,19 +192,19 @@ pub(crate) type Published = Arc<Shared>;
 /// Cheap, cloneable control of a running driver, usable from any thread or task.
 #[derive(Clone)]
 pub struct RuntimeHandle {
-    tx: async_channel::Sender<driver::Input>,
+    tx: async_channel::Sender<driver::Msg>,
     status: Published,
 }
 
 impl RuntimeHandle {
     /// Graceful drain: stop polling, finish what was taken, post, then the driver returns.
     pub fn begin_drain(&self) {
-        let _ = self.tx.try_send(driver::Input::Drain);
+        let _ = self.tx.try_send(driver::Msg::Drain);
     }
 
     /// Stop now: in-flight work is dropped (nothing more is posted).
     pub fn stop(&self) {
-        let _ = self.tx.try_send(driver::Input::Stop);
+        let _ = self.tx.try_send(driver::Msg::Stop);
     }
 
     /// The engine's status as of the driver's last turn (`None` before its first turn).

@@ -13,12 +13,12 @@ use http::{Method, Uri};
 use serde_json::value::RawValue;
 use tunnel_core::channel::ChannelName;
 use tunnel_core::classify::{TransportError, TunnelFailure};
-use tunnel_core::engine::{
-    BindingKind, CommandId, EngineConfig, McpOp, McpOutput, McpWork, Terminal,
-};
+use tunnel_core::engine::{CommandId, EngineConfig, McpOp, McpOutput, McpWork, Terminal};
 use tunnel_core::wire::response::RespHeaders;
 
-use crate::driver::{Input, Step, Task};
+use tunnel_core::engine::{check_bindings, Input, McpEvent, Served, Targets};
+
+use crate::driver::{Msg, Task};
 use crate::h1::{self, Tls};
 use crate::{InProcessHandler, RuntimeOptions, StartError};
 
@@ -30,76 +30,34 @@ pub(crate) enum Binding {
     Stdio,
 }
 
-fn target_error(channel: &ChannelName, what: &str) -> StartError {
-    StartError::Target(format!("channel {channel}: {what}"))
-}
-
-/// Checks that every engine binding has a runner here, and every stdio command a binding.
+/// The core's binding check (`tunnel_core::engine::check_bindings`), then a runner for
+/// each channel.
 pub(crate) fn bindings(
     cfg: &EngineConfig,
     opts: &RuntimeOptions,
 ) -> Result<HashMap<ChannelName, Binding>, StartError> {
+    let targets = Targets {
+        http: opts
+            .mcp_targets
+            .iter()
+            .map(|t| (&t.channel, t.url.as_str()))
+            .collect(),
+        stdio: opts.stdio_targets.iter().map(|t| &t.channel).collect(),
+        in_process: opts.in_process.iter().map(|(c, _)| c).collect(),
+        in_process_supported: true,
+    };
+    let served = check_bindings(cfg, &targets).map_err(|e| StartError::Target(e.to_string()))?;
     let mut out = HashMap::new();
-    for b in &cfg.bindings {
-        let binding = match b.kind {
-            BindingKind::Http => {
-                let t = opts
-                    .mcp_targets
-                    .iter()
-                    .find(|t| t.channel == b.channel)
-                    .ok_or_else(|| {
-                        target_error(&b.channel, "HTTP binding without an MCP server URL")
-                    })?;
-                let uri: Uri = t.url.parse().map_err(|_| {
-                    StartError::Target(format!("MCP server URL {:?} is not a valid URL", t.url))
-                })?;
-                if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-                    return Err(StartError::Target(format!(
-                        "MCP server URL {:?} must be http:// or https:// with a host",
-                        t.url
-                    )));
-                }
-                Binding::Http(uri)
-            }
-            BindingKind::InProcess => {
-                let h = opts
-                    .in_process
-                    .iter()
-                    .find(|(c, _)| *c == b.channel)
-                    .ok_or_else(|| {
-                        target_error(&b.channel, "in-process binding without a handler")
-                    })?;
-                Binding::InProcess(Arc::clone(&h.1))
-            }
-            BindingKind::Stdio => {
-                let n = opts
-                    .stdio_targets
-                    .iter()
-                    .filter(|t| t.channel == b.channel)
-                    .count();
-                match n {
-                    0 => {
-                        return Err(target_error(
-                            &b.channel,
-                            "stdio binding without an MCP command",
-                        ))
-                    }
-                    1 => Binding::Stdio,
-                    _ => return Err(target_error(&b.channel, "more than one MCP target")),
-                }
-            }
+    for (ch, s) in served {
+        let binding = match s {
+            Served::Http(uri) => Binding::Http(uri),
+            Served::Stdio => Binding::Stdio,
+            Served::InProcess => match opts.in_process.iter().find(|(c, _)| *c == ch) {
+                Some((_, h)) => Binding::InProcess(Arc::clone(h)),
+                None => continue, // impossible: the check matched a handler
+            },
         };
-        out.insert(b.channel.clone(), binding);
-    }
-    if let Some(t) = opts
-        .stdio_targets
-        .iter()
-        .find(|t| !matches!(out.get(&t.channel), Some(Binding::Stdio)))
-    {
-        return Err(target_error(
-            &t.channel,
-            "MCP command given but the engine has no stdio binding for it",
-        ));
+        out.insert(ch, binding);
     }
     Ok(out)
 }
@@ -107,14 +65,17 @@ pub(crate) fn bindings(
 /// Reports the steps of one command to the driver; false once the driver is gone.
 #[derive(Clone)]
 pub(crate) struct Reply {
-    pub(crate) tx: Sender<Input>,
+    pub(crate) tx: Sender<Msg>,
     pub(crate) cmd: CommandId,
 }
 
 impl Reply {
-    pub(crate) async fn send(&self, step: Step) -> bool {
+    pub(crate) async fn send(&self, event: McpEvent) -> bool {
         let cmd = self.cmd;
-        self.tx.send(Input::Mcp { cmd, step }).await.is_ok()
+        self.tx
+            .send(Msg::Engine(Input::Mcp { cmd, event }))
+            .await
+            .is_ok()
     }
 }
 
@@ -128,7 +89,7 @@ pub(crate) fn in_process(handler: Arc<dyn InProcessHandler>, work: McpWork, repl
         } = work.op
         else {
             reply
-                .send(Step::Output(McpOutput::Terminal(Terminal::Abandon {
+                .send(McpEvent::Output(McpOutput::Terminal(Terminal::Abandon {
                     reason: "in-process bindings only take JSON-RPC messages",
                 })))
                 .await;
@@ -137,7 +98,7 @@ pub(crate) fn in_process(handler: Arc<dyn InProcessHandler>, work: McpWork, repl
         let answer = handler.call(message.get()).await;
         for n in answer.notifications {
             if let Ok(raw) = RawValue::from_string(n) {
-                if !reply.send(Step::Output(McpOutput::Notify(raw))).await {
+                if !reply.send(McpEvent::Output(McpOutput::Notify(raw))).await {
                     return;
                 }
             }
@@ -165,7 +126,7 @@ pub(crate) fn in_process(handler: Arc<dyn InProcessHandler>, work: McpWork, repl
             },
         };
         reply
-            .send(Step::Output(McpOutput::Terminal(terminal)))
+            .send(McpEvent::Output(McpOutput::Terminal(terminal)))
             .await;
     })
 }
@@ -180,13 +141,8 @@ pub(crate) fn http(
     reply: Reply,
 ) -> Result<Task, McpOutput> {
     let cmd = work.cmd;
-    let (bound, by_ttl) = match work.deadline {
-        None => (ttl, true),
-        Some(d) => {
-            let left = d.saturating_duration_since(Instant::now());
-            (left.min(ttl), ttl < left)
-        }
-    };
+    let limit = work.bound(Instant::now(), ttl);
+    let bound = limit.timeout;
     let (method, headers, body) = match work.op {
         McpOp::Send {
             message,
@@ -207,27 +163,30 @@ pub(crate) fn http(
             let mut resp = match h1::send(&tls, &method, &uri, &headers, &body).await {
                 Ok(r) => r,
                 Err((e, _)) => {
-                    reply.send(Step::Error(e)).await;
+                    reply.send(McpEvent::Error(e)).await;
                     return;
                 }
             };
-            let head = Step::Head(resp.status, std::mem::take(&mut resp.headers));
+            let head = McpEvent::Head {
+                status: resp.status,
+                headers: std::mem::take(&mut resp.headers),
+            };
             if !reply.send(head).await {
                 return;
             }
             loop {
                 match resp.chunk().await {
                     Ok(Some(c)) => {
-                        if !reply.send(Step::Body(c)).await {
+                        if !reply.send(McpEvent::Body(c.into())).await {
                             return;
                         }
                     }
                     Ok(None) => {
-                        reply.send(Step::End).await;
+                        reply.send(McpEvent::End).await;
                         return;
                     }
                     Err(e) => {
-                        reply.send(Step::Error(e)).await;
+                        reply.send(McpEvent::Error(e)).await;
                         return;
                     }
                 }
@@ -235,9 +194,9 @@ pub(crate) fn http(
         };
         let expired = async {
             Timer::after(bound).await;
-            if by_ttl {
-                log::info!("MCP connection TTL ({bound:?}) reached for command {cmd:?}; stopping response forwarding");
-                reply.send(Step::Error(TransportError::Canceled)).await;
+            if limit.by_ttl {
+                log::info!("{}", limit.ttl_reached(cmd));
+                reply.send(McpEvent::Error(TransportError::Canceled)).await;
             }
             // Otherwise the command's deadline: the engine's own timer ends it.
         };

@@ -14,7 +14,9 @@ use tunnel_core::classify::TransportError;
 use tunnel_core::engine::McpOutput;
 use tunnel_core::oauth::{self, Discovery, Step as Next};
 
-use crate::driver::{Step, Task};
+use tunnel_core::engine::McpEvent;
+
+use crate::driver::Task;
 use crate::h1::{self, Tls};
 use crate::mcp::Reply;
 
@@ -69,7 +71,7 @@ pub(crate) fn discover(
                     };
                     log::log!(level, "oauth discovery for command {:?}: {what}", reply.cmd);
                     let out = McpOutput::Terminal(oauth::terminal(result));
-                    reply.send(Step::Output(out)).await;
+                    reply.send(McpEvent::Output(out)).await;
                     return;
                 }
             }

@@ -4,7 +4,9 @@ pub mod admin;
 pub mod api_errors;
 pub mod args;
 pub mod completion;
+#[cfg(feature = "dev-tools")]
 pub mod demo;
+#[cfg(feature = "dev-tools")]
 pub mod dev;
 pub mod doctor;
 pub mod health;

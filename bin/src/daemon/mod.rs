@@ -7,6 +7,7 @@
 //! second signal exits at once. The files are removed when `run` returns.
 
 mod fdlimit;
+mod devtools;
 pub mod files;
 pub mod health;
 pub mod listener;
@@ -18,12 +19,12 @@ mod signals;
 use std::sync::Arc;
 
 use tunnel_blocking::Runtime;
-use tunnel_conformance::mcp_stub::{McpStub, StubConfig};
 
 use crate::admin::{self, Admin};
-use crate::config::{HttpBinding, Loaded, LogFormat, RunConfig};
+use crate::config::{Loaded, LogFormat, RunConfig};
 use crate::logging;
 
+use devtools::{record_trace, start_embedded_stub};
 use files::OwnedFile;
 use health::{App, HealthServer};
 use metrics::Metrics;
@@ -62,48 +63,6 @@ fn init_logging(c: &RunConfig) -> Result<(), StartupError> {
                 .display()
         ))
     })
-}
-
-/// Starts the demo MCP server and binds channel `main` to it, overriding env/YAML
-/// bindings of `main` (the Go client does the same: the stub works by setting the flag).
-fn start_embedded_stub(c: &mut RunConfig) -> Result<McpStub, StartupError> {
-    let e = &c.embedded_mcp;
-    let addr = health::resolve_listen_addr(&e.listen_addr).map_err(|err| {
-        StartupError::Config(format!(
-            "--embedded-mcp-listen-addr {:?}: {err}; fix: use host:port, e.g. 127.0.0.1:0",
-            e.listen_addr
-        ))
-    })?;
-    let stub = McpStub::start(StubConfig {
-        listen_addr: addr,
-        server_name: e.server_name.clone(),
-        server_version: e.server_version.clone(),
-        ..StubConfig::default()
-    })
-    .map_err(|err| {
-        StartupError::Io(format!(
-            "--embedded-mcp-listen-addr {}: cannot listen: {err}; fix: choose a free port or 127.0.0.1:0",
-            e.listen_addr
-        ))
-    })?;
-    c.mcp.server_urls.retain(|b| b.channel != "main");
-    c.mcp.commands.retain(|b| b.channel != "main");
-    c.mcp.server_urls.push(HttpBinding {
-        channel: "main".into(),
-        url: stub.url(),
-        unix_socket: None,
-        http_proxy: None,
-        client_cert: None,
-        client_key: None,
-    });
-    let base = stub.base_url();
-    println!("embedded demo MCP server (channel main):");
-    println!("  MCP URL:                   {}", stub.url());
-    println!("  protected-resource metadata: {base}/.well-known/oauth-protected-resource/mcp");
-    println!("  authorization-server metadata: {base}/.well-known/oauth-authorization-server");
-    println!("  (health and metrics are served separately, on --health.listen-addr)");
-    println!("  try: \"List the tools of the demo server\", \"Echo 'hello tunnel'\", \"Uppercase 'quiet please'\"");
-    Ok(stub)
 }
 
 /// Runs until a signal ends a drain. Returns `Ok` after a clean drain.
@@ -279,42 +238,6 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         }
         Err(e) => Err(StartupError::Io(format!("runtime failed: {e}"))),
     }
-}
-
-/// `--record-trace FILE`: a redacted conformance trace of the session (docs/traces.md),
-/// written as exchanges finish; the file is created 0600 since it holds payloads.
-fn record_trace(
-    path: &std::path::Path,
-    engine: &tunnel_core::engine::EngineConfig,
-    api_key: &str,
-) -> Result<Arc<dyn tunnel_core::tap::Tap>, StartupError> {
-    let cant = |e: std::io::Error| {
-        StartupError::Io(format!(
-            "--record-trace {}: cannot write: {e}; fix: choose a writable path",
-            path.display()
-        ))
-    };
-    let mut open = std::fs::OpenOptions::new();
-    open.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-    let file = open.open(path).map_err(cant)?;
-    let name = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("recorded_session");
-    let recorder = tunnel_conformance::trace::record::Recorder::new(
-        Box::new(std::io::BufWriter::new(file)),
-        name,
-        engine,
-        api_key,
-    )
-    .map_err(cant)?;
-    log::info!(
-        "recording a redacted trace of this session to {}",
-        path.display()
-    );
-    Ok(Arc::new(recorder))
 }
 
 /// `--mcp.startup-wait-timeout`: before the first poll, wait (50 ms doubling to 1 s) until

@@ -20,7 +20,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use serde_json::Value;
 use tunnel_core::classify::TransportError;
 use tunnel_core::engine::{
-    Action, CommandId, Engine, HttpResponse, McpOp, McpOutput, McpWork, PollId, PostError, PostId,
+    Action, CommandId, Engine, HttpResponse, Input, McpEvent, McpOp, McpOutput, McpWork, PollId,
+    PostError, PostId,
 };
 use tunnel_core::oauth::{Discovery, Step as DiscoveryStep};
 
@@ -48,34 +49,30 @@ pub struct CoreRun {
     pub elapsed_ms: u64,
 }
 
-enum Input {
-    Poll(PollId, Result<HttpResponse, TransportError>),
-    Post(PostId, Result<HttpResponse, PostError>),
-    Metadata(Result<HttpResponse, TransportError>),
-    McpHead(CommandId, u16, HeaderMap),
-    McpBody(CommandId, Vec<u8>),
-    McpEnd(CommandId),
-    McpError(CommandId, TransportError),
-    /// Something the scripted child of stdio channel `n` does.
+/// What the runner schedules: an input for the engine, in the engine's own vocabulary, or
+/// something a scripted stdio child does (for that channel's multiplexer).
+enum Scheduled {
+    Engine(Input),
     Child(usize, ChildInput),
-    /// A framed output for the engine (an `oauth_discovery` outcome).
-    Output(CommandId, McpOutput),
 }
 
-impl Input {
+impl Scheduled {
     fn cmd(&self) -> Option<CommandId> {
         match self {
-            Input::McpHead(c, ..) | Input::McpBody(c, _) | Input::McpEnd(c) => Some(*c),
-            Input::McpError(c, _) | Input::Output(c, _) => Some(*c),
+            Scheduled::Engine(Input::Mcp { cmd, .. }) => Some(*cmd),
             _ => None,
         }
+    }
+
+    fn mcp(cmd: CommandId, event: McpEvent) -> Self {
+        Scheduled::Engine(Input::Mcp { cmd, event })
     }
 }
 
 struct Sched {
     at: Instant,
     seq: u64,
-    input: Input,
+    input: Scheduled,
 }
 
 /// Converts trace headers to an `http::HeaderMap` (unparseable ones are skipped).
@@ -202,7 +199,37 @@ impl Runner<'_> {
             + self.now.saturating_duration_since(self.t0)
     }
 
-    fn schedule(&mut self, at: Instant, input: Input) {
+    fn poll_input(
+        &self,
+        id: PollId,
+        received: Instant,
+        result: Result<HttpResponse, TransportError>,
+    ) -> Scheduled {
+        let wall = self.wall_at(received);
+        Scheduled::Engine(Input::Poll {
+            id,
+            received,
+            wall,
+            result,
+        })
+    }
+
+    fn post_input(
+        &self,
+        id: PostId,
+        at: Instant,
+        result: Result<HttpResponse, PostError>,
+    ) -> Scheduled {
+        let wall = self.wall_at(at);
+        Scheduled::Engine(Input::Post { id, wall, result })
+    }
+
+    /// The replay's wall clock at virtual instant `at`.
+    fn wall_at(&self, at: Instant) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(WALL0) + at.saturating_duration_since(self.t0)
+    }
+
+    fn schedule(&mut self, at: Instant, input: Scheduled) {
         self.seq += 1;
         let s = Sched {
             at,
@@ -215,7 +242,7 @@ impl Runner<'_> {
         self.sched.insert(pos, s);
     }
 
-    fn unschedule(&mut self, f: impl Fn(&Input) -> bool) {
+    fn unschedule(&mut self, f: impl Fn(&Scheduled) -> bool) {
         self.sched.retain(|s| !f(&s.input));
     }
 
@@ -236,18 +263,26 @@ impl Runner<'_> {
                 let Some(line) = line else { return };
                 let at = now + Duration::from_millis(line.delay_ms);
                 if line.hang {
-                    self.schedule(now + timeout, Input::Poll(id, Err(TransportError::Timeout)));
+                    self.schedule(
+                        now + timeout,
+                        self.poll_input(id, now + timeout, Err(TransportError::Timeout)),
+                    );
                 } else if let Some(e) = &line.error {
-                    self.schedule(at, Input::Poll(id, Err(error_from_name(e))));
+                    self.schedule(at, self.poll_input(id, at, Err(error_from_name(e))));
                 } else if let Some(r) = &line.response {
                     let resp = http_response(r, self.wall());
-                    self.schedule(at, Input::Poll(id, Ok(resp)));
+                    self.schedule(at, self.poll_input(id, at, Ok(resp)));
                 } else {
-                    self.schedule(now + timeout, Input::Poll(id, Err(TransportError::Timeout)));
+                    self.schedule(
+                        now + timeout,
+                        self.poll_input(id, now + timeout, Err(TransportError::Timeout)),
+                    );
                 }
             }
             Action::CancelPoll { id } => {
-                self.unschedule(|i| matches!(i, Input::Poll(p, _) if *p == id));
+                self.unschedule(
+                    |i| matches!(i, Scheduled::Engine(Input::Poll { id: p, .. }) if *p == id),
+                );
             }
             Action::Post {
                 id,
@@ -258,7 +293,7 @@ impl Runner<'_> {
                 let Some(rid) = post_request_id(request.body()) else {
                     self.obs.stray_posts.push(seen);
                     let ok = http_response(&post_ok(), self.wall());
-                    self.schedule(now, Input::Post(id, Ok(ok)));
+                    self.schedule(now, self.post_input(id, now, Ok(ok)));
                     return;
                 };
                 self.obs.posts.entry(rid.clone()).or_default().push(seen);
@@ -288,7 +323,7 @@ impl Runner<'_> {
                 } else {
                     at
                 };
-                self.schedule(at, Input::Post(id, result));
+                self.schedule(at, self.post_input(id, at, result));
             }
             Action::FetchMetadata { .. } => {
                 let body = serde_json::json!({
@@ -302,7 +337,7 @@ impl Runner<'_> {
                     ..Resp::default()
                 };
                 let resp = http_response(&resp, self.wall());
-                self.schedule(now, Input::Metadata(Ok(resp)));
+                self.schedule(now, Scheduled::Engine(Input::Metadata { result: Ok(resp) }));
             }
             Action::StartMcp(work) => {
                 let stdio = self
@@ -325,7 +360,7 @@ impl Runner<'_> {
                 if let McpOp::OAuthDiscovery { headers } = &work.op {
                     self.mcp_cursor.entry(rid.clone()).and_modify(|c| *c -= 1);
                     let out = self.discover(&rid, headers, at_ms);
-                    self.schedule(now, Input::Output(work.cmd, out));
+                    self.schedule(now, Scheduled::mcp(work.cmd, McpEvent::Output(out)));
                     return;
                 }
                 let line = self.trace.mcp_for(&rid).get(k).map(|l| (*l).clone());
@@ -401,7 +436,7 @@ impl Runner<'_> {
     fn script_mcp(&mut self, cmd: CommandId, line: &McpLine) {
         let mut at = self.now + Duration::from_millis(line.delay_ms);
         if let Some(e) = &line.error {
-            self.schedule(at, Input::McpError(cmd, error_from_name(e)));
+            self.schedule(at, Scheduled::mcp(cmd, McpEvent::Error(error_from_name(e))));
             return;
         }
         let Some(r) = &line.response else {
@@ -409,33 +444,32 @@ impl Runner<'_> {
         };
         self.schedule(
             at,
-            Input::McpHead(cmd, r.status, header_map(&r.headers, self.wall())),
+            Scheduled::mcp(
+                cmd,
+                McpEvent::Head {
+                    status: r.status,
+                    headers: header_map(&r.headers, self.wall()),
+                },
+            ),
         );
         for (i, piece) in r.pieces().into_iter().enumerate() {
             if i > 0 {
                 at += Duration::from_millis(line.chunk_delay_ms);
             }
-            self.schedule(at, Input::McpBody(cmd, piece));
+            self.schedule(at, Scheduled::mcp(cmd, McpEvent::Body(piece.into())));
         }
         if let Some(e) = &line.body_error {
-            self.schedule(at, Input::McpError(cmd, error_from_name(e)));
+            self.schedule(at, Scheduled::mcp(cmd, McpEvent::Error(error_from_name(e))));
         } else if !line.hang {
-            self.schedule(at, Input::McpEnd(cmd));
+            self.schedule(at, Scheduled::mcp(cmd, McpEvent::End));
         }
     }
 
-    fn deliver(&mut self, engine: &mut Engine, input: Input) {
-        let (now, wall) = (self.now, self.wall());
+    fn deliver(&mut self, engine: &mut Engine, input: Scheduled) {
+        let now = self.now;
         match input {
-            Input::Poll(id, r) => engine.handle_poll_response(now, wall, id, r),
-            Input::Post(id, r) => engine.handle_post_result(now, wall, id, r),
-            Input::Metadata(r) => engine.handle_metadata_response(now, r),
-            Input::McpHead(c, s, h) => engine.handle_mcp_head(now, c, s, &h),
-            Input::McpBody(c, b) => engine.handle_mcp_body(now, c, &b),
-            Input::McpEnd(c) => engine.handle_mcp_end(now, c),
-            Input::McpError(c, e) => engine.handle_mcp_error(now, c, e),
-            Input::Output(c, out) => engine.handle_mcp_output(now, c, out),
-            Input::Child(i, ci) => {
+            Scheduled::Engine(input) => engine.handle(now, input),
+            Scheduled::Child(i, ci) => {
                 let at_ms = self.ms(now);
                 let fx = self.stdio[i].handle(now, ci, &mut self.obs.stdio, at_ms);
                 self.effects.extend(fx.into_iter().map(|e| (i, e)));
@@ -459,9 +493,10 @@ impl Runner<'_> {
                 if matches!(output, tunnel_core::engine::McpOutput::Terminal(_)) {
                     self.stdio_cmd.remove(&cmd);
                 }
-                engine.handle_mcp_output(now, cmd, output);
+                let event = McpEvent::Output(output);
+                engine.handle(now, Input::Mcp { cmd, event });
             }
-            Effect::Schedule(at, ci) => self.schedule(at, Input::Child(i, ci)),
+            Effect::Schedule(at, ci) => self.schedule(at, Scheduled::Child(i, ci)),
         }
         true
     }
@@ -508,7 +543,7 @@ pub fn replay_core(trace: &Trace) -> Result<CoreRun, String> {
         let script = StdioScript::new(trace.stdio_for(ch));
         r.stdio.push(SimChannel::new(channel.as_str(), script));
         let i = r.stdio.len() - 1;
-        r.schedule(t0, Input::Child(i, ChildInput::Start));
+        r.schedule(t0, Scheduled::Child(i, ChildInput::Start));
     }
     // Bounded: every iteration either delivers a scheduled input, fires a timer or advances
     // the clock, and the horizon ends it; the cap only guards against a runaway engine.
@@ -525,14 +560,9 @@ pub fn replay_core(trace: &Trace) -> Result<CoreRun, String> {
         }
         if r.sched.first().is_some_and(|s| s.at <= r.now) {
             let s = r.sched.remove(0);
-            let cmd = s.input.cmd();
+            // Once the engine has its terminal it cancels the exchange (`CancelMcp`, next
+            // turn), which unschedules the rest of it.
             r.deliver(&mut engine, s.input);
-            // Like an adapter: once the engine has its terminal, stop feeding that exchange.
-            if let Some(c) = cmd {
-                if !engine.wants_mcp_input(c) {
-                    r.unschedule(|i| i.cmd() == Some(c));
-                }
-            }
             continue;
         }
         // A stdio multiplexer's deadline goes first when both are due: in an adapter it is

@@ -15,7 +15,8 @@ use std::time::Instant;
 use http::HeaderMap;
 use tunnel_core::classify::TransportError;
 use tunnel_core::engine::{
-    Action, BindingKind, CommandId, EngineConfig, HttpResponse, McpOp, PollId, PostId,
+    Action, BindingKind, CommandId, EngineConfig, HttpResponse, Input, McpEvent, McpOp, PollId,
+    PostId,
 };
 use tunnel_core::tap::{Observed, Tap};
 
@@ -291,11 +292,11 @@ impl Inner {
         self.write(Line::Mcp(line));
     }
 
-    fn observe(&mut self, at: Instant, what: Observed<'_>) {
-        match what {
-            Observed::Action(a) => self.action(at, a),
-            Observed::PollResult { id, result } => {
-                let Some((mut line, started)) = self.polls.remove(&id) else {
+    /// An input the engine was given, in the trace's terms.
+    fn input(&mut self, at: Instant, input: &Input) {
+        match input {
+            Input::Poll { id, result, .. } => {
+                let Some((mut line, started)) = self.polls.remove(id) else {
                     return;
                 };
                 let elapsed = self.ms(at).saturating_sub(self.ms(started));
@@ -315,8 +316,8 @@ impl Inner {
                 }
                 self.write(Line::Poll(line));
             }
-            Observed::PostResult { id, result } => {
-                let Some((mut line, started)) = self.posts.remove(&id) else {
+            Input::Post { id, result, .. } => {
+                let Some((mut line, started)) = self.posts.remove(id) else {
                     return;
                 };
                 line.elapsed_ms = Some(self.ms(at).saturating_sub(self.ms(started)));
@@ -329,26 +330,49 @@ impl Inner {
                 }
                 self.write(Line::Post(line));
             }
-            Observed::MetadataResult { .. } | Observed::Drain => {}
-            Observed::McpHead {
-                cmd,
+            Input::Metadata { .. } | Input::Binding { .. } | Input::Drain { .. } => {}
+            Input::Mcp { cmd, event } => self.mcp_event(at, *cmd, event),
+        }
+    }
+
+    fn mcp_event(&mut self, at: Instant, cmd: CommandId, event: &McpEvent) {
+        match event {
+            McpEvent::Head { status, headers } => self.mcp_head(cmd, *status, headers),
+            McpEvent::Body(chunk) => self.mcp_body(cmd, chunk),
+            McpEvent::End => self.close_mcp(at, cmd, None, false),
+            // The trace keeps the pieces of a stream; a whole response is one piece.
+            McpEvent::Response {
                 status,
                 headers,
+                body,
             } => {
-                let h = headers_of(headers, |n| !FRAMING.contains(&n));
-                let h = self.red.headers(&h);
-                if let Some(open) = self.mcp.get_mut(&cmd) {
-                    open.head = Some((status, h));
-                }
+                self.mcp_head(cmd, *status, headers);
+                self.mcp_body(cmd, body);
+                self.close_mcp(at, cmd, None, false);
             }
-            Observed::McpBody { cmd, chunk } => {
-                if let Some(open) = self.mcp.get_mut(&cmd) {
-                    open.chunks.push(text(chunk));
-                }
-            }
-            Observed::McpEnd { cmd } => self.close_mcp(at, cmd, None, false),
-            Observed::McpError { cmd, error } => self.close_mcp(at, cmd, Some(error), false),
-            Observed::McpOutput { .. } => {}
+            McpEvent::Error(error) => self.close_mcp(at, cmd, Some(*error), false),
+            McpEvent::Output(_) => {}
+        }
+    }
+
+    fn mcp_head(&mut self, cmd: CommandId, status: u16, headers: &HeaderMap) {
+        let h = headers_of(headers, |n| !FRAMING.contains(&n));
+        let h = self.red.headers(&h);
+        if let Some(open) = self.mcp.get_mut(&cmd) {
+            open.head = Some((status, h));
+        }
+    }
+
+    fn mcp_body(&mut self, cmd: CommandId, chunk: &[u8]) {
+        if let Some(open) = self.mcp.get_mut(&cmd) {
+            open.chunks.push(text(chunk));
+        }
+    }
+
+    fn observe(&mut self, at: Instant, what: Observed<'_>) {
+        match what {
+            Observed::Action(a) => self.action(at, a),
+            Observed::Input(input) => self.input(at, input),
             Observed::StdioWritten { channel, line } => {
                 let t = self.ms(at);
                 self.stdio.written(at, t, channel.as_str(), line);

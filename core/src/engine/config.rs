@@ -61,6 +61,10 @@ pub struct EngineConfig {
     pub post_attempts: u32,
     /// Polls failing for longer than this make readiness false.
     pub poll_failure_grace: Duration,
+    /// What to tell the operator when the control plane rejects the credentials without a
+    /// more precise code: the caller names its own settings (flags, env vars); the core
+    /// knows no CLI words.
+    pub auth_fix: String,
 }
 
 impl EngineConfig {
@@ -90,6 +94,7 @@ impl EngineConfig {
             }],
             post_attempts: 3,
             poll_failure_grace: Duration::from_secs(30),
+            auth_fix: "check the API key and the tunnel id: the key must be a runtime key allowed to use this tunnel".to_string(),
         }
     }
 }

@@ -297,8 +297,8 @@ impl Engine {
         self.exchange_step(now, id, |ex, out| ex.error(error, out));
     }
 
-    /// Whether the engine still wants MCP input for this command (false once terminal).
-    pub fn wants_mcp_input(&self, id: CommandId) -> bool {
+    /// Whether the command's MCP exchange is still running (false once terminal).
+    pub(super) fn mcp_running(&self, id: CommandId) -> bool {
         matches!(
             self.cmds.get(&id),
             Some(super::Cmd {
@@ -310,7 +310,7 @@ impl Engine {
 
     /// Reports an MCP step for bindings that do their own framing (stdio, in-process).
     pub fn handle_mcp_output(&mut self, now: Instant, id: CommandId, output: McpOutput) {
-        if !self.wants_mcp_input(id) {
+        if !self.mcp_running(id) {
             return;
         }
         self.on_mcp_output(now, id, output);
@@ -370,6 +370,9 @@ impl Engine {
                 }
             }
             McpOutput::Terminal(t) => {
+                // The exchange is over: the engine closes it (a server may keep an SSE
+                // stream open after the response; a stdio request id is released).
+                self.actions.push_back(Action::CancelMcp { cmd: id });
                 let payload = match t {
                     Terminal::JsonRpc {
                         json,

@@ -1,16 +1,21 @@
 //! The tunnel engine: one state machine for polling, command lifecycles and response POSTs.
 //!
-//! Drive it like quinn-proto: feed what happened with `handle_*` (the current `Instant`
-//! always passed in), then drain [`Engine::poll_action`] and [`Engine::poll_event`] until
-//! they return `None`, and wake up again at [`Engine::poll_timeout`] to call
-//! [`Engine::handle_timeout`]. The engine never sleeps, reads a clock or opens a socket.
+//! Drive it like quinn-proto: feed what happened with [`Engine::handle`] (one [`Input`]
+//! vocabulary for every driver; the current `Instant` always passed in), then drain
+//! [`Engine::poll_action`] and [`Engine::poll_event`] until they return `None`, and wake up
+//! again at [`Engine::poll_timeout`] to call [`Engine::handle_timeout`]. The engine never
+//! sleeps, reads a clock or opens a socket; when a command's MCP exchange is over it asks
+//! for it to be closed itself ([`Action::CancelMcp`]), so a driver never has to ask.
 
 mod config;
 mod cp_request;
+mod describe;
 mod dispatch;
+mod input;
 pub mod outcome;
 mod poll;
 mod post;
+mod served;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -24,8 +29,10 @@ use serde_json::value::RawValue;
 
 pub use config::{Binding, BindingKind, EngineConfig};
 pub use cp_request::SetupError;
+pub use input::{Input, McpEvent};
 pub use outcome::{McpOutput, Terminal};
 pub use poll::DRAIN_POLL_GRACE;
+pub use served::{check_bindings, parse_target_url, BindingError, Served, Targets};
 pub use status::Status;
 
 use crate::channel::ChannelName;
@@ -75,6 +82,49 @@ pub struct McpWork {
     pub op: McpOp,
 }
 
+/// How long one MCP exchange may take in all: the command's deadline or the connection TTL
+/// (`mcp.connection-max-ttl`), whichever comes first. The rule is the core's so both
+/// adapters bound, and end, an exchange the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExchangeBound {
+    pub timeout: Duration,
+    /// The TTL, not the deadline, sets the bound. When it expires the adapter reports
+    /// `TransportError::Canceled` (nothing is posted, as in the Go client: "TTL reached,
+    /// stopping response forwarding") instead of a failure; when the deadline is the bound,
+    /// the engine's own timer ends the command.
+    pub by_ttl: bool,
+}
+
+impl McpWork {
+    /// The bound of this work's exchange, started at `now` under connection TTL `ttl`. A
+    /// zero `timeout` means the deadline has passed: the engine is about to end the command.
+    pub fn bound(&self, now: Instant, ttl: Duration) -> ExchangeBound {
+        match self.deadline {
+            None => ExchangeBound {
+                timeout: ttl,
+                by_ttl: true,
+            },
+            Some(d) => {
+                let left = d.saturating_duration_since(now);
+                ExchangeBound {
+                    timeout: left.min(ttl),
+                    by_ttl: ttl < left,
+                }
+            }
+        }
+    }
+}
+
+impl ExchangeBound {
+    /// The operator log line when the TTL ends an exchange.
+    pub fn ttl_reached(&self, cmd: CommandId) -> String {
+        format!(
+            "MCP connection TTL ({:?}) reached for command {cmd:?}; stopping response forwarding",
+            self.timeout
+        )
+    }
+}
+
 /// The MCP operation itself.
 #[derive(Debug, Clone)]
 pub enum McpOp {
@@ -119,7 +169,9 @@ pub enum Action {
     },
     /// Start MCP work; report through the `handle_mcp_*` calls.
     StartMcp(McpWork),
-    /// Stop MCP work (deadline passed, drain timed out); further reports are ignored.
+    /// Stop MCP work and release what it holds (connection, stdio request id): the engine
+    /// has the terminal, or no longer wants one (deadline passed, drain timed out). Further
+    /// reports for the command are ignored.
     CancelMcp { cmd: CommandId },
 }
 
@@ -266,6 +318,9 @@ pub enum Event {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
     Poll,
+    /// Failing polls turn readiness false once they have failed for the grace period:
+    /// a wake-up at that instant, so a driver republishes readiness without polling it.
+    Readiness,
     Deadline(CommandId),
     PostRetry(CommandId),
     Drain,
@@ -338,6 +393,9 @@ pub struct Engine {
     metadata: Option<TunnelMetadata>,
     draining: Option<Instant>,
     drained_reported: bool,
+    tap: input::TapSlot,
+    /// The latest instant the engine was given (when actions are shown to the tap).
+    last_now: Instant,
 }
 
 impl Engine {
@@ -362,6 +420,8 @@ impl Engine {
             metadata: None,
             draining: None,
             drained_reported: false,
+            tap: input::TapSlot::default(),
+            last_now: now,
             cfg,
         };
         let timeout = engine.cp_timeout();
@@ -371,6 +431,11 @@ impl Engine {
         });
         engine.drive(now);
         Ok(engine)
+    }
+
+    /// The operator log line for `event` (level and text), with this engine's auth fix.
+    pub fn describe(&self, event: &Event) -> (log::Level, String) {
+        event.describe(&self.cfg.auth_fix)
     }
 
     /// The configuration the engine runs with.
@@ -390,7 +455,9 @@ impl Engine {
 
     /// The next action for the adapter.
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        let action = self.actions.pop_front()?;
+        self.tap_action(&action);
+        Some(action)
     }
 
     /// The next event for logs, metrics and readiness.
@@ -405,13 +472,14 @@ impl Engine {
 
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
         while let Some(&(at, timer)) = self.timers.iter().next() {
             if at > now {
                 break;
             }
             self.timers.remove(&(at, timer));
             match timer {
-                Timer::Poll => {}
+                Timer::Poll | Timer::Readiness => {}
                 Timer::Deadline(cmd) => self.on_deadline(now, cmd),
                 Timer::PostRetry(cmd) => self.on_post_retry(now, cmd),
                 Timer::Drain => self.on_drain_timeout(),

@@ -258,6 +258,7 @@ impl Engine {
         }
         self.poll.consecutive_failures = 0;
         self.poll.failing_since = None;
+        self.clear_timer(super::Timer::Readiness);
         self.poll.last_error = None;
         self.poll.auth_problem = None;
         self.poll.last_auth_report = None;
@@ -273,7 +274,11 @@ impl Engine {
 
     fn poll_failed(&mut self, now: Instant, error: PollError, retry_after: Option<Duration>) {
         self.poll.consecutive_failures = self.poll.consecutive_failures.saturating_add(1);
-        self.poll.failing_since.get_or_insert(now);
+        if self.poll.failing_since.is_none() {
+            self.poll.failing_since = Some(now);
+            let at = now.checked_add(self.cfg.poll_failure_grace).unwrap_or(now);
+            self.set_timer(at, super::Timer::Readiness);
+        }
         let auth_status = match &error {
             PollError::Status {
                 status: s @ (401 | 403),

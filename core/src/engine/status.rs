@@ -45,9 +45,10 @@ impl Engine {
             if let Some(m) = e.as_ref().and_then(|e| e.message.as_deref()) {
                 s.push_str(&format!(": {m}"));
             }
-            let fix = e.as_ref().and_then(|e| e.mitigation()).unwrap_or(
-                "check CONTROL_PLANE_API_KEY (or control_plane.api_key) and CONTROL_PLANE_TUNNEL_ID: the key must be a runtime key allowed to use this tunnel",
-            );
+            let fix = e
+                .as_ref()
+                .and_then(|e| e.mitigation())
+                .unwrap_or(&self.cfg.auth_fix);
             s.push_str(&format!("; fix: {fix}"));
             s
         });

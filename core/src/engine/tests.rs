@@ -380,6 +380,28 @@ fn auth_rejection_is_an_operator_state_not_a_tight_loop() {
     assert!(h.e.readiness(h.now).is_ok());
 }
 
+/// A 401/403 without a known error code names the fix in the caller's words (the core
+/// knows no flags or environment variables).
+#[test]
+fn auth_rejection_without_a_code_names_the_callers_fix() {
+    let mut c = cfg();
+    c.auth_fix = "set MY_APP_KEY".into();
+    let mut h = H::new(c);
+    h.answer_poll(Ok(resp(403, "")));
+    let ready = h.e.readiness(h.now).unwrap_err();
+    assert!(
+        ready.contains("HTTP 403") && ready.contains("fix: set MY_APP_KEY"),
+        "{ready}"
+    );
+    let (_, line) = h
+        .events()
+        .iter()
+        .find(|e| matches!(e, Event::AuthRejected { .. }))
+        .map(|e| h.e.describe(e))
+        .expect("auth event");
+    assert!(line.contains("fix: set MY_APP_KEY"), "{line}");
+}
+
 #[test]
 fn auth_events_are_rate_limited_to_one_a_minute() {
     let mut h = H::new(cfg());
@@ -391,11 +413,15 @@ fn auth_events_are_rate_limited_to_one_a_minute() {
             .iter()
             .filter(|e| matches!(e, Event::AuthRejected { .. }))
             .count();
-        // Jump only as far as the backoff asks (well under a minute for the first retries).
-        let at = h.e.poll_timeout().unwrap();
-        let d = at - h.now;
-        h.advance(d);
-        if d >= Duration::from_secs(60) {
+        // Jump only as far as the backoff asks (well under a minute for the first retries),
+        // timer by timer (readiness has its own), until the next poll leaves.
+        let start = h.now;
+        while !h.actions.iter().any(|a| matches!(a, Action::Poll { .. })) {
+            let at = h.e.poll_timeout().unwrap();
+            let d = at - h.now;
+            h.advance(d);
+        }
+        if h.now - start >= Duration::from_secs(60) {
             break;
         }
     }
@@ -942,13 +968,64 @@ fn connect_refused_is_synthesized_as_connect_and_marks_the_channel_down() {
     assert!(h.e.readiness(h.now).is_ok());
 }
 
+/// Work the adapter reports as cancelled (connection TTL, shutdown) ends the command without
+/// a response: no POST now or later, an `Abandoned` event, and its worker slot goes to the
+/// next queued command. A late answer for the cancelled work changes nothing.
 #[test]
 fn cancelled_command_never_posts() {
-    let mut h = H::new(cfg());
-    h.answer_poll(Ok(resp(200, &batch(&[rpc("a", 1, "ping", "")]))));
+    let mut c = cfg();
+    c.max_concurrent = 1;
+    let mut h = H::new(c);
+    h.answer_poll(Ok(resp(
+        200,
+        &batch(&[rpc("a", 1, "ping", ""), rpc("b", 2, "ping", "")]),
+    )));
     let w = h.take_mcp();
+    assert_eq!(w.len(), 1, "one slot: only the first command runs");
+    assert_eq!(w[0].request_id, "a");
     h.e.handle_mcp_error(h.now, w[0].cmd, TransportError::Canceled);
     h.collect();
+    let next = h.take_mcp();
+    assert_eq!(next.len(), 1, "the cancelled command freed its slot");
+    assert_eq!(next[0].request_id, "b");
+    h.mcp_json(w[0].cmd, 200, r#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
+    h.advance(Duration::from_secs(120));
+    assert!(h.take_posts().is_empty(), "nothing is posted for a");
+    let events = h.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Abandoned { request_id, .. } if request_id == "a")),
+        "{events:?}"
+    );
+    // b is still answered normally.
+    h.mcp_json(next[0].cmd, 200, r#"{"jsonrpc":"2.0","id":2,"result":{}}"#);
+    let posts = h.take_posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(body_json(&posts[0].1)["request_id"], "b");
+}
+
+/// A command whose deadline passes while MCP runs is cancelled by the engine; whatever the
+/// adapter reports afterwards (the cancellation itself, or a late full answer) posts nothing.
+#[test]
+fn command_cancelled_at_its_deadline_never_posts() {
+    let mut h = H::new(cfg());
+    h.answer_poll(Ok(resp(
+        200,
+        &batch(&[rpc("a", 1, "ping", r#","response_timeout":"1s""#)]),
+    )));
+    let w = h.take_mcp();
+    h.advance(Duration::from_secs(1));
+    assert!(
+        h.actions
+            .iter()
+            .any(|a| matches!(a, Action::CancelMcp { cmd } if *cmd == w[0].cmd)),
+        "the engine cancels the MCP work: {:?}",
+        h.actions
+    );
+    h.e.handle_mcp_error(h.now, w[0].cmd, TransportError::Canceled);
+    h.mcp_json(w[0].cmd, 200, r#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
+    h.advance(Duration::from_secs(60));
     assert!(h.take_posts().is_empty());
 }
 
@@ -1107,28 +1184,59 @@ fn drain_timeout_abandons_what_is_left() {
 fn stale_poll_and_post_reports_are_ignored() {
     let mut h = H::new(cfg());
     let wall = h.wall();
+    // A poll report nobody asked for starts nothing.
     h.e.handle_poll_response(
         h.now,
         wall,
         PollId(999),
         Ok(resp(200, &batch(&[rpc("a", 1, "ping", "")]))),
     );
-    h.e.handle_post_result(h.now, wall, PostId(999), Ok(resp(200, "")));
     h.collect();
     assert!(h.take_mcp().is_empty());
+
+    // A POST report for an attempt that is not in flight neither completes the command nor
+    // disturbs the attempt that is: its own 503 still schedules the retry.
+    h.answer_poll(Ok(resp(200, &batch(&[rpc("b", 2, "ping", "")]))));
+    let w = h.take_mcp();
+    h.mcp_json(w[0].cmd, 200, r#"{"jsonrpc":"2.0","id":2,"result":{}}"#);
+    let (id1, _) = h.take_posts().pop().expect("first attempt");
+    h.events();
+    let stale = PostId(id1.0 + 1000);
+    h.post_ok(stale);
+    h.post_result(stale, Ok(resp(404, "")));
+    let events = h.events();
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::CommandCompleted { .. })),
+        "a stale report completed the command: {events:?}"
+    );
+    h.post_result(id1, Ok(resp(503, "")));
+    h.advance(Duration::from_millis(200));
+    let (id2, _) = h
+        .take_posts()
+        .pop()
+        .expect("the real attempt's 503 is retried");
+    // The first attempt's report arriving late (after the retry left) is stale too.
+    h.post_ok(id1);
+    assert!(!h
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::CommandCompleted { .. })));
+    h.post_ok(id2);
+    assert!(h
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::CommandCompleted { request_id, .. } if request_id == "b")));
 }
 
 /// Every payload the engine emits, across the scenarios above, validates against the
 /// contract's `TunnelResponsePayload` schema.
 #[test]
 fn every_emitted_payload_validates_against_the_contract_schema() {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/spec/openapi.json");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        println!("skipped: {} is absent", path.display());
-        return;
-    };
-    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // Our schema of the contract, kept in the repository (conformance/contract/README.md).
+    let text = include_str!("../../../conformance/contract/contract.schema.json");
+    let doc: serde_json::Value = serde_json::from_str(text).unwrap();
     let schema = serde_json::json!({
         "$ref": "#/components/schemas/TunnelResponsePayload",
         "components": doc["components"],

@@ -29,7 +29,7 @@ use tunnel_core::engine::{CommandId, McpOutput, McpWork, Terminal};
 use tunnel_core::tap::Tap;
 
 use crate::binding::{McpBinding, McpSink};
-use crate::driver::Input;
+use crate::driver::ToDriver;
 use crate::options::{StartError, StdioCommandError, StdioOptions, StdioTarget};
 use crate::pool::Threads;
 use supervisor::{Msg, Supervisor};
@@ -50,7 +50,7 @@ impl StdioBinding {
         target: &StdioTarget,
         opts: &StdioOptions,
         ttl: Duration,
-        driver: Sender<Input>,
+        driver: Sender<ToDriver>,
         threads: &Threads,
         tap: Option<Arc<dyn Tap>>,
     ) -> Result<StdioBinding, StartError> {

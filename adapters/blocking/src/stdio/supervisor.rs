@@ -20,7 +20,9 @@ use tunnel_core::tap::{Observed, Tap};
 
 use super::child::{self, ChildProc};
 use crate::binding::McpSink;
-use crate::driver::Input;
+use tunnel_core::engine::Input;
+
+use crate::driver::ToDriver;
 use crate::options::StdioOptions;
 use crate::pool::Threads;
 
@@ -68,7 +70,7 @@ pub(crate) struct Supervisor {
     pub(crate) ttl: Duration,
     pub(crate) rx: Receiver<Msg>,
     pub(crate) tx: Sender<Msg>,
-    pub(crate) driver: Sender<Input>,
+    pub(crate) driver: Sender<ToDriver>,
     pub(crate) threads: Threads,
     /// Shown the child's side of the channel (trace recording).
     pub(crate) tap: Option<Arc<dyn Tap>>,
@@ -142,12 +144,13 @@ impl State {
     /// also counts a restart.
     fn report(&self, down: Option<String>, restarted: bool) {
         if restarted {
-            let _ = self.sup.driver.send(Input::StdioRestarted);
+            let _ = self.sup.driver.send(ToDriver::StdioRestarted);
         }
-        let _ = self.sup.driver.send(Input::Binding {
-            channel: self.sup.channel.clone(),
-            down,
-        });
+        let channel = self.sup.channel.clone();
+        let _ = self
+            .sup
+            .driver
+            .send(ToDriver::Engine(Input::Binding { channel, down }));
     }
 
     fn serve(&mut self) {
