@@ -33,6 +33,8 @@ fn dispatch(args: &[String]) -> Result<(), CliError> {
         ["run", ..] => cli::run::run(&args[1..]),
         ["health", ..] => cli::health::run(&args[1..]),
         ["demo", ..] => cli::demo::run(&args[1..]),
+        ["codex", ..] => cli::codex::run(&args[1..]),
+        ["plugin", "codex", ..] => cli::codex::plugin::run(&args[2..]),
         ["dev", "control-plane", ..] => cli::dev::control_plane(&args[2..]),
         ["dev", "mcp-stub", ..] => cli::dev::mcp_stub(&args[2..]),
         ["dev"] | ["dev", "--help" | "-h"] => {

@@ -103,6 +103,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "print a shell completion script: bash|zsh|fish",
     ),
     ("help", "show a help topic or a command's help"),
+    (
+        "codex",
+        "codex status|diagnose|assistant|plugin install|uninstall|export|install|upgrade|uninstall",
+    ),
 ];
 
 /// `Canonical setup URLs:` block.

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod api_errors;
 pub mod args;
+pub mod codex;
 pub mod completion;
 pub mod demo;
 pub mod dev;
