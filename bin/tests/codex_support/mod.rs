@@ -135,3 +135,106 @@ pub fn fail(o: &Output) -> String {
     );
     text(&o.stderr)
 }
+
+/// A child whose stdin, stdout and stderr are one pseudo-terminal (so it sees a TTY), with
+/// everything it prints collected from the master side.
+pub struct Pty {
+    pub child: std::process::Child,
+    master: std::fs::File,
+    seen: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Pty {
+    pub fn spawn(mut cmd: Command) -> Pty {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        let (mut m, mut s) = (0, 0);
+        // SAFETY: openpty writes two fds into the provided ints; null name/termios/winsize
+        // ask for defaults.
+        let rc = unsafe {
+            libc::openpty(
+                &mut m,
+                &mut s,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty failed");
+        // SAFETY: both fds were just returned by openpty and are owned by nobody else.
+        let (master, slave) = unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) };
+        cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
+        let child = cmd.spawn().expect("spawn on pty");
+        drop(cmd); // close our copies of the slave side
+        let master = std::fs::File::from(master);
+        let mut reader = master.try_clone().unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = seen.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Pty {
+            child,
+            master,
+            seen,
+        }
+    }
+
+    pub fn seen(&self) -> String {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Wait until the output contains `needle` `count` times (10 s at most).
+    pub fn expect_n(&self, needle: &str, count: usize) {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.seen().matches(needle).count() < count {
+            assert!(
+                std::time::Instant::now() < until,
+                "waited for {needle:?} x{count}; saw:\n{}",
+                self.seen()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    pub fn expect(&self, needle: &str) {
+        self.expect_n(needle, 1)
+    }
+
+    pub fn send(&mut self, line: &str) {
+        use std::io::Write;
+        self.master.write_all(line.as_bytes()).unwrap();
+        self.master.write_all(b"\n").unwrap();
+    }
+
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            if std::time::Instant::now() > until {
+                let _ = self.child.kill();
+                panic!("child did not exit; saw:\n{}", self.seen());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

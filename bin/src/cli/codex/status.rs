@@ -99,10 +99,22 @@ pub struct StatusReport {
     pub snapshot: Option<BridgeSnapshot>,
 }
 
-/// Run `codex ARGS` with stdout and stderr combined.
+/// Run `codex ARGS` with stdout and stderr combined in one pipe, in the order written (real
+/// Codex warns on stderr before printing its version on stdout).
 fn run_codex(codex: &std::path::Path, args: &[&str]) -> Result<(bool, String), String> {
-    let out = Command::new(codex)
-        .args(args)
+    let mut cmd = if cfg!(unix) {
+        let mut c = Command::new("/bin/sh");
+        c.arg("-c")
+            .arg("exec \"$0\" \"$@\" 2>&1")
+            .arg(codex)
+            .args(args);
+        c
+    } else {
+        let mut c = Command::new(codex);
+        c.args(args);
+        c
+    };
+    let out = cmd
         .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| format!("run {} {}: {e}", codex.display(), args.join(" ")))?;
