@@ -35,6 +35,8 @@ fn dispatch(args: &[String]) -> Result<(), CliError> {
         ["demo", ..] => cli::demo::run(&args[1..]),
         ["codex", ..] => cli::codex::run(&args[1..]),
         ["plugin", "codex", ..] => cli::codex::plugin::run(&args[2..]),
+        ["runtimes", ..] => cli::runtimes::run(&args[1..]),
+        ["admin-profiles", ..] => cli::runtimes::run_admin_profiles(&args[1..]),
         ["dev", "control-plane", ..] => cli::dev::control_plane(&args[2..]),
         ["dev", "mcp-stub", ..] => cli::dev::mcp_stub(&args[2..]),
         ["dev"] | ["dev", "--help" | "-h"] => {

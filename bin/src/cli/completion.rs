@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::args::CliError;
 use super::opts::{self, Spec};
-use super::{admin, help_topics, init, profiles, samples};
+use super::{admin, help_topics, init, profiles, runtimes, samples};
 use crate::config::{Command, SETTINGS};
 
 /// One completable command path and what may follow it.
@@ -169,6 +169,43 @@ fn tree() -> Vec<Node> {
             flags: Vec::new(),
         },
     ];
+    nodes.push(Node {
+        words: runtimes::RUNTIMES_SUBCOMMANDS
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect(),
+        ..spec_node("runtimes", &runtimes::RUNTIMES)
+    });
+    for (name, spec) in runtimes::RUNTIMES_SUBCOMMANDS {
+        let path: &'static str = match *name {
+            "create" => "runtimes create",
+            "connect" => "runtimes connect",
+            "list" => "runtimes list",
+            "cleanup" => "runtimes cleanup",
+            "status" => "runtimes status",
+            "stop" => "runtimes stop",
+            "disconnect" => "runtimes disconnect",
+            "rm" => "runtimes rm",
+            _ => "runtimes remove",
+        };
+        nodes.push(spec_node(path, spec));
+    }
+    nodes.push(Node {
+        words: runtimes::ADMIN_PROFILES_SUBCOMMANDS
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect(),
+        ..spec_node("admin-profiles", &runtimes::ADMIN_PROFILES)
+    });
+    for (name, spec) in runtimes::ADMIN_PROFILES_SUBCOMMANDS {
+        let path: &'static str = match *name {
+            "list" => "admin-profiles list",
+            "set" => "admin-profiles set",
+            "activate" => "admin-profiles activate",
+            _ => "admin-profiles delete",
+        };
+        nodes.push(spec_node(path, spec));
+    }
     for (name, spec) in admin::SUBCOMMANDS {
         let path: &'static str = match *name {
             "get" => "admin tunnels get",

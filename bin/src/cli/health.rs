@@ -171,17 +171,18 @@ struct Process {
     error: String,
 }
 
-#[derive(Debug, Default, Serialize)]
-struct Endpoint {
+/// One probed endpoint (`/healthz`, `/readyz`), as `health --json` and `runtimes` report it.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
     #[serde(skip_serializing_if = "String::is_empty")]
-    url: String,
-    ok: bool,
+    pub url: String,
+    pub ok: bool,
     #[serde(skip_serializing_if = "is_zero_u16")]
-    status: u16,
+    pub status: u16,
     #[serde(skip_serializing_if = "String::is_empty")]
-    body: String,
+    pub body: String,
     #[serde(skip_serializing_if = "String::is_empty")]
-    error: String,
+    pub error: String,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -511,6 +512,29 @@ fn probe(target: &Target, base: &str, path: &str) -> Endpoint {
 }
 
 /// The value of the first sample of `name` (no labels or any labels).
+/// Probes `/healthz` and `/readyz` (500 ms each) of a health URL as the URL file holds it;
+/// `None` when it is empty or cannot be parsed. Used by `runtimes`.
+pub fn probe_health(raw: &str) -> Option<(String, Endpoint, Endpoint)> {
+    let base = normalize_base_url(raw);
+    if base.is_empty() {
+        return None;
+    }
+    let target = parse_target(&base).ok()?;
+    let h = probe(&target, &base, "/healthz");
+    let r = probe(&target, &base, "/readyz");
+    Some((base, h, r))
+}
+
+/// `GET <base><path>` (500 ms) decoded as JSON, for a 2xx answer only.
+pub fn get_json(base: &str, path: &str) -> Result<serde_json::Value, String> {
+    let target = parse_target(base)?;
+    let (status, body) = http_get(&target, path, PROBE_TIMEOUT, METRICS_BODY)?;
+    if !(200..300).contains(&status) {
+        return Err(format!("GET {base}{path} returned HTTP {status}"));
+    }
+    serde_json::from_slice(&body).map_err(|e| e.to_string())
+}
+
 fn metric_value(text: &str, name: &str) -> Option<f64> {
     text.lines().map(str::trim).find_map(|l| {
         if l.is_empty() || l.starts_with('#') {
@@ -550,7 +574,7 @@ fn probe_poll(target: &Target, base: &str) -> MetricProbe {
 
 /// Whether process `pid` exists (a zombie counts; so does one we may not signal).
 #[cfg(unix)]
-fn pid_running(pid: i64) -> bool {
+pub fn pid_running(pid: i64) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
     };
@@ -564,7 +588,7 @@ fn pid_running(pid: i64) -> bool {
 }
 
 #[cfg(windows)]
-fn pid_running(pid: i64) -> bool {
+pub fn pid_running(pid: i64) -> bool {
     if pid <= 0 {
         return false;
     }

@@ -91,6 +91,14 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "admin tunnels get|list|create|update|delete (admin key)",
     ),
     (
+        "runtimes",
+        "connect|status|list|stop|rm|create|cleanup: local MCP servers as background runtimes",
+    ),
+    (
+        "admin-profiles",
+        "list|set|activate|delete the admin profiles runtimes use",
+    ),
+    (
         "demo",
         "the whole tunnel loop on this machine (emulator + client + demo MCP server)",
     ),

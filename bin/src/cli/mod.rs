@@ -15,4 +15,5 @@ pub mod opts;
 pub mod preflight;
 pub mod profiles;
 pub mod run;
+pub mod runtimes;
 pub mod samples;

@@ -39,14 +39,14 @@ pub struct Tunnel {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(super) struct TunnelList {
+pub(crate) struct TunnelList {
     #[serde(default)]
-    pub(super) tunnels: Vec<Tunnel>,
+    pub(crate) tunnels: Vec<Tunnel>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     request_id: String,
 }
 
-pub(super) fn query_escape(s: &str) -> String {
+pub(crate) fn query_escape(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
@@ -60,7 +60,7 @@ pub(super) fn query_escape(s: &str) -> String {
 
 /// The management API client: base URL, prefix, an agent with the CA bundle and the
 /// standard proxy variables.
-pub(super) struct Client {
+pub(crate) struct Client {
     base: String,
     prefix: String,
     agent: ureq::Agent,
@@ -104,21 +104,36 @@ impl Client {
             }
         };
         let ca = pick("ca-bundle", "CA_BUNDLE");
+        Client::from_parts(
+            &base,
+            &prefix,
+            ca.as_ref().map(|(v, o)| (v.as_str(), o.as_str())),
+        )
+    }
+
+    /// A client for `base` + `prefix` (already checked), trusting `ca` (value, where it came
+    /// from) besides the system roots. Used by `runtimes`, whose values come from an admin
+    /// profile rather than flags.
+    pub(crate) fn from_parts(
+        base: &str,
+        prefix: &str,
+        ca: Option<(&str, &str)>,
+    ) -> Result<Client, AdminError> {
         let opts = tunnel_blocking::TlsOptions {
-            ca_bundle: ca.as_ref().map(|(v, _)| v.into()),
+            ca_bundle: ca.map(|(v, _)| v.into()),
             ..tunnel_blocking::TlsOptions::default()
         };
         let trust = tunnel_blocking::agents::Trust::load(&opts).map_err(|e| {
             other(format!(
                 "{e}; fix: point {} at a readable PEM file",
-                ca.as_ref().map_or("--ca-bundle", |(_, o)| o.as_str())
+                ca.map_or("--ca-bundle", |(_, o)| o)
             ))
         })?;
         let cfg = tunnel_blocking::agents::control_plane_config(&trust, &opts)
             .map_err(|e| other(e.to_string()))?;
         Ok(Client {
             base: base.trim_end_matches('/').to_string(),
-            prefix,
+            prefix: prefix.trim_end_matches('/').to_string(),
             agent: tunnel_blocking::agents::agent(cfg),
             instance: format!(
                 "{:016x}{:016x}",
@@ -131,7 +146,7 @@ impl Client {
         })
     }
 
-    pub(super) fn call<T: for<'de> Deserialize<'de> + WithRequestId>(
+    pub(crate) fn call<T: for<'de> Deserialize<'de> + WithRequestId>(
         &self,
         method: &str,
         path: &str,
@@ -225,7 +240,7 @@ impl Client {
     }
 }
 
-pub(super) trait WithRequestId {
+pub(crate) trait WithRequestId {
     fn set_request_id(&mut self, id: String);
 }
 

@@ -5,13 +5,13 @@ use crate::cli::api_errors::RequestError;
 use crate::cli::args::CliError;
 
 /// Why an admin command failed: an HTTP answer, or anything else.
-pub(super) enum AdminError {
+pub(crate) enum AdminError {
     Http(Box<RequestError>, Option<String>),
     Other(String),
 }
 
 impl AdminError {
-    pub(super) fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             AdminError::Http(e, Some(special)) => format!("{e}; {special}"),
             AdminError::Http(e, None) => e.to_string(),
@@ -26,6 +26,6 @@ impl From<CliError> for AdminError {
     }
 }
 
-pub(super) fn other(m: impl Into<String>) -> AdminError {
+pub(crate) fn other(m: impl Into<String>) -> AdminError {
     AdminError::Other(m.into())
 }

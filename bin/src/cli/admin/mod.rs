@@ -12,8 +12,8 @@
 // `keys` (which key a call uses), `client` (the HTTP calls and what they return), `output`
 // (what is printed) and `error` (why a command failed); this file picks the subcommand and
 // runs it.
-mod client;
-mod error;
+pub(crate) mod client;
+pub(crate) mod error;
 mod flags;
 mod keys;
 mod output;

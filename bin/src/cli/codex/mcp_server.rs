@@ -233,7 +233,7 @@ pub fn build(name: &str, args: &Map<String, Value>) -> Result<(&'static str, Vec
         "runtime_status" | "stop_runtime" => {
             let alias = s(args, "alias");
             validate_alias(alias)?;
-            push(&mut out, "--alias", alias);
+            out.push(alias.to_string()); // positional, as `runtimes status|stop <alias>`
             if name == "runtime_status" {
                 "status"
             } else {

@@ -498,7 +498,7 @@ pub fn diagnose(args: &[String]) -> Result<(), CliError> {
         codex_bridge: bridge,
     };
     if !alias.is_empty() {
-        match super::runtime_ops::default_ops().call("status", &["--alias".into(), alias.clone()]) {
+        match super::runtime_ops::default_ops().call("status", std::slice::from_ref(&alias)) {
             Ok(v) => rep.runtime_status = Some(v),
             Err(e) => rep.runtime_status_error = e,
         }
