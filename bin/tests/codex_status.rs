@@ -191,7 +191,10 @@ fn diagnose_reports_plugin_binary_bridge_and_runtime_gap() {
     let t = ok(&sb.run(&["codex", "diagnose"]));
     assert!(t.starts_with("Tunnel MCP diagnose:\n"));
     assert!(t.contains("\nCodex bridge:\n  State: ready\n"));
-    assert!(!t.contains("\nRuntime:\n"), "no runtime section without an alias");
+    assert!(
+        !t.contains("\nRuntime:\n"),
+        "no runtime section without an alias"
+    );
 }
 
 #[test]

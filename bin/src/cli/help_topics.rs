@@ -44,7 +44,7 @@ pub const TOPICS: &[(&str, &str, &str)] = &[
     ),
     (
         "plugin",
-        "Codex: what the Go plugin did and how to do it with this client",
+        "Codex: the Tunnel MCP plugin, codex status and the assistant",
         include_str!("../../help_topics/plugin.txt"),
     ),
     (
