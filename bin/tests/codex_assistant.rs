@@ -117,6 +117,7 @@ fn scenarios_that_still_answer() {
             "assistant> Codex is retrying: Reconnecting... 2/5",
         ),
         ("garbage_line", ""),
+        ("huge_line", ""),
         (
             "server_request",
             "declined a item/commandExecution/requestApproval request from Codex",

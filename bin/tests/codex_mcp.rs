@@ -1,22 +1,21 @@
 //! The plugin's MCP server (`tunnel-client codex mcp-server`) driven by the official Python
-//! MCP SDK client over stdio (peer from `.ci/install-peers`), against a runtime this test
-//! starts with `runtimes connect` (emulator control plane, Python stdio MCP server).
+//! MCP SDK client over stdio (peer from `.ci/install-peers`): the tools connect a real
+//! runtime (emulator control plane, Python stdio MCP server), read its status, list it and
+//! stop it, all in process, without corrupting the MCP stream.
 #![cfg(unix)] // the runtimes supervision is Unix-only
 
 mod runtimes_common;
 
 use runtimes_common::{Lane, Rig, BIN};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tunnel_conformance::peers::{workspace_root, Peers};
 
-fn mcp_client(rig: &Rig, peers: &Peers, alias: &str, stop: bool) -> Value {
+fn mcp_client(rig: &Rig, peers: &Peers, calls: Value) -> Value {
     let script = workspace_root().join("bin/tests/py/codex_mcp_client.py");
-    let mut c = std::process::Command::new(&peers.python);
-    c.arg(&script).arg(BIN).arg(alias);
-    if stop {
-        c.arg("stop");
-    }
-    let o = c
+    let o = std::process::Command::new(&peers.python)
+        .arg(&script)
+        .arg(BIN)
+        .arg(calls.to_string())
         .env_clear()
         .envs(&rig.sh.env)
         .current_dir(&rig.sh.cwd)
@@ -32,12 +31,20 @@ fn mcp_client(rig: &Rig, peers: &Peers, alias: &str, stop: bool) -> Value {
 }
 
 #[test]
-fn python_sdk_drives_the_six_tools_against_a_real_runtime() {
+fn python_sdk_lists_tools_and_refuses_bad_arguments() {
     let Some(peers) = Peers::find() else { return };
-    let rig = Rig::new("codex-mcp", Lane::Process);
-
-    // Before any runtime: the tools are listed and runtime_status explains the unknown alias.
-    let v = mcp_client(&rig, &peers, "demo", false);
+    let rig = Rig::new("codex-mcp-list", Lane::Process);
+    let v = mcp_client(
+        &rig,
+        &peers,
+        json!([
+            ["install_or_select_tunnel_client", {}],
+            ["connect_stdio_mcp", {"alias": "demo", "mcp_command": "x", "workspace_id": "w", "runtime_api_key": "sk-literal"}],
+            ["create_tunnel_runtime", {"alias": "demo", "organization_id": "o", "workspace_id": "w"}],
+            ["runtime_status", {"alias": "demo", "surprise": 1}],
+            ["runtime_status", {"alias": "nobody"}],
+        ]),
+    );
     assert_eq!(v["server"]["name"], "tunnel-mcp");
     let mut names: Vec<&str> = v["tools"]
         .as_object()
@@ -58,43 +65,64 @@ fn python_sdk_drives_the_six_tools_against_a_real_runtime() {
         ]
     );
     let connect = &v["tools"]["connect_stdio_mcp"];
-    assert_eq!(
-        connect["required"],
-        serde_json::json!(["alias", "mcp_command"])
-    );
+    assert_eq!(connect["required"], json!(["alias", "mcp_command"]));
     assert_eq!(connect["additionalProperties"], false);
-    assert_eq!(v["bad_key"]["is_error"], true);
-    assert!(
-        !v["bad_key"]["text"]
-            .as_str()
-            .unwrap()
-            .contains("sk-literal"),
-        "secret not echoed"
-    );
+    let r = &v["results"];
     assert_eq!(
-        v["select"]["tunnel_client_bin"],
+        r[0]["structured"]["tunnel_client_bin"],
         std::fs::canonicalize(BIN).unwrap().display().to_string()
     );
+    assert_eq!(r[1]["is_error"], true);
+    assert!(
+        !r[1]["text"].as_str().unwrap().contains("sk-literal"),
+        "secret not echoed"
+    );
+    assert!(r[1]["text"]
+        .as_str()
+        .unwrap()
+        .contains("must be a reference"));
+    assert!(r[2]["text"]
+        .as_str()
+        .unwrap()
+        .contains("requires exactly one of organization_id, workspace_id"));
+    assert!(r[3]["text"]
+        .as_str()
+        .unwrap()
+        .contains("does not accept argument \"surprise\""));
+    assert_eq!(r[4]["is_error"], true);
+    assert!(
+        r[4]["text"]
+            .as_str()
+            .unwrap()
+            .contains("alias nobody is not known"),
+        "{}",
+        r[4]
+    );
+}
 
-    // Start a runtime the way a user would.
+#[test]
+fn python_sdk_connects_reads_lists_and_stops_a_real_runtime() {
+    let Some(peers) = Peers::find() else { return };
+    let rig = Rig::new("codex-mcp-rt", Lane::Process);
     let cmd = rig.mcp_command();
-    let o = rig.run(&[
-        "runtimes",
-        "connect",
-        "--alias",
-        "demo",
-        "--mcp-command",
-        &cmd,
-        "--tunnel-id",
-        rig.emu.tunnel_id(),
-    ]);
-    assert_eq!(o.code, 0, "stdout:\n{}\nstderr:\n{}", o.stdout, o.stderr);
+    let v = mcp_client(
+        &rig,
+        &peers,
+        json!([["connect_stdio_mcp", {"alias": "demo", "mcp_command": cmd, "tunnel_id": rig.emu.tunnel_id(), "runtime_api_key": "env:CONTROL_PLANE_API_KEY"}]]),
+    );
+    let c = &v["results"][0];
+    assert_eq!(c["is_error"], false, "{c:#}");
+    assert_eq!(c["structured"]["native"]["alias"], "demo");
+    assert!(c["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("connect_stdio_mcp complete. alias=demo"));
 
-    // runtime_status through MCP reports the runtime the CLI started (in-process call).
+    // The runtime the tool started becomes ready; runtime_status reports it.
     let mut st = Value::Null;
     for _ in 0..50 {
-        let v = mcp_client(&rig, &peers, "demo", false);
-        st = v["runtime_status"].clone();
+        let v = mcp_client(&rig, &peers, json!([["runtime_status", {"alias": "demo"}]]));
+        st = v["results"][0].clone();
         if st["structured"]["native"]["runtime_state"] == "ready" {
             break;
         }
@@ -106,12 +134,19 @@ fn python_sdk_drives_the_six_tools_against_a_real_runtime() {
     assert_eq!(native["tunnel_id"], rig.emu.tunnel_id());
     assert_eq!(
         st["structured"]["command"],
-        serde_json::json!(["tunnel-client", "runtimes", "status", "demo", "--json"])
+        json!(["tunnel-client", "runtimes", "status", "demo", "--json"])
     );
+    // The same answer as the CLI.
+    let cli = rig.run(&["runtimes", "status", "demo", "--json"]).json();
+    assert_eq!(cli["tunnel_id"], native["tunnel_id"]);
+    assert_eq!(cli["runtime_state"], native["runtime_state"]);
 
-    // stop_runtime through MCP stops it; nothing is left running.
-    let v = mcp_client(&rig, &peers, "demo", true);
-    let list = &v["list"]["structured"]["native"]["aliases"];
+    let v = mcp_client(
+        &rig,
+        &peers,
+        json!([["list_runtime_aliases", {}], ["stop_runtime", {"alias": "demo"}]]),
+    );
+    let list = &v["results"][0]["structured"]["native"]["aliases"];
     assert!(
         list.as_array()
             .unwrap()
@@ -119,6 +154,6 @@ fn python_sdk_drives_the_six_tools_against_a_real_runtime() {
             .any(|a| a["alias"] == "demo"),
         "{list}"
     );
-    assert_eq!(v["stop"]["is_error"], false, "{:#}", v["stop"]);
+    assert_eq!(v["results"][1]["is_error"], false, "{:#}", v["results"][1]);
     rig.assert_nothing_running();
 }

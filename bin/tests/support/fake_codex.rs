@@ -3,7 +3,7 @@
 //! uses, with the shapes recorded from codex-cli 0.169.0, and switches:
 //!
 //! * `FAKE_CODEX_SCENARIO`: `ok` (default), `final_only`, `turn_error`, `retry_then_ok`,
-//!   `stall_after_turn_start`, `stall_thread_start`, `exit_mid_turn`, `garbage_line`,
+//!   `stall_after_turn_start`, `stall_thread_start`, `exit_mid_turn`, `garbage_line`, `huge_line`,
 //!   `server_request`, `interrupted`, `no_app_server`.
 //! * `FAKE_CODEX_AUTH`: `chatgpt` (default), `logged_out`, `apikey`, `noauth`.
 //! * `FAKE_CODEX_LOGIN`: `complete` (default), `fail`, `never`, `offline`.
@@ -285,6 +285,13 @@ impl Server {
             "garbage_line" => {
                 let mut o = self.out.lock();
                 let _ = writeln!(o, "this is not json");
+                let _ = o.flush();
+            }
+            "huge_line" => {
+                // Over the client's 8 MiB line cap: must be skipped, not buffered whole.
+                let mut o = self.out.lock();
+                let _ = o.write_all(&vec![b'x'; 9 << 20]);
+                let _ = o.write_all(b"\n");
                 let _ = o.flush();
             }
             "server_request" => {

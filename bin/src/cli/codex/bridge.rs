@@ -15,6 +15,7 @@ use tunnel_core::codex::{Event, Session, Snapshot};
 use super::detect::which;
 
 const KEEP_STDERR: usize = 32;
+const MAX_LINE: u64 = 8 << 20;
 const SHOW: usize = 6;
 
 enum Input {
@@ -132,9 +133,23 @@ impl Bridge {
             let mut buf = Vec::new();
             loop {
                 buf.clear();
-                match r.read_until(b'\n', &mut buf) {
+                // Lines are capped (as Go's 8 MiB scanner): the rest of an overlong line is
+                // skipped and what was kept is reported as undecodable, never buffered whole.
+                match std::io::Read::take(&mut r, MAX_LINE).read_until(b'\n', &mut buf) {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
+                        if !buf.ends_with(b"\n") && buf.len() as u64 == MAX_LINE {
+                            let mut sink = Vec::new();
+                            loop {
+                                sink.clear();
+                                let n = std::io::Read::take(&mut r, MAX_LINE)
+                                    .read_until(b'\n', &mut sink)
+                                    .unwrap_or(0);
+                                if n == 0 || sink.ends_with(b"\n") {
+                                    break;
+                                }
+                            }
+                        }
                         let line = String::from_utf8_lossy(&buf).into_owned();
                         if tx.send(Input::Line(line)).is_err() {
                             return;
