@@ -52,3 +52,8 @@ fn fuzz_corpus_poll_frames() {
 fn fuzz_corpus_prmd() {
     replay("prmd", checks::check_prmd);
 }
+
+#[test]
+fn fuzz_corpus_codex_app_server() {
+    replay("codex_app_server", checks::check_codex_app_server);
+}
