@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 SECONDS_PER_TARGET="${1:-60}"
 SCRATCH="${FUZZ_SCRATCH:-${TMPDIR:-/tmp}/tunnel-fuzz}"
-TARGETS=(poll_frames sse stdio_frames response_timeout prmd)
+TARGETS=(poll_frames sse stdio_frames response_timeout prmd codex_app_server)
 status=0
 for t in "${TARGETS[@]}"; do
     mkdir -p "$SCRATCH/$t"
