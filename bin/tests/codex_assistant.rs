@@ -1,5 +1,6 @@
 //! `codex assistant` against the fake Codex: one-shot, stdin, failures, and the REPL on a
 //! pseudo-terminal (including device-code login and `/model`).
+#![cfg(unix)] // symlinked fake codex, modes, a pty
 
 mod codex_support;
 

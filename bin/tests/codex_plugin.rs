@@ -1,4 +1,5 @@
 //! `codex plugin install|uninstall|export` and `plugin codex …` on temp CODEX_HOMEs.
+#![cfg(unix)] // symlinked fake codex, modes, a pty
 
 mod codex_support;
 

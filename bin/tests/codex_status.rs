@@ -1,4 +1,5 @@
 //! `codex status`, `diagnose` and `install|upgrade|uninstall` against the fake Codex.
+#![cfg(unix)] // symlinked fake codex, modes, a pty
 
 mod codex_support;
 
