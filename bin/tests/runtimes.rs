@@ -33,10 +33,14 @@ fn acceptance(lane: Lane) {
     let o = connect_demo(&rig, false);
     assert_eq!(o.code, 0, "stdout:\n{}\nstderr:\n{}", o.stdout, o.stderr);
     assert!(
-        o.stdout
-            .starts_with(&format!("Connected demo using {} mode\n", lane.word())),
+        o.stdout == format!("Connected demo using {} mode\n", lane.word()),
         "{}",
         o.stdout
+    );
+    assert!(
+        o.stderr.starts_with("Admin UI: http://127.0.0.1:"),
+        "{}",
+        o.stderr
     );
 
     // Ready may take a moment after healthy (the MCP startup probe); status says which.
@@ -537,4 +541,64 @@ fn stale_health_url_is_not_trusted() {
     assert_eq!(s["ui_url"], "");
     assert_eq!(s["healthy"], false);
     rig.assert_nothing_running();
+}
+
+/// An HTTP MCP server (`--mcp-server-url`) instead of a command; `disconnect` and `remove`
+/// are `stop` and `rm`.
+#[test]
+fn server_url_target_and_command_aliases() {
+    use tunnel_conformance::mcp_stub::{McpStub, StubConfig};
+    let rig = Rig::new("rt-url", Lane::Process);
+    let stub = McpStub::start(StubConfig::default()).expect("mcp stub");
+    let url = stub.url();
+    let o = rig.run(&[
+        "runtimes",
+        "connect",
+        "--alias",
+        "web",
+        "--mcp-server-url",
+        &url,
+        "--mcp-command",
+        "ignored-when-a-url-is-given",
+        "--tunnel-id",
+        rig.emu.tunnel_id(),
+        "--profile",
+        "web.profile",
+        "--json",
+    ]);
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    let c = o.json();
+    assert_eq!(c["process"]["target_kind"], "server_url");
+    assert_eq!(c["process"]["target_value"], url.as_str());
+    assert_eq!(c["profile_name"], "web.profile");
+    let p: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(rig.sh.profile("web.profile")).unwrap())
+            .unwrap();
+    assert_eq!(
+        p["mcp"],
+        serde_json::json!({"server_urls": [{"channel": "main", "url": url}]})
+    );
+    let o = rig.run(&["runtimes", "disconnect", "web"]);
+    assert_eq!(
+        (o.code, o.stdout.as_str()),
+        (0, "Stopped web\n"),
+        "{}",
+        o.stderr
+    );
+    rig.assert_nothing_running();
+    let o = rig.run(&["runtimes", "remove", "web", "--json"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let r = o.json();
+    assert_eq!(r["alias"], "web");
+    assert_eq!(r["removed"], true);
+    assert_eq!(r["tunnel_id"], rig.emu.tunnel_id());
+    assert!(r["removed_paths"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!(rig
+            .sh
+            .profile("web.profile")
+            .display()
+            .to_string())));
+    assert!(!rig.sh.profile("web.profile").exists());
 }

@@ -373,7 +373,80 @@ fn refusals_write_nothing() {
         "{}",
         o.stderr
     );
+    let o = rig.run(&["--help"]);
+    assert!(
+        o.stdout.contains("runtimes connect|status|list|stop|rm"),
+        "{}",
+        o.stdout
+    );
+    let o = rig.run(&["help", "runtimes"]);
+    assert!(
+        o.stdout.starts_with("Usage: tunnel-client runtimes"),
+        "{}",
+        o.stdout
+    );
+    let o = rig.run(&["help", "admin-profiles"]);
+    assert!(
+        o.stdout.starts_with("Usage: tunnel-client admin-profiles"),
+        "{}",
+        o.stdout
+    );
     let o = rig.run(&["runtimes", "frobnicate"]);
     assert!(o.stderr.contains("unknown subcommand"), "{}", o.stderr);
+    rig.assert_nothing_running();
+}
+
+/// A runtime that ignores SIGTERM: stop is a payload error (exit 2 with --json, the error
+/// text and exit 1 without) and the record is kept, so rm still refuses.
+#[test]
+fn a_runtime_that_will_not_stop_is_reported_and_kept() {
+    let rig = Rig::new("rt-stubborn", Lane::Process);
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "trap '' TERM; while :; do sleep 1; done"])
+        .env("TUNNEL_CLIENT_STATE_DIR", &rig.state)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    std::fs::create_dir_all(&rig.state).unwrap();
+    std::fs::write(
+        rig.file("aliases.yaml"),
+        serde_json::json!({"demo": {"alias": "demo", "tunnel_id": rig.emu.tunnel_id(), "name": "demo"}}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        rig.file("processes.yaml"),
+        serde_json::json!({"demo": {"alias": "demo", "tunnel_id": rig.emu.tunnel_id(), "mode": "process", "pid": pid}}).to_string(),
+    )
+    .unwrap();
+    let o = rig.run(&["runtimes", "stop", "demo", "--json"]);
+    assert_eq!(o.code, 2, "{}\n{}", o.stdout, o.stderr);
+    let s = o.json();
+    assert_eq!(s["stopped"], false);
+    assert!(
+        s["stop_error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("process {pid} did not exit")),
+        "{s:#}"
+    );
+    assert_eq!(s["error"], s["stop_error"]);
+    assert_eq!(s["process"]["pid"], pid);
+    assert_eq!(s["process"]["mode"], "process");
+    let o = rig.run(&["runtimes", "rm", "demo"]);
+    assert_eq!(o.code, 1);
+    assert!(
+        o.stderr.contains("still has a managed runtime"),
+        "{}",
+        o.stderr
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let o = rig.run(&["runtimes", "stop", "demo"]);
+    assert_eq!(
+        (o.code, o.stdout.as_str()),
+        (0, "Stopped demo\n"),
+        "{}",
+        o.stderr
+    );
     rig.assert_nothing_running();
 }

@@ -178,6 +178,17 @@ pub fn root() -> String {
         "admin tunnels get|list|create|update|delete",
         "find, create and change tunnels",
     );
+    out.push_str("\nBackground runtimes (for agents such as Codex):\n");
+    line(
+        &mut out,
+        "runtimes connect|status|list|stop|rm",
+        "run a local MCP server through a tunnel, supervised",
+    );
+    line(
+        &mut out,
+        "admin-profiles list|set|activate|delete",
+        "where runtimes manage tunnels, and with which key",
+    );
     out.push_str("\nTry it locally:\n");
     line(&mut out, "demo", "the whole tunnel loop on this machine");
     line(

@@ -136,6 +136,10 @@ impl Drop for Rig {
         // assertion failed half-way.
         let _ = self.sh.run(&["runtimes", "stop", "demo"]);
         self.kill_all();
+        // Kept after a failure, for the post-mortem.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.sh.home);
+        }
     }
 }
 

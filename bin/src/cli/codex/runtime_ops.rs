@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use crate::cli::runtimes::{self as rt, connect, manage};
+use crate::config::{Env, ProcessEnv};
 use connect::{ConnectOptions, CreateOptions};
 use manage::ListOptions;
 use rt::profiles::AdminFlags;
@@ -99,7 +100,7 @@ impl RuntimeOps for InProcess {
                 .map(|v| v.iter().map(|s| s.to_string()).collect())
                 .unwrap_or_default()
         };
-        let env = rt::process_env();
+        let env: &dyn Env = &ProcessEnv;
         let root = Root::resolve(env);
         let admin = AdminFlags {
             admin_profile: one("admin-profile"),

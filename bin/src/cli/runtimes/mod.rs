@@ -9,7 +9,7 @@
 //! Split by what each part does: `state` (the state root and its files), `secrets` (key
 //! references, inline-secret refusal), `profiles` (admin profiles), `remote` (management
 //! API calls), `supervise` (tmux / detached process), `probe` and `local` (what runs and
-//! how healthy it is), `connect` (create/connect), `manage` (list/cleanup/status/stop/rm),
+//! how healthy it is), `runtime_profile` (the profile connect writes), `connect` (create/connect), `manage` (list/cleanup/status/stop/rm),
 //! `views` (payload shapes).
 
 pub mod connect;
@@ -18,6 +18,7 @@ pub mod manage;
 pub mod probe;
 pub mod profiles;
 pub mod remote;
+pub mod runtime_profile;
 pub mod secrets;
 pub mod state;
 pub mod supervise;
@@ -29,7 +30,7 @@ use serde::Serialize;
 
 use super::args::CliError;
 use super::opts::{self, Opt, Parsed, Spec};
-use crate::config::{Env, ProcessEnv};
+use crate::config::ProcessEnv;
 use connect::{ConnectOptions, CreateOptions};
 use manage::ListOptions;
 use profiles::AdminFlags;
@@ -352,9 +353,13 @@ pub fn run(args: &[String]) -> Result<(), CliError> {
             if json {
                 print_json(&r);
             } else if r.exit_code() == 0 {
+                // stdout is Go's one line (scripts read it); the UI hint goes to stderr.
                 println!("Connected {} using {} mode", r.alias, r.mode);
                 if !r.ui_url.is_empty() {
-                    println!("Admin UI: {} ({})", r.ui_url, r.runtime_state);
+                    eprintln!(
+                        "Admin UI: {} ({}: {})",
+                        r.ui_url, r.runtime_state, r.readiness_reason
+                    );
                 }
             }
             let error = if r.remote_error.is_empty() {
@@ -576,9 +581,4 @@ pub fn run_admin_profiles(args: &[String]) -> Result<(), CliError> {
         _ => unreachable!("matched above"),
     }
     Ok(())
-}
-
-/// The environment a command reads, for callers that run operations in process.
-pub fn process_env() -> &'static dyn Env {
-    &ProcessEnv
 }

@@ -355,7 +355,7 @@ pub struct Request<'a> {
     pub replace: bool,
 }
 
-/// Health after launch: polled every 50 ms for up to 2 s.
+/// Health after launch: polled every 50 ms for up to 2 s, until ready.
 pub struct Observation {
     pub running: bool,
     pub probe: Option<HealthProbe>,
@@ -391,7 +391,9 @@ pub fn wait_health(url_file: &Path, mode: Supervisor, pid: u32, session: &str) -
             running,
             probe: probe(&read_health_url(url_file)),
         };
-        if o.healthy() || !running || Instant::now() >= end {
+        // Go stops at healthy; waiting on (within the same 2 s) until ready lets one
+        // `connect` answer "ready" once the MCP startup probe passes.
+        if o.ready() || !running || Instant::now() >= end {
             return o;
         }
         std::thread::sleep(POLL);
