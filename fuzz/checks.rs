@@ -581,3 +581,85 @@ pub fn check_http_head(data: &[u8]) {
         "written out again: {again:?}"
     );
 }
+
+/// `codex_app_server`: arbitrary bytes as the stdout of `codex app-server`, one line per
+/// `\n`, after a completed handshake, with a user request and a turn in flight.
+/// Invariants: every line we write is one JSON object without `jsonrpc` or inner newlines;
+/// each server request gets exactly one answer; a response is never produced for an id we
+/// did not send; the turn tracker never reports both success and failure.
+pub fn check_codex_app_server(data: &[u8]) {
+    use std::time::Instant;
+    use tunnel_core::codex::{Event, Session, TurnStep, TurnTracker};
+
+    let now = Instant::now();
+    let mut s = Session::new(serde_json::json!({"name": "fuzz", "version": "0"}));
+    s.start(now);
+    s.handle_line(
+        r#"{"id":1,"result":{"userAgent":"x","codexHome":"/h"}}"#,
+        now,
+    );
+    s.handle_line(r#"{"id":2,"result":{"requiresOpenaiAuth":true}}"#, now);
+    s.handle_line(
+        r#"{"id":3,"result":{"account":{"type":"apiKey"},"requiresOpenaiAuth":true}}"#,
+        now,
+    );
+    assert!(s.is_ready());
+    let turn = s
+        .request(
+            "turn/start",
+            serde_json::json!({}),
+            now,
+            Duration::from_secs(60),
+        )
+        .unwrap();
+    let mut written = vec![];
+    while let Some(l) = s.poll_transmit() {
+        written.push(l);
+    }
+    while s.poll_event().is_some() {}
+    let mut tracker = TurnTracker::new();
+    let (mut requests, mut answers, mut finished, mut failed) = (0, 0, 0, 0);
+    let text = String::from_utf8_lossy(data);
+    for line in text.split('\n') {
+        s.handle_line(line, now);
+        while let Some(l) = s.poll_transmit() {
+            let v: serde_json::Value = serde_json::from_str(l.trim_end_matches('\n'))
+                .unwrap_or_else(|e| panic!("we wrote non-JSON {l:?}: {e}"));
+            assert!(v.is_object() && v.get("jsonrpc").is_none());
+            assert_eq!(l.matches('\n').count(), 1, "one line per message");
+            if v.get("method").is_none() {
+                answers += 1;
+            }
+            written.push(l);
+        }
+        while let Some(e) = s.poll_event() {
+            let steps = match &e {
+                Event::ServerRequest { .. } => {
+                    requests += 1;
+                    vec![]
+                }
+                Event::Response { id, result, .. } => {
+                    assert_eq!(*id, turn, "only our turn/start can be answered");
+                    match result {
+                        Ok(r) => tracker.on_response(r),
+                        Err(_) => vec![],
+                    }
+                }
+                Event::Notification(n) => tracker.on_notice(n),
+                _ => vec![],
+            };
+            for st in steps {
+                match st {
+                    TurnStep::Finished { .. } => finished += 1,
+                    TurnStep::Failed(_) => failed += 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert_eq!(
+        requests, answers,
+        "each server request answered exactly once"
+    );
+    assert!(finished + failed <= 1, "a turn ends once");
+}

@@ -34,6 +34,8 @@ fn dispatch(args: &[String]) -> Result<(), CliError> {
         ["health", ..] => cli::health::run(&args[1..]),
         #[cfg(feature = "dev-tools")]
         ["demo", ..] => cli::demo::run(&args[1..]),
+        ["codex", ..] => cli::codex::run(&args[1..]),
+        ["plugin", "codex", ..] => cli::codex::plugin::run(&args[2..]),
         ["runtimes", ..] => cli::runtimes::run(&args[1..]),
         ["admin-profiles", ..] => cli::runtimes::run_admin_profiles(&args[1..]),
         #[cfg(feature = "dev-tools")]

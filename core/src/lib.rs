@@ -11,6 +11,7 @@
 pub mod backoff;
 pub mod channel;
 pub mod classify;
+pub mod codex;
 pub mod engine;
 pub mod headers;
 pub mod http_head;

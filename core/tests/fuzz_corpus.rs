@@ -57,3 +57,8 @@ fn fuzz_corpus_prmd() {
 fn fuzz_corpus_http_head() {
     replay("http_head", checks::check_http_head);
 }
+
+#[test]
+fn fuzz_corpus_codex_app_server() {
+    replay("codex_app_server", checks::check_codex_app_server);
+}

@@ -206,6 +206,7 @@ fn tree() -> Vec<Node> {
         };
         nodes.push(spec_node(path, spec));
     }
+    nodes.extend(codex_nodes());
     for (name, spec) in admin::SUBCOMMANDS {
         let path: &'static str = match *name {
             "get" => "admin tunnels get",
@@ -217,6 +218,110 @@ fn tree() -> Vec<Node> {
         nodes.push(spec_node(path, spec));
     }
     nodes
+}
+
+/// `codex …` (the Codex integration, `cli/codex`).
+fn codex_nodes() -> Vec<Node> {
+    let node = |path, about, w: &[&str], f: &[&str]| Node {
+        path,
+        about,
+        words: words(w),
+        flags: words(f),
+    };
+    vec![
+        node(
+            "codex",
+            "Codex integration",
+            &[
+                "status",
+                "diagnose",
+                "assistant",
+                "plugin",
+                "install",
+                "upgrade",
+                "uninstall",
+                "mcp-server",
+            ],
+            &["--help"],
+        ),
+        node(
+            "codex status",
+            "Codex and plugin status",
+            &[],
+            &["--json", "--help"],
+        ),
+        node(
+            "codex diagnose",
+            "plugin, bridge and runtime report",
+            &[],
+            &[
+                "--json",
+                "--alias",
+                "--plugin-root",
+                "--health-url",
+                "--help",
+            ],
+        ),
+        node(
+            "codex assistant",
+            "ask Codex",
+            &[],
+            &[
+                "--cwd",
+                "--model",
+                "--model-provider",
+                "--approval-policy",
+                "--sandbox-type",
+                "--developer-instructions",
+                "--effort",
+                "--summary",
+                "--login-timeout",
+                "--help",
+            ],
+        ),
+        node(
+            "codex plugin",
+            "Tunnel MCP plugin",
+            &["install", "uninstall", "export"],
+            &["--help"],
+        ),
+        node(
+            "codex plugin install",
+            "install the plugin",
+            &[],
+            &["--codex-home", "--marketplace", "--help"],
+        ),
+        node(
+            "codex plugin uninstall",
+            "remove the plugin",
+            &[],
+            &["--codex-home", "--help"],
+        ),
+        node(
+            "codex plugin export",
+            "write the bundle",
+            &[],
+            &["--dir", "--help"],
+        ),
+        node(
+            "codex install",
+            "print install commands",
+            &[],
+            &["--json", "--help"],
+        ),
+        node(
+            "codex upgrade",
+            "print upgrade commands",
+            &[],
+            &["--json", "--help"],
+        ),
+        node(
+            "codex uninstall",
+            "print uninstall commands",
+            &[],
+            &["--json", "--help"],
+        ),
+    ]
 }
 
 /// Flags whose value is a file or directory.
@@ -233,6 +338,8 @@ const PATH_FLAGS: &[&str] = &[
     "--log.file",
     "--health.url-file",
     "--pid.file",
+    "--codex-home",
+    "--dir",
 ];
 
 fn bash() -> String {

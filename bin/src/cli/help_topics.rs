@@ -44,7 +44,7 @@ pub const TOPICS: &[(&str, &str, &str)] = &[
     ),
     (
         "plugin",
-        "Codex: what the Go plugin did and how to do it with this client",
+        "Codex: the Tunnel MCP plugin, codex status and the assistant",
         include_str!("../../help_topics/plugin.txt"),
     ),
     (
@@ -111,6 +111,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "print a shell completion script: bash|zsh|fish",
     ),
     ("help", "show a help topic or a command's help"),
+    (
+        "codex",
+        "codex status|diagnose|assistant|plugin install|uninstall|export|install|upgrade|uninstall",
+    ),
 ];
 
 /// `Canonical setup URLs:` block.

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod api_errors;
 pub mod args;
+pub mod codex;
 pub mod completion;
 #[cfg(feature = "dev-tools")]
 pub mod demo;
