@@ -285,12 +285,8 @@ impl HttpExchange {
             };
             let msg = match JsonRpcMessage::from_slice(ev.data.as_bytes()) {
                 Ok(m) => m,
-                Err(_) => {
-                    self.fail(
-                        out,
-                        TunnelFailure::protocol(NonProtocolKind::MalformedJson),
-                        headers,
-                    );
+                Err(e) => {
+                    self.fail(out, TunnelFailure::unusable_reply(e), headers);
                     return;
                 }
             };
@@ -354,11 +350,7 @@ impl HttpExchange {
                         }
                         _ => self.fail(out, TunnelFailure::protocol_invalid_response(), headers),
                     },
-                    Err(_) => self.fail(
-                        out,
-                        TunnelFailure::protocol(NonProtocolKind::MalformedJson),
-                        headers,
-                    ),
+                    Err(e) => self.fail(out, TunnelFailure::unusable_reply(e), headers),
                 }
             }
             State::ErrorBody {

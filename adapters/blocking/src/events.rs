@@ -121,6 +121,10 @@ pub fn describe(event: &Event) -> (Level, String) {
         },
         Event::MetadataFetched(m) => (Level::Info, format!("serving tunnel {} ({:?})", m.id, m.name)),
         Event::MetadataFailed { error } => (Level::Warn, format!("could not fetch tunnel metadata: {error}")),
+        Event::ProtectedHeaderIgnored { name } => (
+            Level::Warn,
+            format!("control-plane extra header {name} is not sent: the client sets it itself and it cannot be overridden; remove it from --control-plane.extra-headers"),
+        ),
         Event::Drained { abandoned } => (
             Level::Info,
             if *abandoned == 0 {

@@ -130,7 +130,7 @@ fn report_error(sink: &McpSink, bound: Bound, kind: TransportError, err: &ureq::
 
 impl McpBinding for HttpBinding {
     fn start(&self, work: McpWork, sink: McpSink) {
-        let Some(bound) = self.timeout(work.deadline) else {
+        let Some(bound) = self.timeout(work.io_deadline()) else {
             return;
         };
         let (agent, url) = (self.agent.clone(), self.url.clone());
@@ -151,10 +151,15 @@ impl McpBinding for HttpBinding {
                     exchange(&agent, Method::DELETE, url, headers, (), bound, &sink)
                 });
             }
-            McpOp::OAuthDiscovery { headers } => {
+            McpOp::OAuthDiscovery {
+                headers,
+                static_headers,
+            } => {
                 let budget = bound.timeout.min(crate::oauth::BUDGET);
+                let d =
+                    tunnel_core::oauth::Discovery::new(&url).with_static_headers(static_headers);
                 self.pool
-                    .submit(move || crate::oauth::discover(&agent, &url, &headers, budget, &sink));
+                    .submit(move || crate::oauth::discover(&agent, d, &headers, budget, &sink));
             }
         }
     }

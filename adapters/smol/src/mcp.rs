@@ -180,7 +180,7 @@ pub(crate) fn http(
     reply: Reply,
 ) -> Result<Task, McpOutput> {
     let cmd = work.cmd;
-    let (bound, by_ttl) = match work.deadline {
+    let (bound, by_ttl) = match work.io_deadline() {
         None => (ttl, true),
         Some(d) => {
             let left = d.saturating_duration_since(Instant::now());
@@ -197,9 +197,13 @@ pub(crate) fn http(
             (Method::POST, headers, message.get().as_bytes().to_vec())
         }
         McpOp::TerminateSession { headers, .. } => (Method::DELETE, headers, Vec::new()),
-        McpOp::OAuthDiscovery { headers } => {
+        McpOp::OAuthDiscovery {
+            headers,
+            static_headers,
+        } => {
             let budget = bound.min(crate::oauth::BUDGET);
-            return Ok(crate::oauth::discover(uri, headers, tls, budget, reply));
+            let d = tunnel_core::oauth::Discovery::new(&uri).with_static_headers(static_headers);
+            return Ok(crate::oauth::discover(d, headers, tls, budget, reply));
         }
     };
     Ok(Box::pin(async move {

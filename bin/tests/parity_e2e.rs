@@ -1,0 +1,437 @@
+//! Go end-to-end parity (`go-runtime.md` §11, `docs/go-parity.md`): behaviours of the Go
+//! suite that only show through the real binary, each against a local target built for the
+//! case (a stalled listener, a canned HTTP server, a header-gated OAuth server), all on
+//! 127.0.0.1 and bounded in time.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::Client;
+use tunnel_conformance::emulator::{CommandSpec, Emulator, EmulatorConfig, PostedResponse};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn emulator() -> Emulator {
+    Emulator::start(EmulatorConfig::default()).expect("emulator")
+}
+
+fn terminal(emu: &Emulator, id: &str) -> PostedResponse {
+    let posts = emu.wait_terminal(id, WAIT).unwrap_or_else(|| {
+        panic!(
+            "no terminal response for {id}; posted: {:?}",
+            emu.responses()
+        )
+    });
+    posts.last().expect("at least one post").clone()
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// One request as a canned server saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A minimal HTTP/1.1 server on 127.0.0.1 that answers every request with `answer` and
+/// closes the connection; it records what it saw and stops when dropped.
+struct Canned {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stop: Arc<AtomicBool>,
+}
+
+type Answer = dyn Fn(&Seen) -> (u16, &'static str, String) + Send + Sync;
+
+impl Canned {
+    fn start(answer: Box<Answer>) -> Canned {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind canned server");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let _ = serve_one(stream, &*answer, &seen2);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Canned { addr, seen, stop }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Canned {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn serve_one(stream: TcpStream, answer: &Answer, seen: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_string();
+    let path = parts.next().unwrap_or_default().to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let len = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body)?;
+    let s = Seen {
+        method,
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    let (status, content_type, text) = answer(&s);
+    seen.lock().unwrap().push(s);
+    let mut out = stream;
+    write!(
+        out,
+        "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+        text.len()
+    )?;
+    out.flush()
+}
+
+/// A listener whose accept queue is full: connections to it hang in the TCP handshake (the
+/// kernel drops the SYNs), so an MCP request is still *connecting* when its deadline passes.
+/// Returns the listener and the queued connections; both must live as long as the test.
+fn stalled_target() -> (TcpListener, Vec<TcpStream>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    // The queue holds a few hundred at most; the first connect that does not complete at
+    // once says it is full.
+    for _ in 0..5000 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+            Ok(s) => queued.push(s),
+            Err(_) => return (listener, queued),
+        }
+    }
+    panic!("the accept queue of a loopback listener never filled");
+}
+
+/// Defect 1: once a command's `response_timeout` passes nothing is posted, even when the
+/// MCP request is still connecting and its connect timeout fires right at the deadline.
+/// Deadlines are spread over 1.0–1.7 s so that some connect timeouts round to just before
+/// them (the Go suite's §11.36/§11.39 rule, found failing 1 in 8 here).
+#[test]
+fn deadline_while_connecting_posts_nothing() {
+    let (listener, _queued) = stalled_target();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let emu = emulator();
+    let client = Client::start(
+        &emu,
+        &args(&[
+            "--mcp.server-url",
+            &url,
+            "--mcp.max-concurrent-requests",
+            "40",
+            "--control-plane.max-inflight",
+            "40",
+        ]),
+    );
+    let ids: Vec<String> = (0..32)
+        .map(|i| {
+            emu.enqueue(
+                CommandSpec::jsonrpc(json!({"jsonrpc": "2.0", "id": i, "method": "tools/list"}))
+                    .response_timeout(&format!("{}ms", 1000 + i * 23)),
+            )
+        })
+        .collect();
+    let start = Instant::now();
+    while emu.pending_commands() > 0 && start.elapsed() < WAIT {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Every deadline has passed (the last is 1.7 s after its poll), with room to post.
+    std::thread::sleep(Duration::from_millis(2700));
+    let posted: Vec<(String, i64, Option<Value>)> = ids
+        .iter()
+        .flat_map(|id| emu.responses_for(id))
+        .map(|p| {
+            let tf = p
+                .resp_json
+                .as_ref()
+                .map(|j| j["error"]["data"]["tunnel_failure"].clone());
+            (p.request_id, p.resp_code, tf)
+        })
+        .collect();
+    assert!(
+        posted.is_empty(),
+        "{} of {} commands were answered after their deadline: {posted:?}\n{}",
+        posted.len(),
+        ids.len(),
+        client.logs()
+    );
+    assert!(
+        client.logs().contains("response_timeout"),
+        "the expiries are logged:\n{}",
+        client.logs()
+    );
+}
+
+/// Defect 2 (§11.53): a notification to a target that refuses the connection is
+/// acknowledged `notify_ack` 502 without `resp_json`; a request gets its -32603 error.
+#[test]
+fn notification_to_an_unreachable_target_is_acked_502() {
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/mcp", closed.local_addr().unwrap());
+    drop(closed);
+    let emu = emulator();
+    let _client = Client::start(&emu, &args(&["--mcp.server-url", &url]));
+    let n = emu.enqueue(CommandSpec::jsonrpc(
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    ));
+    let ack = terminal(&emu, &n);
+    assert_eq!(ack.resp_type, "notify_ack", "{ack:?}");
+    assert_eq!(ack.resp_code, 502, "{ack:?}");
+    assert!(ack.resp_json.is_none(), "{ack:?}");
+
+    let r = emu.enqueue(CommandSpec::jsonrpc(
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}),
+    ));
+    let t = terminal(&emu, &r);
+    assert_eq!(t.resp_type, "jsonrpc_response", "{t:?}");
+    assert_eq!(t.resp_json.as_ref().unwrap()["id"], 3, "{t:?}");
+}
+
+/// Defect 3 (§11.54): a 200 reply that is valid JSON but no response to the request (no
+/// `id`) is `protocol/invalid_protocol_response`, not `malformed_json`.
+#[test]
+fn reply_without_id_is_an_invalid_protocol_response() {
+    let target = Canned::start(Box::new(|_| {
+        (
+            200,
+            "application/json",
+            r#"{"jsonrpc":"2.0","result":{}}"#.to_string(),
+        )
+    }));
+    let emu = emulator();
+    let _client = Client::start(&emu, &args(&["--mcp.server-url", &target.url("/mcp")]));
+    let id = emu.enqueue(CommandSpec::jsonrpc(
+        json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"}),
+    ));
+    let t = terminal(&emu, &id);
+    assert_eq!(t.resp_code, 502, "{t:?}");
+    let j = t.resp_json.as_ref().expect("resp_json");
+    assert_eq!(j["id"], 9, "{j}");
+    let tf = &j["error"]["data"]["tunnel_failure"];
+    assert_eq!(tf["source"], "protocol", "{tf}");
+    assert_eq!(
+        tf["transport_error_kind"], "invalid_protocol_response",
+        "{tf}"
+    );
+}
+
+/// Defect 4 (§11.12): a protected control-plane header in `--control-plane.extra-headers` is
+/// not sent, and the operator is told so once, at startup, with the header's name.
+#[test]
+fn protected_control_plane_header_is_not_sent_and_a_warning_names_it() {
+    let emu = emulator();
+    let client = Client::start(
+        &emu,
+        &args(&[
+            "--embedded-mcp-stub",
+            "--control-plane.extra-headers",
+            "X-Tunnel-Client-Instance-Id: x",
+            "--control-plane.extra-headers",
+            "X-Team: blue",
+        ]),
+    );
+    let start = Instant::now();
+    while emu.polls().len() < 2 && start.elapsed() < WAIT {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let polls = emu.polls();
+    assert!(polls.len() >= 2, "{polls:?}");
+    for p in &polls {
+        let instance = p
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("x-tunnel-client-instance-id"))
+            .map(|(_, v)| v.as_str());
+        assert!(
+            instance.is_some_and(|v| v.len() == 32 && v != "x"),
+            "{:?}",
+            p.headers
+        );
+        assert!(
+            p.headers
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("x-team") && v == "blue"),
+            "other extra headers are sent: {:?}",
+            p.headers
+        );
+    }
+    let logs = client.logs();
+    let warnings: Vec<&str> = logs
+        .lines()
+        .filter(|l| {
+            l.to_ascii_lowercase()
+                .contains("x-tunnel-client-instance-id")
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning, naming the header:\n{logs}");
+    assert!(warnings[0].contains("WARN"), "{}", warnings[0]);
+    assert!(
+        !logs.contains("X-Team"),
+        "no warning for an ordinary header:\n{logs}"
+    );
+}
+
+/// A protected MCP server behind a gateway that checks a static header: the gateway answers
+/// 403 to anything without it. Discovery must carry it (the Go suite's §11.16/§11.17).
+fn gated_oauth_server(required: &'static str) -> Canned {
+    Canned::start(Box::new(move |s: &Seen| {
+        if s.header("x-gateway-key") != Some(required) {
+            return (403, "text/plain", "forbidden".to_string());
+        }
+        if s.path == "/.well-known/oauth-protected-resource/mcp" && s.method == "GET" {
+            let doc = json!({"resource": "http://gateway.test/mcp",
+                             "authorization_servers": ["https://auth.example.com"]});
+            return (200, "application/json", doc.to_string());
+        }
+        (404, "text/plain", "not found".to_string())
+    }))
+}
+
+fn discover(emu: &Emulator) -> PostedResponse {
+    let id = emu.enqueue(CommandSpec::oauth_discovery());
+    terminal(emu, &id)
+}
+
+fn assert_found(p: &PostedResponse) {
+    assert_eq!(p.resp_type, "oauth_discovery_response", "{p:?}");
+    assert_eq!(p.resp_code, 200, "{p:?}");
+    let doc: &Value = p.resp_json.as_ref().expect("the metadata document");
+    assert_eq!(doc["resource"], "http://gateway.test/mcp", "{doc}");
+}
+
+/// Defect 5: `--mcp.extra-headers` reach the discovery requests (any path of the MCP origin).
+#[test]
+fn oauth_discovery_carries_the_mcp_extra_headers() {
+    let target = gated_oauth_server("k1");
+    let emu = emulator();
+    let _client = Client::start(
+        &emu,
+        &args(&[
+            "--mcp.server-url",
+            &target.url("/mcp"),
+            "--mcp.extra-headers",
+            "X-Gateway-Key: k1",
+        ]),
+    );
+    assert_found(&discover(&emu));
+    let wk: Vec<Seen> = target
+        .seen()
+        .into_iter()
+        .filter(|s| s.path.starts_with("/.well-known/"))
+        .collect();
+    assert!(!wk.is_empty());
+    assert!(
+        wk.iter().all(|s| s.header("x-gateway-key") == Some("k1")),
+        "{wk:?}"
+    );
+}
+
+/// Defect 5: `--mcp.discovery-extra-headers` reach the discovery requests and override an
+/// `--mcp.extra-headers` of the same name there, but never reach tool calls.
+#[test]
+fn oauth_discovery_headers_override_extra_headers_on_discovery_only() {
+    let target = gated_oauth_server("discovery");
+    let emu = emulator();
+    let _client = Client::start(
+        &emu,
+        &args(&[
+            "--mcp.server-url",
+            &target.url("/mcp"),
+            "--mcp.extra-headers",
+            "X-Gateway-Key: general",
+            "--mcp.discovery-extra-headers",
+            "X-Gateway-Key: discovery",
+        ]),
+    );
+    assert_found(&discover(&emu));
+    let id = emu.enqueue(CommandSpec::jsonrpc(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+    ));
+    let t = terminal(&emu, &id);
+    assert_eq!(
+        t.resp_code, 403,
+        "the gate refuses the tool call's header: {t:?}"
+    );
+    let seen = target.seen();
+    let call = seen
+        .iter()
+        .find(|s| s.method == "POST" && s.body.contains("tools/list"))
+        .expect("the tool call reached the target");
+    assert_eq!(call.header("x-gateway-key"), Some("general"), "{call:?}");
+    let wk: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| s.path.starts_with("/.well-known/"))
+        .collect();
+    assert!(!wk.is_empty());
+    assert!(
+        wk.iter()
+            .all(|s| s.header("x-gateway-key") == Some("discovery")),
+        "{wk:?}"
+    );
+}
+
+/// `help oauth` says which static headers discovery requests carry, as they now do.
+#[test]
+fn help_oauth_names_the_headers_discovery_carries() {
+    let (code, out, err) = support::run_to_exit(&["help", "oauth"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("--mcp.discovery-extra-headers"), "{out}");
+    assert!(out.contains("--mcp.extra-headers"), "{out}");
+}
