@@ -61,7 +61,29 @@ struct Canned {
     stop: Arc<AtomicBool>,
 }
 
-type Answer = dyn Fn(&Seen) -> (u16, &'static str, String) + Send + Sync;
+/// Status, content type and body; extra headers through [`Reply::with`].
+struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn new(status: u16, content_type: &str, body: impl Into<String>) -> Reply {
+        Reply {
+            status,
+            headers: vec![("content-type", content_type.to_string())],
+            body: body.into(),
+        }
+    }
+
+    fn with(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+type Answer = dyn Fn(&Seen) -> Reply + Send + Sync;
 
 impl Canned {
     fn start(answer: Box<Answer>) -> Canned {
@@ -131,13 +153,18 @@ fn serve_one(stream: TcpStream, answer: &Answer, seen: &Mutex<Vec<Seen>>) -> std
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     };
-    let (status, content_type, text) = answer(&s);
+    let reply = answer(&s);
     seen.lock().unwrap().push(s);
     let mut out = stream;
+    write!(out, "HTTP/1.1 {} X\r\n", reply.status)?;
+    for (k, v) in &reply.headers {
+        write!(out, "{k}: {v}\r\n")?;
+    }
     write!(
         out,
-        "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
-        text.len()
+        "content-length: {}\r\nconnection: close\r\n\r\n{}",
+        reply.body.len(),
+        reply.body
     )?;
     out.flush()
 }
@@ -249,11 +276,7 @@ fn notification_to_an_unreachable_target_is_acked_502() {
 #[test]
 fn reply_without_id_is_an_invalid_protocol_response() {
     let target = Canned::start(Box::new(|_| {
-        (
-            200,
-            "application/json",
-            r#"{"jsonrpc":"2.0","result":{}}"#.to_string(),
-        )
+        Reply::new(200, "application/json", r#"{"jsonrpc":"2.0","result":{}}"#)
     }));
     let emu = emulator();
     let _client = Client::start(&emu, &args(&["--mcp.server-url", &target.url("/mcp")]));
@@ -333,14 +356,14 @@ fn protected_control_plane_header_is_not_sent_and_a_warning_names_it() {
 fn gated_oauth_server(required: &'static str) -> Canned {
     Canned::start(Box::new(move |s: &Seen| {
         if s.header("x-gateway-key") != Some(required) {
-            return (403, "text/plain", "forbidden".to_string());
+            return Reply::new(403, "text/plain", "forbidden");
         }
         if s.path == "/.well-known/oauth-protected-resource/mcp" && s.method == "GET" {
             let doc = json!({"resource": "http://gateway.test/mcp",
                              "authorization_servers": ["https://auth.example.com"]});
-            return (200, "application/json", doc.to_string());
+            return Reply::new(200, "application/json", doc.to_string());
         }
-        (404, "text/plain", "not found".to_string())
+        Reply::new(404, "text/plain", "not found")
     }))
 }
 
@@ -430,8 +453,267 @@ fn oauth_discovery_headers_override_extra_headers_on_discovery_only() {
 /// `help oauth` says which static headers discovery requests carry, as they now do.
 #[test]
 fn help_oauth_names_the_headers_discovery_carries() {
-    let (code, out, err) = support::run_to_exit(&["help", "oauth"], &[]);
-    assert_eq!(code, 0, "{err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tunnel-client"))
+        .args(["help", "oauth"])
+        .output()
+        .expect("run tunnel-client help oauth");
+    assert!(out.status.success(), "{out:?}");
+    let out = String::from_utf8_lossy(&out.stdout);
     assert!(out.contains("--mcp.discovery-extra-headers"), "{out}");
     assert!(out.contains("--mcp.extra-headers"), "{out}");
+}
+
+/// Waits until `cond` holds, at most [`WAIT`].
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// §11.9: every control-plane request of one process (metadata, polls, response POSTs)
+/// carries the same `X-Tunnel-Client-Instance-Id`, 32 lower-case hex characters.
+#[test]
+fn every_control_plane_request_carries_one_instance_id() {
+    let emu = emulator();
+    let _client = Client::start(&emu, &args(&["--embedded-mcp-stub"]));
+    let id = emu.enqueue(CommandSpec::jsonrpc(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+    ));
+    terminal(&emu, &id);
+    wait_until("a second poll", || emu.polls().len() >= 2);
+    let requests = emu.requests();
+    let ids: Vec<String> = requests
+        .iter()
+        .map(|r| {
+            r.headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("x-tunnel-client-instance-id"))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("{} {} has no instance id", r.method, r.path))
+        })
+        .collect();
+    let kinds: Vec<&str> = requests.iter().map(|r| r.method.as_str()).collect();
+    assert!(
+        kinds.contains(&"POST") && kinds.contains(&"GET"),
+        "{kinds:?}"
+    );
+    let first = &ids[0];
+    assert_eq!(first.len(), 32, "{first}");
+    assert!(
+        first
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "{first}"
+    );
+    assert!(ids.iter().all(|i| i == first), "{ids:?}");
+}
+
+/// §11.17: without the static header a gateway requires, an `oauth_discovery` fails (every
+/// request is refused) and nothing is posted: the service times the request out.
+#[test]
+fn oauth_discovery_without_the_gateway_header_posts_nothing() {
+    let target = gated_oauth_server("k1");
+    let emu = emulator();
+    let client = Client::start(&emu, &args(&["--mcp.server-url", &target.url("/mcp")]));
+    let id = emu.enqueue(CommandSpec::oauth_discovery());
+    wait_until("the discovery's outcome in the log", || {
+        client.logs().contains("oauth discovery for command")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(emu.responses_for(&id).is_empty(), "{:?}", emu.responses());
+    let seen = target.seen();
+    assert!(
+        seen.iter().any(|s| s.path.starts_with("/.well-known/")),
+        "{seen:?}"
+    );
+    assert!(seen.iter().all(|s| s.header("x-gateway-key").is_none()));
+}
+
+/// An OAuth-protected MCP server: 401 with a Bearer challenge naming its metadata unless
+/// the request carries the token; metadata only at the challenge's URL (not well-known).
+fn protected_server() -> Canned {
+    let addr = Arc::new(Mutex::new(None::<SocketAddr>));
+    let a2 = addr.clone();
+    let c = Canned::start(Box::new(move |s: &Seen| {
+        let me = a2.lock().unwrap().expect("address set");
+        let prm = format!("http://{me}/meta/prm");
+        if s.method == "GET" && s.path == "/meta/prm" {
+            let doc = json!({"resource": format!("http://{me}/mcp"),
+                             "authorization_servers": ["https://auth.example.com"]});
+            return Reply::new(200, "application/json", doc.to_string());
+        }
+        if s.path != "/mcp" {
+            return Reply::new(404, "text/plain", "not found");
+        }
+        if s.header("authorization") != Some("Bearer tok-123") {
+            return Reply::new(401, "application/json", r#"{"error":"unauthorized"}"#).with(
+                "www-authenticate",
+                format!(r#"Bearer realm="mcp", resource_metadata="{prm}""#),
+            );
+        }
+        let msg: Value = serde_json::from_str(&s.body).unwrap_or(Value::Null);
+        let result = match msg["method"].as_str() {
+            Some("initialize") => json!({"protocolVersion": "2025-11-25", "capabilities": {},
+                                         "serverInfo": {"name": "protected", "version": "1"}}),
+            _ => json!({"content": [{"type": "text", "text": "hello Ada"}]}),
+        };
+        let body = json!({"jsonrpc": "2.0", "id": msg["id"], "result": result});
+        Reply::new(200, "application/json", body.to_string())
+    }));
+    *addr.lock().unwrap() = Some(c.addr);
+    c
+}
+
+/// §11.65: an OAuth-protected target end to end. The unauthorised `initialize` gets the
+/// target's 401 with its challenge; discovery finds the metadata through the challenge
+/// (the `WWW-Authenticate` probe path); with the connector's token `initialize` and a tool
+/// call succeed.
+#[test]
+fn oauth_protected_target_401_discovery_then_authorized_calls() {
+    let target = protected_server();
+    let emu = emulator();
+    let _client = Client::start(&emu, &args(&["--mcp.server-url", &target.url("/mcp")]));
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                      "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                                 "clientInfo": {"name": "e2e", "version": "1"}}});
+    let t = terminal(&emu, &emu.enqueue(CommandSpec::jsonrpc(init.clone())));
+    assert_eq!(t.resp_code, 401, "{t:?}");
+    let challenge = t
+        .resp_headers
+        .get("Www-Authenticate")
+        .expect("challenge kept");
+    assert!(challenge[0].contains("resource_metadata="), "{challenge:?}");
+    assert_eq!(
+        t.resp_headers.get("Content-Type").map(Vec::as_slice),
+        Some(&["application/json".to_string()][..])
+    );
+
+    let d = discover(&emu);
+    assert_eq!(d.resp_type, "oauth_discovery_response", "{d:?}");
+    assert_eq!(d.resp_code, 200, "{d:?}");
+    let doc = d.resp_json.as_ref().expect("document");
+    assert_eq!(doc["resource"], target.url("/mcp"), "{doc}");
+    assert!(
+        target.seen().iter().any(|s| s.path == "/meta/prm"),
+        "found through the challenge"
+    );
+
+    let authed = |msg: Value| {
+        let id = emu.enqueue(CommandSpec::jsonrpc(msg).header("Authorization", "Bearer tok-123"));
+        terminal(&emu, &id)
+    };
+    let t = authed(init);
+    assert_eq!(t.resp_code, 200, "{t:?}");
+    let t = authed(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                          "params": {"name": "greet", "arguments": {"name": "Ada"}}}));
+    assert_eq!(t.resp_code, 200, "{t:?}");
+    assert_eq!(
+        t.resp_json.as_ref().unwrap()["result"]["content"][0]["text"],
+        "hello Ada"
+    );
+}
+
+/// §11.77: a malformed API key stops the start with a message that names the problem and
+/// never echoes the key.
+#[test]
+fn malformed_api_key_exits_non_zero_without_echoing_it() {
+    let key = "sk-canary bad key";
+    let (code, out, err) = support::run_to_exit(
+        &[
+            "--control-plane.tunnel-id",
+            "tunnel_0123456789abcdef0123456789abcdef",
+            "--mcp.server-url",
+            "http://127.0.0.1:1/mcp",
+        ],
+        &[("CONTROL_PLANE_API_KEY", key)],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("control plane API key is malformed"), "{err}");
+    assert!(
+        !err.contains("canary") && !out.contains("canary"),
+        "{out}{err}"
+    );
+}
+
+/// A raw HTTP/1.1 request to the client's health listener; returns (status, body).
+fn request(base: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let hostport = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = TcpStream::connect(hostport).expect("health listener");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nhost: {hostport}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, body.to_string())
+}
+
+/// §11.81: `PUT /api/log-level {"level":"error"}` is refused (400) and the level stays.
+#[test]
+fn log_level_error_is_refused_and_the_level_is_unchanged() {
+    let emu = emulator();
+    let client = Client::start(&emu, &args(&["--embedded-mcp-stub"]));
+    let (status, body) = request(
+        &client.health,
+        "PUT",
+        "/api/log-level",
+        r#"{"level":"error"}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = request(&client.health, "GET", "/api/log-level", "");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""level":"info""#), "{body}");
+}
+
+/// §11.6: shell metacharacters in `--mcp.command` stay literal: `; touch FILE` reaches the
+/// child as arguments, no shell runs it, and the file is never created.
+#[test]
+fn stdio_command_shell_metacharacters_stay_literal() {
+    let dir = std::env::temp_dir().join(format!("parity-meta-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let marker = dir.join("pwned");
+    let _ = std::fs::remove_file(&marker);
+    // A stdio MCP server in a few lines: every request is answered with the arguments the
+    // process was given.
+    let server = r#"import sys, json
+for line in sys.stdin:
+    m = json.loads(line)
+    if 'id' in m and 'method' in m:
+        r = {'content': [{'type': 'text', 'text': ' '.join(sys.argv[1:])}]}
+        print(json.dumps({'jsonrpc': '2.0', 'id': m['id'], 'result': r}), flush=True)
+"#;
+    let script = dir.join("server.py");
+    std::fs::write(&script, server).unwrap();
+    let command = format!(
+        "python3 {} ; touch {} && echo $HOME",
+        script.display(),
+        marker.display()
+    );
+    let emu = emulator();
+    let _client = Client::start(&emu, &args(&["--mcp.command", &command]));
+    let id = emu.enqueue(CommandSpec::jsonrpc(
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+               "params": {"name": "any", "arguments": {}}}),
+    ));
+    let t = terminal(&emu, &id);
+    assert_eq!(t.resp_code, 200, "{t:?}");
+    let text = t.resp_json.as_ref().unwrap()["result"]["content"][0]["text"].clone();
+    assert_eq!(
+        text,
+        format!("; touch {} && echo $HOME", marker.display()),
+        "the words after the program reach it untouched"
+    );
+    assert!(!marker.exists(), "a shell ran the command");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1320,3 +1320,36 @@ fn oauth_discovery_work_carries_the_static_headers() {
     assert_eq!(static_headers["x-gateway-key"], "discovery");
     assert_eq!(static_headers["x-team"], "a");
 }
+
+/// Every response POST, a `jsonrpc_notify` included, is bounded: by the control-plane
+/// exchange bound (poll timeout + guardrail) and never past the command's deadline. (Go
+/// bounds notification POSTs by the connection TTL, `go-runtime.md` §11.43.)
+#[test]
+fn notification_posts_are_bounded_by_the_exchange_bound_and_the_deadline() {
+    for (timeout, want) in [
+        ("", Duration::from_secs(35)),
+        (r#","response_timeout":"3s""#, Duration::from_secs(3)),
+    ] {
+        let mut h = H::new(cfg());
+        h.answer_poll(Ok(resp(200, &batch(&[rpc("a", 1, "tools/call", timeout)]))));
+        let w = h.take_mcp();
+        let mut sse = HeaderMap::new();
+        sse.insert("content-type", "text/event-stream".parse().unwrap());
+        h.e.handle_mcp_head(h.now, w[0].cmd, 200, &sse);
+        h.e.handle_mcp_body(
+            h.now,
+            w[0].cmd,
+            b"data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n",
+        );
+        h.collect();
+        let bounds: Vec<Duration> = h
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Post { timeout, .. } => Some(*timeout),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(bounds, vec![want], "{timeout}");
+    }
+}
