@@ -508,6 +508,11 @@ fn every_control_plane_request_carries_one_instance_id() {
         "{first}"
     );
     assert!(ids.iter().all(|i| i == first), "{ids:?}");
+    // A remote (HTTP) main channel is advertised without process affinity (§11.10).
+    assert!(requests.iter().all(|r| r.headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("x-tunnel-mcp-server-info")
+            && v == r#"{"version":1,"channels":[{"name":"main"}]}"#
+    })));
 }
 
 /// §11.17: without the static header a gateway requires, an `oauth_discovery` fails (every
@@ -715,5 +720,37 @@ for line in sys.stdin:
         "the words after the program reach it untouched"
     );
     assert!(!marker.exists(), "a shell ran the command");
+    // A stdio main channel is advertised with process affinity (§11.10).
+    assert!(
+        t.http_headers
+            .iter()
+            .any(|(k, v)| k == "x-tunnel-mcp-server-info"
+                && v == r#"{"version":1,"channels":[{"name":"main","proc_affinity":true}]}"#),
+        "{:?}",
+        t.http_headers
+    );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// §11.23: failed polls back off and recover; the recovery is logged and every failure is
+/// counted in `commands_poll_errors_total` by kind.
+#[test]
+fn poll_failures_are_counted_and_the_recovery_is_logged() {
+    let emu = emulator();
+    for _ in 0..2 {
+        emu.script_poll(tunnel_conformance::emulator::Fault::status(503));
+    }
+    let client = Client::start(&emu, &args(&["--embedded-mcp-stub"]));
+    wait_until("the recovery in the log", || {
+        client
+            .logs()
+            .contains("polling recovered after 2 failure(s)")
+    });
+    let (_, metrics) = client.get("/metrics");
+    assert!(
+        metrics.contains(r#"commands_poll_errors_total{error_kind="other"} 2"#),
+        "{metrics}"
+    );
+    let polled = emu.polls().len();
+    wait_until("polling to go on", || emu.polls().len() > polled);
 }

@@ -1353,3 +1353,38 @@ fn notification_posts_are_bounded_by_the_exchange_bound_and_the_deadline() {
         assert_eq!(bounds, vec![want], "{timeout}");
     }
 }
+
+/// A configured organization id is sent as `OpenAI-Organization` and wins over an operator
+/// extra header of the same name (§11.12).
+#[test]
+fn organization_id_wins_over_an_extra_header() {
+    let mut c = cfg();
+    c.organization_id = Some("org-configured".parse().unwrap());
+    c.extra_headers = vec![(
+        "openai-organization".parse().unwrap(),
+        "org-extra".parse().unwrap(),
+    )];
+    let mut h = H::new(c);
+    let (_, req) = h.take_poll().unwrap();
+    let values: Vec<_> = req
+        .headers()
+        .get_all("openai-organization")
+        .iter()
+        .collect();
+    assert_eq!(values, vec!["org-configured"]);
+}
+
+/// `timeout_ms` is the poll timeout in whole milliseconds, and a sub-millisecond timeout is
+/// sent as 1, never 0 (§11.19).
+#[test]
+fn sub_millisecond_poll_timeout_is_sent_as_one() {
+    let mut c = cfg();
+    c.poll_timeout = Duration::from_micros(400);
+    let mut h = H::new(c);
+    let (_, req) = h.take_poll().unwrap();
+    let q = req.uri().query().unwrap().to_string();
+    assert!(
+        q.contains("timeout_ms=1") && !q.contains("timeout_ms=10"),
+        "{q}"
+    );
+}
