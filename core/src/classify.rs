@@ -353,6 +353,19 @@ impl TunnelFailure {
         )
     }
 
+    /// A 2xx reply body (or SSE event) that is not a usable JSON-RPC message. Only text that
+    /// is not JSON at all is `malformed_json`; valid JSON that is not a response to our
+    /// request (no `id`, wrong version, not an object) is `invalid_protocol_response`, as a
+    /// mismatched id is (`go-runtime.md` §11.54).
+    pub fn unusable_reply(error: crate::wire::jsonrpc::JsonRpcError) -> Self {
+        match error {
+            crate::wire::jsonrpc::JsonRpcError::NotJson => {
+                TunnelFailure::protocol(NonProtocolKind::MalformedJson)
+            }
+            _ => TunnelFailure::protocol_invalid_response(),
+        }
+    }
+
     /// The target answered a request with a status or content type that cannot carry a
     /// JSON-RPC response (e.g. `202` with no body, a 3xx, `text/html`).
     ///

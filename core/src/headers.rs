@@ -140,6 +140,30 @@ fn is_transport_managed(name: &HeaderName) -> bool {
         || HOP_BY_HOP_HEADERS.contains(&name.as_str())
 }
 
+/// The operator's static headers for OAuth discovery requests (Go's order,
+/// `go-harpoon-oauth-security.md` §2.10): the MCP extra headers, then the discovery extra
+/// headers, each replacing same-named values of the first. Transport-managed names are
+/// left out, as for command requests.
+pub fn discovery_static_headers(
+    extra_headers: &[(HeaderName, HeaderValue)],
+    discovery_headers: &[(HeaderName, HeaderValue)],
+) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for list in [extra_headers, discovery_headers] {
+        let mut replaced: HashSet<&HeaderName> = HashSet::new();
+        for (name, value) in list {
+            if is_transport_managed(name) {
+                continue;
+            }
+            if replaced.insert(name) {
+                out.remove(name);
+            }
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
 /// Headers for the MCP request carrying a command.
 ///
 /// Layering, later wins: the operator's `extra_headers` (e.g. a static API key for the MCP
@@ -292,6 +316,31 @@ mod tests {
             );
         }
         m
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(HeaderName, HeaderValue)> {
+        list.iter()
+            .map(|(k, v)| (k.parse().unwrap(), HeaderValue::from_str(v).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn discovery_headers_override_mcp_extra_headers_by_name() {
+        let extra = pairs(&[
+            ("X-Gateway-Key", "general"),
+            ("X-Team", "a"),
+            ("Host", "evil"),
+        ]);
+        let disc = pairs(&[("x-gateway-key", "discovery"), ("X-Scope", "s")]);
+        let m = discovery_static_headers(&extra, &disc);
+        assert_eq!(values(&m, "x-gateway-key"), vec!["discovery"]);
+        assert_eq!(values(&m, "x-team"), vec!["a"]);
+        assert_eq!(values(&m, "x-scope"), vec!["s"]);
+        assert!(!m.contains_key("host"));
+        assert_eq!(
+            values(&discovery_static_headers(&extra, &[]), "x-gateway-key"),
+            vec!["general"]
+        );
     }
 
     fn cmd(pairs: &[(&str, &[&str])]) -> Vec<(String, Vec<String>)> {

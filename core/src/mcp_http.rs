@@ -285,12 +285,8 @@ impl HttpExchange {
             };
             let msg = match JsonRpcMessage::from_slice(ev.data.as_bytes()) {
                 Ok(m) => m,
-                Err(_) => {
-                    self.fail(
-                        out,
-                        TunnelFailure::protocol(NonProtocolKind::MalformedJson),
-                        headers,
-                    );
+                Err(e) => {
+                    self.fail(out, TunnelFailure::unusable_reply(e), headers);
                     return;
                 }
             };
@@ -354,11 +350,7 @@ impl HttpExchange {
                         }
                         _ => self.fail(out, TunnelFailure::protocol_invalid_response(), headers),
                     },
-                    Err(_) => self.fail(
-                        out,
-                        TunnelFailure::protocol(NonProtocolKind::MalformedJson),
-                        headers,
-                    ),
+                    Err(e) => self.fail(out, TunnelFailure::unusable_reply(e), headers),
                 }
             }
             State::ErrorBody {
@@ -431,13 +423,23 @@ impl HttpExchange {
         if self.is_done() {
             return;
         }
+        // The target's error status arrived and only its body could not be read: the failure
+        // is the target's, with the kind that says the body was unreadable (§4.3, §11.58).
+        let error_status = match &self.state {
+            State::ErrorBody { status, .. } => Some(*status),
+            _ => None,
+        };
         let headers = match &mut self.state {
             State::Json { headers, .. }
             | State::Sse { headers, .. }
             | State::ErrorBody { headers, .. } => std::mem::take(headers),
             _ => RespHeaders::new(),
         };
-        match TunnelFailure::from_transport(err) {
+        let failure = TunnelFailure::from_transport(err).map(|f| match error_status {
+            Some(status) => TunnelFailure::target_http(status, NonProtocolKind::BodyUnreadable),
+            None => f,
+        });
+        match failure {
             None => self.finish(
                 out,
                 Terminal::Abandon {

@@ -97,10 +97,15 @@ impl McpBinding for HttpBinding {
                     exchange(&agent, Method::DELETE, url, headers, (), bound, &sink)
                 });
             }
-            McpOp::OAuthDiscovery { headers } => {
+            McpOp::OAuthDiscovery {
+                headers,
+                static_headers,
+            } => {
                 let budget = bound.timeout.min(crate::oauth::BUDGET);
+                let d =
+                    tunnel_core::oauth::Discovery::new(&url).with_static_headers(static_headers);
                 self.pool
-                    .submit(move || crate::oauth::discover(&agent, &url, &headers, budget, &sink));
+                    .submit(move || crate::oauth::discover(&agent, d, &headers, budget, &sink));
             }
         }
     }

@@ -8,7 +8,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use http::{HeaderMap, Uri};
+use http::HeaderMap;
 use tunnel_core::engine::McpOutput;
 use tunnel_core::oauth::{self, Discovery, Step};
 
@@ -18,17 +18,16 @@ use crate::errors::{classify, classify_io, Phase};
 /// Bound on one discovery, as in Go (`DefaultDiscoveryTimeout`).
 pub(crate) const BUDGET: Duration = Duration::from_secs(5);
 
-/// Runs the discovery for the MCP server at `mcp` within `budget`; `headers` (from the
-/// engine: `User-Agent`) go on every request.
+/// Runs the discovery `d` within `budget`; `headers` (from the engine: `User-Agent`) go on
+/// every request.
 pub(crate) fn discover(
     agent: &ureq::Agent,
-    mcp: &Uri,
+    mut d: Discovery,
     headers: &HeaderMap,
     budget: Duration,
     sink: &McpSink,
 ) {
     let end = Instant::now() + budget;
-    let mut d = Discovery::new(mcp);
     loop {
         if sink.is_cancelled() {
             return;

@@ -153,9 +153,13 @@ pub(crate) fn http(
             (Method::POST, headers, message.get().as_bytes().to_vec())
         }
         McpOp::TerminateSession { headers, .. } => (Method::DELETE, headers, Vec::new()),
-        McpOp::OAuthDiscovery { headers } => {
+        McpOp::OAuthDiscovery {
+            headers,
+            static_headers,
+        } => {
             let budget = bound.min(crate::oauth::BUDGET);
-            return Ok(crate::oauth::discover(uri, headers, tls, budget, reply));
+            let d = tunnel_core::oauth::Discovery::new(&uri).with_static_headers(static_headers);
+            return Ok(crate::oauth::discover(d, headers, tls, budget, reply));
         }
     };
     Ok(Box::pin(async move {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use async_io::Timer;
 use futures_lite::future;
-use http::{HeaderMap, Uri};
+use http::HeaderMap;
 use tunnel_core::classify::TransportError;
 use tunnel_core::engine::McpOutput;
 use tunnel_core::oauth::{self, Discovery, Step as Next};
@@ -23,10 +23,10 @@ use crate::mcp::Reply;
 /// Bound on one discovery, as in Go (`DefaultDiscoveryTimeout`).
 pub(crate) const BUDGET: Duration = Duration::from_secs(5);
 
-/// The discovery for the MCP server at `mcp` within `budget`; `headers` (from the engine:
-/// `User-Agent`) go on every request.
+/// The discovery `d` within `budget`; `headers` (from the engine: `User-Agent`) go on
+/// every request.
 pub(crate) fn discover(
-    mcp: Uri,
+    mut d: Discovery,
     headers: HeaderMap,
     tls: Tls,
     budget: Duration,
@@ -34,7 +34,6 @@ pub(crate) fn discover(
 ) -> Task {
     Box::pin(async move {
         let end = Instant::now() + budget;
-        let mut d = Discovery::new(&mcp);
         loop {
             match d.poll() {
                 Next::Request {

@@ -117,6 +117,10 @@ pub fn engine_config(c: &RunConfig) -> Result<EngineConfig, SettingsError> {
     };
     e.extra_headers = headers("control-plane.extra-headers", &cp.extra_headers)?;
     let mcp_extra = headers("mcp.extra-headers", &c.mcp.extra_headers)?;
+    e.discovery_extra_headers = headers(
+        "mcp.discovery-extra-headers",
+        &c.mcp.discovery_extra_headers,
+    )?;
     e.bindings = Vec::new();
     for b in &c.mcp.server_urls {
         e.bindings.push(Binding {

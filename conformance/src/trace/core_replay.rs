@@ -150,7 +150,7 @@ pub fn mcp_seen(work: &McpWork, at_ms: u64) -> Seen {
             ("POST", h, message.get().as_bytes().to_vec())
         }
         McpOp::TerminateSession { headers, .. } => ("DELETE", headers_seen(headers), Vec::new()),
-        McpOp::OAuthDiscovery { headers } => ("GET", headers_seen(headers), Vec::new()),
+        McpOp::OAuthDiscovery { headers, .. } => ("GET", headers_seen(headers), Vec::new()),
     };
     Seen {
         method: method.into(),
@@ -357,9 +357,15 @@ impl Runner<'_> {
                     *c += 1;
                     *c - 1
                 };
-                if let McpOp::OAuthDiscovery { headers } = &work.op {
+                if let McpOp::OAuthDiscovery {
+                    headers,
+                    static_headers,
+                } = &work.op
+                {
                     self.mcp_cursor.entry(rid.clone()).and_modify(|c| *c -= 1);
-                    let out = self.discover(&rid, headers, at_ms);
+                    let d = Discovery::new(&Uri::from_static(REPLAY_MCP_URL))
+                        .with_static_headers(static_headers.clone());
+                    let out = self.discover(d, &rid, headers, at_ms);
                     self.schedule(now, Scheduled::mcp(work.cmd, McpEvent::Output(out)));
                     return;
                 }
@@ -383,8 +389,13 @@ impl Runner<'_> {
 
     /// Runs an `oauth_discovery` command's discovery against the command's MCP lines, one
     /// line per request, in order (instantly: the requests' timing is the adapters').
-    fn discover(&mut self, rid: &str, headers: &HeaderMap, at_ms: u64) -> McpOutput {
-        let mut d = Discovery::new(&Uri::from_static(REPLAY_MCP_URL));
+    fn discover(
+        &mut self,
+        mut d: Discovery,
+        rid: &str,
+        headers: &HeaderMap,
+        at_ms: u64,
+    ) -> McpOutput {
         loop {
             match d.poll() {
                 DiscoveryStep::Request {

@@ -84,19 +84,41 @@ pub fn engine_config(
                 .collect::<Result<Vec<_>, _>>()?,
         ),
     };
+    let mcp_extra = header_list(&c.mcp_extra_headers)?;
+    cfg.discovery_extra_headers = header_list(&c.discovery_extra_headers)?;
     cfg.bindings = c
         .bindings
         .iter()
         .map(|b| {
+            let kind = kind_of(&b.kind);
             Ok(Binding {
                 channel: ChannelName::canonical(&b.channel)
                     .map_err(|e| format!("binding {:?}: {e}", b.channel))?,
-                kind: kind_of(&b.kind),
-                extra_headers: Vec::new(),
+                kind,
+                extra_headers: if kind == BindingKind::Http {
+                    mcp_extra.clone()
+                } else {
+                    Vec::new()
+                },
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
     Ok(cfg)
+}
+
+/// A trace's operator header map as the engine takes it.
+fn header_list(
+    map: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, String> {
+    map.iter()
+        .map(|(k, v)| {
+            let name = http::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| format!("header name {k:?}: {e}"))?;
+            let value =
+                http::HeaderValue::from_str(v).map_err(|e| format!("header {k:?} value: {e}"))?;
+            Ok((name, value))
+        })
+        .collect()
 }
 
 /// The trace configuration of a live engine configuration (for the recorder).
@@ -120,6 +142,9 @@ pub fn trace_config(cfg: &EngineConfig) -> TraceConfig {
                 kind: kind_name(b.kind).to_string(),
             })
             .collect(),
+        // Operator headers are secrets: a recorded trace never carries them.
+        mcp_extra_headers: Default::default(),
+        discovery_extra_headers: Default::default(),
     }
 }
 

@@ -93,6 +93,13 @@ pub struct TraceConfig {
     pub poll_channels: Option<Vec<String>>,
     #[serde(default = "default_bindings")]
     pub bindings: Vec<BindingSpec>,
+    /// Operator headers for the MCP requests of every HTTP binding (`--mcp.extra-headers`).
+    /// Authored traces only: the recorder never writes operator headers (they are secrets).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mcp_extra_headers: BTreeMap<String, String>,
+    /// Operator headers for OAuth discovery requests (`--mcp.discovery-extra-headers`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub discovery_extra_headers: BTreeMap<String, String>,
 }
 
 fn default_inflight() -> usize {
@@ -125,6 +132,8 @@ impl Default for TraceConfig {
             poll_guardrail_ms: default_guardrail(),
             poll_channels: None,
             bindings: default_bindings(),
+            mcp_extra_headers: BTreeMap::new(),
+            discovery_extra_headers: BTreeMap::new(),
         }
     }
 }
@@ -387,6 +396,8 @@ const CONFIG_KEYS: &[&str] = &[
     "poll_guardrail_ms",
     "poll_channels",
     "bindings",
+    "mcp_extra_headers",
+    "discovery_extra_headers",
 ];
 
 /// A trace that could not be read.

@@ -211,9 +211,14 @@ impl Inner {
                         message, headers, ..
                     } => ("POST", headers, Some(message.get().as_bytes())),
                     McpOp::TerminateSession { headers, .. } => ("DELETE", headers, None),
-                    McpOp::OAuthDiscovery { headers } => ("GET", headers, None),
+                    McpOp::OAuthDiscovery { headers, .. } => ("GET", headers, None),
                 };
-                for (k, v) in headers {
+                // Operator static headers of a discovery are secrets as much as a command's.
+                let statics = match &work.op {
+                    McpOp::OAuthDiscovery { static_headers, .. } => Some(static_headers),
+                    _ => None,
+                };
+                for (k, v) in headers.iter().chain(statics.into_iter().flatten()) {
                     if super::redact::is_sensitive(k.as_str()) {
                         self.red
                             .header_value(k.as_str(), &String::from_utf8_lossy(v.as_bytes()));

@@ -57,6 +57,10 @@ pub struct EngineConfig {
     /// Operator headers for control-plane requests (reserved names already refused).
     pub extra_headers: Vec<(HeaderName, HeaderValue)>,
     pub bindings: Vec<Binding>,
+    /// Operator headers for OAuth discovery requests to the main MCP server's origin
+    /// (`--mcp.discovery-extra-headers`); they override the main binding's `extra_headers`
+    /// there, which discovery requests carry too.
+    pub discovery_extra_headers: Vec<(HeaderName, HeaderValue)>,
     /// Attempts per response POST (first try included).
     pub post_attempts: u32,
     /// Polls failing for longer than this make readiness false.
@@ -92,6 +96,7 @@ impl EngineConfig {
                 kind: BindingKind::Http,
                 extra_headers: Vec::new(),
             }],
+            discovery_extra_headers: Vec::new(),
             post_attempts: 3,
             poll_failure_grace: Duration::from_secs(30),
             auth_fix: "check the API key and the tunnel id: the key must be a runtime key allowed to use this tunnel".to_string(),

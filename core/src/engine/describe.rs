@@ -127,6 +127,10 @@ fn describe(event: &Event, auth_fix: &str) -> (Level, String) {
         },
         Event::MetadataFetched(m) => (Level::Info, format!("serving tunnel {} ({:?})", m.id, m.name)),
         Event::MetadataFailed { error } => (Level::Warn, format!("could not fetch tunnel metadata: {error}")),
+        Event::ProtectedHeaderIgnored { name } => (
+            Level::Warn,
+            format!("control-plane extra header {name} is not sent: the client sets it itself and it cannot be overridden; remove it from the control-plane extra headers"),
+        ),
         Event::Drained { abandoned } => (
             Level::Info,
             if *abandoned == 0 {

@@ -169,7 +169,17 @@ impl Engine {
                 if let Ok(v) = http::HeaderValue::from_str(&ua) {
                     headers.insert(http::header::USER_AGENT, v);
                 }
-                (McpOp::OAuthDiscovery { headers }, None)
+                let static_headers = crate::headers::discovery_static_headers(
+                    &binding_extra,
+                    &self.cfg.discovery_extra_headers,
+                );
+                (
+                    McpOp::OAuthDiscovery {
+                        headers,
+                        static_headers,
+                    },
+                    None,
+                )
             }
             CommandKind::Unknown { .. } => {
                 self.remove_cmd(id);
@@ -256,6 +266,7 @@ impl Engine {
         id: CommandId,
         f: impl FnOnce(&mut HttpExchange, &mut Vec<McpOutput>),
     ) {
+        self.expire_due(now);
         let mut out = Vec::new();
         match self.cmds.get_mut(&id) {
             Some(super::Cmd {
@@ -310,6 +321,7 @@ impl Engine {
 
     /// Reports an MCP step for bindings that do their own framing (stdio, in-process).
     pub fn handle_mcp_output(&mut self, now: Instant, id: CommandId, output: McpOutput) {
+        self.expire_due(now);
         if !self.mcp_running(id) {
             return;
         }
@@ -397,6 +409,8 @@ impl Engine {
                     } => {
                         let body = synthesize_error(cmd.rpc_id.as_deref(), resp_code, &failure);
                         let method = cmd.method;
+                        let no_reply_due =
+                            matches!(cmd.request_kind, "notification" | "client_response");
                         if matches!(
                             failure.source(),
                             Source::Dns | Source::Tls | Source::Connect
@@ -412,14 +426,27 @@ impl Engine {
                             resp_code,
                             method,
                         });
-                        RawValue::from_string(String::from_utf8_lossy(&body).into_owned())
-                            .ok()
-                            .and_then(|json| {
-                                ResponsePayload::jsonrpc_response(
-                                    &rid, &ch, json, resp_code, headers,
-                                )
+                        if no_reply_due {
+                            // A notification (or a connector's response) has no id to answer
+                            // with: the connector learns the outcome from the acknowledged
+                            // status alone, as when the target itself answers 5xx (§3.5,
+                            // §11.53). An id-less JSON-RPC error would be a reply to nothing.
+                            Some(ResponsePayload::notify_ack(
+                                &rid,
+                                &ch,
+                                resp_code,
+                                RespHeaders::new(),
+                            ))
+                        } else {
+                            RawValue::from_string(String::from_utf8_lossy(&body).into_owned())
                                 .ok()
-                            })
+                                .and_then(|json| {
+                                    ResponsePayload::jsonrpc_response(
+                                        &rid, &ch, json, resp_code, headers,
+                                    )
+                                    .ok()
+                                })
+                        }
                     }
                     Terminal::Abandon { reason } => {
                         self.remove_cmd(id);

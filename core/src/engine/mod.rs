@@ -82,9 +82,21 @@ pub struct McpWork {
     pub op: McpOp,
 }
 
-/// How long one MCP exchange may take in all: the command's deadline or the connection TTL
-/// (`mcp.connection-max-ttl`), whichever comes first. The rule is the core's so both
-/// adapters bound, and end, an exchange the same way.
+/// How long after a command's deadline an adapter keeps its MCP I/O bounded (connect, write,
+/// read): the engine's deadline timer must always be the one that ends the command.
+///
+/// An I/O timeout set to exactly the deadline races that timer: socket timeouts round to
+/// whole milliseconds (a connect may give up up to 1 ms early) and the thread that reports
+/// it is not the one that runs the timer, so the failure could reach the engine just before
+/// the deadline and become a `tunnel_failure {source: timeout}` posted as the deadline
+/// passes. With this slack the deadline always comes first and nothing is posted; the late
+/// I/O error is then ignored (the command is gone).
+pub const MCP_IO_DEADLINE_SLACK: Duration = Duration::from_millis(50);
+
+/// How long one MCP exchange may take in all: the command's deadline (plus
+/// [`MCP_IO_DEADLINE_SLACK`]) or the connection TTL (`mcp.connection-max-ttl`), whichever
+/// comes first. The rule is the core's so both adapters bound, and end, an exchange the same
+/// way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExchangeBound {
     pub timeout: Duration,
@@ -96,10 +108,18 @@ pub struct ExchangeBound {
 }
 
 impl McpWork {
+    /// The instant the adapter's I/O for this work should give up: the deadline plus
+    /// [`MCP_IO_DEADLINE_SLACK`], or `None` when the command has no deadline.
+    pub fn io_deadline(&self) -> Option<Instant> {
+        self.deadline
+            .map(|d| d.checked_add(MCP_IO_DEADLINE_SLACK).unwrap_or(d))
+    }
+
     /// The bound of this work's exchange, started at `now` under connection TTL `ttl`. A
-    /// zero `timeout` means the deadline has passed: the engine is about to end the command.
+    /// zero `timeout` means the deadline (and its slack) has passed: the engine has ended,
+    /// or is about to end, the command.
     pub fn bound(&self, now: Instant, ttl: Duration) -> ExchangeBound {
-        match self.deadline {
+        match self.io_deadline() {
             None => ExchangeBound {
                 timeout: ttl,
                 by_ttl: true,
@@ -140,8 +160,15 @@ pub enum McpOp {
         session_id: String,
         headers: HeaderMap,
     },
-    /// Fetch OAuth protected-resource metadata (main HTTP channel only).
-    OAuthDiscovery { headers: HeaderMap },
+    /// Fetch OAuth protected-resource metadata (main HTTP channel only). `headers` go on
+    /// every discovery request (`User-Agent`); `static_headers` are the operator's
+    /// (`--mcp.extra-headers`, `--mcp.discovery-extra-headers` over them) for
+    /// [`crate::oauth::Discovery::with_static_headers`], which sends them to the MCP
+    /// server's origin only.
+    OAuthDiscovery {
+        headers: HeaderMap,
+        static_headers: HeaderMap,
+    },
 }
 
 /// Something for the adapter to do.
@@ -309,6 +336,12 @@ pub enum Event {
     MetadataFailed {
         error: PollError,
     },
+    /// An operator control-plane extra header names a header the client sets itself
+    /// (`X-Tunnel-Client-Instance-Id`, `X-Tunnel-Shard-Token`, …): it is never sent. Emitted
+    /// once per name when the engine starts, so the operator learns why it has no effect.
+    ProtectedHeaderIgnored {
+        name: String,
+    },
     /// Draining finished or timed out; the adapter may exit.
     Drained {
         abandoned: usize,
@@ -424,6 +457,21 @@ impl Engine {
             last_now: now,
             cfg,
         };
+        let mut ignored: Vec<String> = Vec::new();
+        for (name, _) in &engine.cfg.extra_headers {
+            if crate::headers::is_reserved_control_plane_header(name.as_str())
+                && !ignored
+                    .iter()
+                    .any(|n| n.eq_ignore_ascii_case(name.as_str()))
+            {
+                ignored.push(name.as_str().to_string());
+            }
+        }
+        for name in ignored {
+            engine
+                .events
+                .push_back(Event::ProtectedHeaderIgnored { name });
+        }
         let timeout = engine.cp_timeout();
         engine.actions.push_back(Action::FetchMetadata {
             request: engine.req.metadata(),
@@ -589,6 +637,26 @@ impl Engine {
             self.posts.remove(&post);
         }
         Some(cmd)
+    }
+
+    /// Runs the deadline timers already due at `now` before an input is processed: an input
+    /// that arrives at or after a command's deadline (an MCP timeout whose clock rounded the
+    /// other way, a late wake-up) finds the command already expired instead of producing a
+    /// response that would be posted too late.
+    fn expire_due(&mut self, now: Instant) {
+        let due: Vec<(Instant, Timer)> = self
+            .timers
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .filter(|(_, t)| matches!(t, Timer::Deadline(_)))
+            .copied()
+            .collect();
+        for (at, timer) in due {
+            self.timers.remove(&(at, timer));
+            if let Timer::Deadline(id) = timer {
+                self.on_deadline(now, id);
+            }
+        }
     }
 
     fn on_deadline(&mut self, _now: Instant, id: CommandId) {

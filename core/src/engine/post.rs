@@ -42,6 +42,12 @@ impl Engine {
         let Some(cmd) = self.cmds.get_mut(&id) else {
             return;
         };
+        if cmd.deadline.is_some_and(|d| d <= now) {
+            // Once the deadline has passed nothing is posted, whatever produced the response
+            // (an MCP failure reported at the deadline must not race the deadline timer).
+            self.on_deadline(now, id);
+            return;
+        }
         let Some(out) = cmd.outbox.front() else {
             return;
         };
@@ -85,6 +91,7 @@ impl Engine {
         post: PostId,
         result: Result<HttpResponse, PostError>,
     ) {
+        self.expire_due(now);
         let Some(id) = self.posts.remove(&post) else {
             return;
         };

@@ -247,6 +247,44 @@ fn operator_extra_headers_cannot_override_reserved_headers() {
     assert_eq!(req.headers()["x-debug"], "1");
 }
 
+/// A protected header in the operator's list is not silently dropped: one event per name
+/// at start (the adapter logs it as a warning), none for ordinary headers.
+#[test]
+fn protected_extra_header_is_reported_once_at_start() {
+    let mut c = cfg();
+    c.extra_headers = vec![
+        (
+            "x-tunnel-client-instance-id".parse().unwrap(),
+            "x".parse().unwrap(),
+        ),
+        ("x-debug".parse().unwrap(), "1".parse().unwrap()),
+        (
+            "X-Tunnel-Client-Instance-Id".parse().unwrap(),
+            "y".parse().unwrap(),
+        ),
+    ];
+    let mut h = H::new(c);
+    let ignored: Vec<String> = h
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::ProtectedHeaderIgnored { name } => Some(name),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ignored, vec!["x-tunnel-client-instance-id".to_string()]);
+    let (_, req) = h.take_poll().unwrap();
+    assert_eq!(
+        req.headers()["x-tunnel-client-instance-id"],
+        "0123456789abcdef0123456789abcdef"
+    );
+    h.advance(Duration::from_secs(1));
+    assert!(!h
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::ProtectedHeaderIgnored { .. })));
+}
+
 #[test]
 fn limit_is_min_of_free_prefetch_slots_and_25() {
     let mut c = cfg();
@@ -557,6 +595,104 @@ fn deadline_during_mcp_cancels_the_work_and_posts_nothing() {
         .any(|a| matches!(a, Action::CancelMcp { cmd } if *cmd == w[0].cmd)));
     h.mcp_json(w[0].cmd, 200, r#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
     assert!(h.take_posts().is_empty());
+}
+
+/// The adapter reports the MCP failure (a connect timeout) at the deadline itself, before
+/// the engine's deadline timer has run: the deadline wins, nothing is posted.
+#[test]
+fn mcp_failure_reported_at_the_deadline_posts_nothing() {
+    for late in [
+        Duration::ZERO,
+        Duration::from_micros(300),
+        Duration::from_secs(2),
+    ] {
+        let mut h = H::new(cfg());
+        h.answer_poll(Ok(resp(
+            200,
+            &batch(&[rpc("a", 1, "ping", r#","response_timeout":"1s""#)]),
+        )));
+        let w = h.take_mcp();
+        h.now += Duration::from_secs(1) + late;
+        h.e.handle_mcp_error(h.now, w[0].cmd, TransportError::Timeout);
+        h.collect();
+        assert!(
+            h.take_posts().is_empty(),
+            "posted {late:?} after the deadline"
+        );
+        let events = h.events();
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::DeadlineExpired { stage: "mcp", .. })),
+            "{events:?}"
+        );
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, Event::FailureSynthesized { .. })),
+            "{events:?}"
+        );
+    }
+}
+
+/// Just before the deadline the failure is still posted, with a POST timeout that ends at
+/// the deadline; a response that would be posted at or after it never is, whatever phase
+/// produced it (here a retry timer due exactly at the deadline).
+#[test]
+fn no_post_is_emitted_at_or_after_the_deadline() {
+    let mut h = H::new(cfg());
+    h.answer_poll(Ok(resp(
+        200,
+        &batch(&[rpc("a", 1, "ping", r#","response_timeout":"1s""#)]),
+    )));
+    let w = h.take_mcp();
+    let deadline = w[0].deadline.unwrap();
+    h.now = deadline - Duration::from_millis(1);
+    h.e.handle_mcp_error(h.now, w[0].cmd, TransportError::Timeout);
+    h.collect();
+    let timeouts: Vec<Duration> = h
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Post { timeout, .. } => Some(*timeout),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(timeouts, vec![Duration::from_millis(1)]);
+    let (id, _) = h.take_posts().pop().unwrap();
+    // The POST result comes back at the deadline: no retry, whatever the status.
+    h.now = deadline;
+    let wall = h.wall();
+    h.e.handle_post_result(
+        h.now,
+        wall,
+        id,
+        Err(PostError {
+            error: TransportError::Timeout,
+            written: false,
+        }),
+    );
+    h.collect();
+    h.advance(Duration::from_secs(5));
+    assert!(h.take_posts().is_empty());
+}
+
+/// The adapter's MCP I/O bound ends after the deadline, so its own timeout can never beat
+/// the engine's deadline timer.
+#[test]
+fn mcp_io_deadline_is_after_the_command_deadline() {
+    let mut h = H::new(cfg());
+    h.answer_poll(Ok(resp(
+        200,
+        &batch(&[
+            rpc("a", 1, "ping", r#","response_timeout":"1s""#),
+            rpc("b", 2, "ping", ""),
+        ]),
+    )));
+    let w = h.take_mcp();
+    let d = w[0].deadline.unwrap();
+    assert!(w[0].io_deadline().unwrap() > d);
+    assert_eq!(w[1].io_deadline(), None);
 }
 
 #[test]
@@ -1325,4 +1461,104 @@ fn every_emitted_payload_validates_against_the_contract_schema() {
         let errors: Vec<String> = validator.iter_errors(b).map(|e| e.to_string()).collect();
         assert!(errors.is_empty(), "{b}: {errors:?}");
     }
+}
+
+/// An `oauth_discovery` command carries the operator's static headers for the MCP origin:
+/// `--mcp.extra-headers` with `--mcp.discovery-extra-headers` over them (Go's order).
+#[test]
+fn oauth_discovery_work_carries_the_static_headers() {
+    let mut c = cfg();
+    c.bindings[0].extra_headers = vec![
+        ("x-gateway-key".parse().unwrap(), "general".parse().unwrap()),
+        ("x-team".parse().unwrap(), "a".parse().unwrap()),
+    ];
+    c.discovery_extra_headers = vec![(
+        "x-gateway-key".parse().unwrap(),
+        "discovery".parse().unwrap(),
+    )];
+    let mut h = H::new(c);
+    h.answer_poll(Ok(resp(
+        200,
+        &batch(&[command("a", r#","command_type":"oauth_discovery""#)]),
+    )));
+    let w = h.take_mcp();
+    let McpOp::OAuthDiscovery {
+        headers,
+        static_headers,
+    } = &w[0].op
+    else {
+        panic!("{:?}", w[0].op);
+    };
+    assert_eq!(headers["user-agent"], "oai-tunnel-client/1.2.3");
+    assert!(!headers.contains_key("x-gateway-key"));
+    assert_eq!(static_headers["x-gateway-key"], "discovery");
+    assert_eq!(static_headers["x-team"], "a");
+}
+
+/// Every response POST, a `jsonrpc_notify` included, is bounded: by the control-plane
+/// exchange bound (poll timeout + guardrail) and never past the command's deadline. (Go
+/// bounds notification POSTs by the connection TTL, `go-runtime.md` §11.43.)
+#[test]
+fn notification_posts_are_bounded_by_the_exchange_bound_and_the_deadline() {
+    for (timeout, want) in [
+        ("", Duration::from_secs(35)),
+        (r#","response_timeout":"3s""#, Duration::from_secs(3)),
+    ] {
+        let mut h = H::new(cfg());
+        h.answer_poll(Ok(resp(200, &batch(&[rpc("a", 1, "tools/call", timeout)]))));
+        let w = h.take_mcp();
+        let mut sse = HeaderMap::new();
+        sse.insert("content-type", "text/event-stream".parse().unwrap());
+        h.e.handle_mcp_head(h.now, w[0].cmd, 200, &sse);
+        h.e.handle_mcp_body(
+            h.now,
+            w[0].cmd,
+            b"data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n",
+        );
+        h.collect();
+        let bounds: Vec<Duration> = h
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Post { timeout, .. } => Some(*timeout),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(bounds, vec![want], "{timeout}");
+    }
+}
+
+/// A configured organization id is sent as `OpenAI-Organization` and wins over an operator
+/// extra header of the same name (§11.12).
+#[test]
+fn organization_id_wins_over_an_extra_header() {
+    let mut c = cfg();
+    c.organization_id = Some("org-configured".parse().unwrap());
+    c.extra_headers = vec![(
+        "openai-organization".parse().unwrap(),
+        "org-extra".parse().unwrap(),
+    )];
+    let mut h = H::new(c);
+    let (_, req) = h.take_poll().unwrap();
+    let values: Vec<_> = req
+        .headers()
+        .get_all("openai-organization")
+        .iter()
+        .collect();
+    assert_eq!(values, vec!["org-configured"]);
+}
+
+/// `timeout_ms` is the poll timeout in whole milliseconds, and a sub-millisecond timeout is
+/// sent as 1, never 0 (§11.19).
+#[test]
+fn sub_millisecond_poll_timeout_is_sent_as_one() {
+    let mut c = cfg();
+    c.poll_timeout = Duration::from_micros(400);
+    let mut h = H::new(c);
+    let (_, req) = h.take_poll().unwrap();
+    let q = req.uri().query().unwrap().to_string();
+    assert!(
+        q.contains("timeout_ms=1") && !q.contains("timeout_ms=10"),
+        "{q}"
+    );
 }

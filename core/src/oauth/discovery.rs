@@ -32,9 +32,10 @@ pub const MAX_REDIRECTS: u32 = 10;
 #[derive(Debug)]
 pub enum Step {
     /// Send this request (empty body, redirects not followed) within `timeout`; report the
-    /// outcome with `handle_response` or `handle_error`. The adapter adds `User-Agent` and
-    /// the discovery-scoped static headers; `headers` are the ones the algorithm needs
-    /// (`Accept: application/json`).
+    /// outcome with `handle_response` or `handle_error`. The adapter adds `User-Agent`;
+    /// `headers` are the ones the algorithm needs (`Accept: application/json`) and, for a
+    /// request to the MCP server's origin, the static headers
+    /// ([`Discovery::with_static_headers`]).
     Request {
         method: Method,
         uri: Uri,
@@ -218,6 +219,9 @@ pub struct Discovery {
     pending: Option<Pending>,
     outcome: Option<Result<Found, DiscoveryError>>,
     attempts: Vec<Attempt>,
+    /// The operator's static headers (`--mcp.extra-headers`, with
+    /// `--mcp.discovery-extra-headers` over them), sent only to the MCP server's origin.
+    static_headers: HeaderMap,
 }
 
 impl Discovery {
@@ -234,12 +238,23 @@ impl Discovery {
             pending: None,
             outcome: None,
             attempts: Vec::new(),
+            static_headers: HeaderMap::new(),
         };
         match d.mcp.clone() {
             Some(uri) => d.pending = Some(Pending::start(Chain::Probe(Method::POST), uri)),
             None => d.start_fetch(None),
         }
         d
+    }
+
+    /// Static headers for every request to the MCP server's origin, any path (the probe,
+    /// the well-known candidates, same-origin redirects), as the Go client scopes them:
+    /// a gateway in front of the server sees them on discovery as on tool calls. A
+    /// candidate on another origin (a `resource_metadata` URL elsewhere) never gets them:
+    /// the server, not the operator, named that host.
+    pub fn with_static_headers(mut self, headers: HeaderMap) -> Discovery {
+        self.static_headers = headers;
+        self
     }
 
     /// The next request, or the end. Asking again before reporting an outcome repeats the
@@ -253,7 +268,12 @@ impl Discovery {
             // is the safe answer.
             return Step::Done(Err(DiscoveryError::NoCandidates));
         };
-        let mut headers = HeaderMap::new();
+        let mcp_origin = self.mcp.as_ref().and_then(Origin::of);
+        let mut headers = if mcp_origin.is_some() && Origin::of(&p.uri) == mcp_origin {
+            self.static_headers.clone()
+        } else {
+            HeaderMap::new()
+        };
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         let timeout = match p.chain {
             Chain::Probe(_) => PROBE_TIMEOUT,

@@ -544,3 +544,60 @@ fn stray_reports_and_repeated_polls_are_harmless() {
     assert!(matches!(d.poll(), Step::Done(Err(_))));
     assert_eq!(d.attempts().len(), 4);
 }
+
+/// The operator's static headers go on every discovery request to the MCP server's origin
+/// (probe, well-known candidates, a same-origin redirect), and on none to another origin,
+/// even one the server's challenge named.
+#[test]
+fn static_headers_only_on_the_mcp_origin() {
+    let mut statics = HeaderMap::new();
+    statics.insert("x-gateway-key", HeaderValue::from_static("k1"));
+    let mut d = Discovery::new(&MCP.parse().unwrap()).with_static_headers(statics);
+    let elsewhere = "https://meta.other.example/prm";
+    let mut seen: Vec<(String, Option<String>)> = Vec::new();
+    for _ in 0..20 {
+        let Step::Request {
+            method,
+            uri,
+            headers,
+            ..
+        } = d.poll()
+        else {
+            break;
+        };
+        assert_eq!(headers[ACCEPT], "application/json");
+        let key = format!("{method} {uri}");
+        let gw = headers
+            .get("x-gateway-key")
+            .map(|v| v.to_str().unwrap().to_string());
+        seen.push((key.clone(), gw));
+        if key == format!("POST {MCP}") {
+            let mut h = HeaderMap::new();
+            h.insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_str(&format!(r#"Bearer resource_metadata="{elsewhere}""#))
+                    .unwrap(),
+            );
+            d.handle_response(401, &h, b"");
+        } else if key == get(PATH) {
+            let mut h = HeaderMap::new();
+            h.insert(LOCATION, HeaderValue::from_static("/moved"));
+            d.handle_response(307, &h, b"");
+        } else if key == get("https://mcp.example/moved") {
+            d.handle_response(200, &HeaderMap::new(), DOC.as_bytes());
+        } else {
+            d.handle_response(404, &HeaderMap::new(), b"");
+        }
+    }
+    let k1 = Some("k1".to_string());
+    assert_eq!(
+        seen,
+        vec![
+            (format!("POST {MCP}"), k1.clone()),
+            (get(elsewhere), None),
+            (get(PATH), k1.clone()),
+            (get("https://mcp.example/moved"), k1),
+        ]
+    );
+    assert!(matches!(d.poll(), Step::Done(Ok(_))));
+}
