@@ -5,6 +5,8 @@
 //! they return `None`, and wake up again at [`Engine::poll_timeout`] to call
 //! [`Engine::handle_timeout`]. The engine never sleeps, reads a clock or opens a socket.
 
+#[cfg(test)]
+mod backpressure_tests;
 mod config;
 mod cp_request;
 mod dispatch;
@@ -473,6 +475,9 @@ impl Engine {
         for id in ids {
             self.pump_posts(now, id);
         }
+        // A command whose last POST just ended left the engine above: its slot may allow
+        // the poll that the call before the loop had to hold back.
+        self.schedule_poll(now);
         if self.is_finished() && !self.drained_reported {
             self.drained_reported = true;
             self.clear_timer(Timer::Drain);
