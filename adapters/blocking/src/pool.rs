@@ -6,7 +6,7 @@
 //! exchange may stay blocked in a socket read until its deadline (ureq cannot interrupt one
 //! connection of a pool), and new work must not queue behind it. So the pool keeps `core`
 //! threads and may grow to `max` temporary ones, which exit once the queue has stayed empty
-//! for the pool's linger time (zero by default: at once).
+//! and no job has lacked a thread for the pool's linger time (zero by default: at once).
 //!
 //! Response POSTs use the same pool shape (see [`post_concurrency`]): behind a control
 //! plane 80 ms away each POST holds its thread for the round trip, so posting must run as
@@ -87,6 +87,10 @@ struct State {
     idle: usize,
     threads: usize,
     stop: bool,
+    /// Last time a job found no idle thread. Temporary threads leave once this is `linger`
+    /// ago: a spike grows the pool, and the pool shrinks back after it (under steady load
+    /// every idle thread keeps getting some work, so "idle for `linger`" alone never ends).
+    saturated_at: Instant,
 }
 
 struct Shared {
@@ -151,6 +155,7 @@ impl Pool {
                     idle: 0,
                     threads: 0,
                     stop: false,
+                    saturated_at: Instant::now(),
                 }),
                 cv: Condvar::new(),
                 core,
@@ -178,6 +183,9 @@ impl Pool {
             return;
         }
         st.jobs.push_back(Box::new(job));
+        if st.jobs.len() > st.idle {
+            st.saturated_at = Instant::now();
+        }
         if st.jobs.len() <= st.idle {
             self.shared.cv.notify_one();
             return;
@@ -219,22 +227,20 @@ fn worker(shared: Arc<Shared>, temporary: bool) {
             st = shared.lock();
             continue;
         }
-        if st.stop || (temporary && shared.linger.is_zero()) {
+        // No job: a temporary thread leaves once no job has lacked a thread for `linger`.
+        let quiet = st.saturated_at.elapsed() >= shared.linger;
+        if st.stop || (temporary && quiet) {
             st.threads -= 1;
             return;
         }
         st.idle += 1;
         if temporary {
-            let (g, timeout) = shared
+            st = shared
                 .cv
                 .wait_timeout(st, shared.linger)
-                .unwrap_or_else(|e| e.into_inner());
-            st = g;
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
             st.idle -= 1;
-            if timeout.timed_out() && st.jobs.is_empty() {
-                st.threads -= 1;
-                return;
-            }
             continue;
         }
         st = shared.cv.wait(st).unwrap_or_else(|e| e.into_inner());
@@ -313,6 +319,45 @@ mod tests {
         assert_eq!(first, second, "same lingering thread");
         assert_eq!(threads.live(), 2);
         release.send(()).unwrap();
+        pool.stop();
+        assert!(threads.wait_idle(Duration::from_secs(3)));
+    }
+
+    /// After a spike the pool shrinks back to its permanent threads even while jobs keep
+    /// coming, as long as none of them lacks a thread.
+    #[test]
+    fn temporaries_leave_once_no_job_lacked_a_thread_for_the_linger_time() {
+        let threads = Threads::default();
+        let pool = Pool::new("s", 1, 3, threads.clone()).linger(Duration::from_millis(200));
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        let blocked = Arc::new(Mutex::new(blocked));
+        for _ in 0..3 {
+            let b = Arc::clone(&blocked);
+            pool.submit(move || {
+                let _ = b.lock().unwrap().recv_timeout(Duration::from_secs(5));
+            });
+        }
+        let t0 = Instant::now();
+        while threads.live() < 3 && t0.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(threads.live(), 3, "the spike grew the pool");
+        for _ in 0..3 {
+            release.send(()).unwrap();
+        }
+        // A trickle of quick jobs, one at a time: never more than one thread needed.
+        let t0 = Instant::now();
+        while threads.live() > 1 && t0.elapsed() < Duration::from_secs(5) {
+            let (tx, rx) = std::sync::mpsc::channel();
+            pool.submit(move || tx.send(()).unwrap());
+            rx.recv_timeout(Duration::from_secs(2)).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            threads.live(),
+            1,
+            "back to the permanent thread under a light load"
+        );
         pool.stop();
         assert!(threads.wait_idle(Duration::from_secs(3)));
     }
