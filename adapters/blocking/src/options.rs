@@ -76,7 +76,8 @@ pub struct RuntimeOptions {
     pub max_poll_body: usize,
     /// Largest body read from a response POST or a failed control-plane request.
     pub max_error_body: usize,
-    /// Threads for response POSTs (concurrent posts of different commands).
+    /// Fewest permanent threads for response POSTs; the pool grows with the
+    /// configuration (`pool::post_concurrency`: up to `max_inflight`, at most 128).
     pub posters: usize,
     /// Sees every action and input at the engine boundary, on the driver thread (trace
     /// recording: `run --record-trace`).

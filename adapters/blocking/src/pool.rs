@@ -5,7 +5,13 @@
 //! operator's `ps`) want a bounded, steady set. Why not a hard bound either: a cancelled MCP
 //! exchange may stay blocked in a socket read until its deadline (ureq cannot interrupt one
 //! connection of a pool), and new work must not queue behind it. So the pool keeps `core`
-//! threads and may grow to `max` temporary ones, which exit once the queue is empty.
+//! threads and may grow to `max` temporary ones, which exit once the queue has stayed empty
+//! and no job has lacked a thread for the pool's linger time (zero by default: at once).
+//!
+//! Response POSTs use the same pool shape (see [`post_concurrency`]): behind a control
+//! plane 80 ms away each POST holds its thread for the round trip, so posting must run as
+//! many at once as responses arrive per round trip, and no fast POST may wait behind slow
+//! ones while a thread could still be started.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -81,6 +87,10 @@ struct State {
     idle: usize,
     threads: usize,
     stop: bool,
+    /// Last time a job found no idle thread. Temporary threads leave once this is `linger`
+    /// ago: a spike grows the pool, and the pool shrinks back after it (under steady load
+    /// every idle thread keeps getting some work, so "idle for `linger`" alone never ends).
+    saturated_at: Instant,
 }
 
 struct Shared {
@@ -89,6 +99,37 @@ struct Shared {
     core: usize,
     max: usize,
     name: String,
+    /// How long a temporary thread waits for more work before it exits.
+    linger: Duration,
+}
+
+/// Most response POSTs in flight at once, whatever the configuration: each holds a thread
+/// and a pooled connection (with its 128 KiB of buffers) for a round trip.
+pub(crate) const MAX_POSTERS: usize = 128;
+
+/// How long an idle temporary poster stays: under steady load the queue empties between
+/// bursts, and restarting threads for every burst showed up in the profile.
+pub(crate) const POSTER_LINGER: Duration = Duration::from_secs(10);
+
+/// The poster pool's (permanent, most) threads for an engine holding at most
+/// `max_inflight` commands of which `max_concurrent` run MCP work at once.
+///
+/// Every command the engine holds may be posting at the same time (strict accounting:
+/// `--control-plane.max-inflight` bounds queued + running + posting), so up to
+/// `max_inflight` POSTs may be wanted at once, capped by [`MAX_POSTERS`]; below that bound
+/// no response waits behind another. `--mcp.max-concurrent-requests` threads (at least
+/// `floor`) stay permanently, like the Go client, whose every worker posts its own
+/// response; the rest start on demand and linger ([`POSTER_LINGER`]). Throughput at a
+/// round trip of R is then about `min(max_inflight, 128) / R`: 1,600/s at 80 ms with
+/// `--control-plane.max-inflight 256`, 250/s with the defaults (20).
+pub(crate) fn post_concurrency(
+    max_inflight: usize,
+    max_concurrent: usize,
+    floor: usize,
+) -> (usize, usize) {
+    let core = max_concurrent.max(floor).clamp(1, MAX_POSTERS);
+    let max = max_inflight.clamp(core, MAX_POSTERS);
+    (core, max)
 }
 
 impl Shared {
@@ -114,14 +155,25 @@ impl Pool {
                     idle: 0,
                     threads: 0,
                     stop: false,
+                    saturated_at: Instant::now(),
                 }),
                 cv: Condvar::new(),
                 core,
                 max: max.max(core),
                 name: name.to_string(),
+                linger: Duration::ZERO,
             }),
             threads,
         }
+    }
+
+    /// Lets temporary threads wait this long for more work before exiting (call before
+    /// the first `submit`).
+    pub(crate) fn linger(mut self, d: Duration) -> Pool {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.linger = d;
+        }
+        self
     }
 
     /// Queues a job; starts a thread when none is idle and the pool may grow.
@@ -131,6 +183,9 @@ impl Pool {
             return;
         }
         st.jobs.push_back(Box::new(job));
+        if st.jobs.len() > st.idle {
+            st.saturated_at = Instant::now();
+        }
         if st.jobs.len() <= st.idle {
             self.shared.cv.notify_one();
             return;
@@ -172,11 +227,22 @@ fn worker(shared: Arc<Shared>, temporary: bool) {
             st = shared.lock();
             continue;
         }
-        if st.stop || temporary {
+        // No job: a temporary thread leaves once no job has lacked a thread for `linger`.
+        let quiet = st.saturated_at.elapsed() >= shared.linger;
+        if st.stop || (temporary && quiet) {
             st.threads -= 1;
             return;
         }
         st.idle += 1;
+        if temporary {
+            st = shared
+                .cv
+                .wait_timeout(st, shared.linger)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            st.idle -= 1;
+            continue;
+        }
         st = shared.cv.wait(st).unwrap_or_else(|e| e.into_inner());
         st.idle -= 1;
     }
@@ -221,5 +287,92 @@ mod tests {
         assert!(threads.wait_idle(Duration::from_secs(3)));
         assert_eq!(threads.live(), 0);
         assert_eq!(done.load(Ordering::SeqCst), 12);
+    }
+
+    /// A slow POST must not hold back a fast one while the pool may still grow: with one
+    /// permanent thread blocked, the next job starts at once on a temporary thread, which
+    /// then stays for the next burst instead of being restarted.
+    #[test]
+    fn a_fast_job_never_waits_behind_a_slow_one_and_temporaries_linger() {
+        let threads = Threads::default();
+        let pool = Pool::new("p", 1, 4, threads.clone()).linger(Duration::from_secs(30));
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        pool.submit(move || {
+            let _ = blocked.recv_timeout(Duration::from_secs(10));
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = tx.clone();
+        pool.submit(move || {
+            t.send(std::thread::current().name().map(str::to_string))
+                .unwrap()
+        });
+        let first = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the fast job ran while the slow one was blocked");
+        // The temporary thread lingers: the next job runs on it, no third thread.
+        std::thread::sleep(Duration::from_millis(50));
+        pool.submit(move || {
+            tx.send(std::thread::current().name().map(str::to_string))
+                .unwrap()
+        });
+        let second = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(first, second, "same lingering thread");
+        assert_eq!(threads.live(), 2);
+        release.send(()).unwrap();
+        pool.stop();
+        assert!(threads.wait_idle(Duration::from_secs(3)));
+    }
+
+    /// After a spike the pool shrinks back to its permanent threads even while jobs keep
+    /// coming, as long as none of them lacks a thread.
+    #[test]
+    fn temporaries_leave_once_no_job_lacked_a_thread_for_the_linger_time() {
+        let threads = Threads::default();
+        let pool = Pool::new("s", 1, 3, threads.clone()).linger(Duration::from_millis(200));
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        let blocked = Arc::new(Mutex::new(blocked));
+        for _ in 0..3 {
+            let b = Arc::clone(&blocked);
+            pool.submit(move || {
+                let _ = b.lock().unwrap().recv_timeout(Duration::from_secs(5));
+            });
+        }
+        let t0 = Instant::now();
+        while threads.live() < 3 && t0.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(threads.live(), 3, "the spike grew the pool");
+        for _ in 0..3 {
+            release.send(()).unwrap();
+        }
+        // A trickle of quick jobs, one at a time: never more than one thread needed.
+        let t0 = Instant::now();
+        while threads.live() > 1 && t0.elapsed() < Duration::from_secs(5) {
+            let (tx, rx) = std::sync::mpsc::channel();
+            pool.submit(move || tx.send(()).unwrap());
+            rx.recv_timeout(Duration::from_secs(2)).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            threads.live(),
+            1,
+            "back to the permanent thread under a light load"
+        );
+        pool.stop();
+        assert!(threads.wait_idle(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn post_concurrency_follows_the_configuration_within_bounds() {
+        // Defaults (20 in flight, 10 MCP workers, floor 4): 10 permanent, up to 20.
+        assert_eq!(post_concurrency(20, 10, 4), (10, 20));
+        // The load: 256 in flight, 64 workers: capped at MAX_POSTERS.
+        assert_eq!(post_concurrency(256, 64, 4), (64, MAX_POSTERS));
+        // Tiny configurations keep the floor; the most never falls below the permanent.
+        assert_eq!(post_concurrency(1, 1, 4), (4, 4));
+        assert_eq!(
+            post_concurrency(10_000, 10_000, 4),
+            (MAX_POSTERS, MAX_POSTERS)
+        );
     }
 }

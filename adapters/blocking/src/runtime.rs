@@ -149,14 +149,14 @@ impl Runtime {
             max_concurrent * 2 + 4,
             threads.clone(),
         );
-        // All posters permanent: with one core thread, every burst of responses started
-        // and ended temporary threads (thread creation showed up in the profile).
-        let posters = Pool::new(
-            "tunnel-post",
-            opts.posters.max(1),
-            opts.posters.max(1),
-            threads.clone(),
-        );
+        // Posting concurrency follows the configuration (pool::post_concurrency): one
+        // POST per held command at most, so a slow round trip costs threads, not
+        // throughput. Temporaries linger: restarting them for every burst of responses
+        // showed up in the profile.
+        let (post_core, post_max) =
+            crate::pool::post_concurrency(engine_config.max_inflight, max_concurrent, opts.posters);
+        let posters = Pool::new("tunnel-post", post_core, post_max, threads.clone())
+            .linger(crate::pool::POSTER_LINGER);
         let mut bindings: HashMap<ChannelName, Arc<dyn McpBinding>> = HashMap::new();
         // Through a proxy a direct connect proves nothing: probe only direct targets.
         let probe_targets: Vec<probe::ProbeTarget> = if opts.tls.mcp_proxy.is_some() {

@@ -149,7 +149,11 @@ pub(crate) fn control_plane_config_timed(
         .accept_encoding(ureq::config::AutoHeaderValue::None)
         .input_buffer_size(INPUT_BUFFER)
         .output_buffer_size(OUTPUT_BUFFER)
-        .max_idle_connections_per_host(8);
+        // Keep-alive for every concurrent response POST (up to pool::MAX_POSTERS) plus
+        // the poll: ureq's default keeps 10 idle in all, so past that each POST paid a
+        // new TCP (+TLS) handshake — another round trip — and a socket in TIME_WAIT.
+        .max_idle_connections_per_host(crate::pool::MAX_POSTERS + 1)
+        .max_idle_connections(crate::pool::MAX_POSTERS + 1);
     Ok(match timing {
         Some(t) => builder.middleware(t).build(),
         None => builder.build(),

@@ -142,6 +142,9 @@ fn tree() -> Vec<Node> {
                 "--api-key",
                 "--admin-key",
                 "--url-path",
+                "--latency",
+                "--latency-jitter",
+                "--latency-seed",
             ]),
         },
         Node {

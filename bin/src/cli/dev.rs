@@ -21,6 +21,10 @@ Flags:
   --api-key KEY        the runtime key clients must send (default emulator-api-key)
   --admin-key KEY      the key for `tunnel-client admin tunnels` (default emulator-admin-key)
   --url-path P         a path prefix before /v1/… (default none)
+  --latency D          add D to every poll answer that carries commands and to every
+                       response POST, as a control plane across the internet would (80ms)
+  --latency-jitter D   ± D around --latency (default 0)
+  --latency-seed N     seed of the jitter (default fixed)
 ";
 
 const MCP_STUB_HELP: &str = "Usage: tunnel-client dev mcp-stub [flags]
@@ -38,7 +42,10 @@ fn wants_help(args: &[String]) -> bool {
     args.iter().any(|a| matches!(a.as_str(), "--help" | "-h"))
 }
 
-/// `dev control-plane [--listen-addr ADDR] [--tunnel-id ID] [--api-key KEY] [--admin-key KEY] [--url-path P]`
+/// `dev control-plane [--listen-addr ADDR] [--tunnel-id ID] [--api-key KEY] [--admin-key KEY] [--url-path P]
+/// [--latency D] [--latency-jitter D] [--latency-seed N]`: `--latency` adds D to every poll
+/// answer that carries commands and to every response POST, as a control plane across the
+/// internet would (`80ms`, `0.15s`; ± `--latency-jitter`, drawn from `--latency-seed`).
 pub fn control_plane(args: &[String]) -> Result<(), CliError> {
     if wants_help(args) {
         print!("{CONTROL_PLANE_HELP}");
@@ -53,6 +60,12 @@ pub fn control_plane(args: &[String]) -> Result<(), CliError> {
             "api-key" => cfg.api_key = a.value(&flag)?,
             "admin-key" => cfg.admin_key = a.value(&flag)?,
             "url-path" => cfg.url_path = a.value(&flag)?,
+            "latency" => {
+                let d = duration(&flag, &a.value(&flag)?)?;
+                (cfg.latency.poll, cfg.latency.post) = (d, d);
+            }
+            "latency-jitter" => cfg.latency.jitter = duration(&flag, &a.value(&flag)?)?,
+            "latency-seed" => cfg.latency.seed = a.value_parsed::<u64>(&flag)?,
             _ => {
                 return Err(a.unknown(
                     &flag,
@@ -62,6 +75,9 @@ pub fn control_plane(args: &[String]) -> Result<(), CliError> {
                         "api-key",
                         "admin-key",
                         "url-path",
+                        "latency",
+                        "latency-jitter",
+                        "latency-seed",
                     ],
                 ))
             }
@@ -74,6 +90,13 @@ pub fn control_plane(args: &[String]) -> Result<(), CliError> {
     println!("  API key:     (the value passed with --api-key, or the built-in test key)");
     println!("  admin key:   (the value passed with --admin-key, or the built-in test key) for `tunnel-client admin tunnels`");
     println!("  MCP ingress: {}", emu.mcp_url());
+    let l = emu.latency();
+    if !l.is_zero() {
+        println!(
+            "  latency:     +{:?} per poll with commands and per response POST (jitter ±{:?}, seed {})",
+            l.post, l.jitter, l.seed
+        );
+    }
     println!("point a client at it:");
     println!(
         "  CONTROL_PLANE_API_KEY=… tunnel-client run --control-plane.base-url {} --control-plane.tunnel-id {} --mcp.server-url http://127.0.0.1:3001/mcp",
@@ -81,6 +104,12 @@ pub fn control_plane(args: &[String]) -> Result<(), CliError> {
         emu.tunnel_id()
     );
     wait_forever();
+}
+
+/// A `--latency*` value, with the flag named in the error.
+fn duration(flag: &str, v: &str) -> Result<Duration, CliError> {
+    tunnel_conformance::emulator::parse_duration(v)
+        .map_err(|e| CliError::Usage(format!("--{flag}: {e}")))
 }
 
 /// `dev mcp-stub [--listen-addr ADDR] [--server-name N] [--server-version V]`

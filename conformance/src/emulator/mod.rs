@@ -21,6 +21,7 @@ mod admin;
 mod command;
 mod faults;
 mod ingress;
+mod latency;
 mod poll;
 mod response;
 mod router;
@@ -36,6 +37,7 @@ use std::time::{Duration, Instant};
 pub use admin::TunnelRecord;
 pub use command::{CommandSpec, TERMINAL_TYPES};
 pub use faults::{Endpoint, Fault};
+pub use latency::{parse_duration, Latency};
 pub use state::{Handout, PostedResponse, RecordedRequest};
 
 use server::HttpServer;
@@ -83,6 +85,10 @@ pub struct EmulatorConfig {
     /// replays turn it on to stay clear of a tiny_http thread-pool stall (see
     /// `server::HttpServer::start_closing`).
     pub close_connections: bool,
+    /// Added round-trip time on polls that carry commands and on response POSTs (see
+    /// [`Latency`]); changeable later with [`Emulator::set_latency`]. Each delayed request
+    /// holds a worker for the delay: size `workers` for rate × latency.
+    pub latency: Latency,
 }
 
 impl Default for EmulatorConfig {
@@ -105,6 +111,7 @@ impl Default for EmulatorConfig {
             ingress_response_timeout: Some("60s".into()),
             workers: 32,
             close_connections: false,
+            latency: Latency::default(),
         }
     }
 }
@@ -117,6 +124,8 @@ pub(crate) struct Ctx {
     pub addr: std::sync::OnceLock<SocketAddr>,
     /// Normalised `url_path`: empty, or `/a/b` without a trailing slash.
     pub prefix: String,
+    /// Added latency (starts as `cfg.latency`).
+    pub latency: latency::Delayer,
 }
 
 impl Ctx {
@@ -147,6 +156,7 @@ impl Emulator {
             state: State::new(),
             addr: std::sync::OnceLock::new(),
             prefix,
+            latency: latency::Delayer::new(cfg.latency),
             cfg,
         });
         ctx.state.lock().admin.tunnels.push(TunnelRecord {
@@ -171,6 +181,16 @@ impl Emulator {
             ctx,
             server: Some(server),
         })
+    }
+
+    /// Changes the added latency from now on (the jitter generator restarts at its seed).
+    pub fn set_latency(&self, latency: Latency) {
+        self.ctx.latency.set(latency);
+    }
+
+    /// The added latency in force.
+    pub fn latency(&self) -> Latency {
+        self.ctx.latency.get()
     }
 
     /// `http://127.0.0.1:<port>` (no path prefix).

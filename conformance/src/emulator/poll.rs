@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::faults::api_error;
+use super::latency::Leg;
 use super::router::{truncated_transfer, Incoming, Mods};
 use super::server::{respond, respond_json};
 use super::state::{Handout, Issued};
@@ -83,6 +84,8 @@ pub(crate) fn handle(ctx: &Ctx, inc: Incoming, mods: Mods) -> Option<u16> {
         respond(inc.rq, 204, &[], b"");
         return Some(204);
     };
+    // The answer crosses the (emulated) internet: the commands are already off the queue.
+    ctx.latency.sleep(Leg::Poll);
     let items: Vec<&str> = taken.iter().map(|(text, _)| text.as_str()).collect();
     let body = format!("{{\"commands\":[{}]}}", items.join(","));
     if let Some(sent) = mods.truncate_after {

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::command::{allowed_types, TERMINAL_TYPES};
 use super::faults::api_error;
+use super::latency::Leg;
 use super::router::{Incoming, Mods};
 use super::server::{drop_connection, respond_json};
 use super::state::{has_terminal, PostedResponse};
@@ -57,6 +58,8 @@ fn reject(status: u16, message: String, code: Option<&'static str>) -> Rejection
 }
 
 pub(crate) fn handle(ctx: &Ctx, inc: Incoming, mods: Mods) -> Option<u16> {
+    // The POST crosses the (emulated) internet before the service sees it.
+    ctx.latency.sleep(Leg::Post);
     match validate(ctx, &inc) {
         Err(r) => {
             ctx.state.violation(format!(

@@ -48,7 +48,8 @@ pub struct EngineConfig {
     pub instance_id: String,
     pub poll_timeout: Duration,
     pub poll_guardrail: Duration,
-    /// Capacity of the prefetch buffer (`--control-plane.max-inflight`).
+    /// Most commands held at once, queued + running + posting
+    /// (`--control-plane.max-inflight`); polling pauses at this bound.
     pub max_inflight: usize,
     /// Commands whose MCP work may run at once (`--mcp.max-concurrent-requests`).
     pub max_concurrent: usize,

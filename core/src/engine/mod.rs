@@ -7,6 +7,8 @@
 //! sleeps, reads a clock or opens a socket; when a command's MCP exchange is over it asks
 //! for it to be closed itself ([`Action::CancelMcp`]), so a driver never has to ask.
 
+#[cfg(test)]
+mod backpressure_tests;
 mod config;
 mod cp_request;
 mod describe;
@@ -589,6 +591,9 @@ impl Engine {
         for id in ids {
             self.pump_posts(now, id);
         }
+        // A command whose last POST just ended left the engine above: its slot may allow
+        // the poll that the call before the loop had to hold back.
+        self.schedule_poll(now);
         if self.is_finished() && !self.drained_reported {
             self.drained_reported = true;
             self.clear_timer(Timer::Drain);

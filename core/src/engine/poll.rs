@@ -1,4 +1,5 @@
-//! The poll scheduler: one long poll at a time, `limit` from the free prefetch slots,
+//! The poll scheduler: one long poll at a time, `limit` from the free in-flight slots
+//! (queued + running + posting),
 //! exponential backoff with jitter on failure, `Retry-After` as a floor, and 401/403 treated
 //! as an operator problem (slow retries, a rate-limited event, readiness false).
 
@@ -122,12 +123,13 @@ impl PollScheduler {
 }
 
 impl Engine {
-    /// Free slots in the prefetch buffer.
+    /// Commands this client may still take: `max_inflight` less every command it holds,
+    /// queued, running or posting. Counting only the queue let responses pile up unposted
+    /// behind a slow control plane while polling went on (issue #22): memory grew without
+    /// bound and commands expired here instead of staying at the service, where another
+    /// replica could take them.
     fn free_slots(&self) -> usize {
-        self.cfg
-            .max_inflight
-            .max(1)
-            .saturating_sub(self.queue.len())
+        self.cfg.max_inflight.max(1).saturating_sub(self.cmds.len())
     }
 
     pub(super) fn schedule_poll(&mut self, now: Instant) {
@@ -143,7 +145,8 @@ impl Engine {
         }
         let free = self.free_slots();
         if free == 0 {
-            // Buffer full: nothing is sent; a command leaving the queue calls drive() again.
+            // Full: nothing is sent; a command leaving the engine (posted, expired,
+            // abandoned) calls drive() again.
             return;
         }
         let limit = free.min(MAX_POLL_LIMIT);

@@ -301,10 +301,10 @@ fn limit_is_min_of_free_prefetch_slots_and_25() {
         200,
         &batch(&[rpc("a", 1, "ping", ""), rpc("b", 2, "ping", "")]),
     )));
-    // One command started (max_concurrent 1), one waits in the buffer: 3 - 1 = 2 free.
+    // One command running (max_concurrent 1), one queued: both count, 3 - 2 = 1 free.
     let (_, req) = h.take_poll().unwrap();
     assert!(
-        req.uri().query().unwrap().contains("limit=2"),
+        req.uri().query().unwrap().contains("limit=1"),
         "{}",
         req.uri()
     );
@@ -331,6 +331,19 @@ fn no_poll_while_prefetch_buffer_is_full() {
     let work = h.take_mcp();
     assert_eq!(work.len(), 1);
     h.mcp_json(work[0].cmd, 200, r#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
+    // A command being posted still holds its slot (issue #22): no poll until its POST ends.
+    assert!(h.take_poll().is_none(), "the posting command still counts");
+    let posts = h.take_posts();
+    assert_eq!(posts.len(), 1);
+    h.post_ok(posts[0].0);
+    // The service sent 3 for a limit of 2: b and c still fill both slots.
+    assert!(h.take_poll().is_none(), "b and c still hold both slots");
+    let work = h.take_mcp();
+    assert_eq!(work.len(), 1);
+    h.mcp_json(work[0].cmd, 200, r#"{"jsonrpc":"2.0","id":2,"result":{}}"#);
+    let posts = h.take_posts();
+    assert_eq!(posts.len(), 1);
+    h.post_ok(posts[0].0);
     // One slot freed: a poll with limit 1 goes out.
     let (_, req) = h.take_poll().expect("poll after space frees");
     assert!(req.uri().query().unwrap().contains("limit=1"));
