@@ -84,9 +84,10 @@ fn serve(s: TcpStream, answer: fn(usize, &str) -> String, served: &AtomicUsize) 
     }
 }
 
-/// Alternates a Content-Length answer and a chunked one, echoing the request body.
+/// Alternates a Content-Length answer and a chunked one, echoing the request body (an
+/// empty body always by Content-Length).
 fn echo(n: usize, body: &str) -> String {
-    if n % 2 == 0 {
+    if n % 2 == 0 || body.is_empty() {
         format!(
             "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
@@ -225,4 +226,23 @@ fn a_connection_the_server_closed_while_idle_is_not_reused() {
     // The pooled connection is closed by now: the client must notice and dial again.
     assert_eq!(post(&tls, &uri, "two"), (200, "two".into()));
     t.join().unwrap();
+}
+
+#[test]
+fn bodiless_requests_and_empty_posts_complete_and_reuse() {
+    let server = Server::start(echo);
+    let tls = Tls::new().unwrap();
+    let uri = server.uri("/");
+    assert_eq!(post(&tls, &uri, ""), (200, String::new()));
+    let got = async_io::block_on(async {
+        let mut r = send(&tls, &Method::GET, &uri, &HeaderMap::new(), &[])
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+        (r.status, r.read_all(1024, true).await.unwrap())
+    });
+    assert_eq!(got, (200, Vec::new()));
+    assert_eq!(post(&tls, &uri, "after"), (200, "after".into()));
+    assert_eq!(server.accepted.load(Ordering::Relaxed), 1);
+    assert_eq!(tls.idle_count(), 1);
 }
