@@ -9,8 +9,9 @@
 //!
 //! Pooling: a connection whose exchange ended cleanly (body read to its end, no
 //! `Connection: close`, nothing left over) goes back to an idle list per origin (scheme,
-//! host, port). At most [`MAX_IDLE_PER_ORIGIN`] idle connections are kept per origin (more
-//! are closed), and none is reused after [`MAX_IDLE`] idle, under the 5 s keep-alive timeout
+//! host, port). At most [`MAX_IDLE_PER_ORIGIN`] idle connections are kept per origin and
+//! [`MAX_IDLE_TOTAL`] in all (more are closed; expired ones are closed at the next
+//! check-in), and none is reused after [`MAX_IDLE`] idle, under the 5 s keep-alive timeout
 //! of Node's and uvicorn's servers, so a reused connection is not one the server is about to
 //! close. A connection that became readable while idle (closed or sent something) is
 //! dropped, not reused.
@@ -34,6 +35,10 @@ const MAX_HEAD: usize = 64 * 1024;
 /// Idle connections kept per origin; enough for the concurrent MCP requests of a typical
 /// binding, small enough that an idle client holds few sockets.
 pub(crate) const MAX_IDLE_PER_ORIGIN: usize = 8;
+
+/// Idle connections kept over all origins: OAuth discovery may reach origins the
+/// configuration does not name, and an idle socket must not outlive its use for each.
+pub(crate) const MAX_IDLE_TOTAL: usize = 32;
 
 /// An idle connection is not reused after this long (servers close theirs after 5 s).
 pub(crate) const MAX_IDLE: Duration = Duration::from_secs(4);
@@ -114,11 +119,17 @@ impl Tls {
         }
     }
 
+    /// Keeps `conn` for reuse within the bounds; expired idle connections (any origin)
+    /// are closed on the way.
     fn checkin(&self, origin: Origin, conn: Box<dyn Stream>) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.retain(|_, list| {
+            list.retain(|(_, since)| since.elapsed() < MAX_IDLE);
+            !list.is_empty()
+        });
+        let total: usize = idle.values().map(Vec::len).sum();
         let list = idle.entry(origin).or_default();
-        list.retain(|(_, since)| since.elapsed() < MAX_IDLE);
-        if list.len() < MAX_IDLE_PER_ORIGIN {
+        if list.len() < MAX_IDLE_PER_ORIGIN && total < MAX_IDLE_TOTAL {
             list.push((conn, Instant::now()));
         }
     }

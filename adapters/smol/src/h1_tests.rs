@@ -159,35 +159,45 @@ fn connection_close_and_unread_bodies_are_not_reused() {
     assert_eq!(server.accepted.load(Ordering::Relaxed), 2);
 }
 
-#[test]
-fn idle_connections_per_origin_are_bounded() {
-    let server = Server::start(echo);
-    let tls = Tls::new().unwrap();
-    let uri = server.uri("/");
-    let n = MAX_IDLE_PER_ORIGIN + 4;
+/// Opens `n` connections to `uri` at once (all heads first, then all bodies), so that
+/// `n` connections end their exchange and are offered to the pool.
+fn burst(tls: &Tls, uri: &Uri, n: usize) {
     async_io::block_on(async {
-        // All heads first (n connections open at once), then all bodies.
         let mut open = Vec::new();
         for i in 0..n {
             let body = format!("{i}");
-            let r = send(
-                &tls,
-                &Method::POST,
-                &uri,
-                &HeaderMap::new(),
-                body.as_bytes(),
-            )
-            .await
-            .map_err(|(e, _)| e)
-            .unwrap();
+            let r = send(tls, &Method::POST, uri, &HeaderMap::new(), body.as_bytes())
+                .await
+                .map_err(|(e, _)| e)
+                .unwrap();
             open.push(r);
         }
         for mut r in open {
             r.read_all(1024, true).await.unwrap();
         }
     });
+}
+
+#[test]
+fn idle_connections_per_origin_are_bounded() {
+    let server = Server::start(echo);
+    let tls = Tls::new().unwrap();
+    let n = MAX_IDLE_PER_ORIGIN + 4;
+    burst(&tls, &server.uri("/"), n);
     assert_eq!(server.accepted.load(Ordering::Relaxed), n);
     assert_eq!(tls.idle_count(), MAX_IDLE_PER_ORIGIN);
+}
+
+#[test]
+fn idle_connections_over_all_origins_are_bounded() {
+    let servers: Vec<Server> = (0..MAX_IDLE_TOTAL / MAX_IDLE_PER_ORIGIN + 2)
+        .map(|_| Server::start(echo))
+        .collect();
+    let tls = Tls::new().unwrap();
+    for s in &servers {
+        burst(&tls, &s.uri("/"), MAX_IDLE_PER_ORIGIN);
+    }
+    assert_eq!(tls.idle_count(), MAX_IDLE_TOTAL);
 }
 
 #[test]
