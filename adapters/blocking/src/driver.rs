@@ -1,8 +1,8 @@
 //! The driver thread: the only owner of the [`Engine`].
 //!
 //! I/O threads (poller, posters, MCP workers) never touch the engine; they send the
-//! engine's own [`Input`]s (in a [`ToDriver`]) over one channel. The loop: perform every pending action, log and publish every event,
-//! publish a status snapshot, then wait for the next input or the engine's next timer.
+//! engine's own [`Input`]s (in a [`ToDriver`]) over one channel. The loop: perform every pending action, log every event (the engine counts
+//! them), publish one status snapshot per batch, then wait for the next input or the engine's next timer.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +19,7 @@ use crate::control_plane::{self, Limits, PollJob};
 use crate::events::log_event;
 use crate::options::Observer;
 use crate::pool::Pool;
-use crate::status::{Counters, Published, Snapshot};
+use crate::status::{Published, Snapshot};
 use tunnel_core::tap::Tap;
 
 /// Inputs handled before the next round of actions, events and publishing. Batching keeps
@@ -57,7 +57,7 @@ pub(crate) struct Driver {
     pub published: Published,
     /// Cancel flags (and channels) of MCP work until the engine cancels it.
     pub running: HashMap<CommandId, (Arc<AtomicBool>, ChannelName)>,
-    pub counters: Counters,
+    pub stdio_restarts: u64,
     pub metadata: Option<TunnelMetadata>,
 }
 
@@ -132,7 +132,7 @@ impl Driver {
         let now = Instant::now();
         match msg {
             ToDriver::Engine(input) => self.engine.handle(now, input),
-            ToDriver::StdioRestarted => self.counters.stdio_restarts += 1,
+            ToDriver::StdioRestarted => self.stdio_restarts += 1,
             ToDriver::Drain => {
                 log::info!(
                     "draining: polling stopped, finishing commands already taken (up to {:?})",
@@ -228,7 +228,6 @@ impl Driver {
     fn drain_events(&mut self) {
         while let Some(event) = self.engine.poll_event() {
             log_event(&self.engine, &event);
-            self.counters.record(&event);
             if let Event::MetadataFetched(m) = &event {
                 self.metadata = Some(m.clone());
             }
@@ -250,13 +249,14 @@ impl Driver {
         let snapshot = Snapshot {
             status,
             readiness,
-            counters: self.counters.clone(),
+            stats: std::sync::Arc::clone(self.engine.stats()),
+            stdio_restarts: self.stdio_restarts,
             in_flight,
             metadata: self.metadata.clone(),
             stopped,
             updated_at: now,
         };
-        self.published.update(|s| *s = snapshot);
+        self.published.set(snapshot);
     }
 
     /// Interrupts and stops every I/O thread; none is joined here (see `Runtime::join`).

@@ -48,7 +48,8 @@ pub use options::{
 };
 pub use probe::reachable;
 pub use runtime::{Finished, Runtime, RuntimeHandle};
-pub use status::{Counters, Snapshot};
+pub use status::Snapshot;
+pub use tunnel_core::engine::Stats;
 
 /// The agent configurations `run` builds (trust store, control-plane and MCP agents), for the
 /// CLI's own requests: `doctor` and `admin` must trust, proxy and authenticate exactly as `run`.

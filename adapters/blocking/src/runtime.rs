@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tunnel_core::channel::ChannelName;
-use tunnel_core::engine::{BindingError, Engine, EngineConfig, Served, Status};
+use tunnel_core::engine::{BindingError, Engine, EngineConfig, Served, Stats, Status};
 
 use crate::binding::McpBinding;
 use crate::control_plane::{self, Limits, PollJob};
@@ -18,7 +18,7 @@ use crate::mcp_http::HttpBinding;
 use crate::options::{RuntimeOptions, StartError, StdioTarget};
 use crate::pool::{Pool, Threads};
 use crate::probe;
-use crate::status::{Counters, Published, Snapshot};
+use crate::status::{Published, Snapshot};
 use crate::stdio::StdioBinding;
 use crate::tls;
 
@@ -50,22 +50,28 @@ impl RuntimeHandle {
         let _ = self.tx.send(ToDriver::Drain);
     }
 
-    /// The latest published snapshot.
-    pub fn snapshot(&self) -> Snapshot {
+    /// The latest published snapshot (shared: cloning the `Arc` is all a reader pays).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
         self.published.get()
     }
 
     pub fn status(&self) -> Status {
-        self.published.get().status
+        self.published.get().status.clone()
     }
 
     /// `Ok` when ready to serve; otherwise the reason (401/403 names the fix).
     pub fn readiness(&self) -> Result<(), String> {
-        self.published.get().readiness
+        self.published.get().readiness.clone()
     }
 
-    pub fn counters(&self) -> Counters {
-        self.published.get().counters
+    /// The engine's counters as of the last published batch.
+    pub fn stats(&self) -> Arc<Stats> {
+        Arc::clone(&self.published.get().stats)
+    }
+
+    /// stdio children restarted so far (all channels).
+    pub fn stdio_restarts(&self) -> u64 {
+        self.published.get().stdio_restarts
     }
 }
 
@@ -191,7 +197,8 @@ impl Runtime {
         let published = Published::new(Snapshot {
             readiness: Err("starting".to_string()),
             status,
-            counters: Counters::default(),
+            stats: Arc::clone(engine.stats()),
+            stdio_restarts: 0,
             in_flight: 0,
             metadata: None,
             stopped: false,
@@ -249,7 +256,7 @@ impl Runtime {
             tap: opts.tap.clone(),
             published: published.clone(),
             running: HashMap::new(),
-            counters: Counters::default(),
+            stdio_restarts: 0,
             metadata: None,
         };
         let handle = std::thread::Builder::new()
@@ -281,12 +288,16 @@ impl Runtime {
         self.handle.readiness()
     }
 
-    pub fn snapshot(&self) -> Snapshot {
+    pub fn snapshot(&self) -> Arc<Snapshot> {
         self.handle.snapshot()
     }
 
-    pub fn counters(&self) -> Counters {
-        self.handle.counters()
+    pub fn stats(&self) -> Arc<Stats> {
+        self.handle.stats()
+    }
+
+    pub fn stdio_restarts(&self) -> u64 {
+        self.handle.stdio_restarts()
     }
 
     /// Waits until the engine has finished draining (call [`Runtime::begin_drain`] first, or

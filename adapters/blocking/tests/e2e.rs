@@ -174,9 +174,9 @@ fn initialize_list_call_and_notification_round_trip() {
     // The driver counts a completion when the POST's answer reaches it, just after the
     // emulator recorded the post.
     wait_for("five completions counted", || {
-        rt(&r).counters().completed_total() >= 5
+        rt(&r).stats().completed_total() >= 5
     });
-    let c = rt(&r).counters();
+    let c = rt(&r).stats();
     assert_eq!(
         c.commands_completed
             .get(&("session_termination_response", 204))
@@ -253,7 +253,7 @@ fn target_down_posts_connection_refused() {
     assert_eq!(failure["transport_error_kind"], "connection_refused");
     wait_for("the failure to be counted", || {
         rt(&r)
-            .counters()
+            .stats()
             .failures_synthesized
             .get(&("connect", "connection_refused"))
             == Some(&1)
@@ -343,7 +343,7 @@ fn unauthorized_makes_readiness_name_the_fix() {
         .unwrap()
         .iter()
         .any(|e| matches!(e, Event::AuthRejected { status: 401, .. })));
-    assert!(rt(&r).counters().auth_rejected >= 1);
+    assert!(rt(&r).stats().auth_rejected >= 1);
 }
 
 #[test]

@@ -47,9 +47,7 @@ fn child_killed_mid_call_fails_in_flight_then_a_later_call_succeeds() {
     assert_eq!(failure["upstream_response_received"], false);
     assert!(failure.get("upstream_status").is_none());
 
-    wait_for("the restart to be counted", || {
-        r.rt().counters().stdio_restarts >= 1
-    });
+    wait_for("the restart to be counted", || r.rt().stdio_restarts() >= 1);
     let down_reported = r.events.lock().unwrap().iter().any(|e| {
         matches!(e, Event::BindingAvailability { down: Some(reason), .. } if reason.starts_with("stdio child down"))
     });

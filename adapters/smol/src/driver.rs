@@ -192,6 +192,7 @@ impl Driver {
         if let Some(tap) = &self.tap {
             tap.finish();
         }
+        self.publish();
         let mut st = self.status.state.lock().unwrap_or_else(|e| e.into_inner());
         st.1 = Err("stopped".into());
         Finished { abandoned }
@@ -201,6 +202,8 @@ impl Driver {
         let s = self.engine.status();
         let r = self.engine.readiness(Instant::now());
         *self.status.state.lock().unwrap_or_else(|e| e.into_inner()) = (Some(s), r);
+        *self.status.stats.lock().unwrap_or_else(|e| e.into_inner()) =
+            Arc::clone(self.engine.stats());
     }
 
     fn drain_events(&mut self) {

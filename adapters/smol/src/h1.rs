@@ -1,22 +1,50 @@
-//! A minimal HTTP/1.1 client over async-net (+ futures-rustls for `https`).
+//! HTTP/1.1 over async-net (+ futures-rustls for `https`), with keep-alive pooling.
 //!
-//! Just what the tunnel needs: one request per connection (`Connection: close`), a body sent
-//! with `Content-Length`, the response head parsed by httparse, and the body read as it
-//! arrives (`Content-Length`, chunked, or until close) so SSE events reach the engine one by
-//! one. No redirects are followed (MCP requests must not be re-sent anywhere else), no
-//! proxies, no pooling: a gap against the blocking adapter, documented in docs/embedding.md.
+//! The protocol is ureq-proto's sans-IO `Call` (the state machine under ureq, which the
+//! blocking adapter uses): it writes the request head and body into buffers and parses the
+//! response head and body (`Content-Length`, chunked, or until close) from the bytes this
+//! module reads, so SSE events reach the engine as they arrive. This module only moves
+//! bytes and keeps idle connections. No redirects are followed (MCP requests must not be
+//! re-sent anywhere else) and there are no proxies.
+//!
+//! Pooling: a connection whose exchange ended cleanly (body read to its end, no
+//! `Connection: close`, nothing left over) goes back to an idle list per origin (scheme,
+//! host, port). At most [`MAX_IDLE_PER_ORIGIN`] idle connections are kept per origin and
+//! [`MAX_IDLE_TOTAL`] in all (more are closed; expired ones are closed at the next
+//! check-in), and none is reused after [`MAX_IDLE`] idle, under the 5 s keep-alive timeout
+//! of Node's and uvicorn's servers, so a reused connection is not one the server is about to
+//! close. A connection that became readable while idle (closed or sent something) is
+//! dropped, not reused.
 
+use std::collections::HashMap;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_net::TcpStream;
-use futures_lite::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use futures_lite::{AsyncRead, AsyncWrite};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use http::{HeaderMap, Method, Uri};
 use tunnel_core::classify::TransportError;
+use ureq_proto::client::{Call, RecvBodyResult, RecvResponseResult, SendRequestResult};
+use ureq_proto::BodyMode;
 
 /// Largest response head accepted.
 const MAX_HEAD: usize = 64 * 1024;
+
+/// Idle connections kept per origin; enough for the concurrent MCP requests of a typical
+/// binding, small enough that an idle client holds few sockets.
+pub(crate) const MAX_IDLE_PER_ORIGIN: usize = 8;
+
+/// Idle connections kept over all origins: OAuth discovery may reach origins the
+/// configuration does not name, and an idle socket must not outlive its use for each.
+pub(crate) const MAX_IDLE_TOTAL: usize = 32;
+
+/// An idle connection is not reused after this long (servers close theirs after 5 s).
+pub(crate) const MAX_IDLE: Duration = Duration::from_secs(4);
+
+/// Read and write buffer size.
+const BUF: usize = 16 * 1024;
 
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
@@ -32,11 +60,18 @@ pub(crate) fn classify(e: &io::Error, phase: Phase) -> TransportError {
     tunnel_core::io_error::classify(e.kind(), e.raw_os_error(), &e.to_string(), phase)
 }
 
-/// TLS settings shared by every connection.
+/// TLS settings and the idle-connection pool shared by every request of a driver.
 #[derive(Clone)]
 pub(crate) struct Tls {
     connector: futures_rustls::TlsConnector,
+    idle: Arc<Mutex<Idle>>,
 }
+
+/// Idle connections by origin, each with the instant it went idle.
+type Idle = HashMap<Origin, Vec<(Box<dyn Stream>, Instant)>>;
+
+/// Scheme, host, port: connections are only reused for the same.
+type Origin = (String, String, u16);
 
 impl Tls {
     /// Mozilla's roots (the same set the blocking adapter trusts by default).
@@ -53,7 +88,57 @@ impl Tls {
             .with_no_client_auth();
         Ok(Tls {
             connector: futures_rustls::TlsConnector::from(Arc::new(config)),
+            idle: Arc::default(),
         })
+    }
+
+    /// The newest idle connection to `origin` that is still quiet, if any.
+    async fn checkout(&self, origin: &Origin) -> Option<Box<dyn Stream>> {
+        loop {
+            let (mut conn, since) = {
+                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+                let list = idle.get_mut(origin)?;
+                let c = list.pop();
+                if list.is_empty() {
+                    idle.remove(origin);
+                }
+                c?
+            };
+            if since.elapsed() >= MAX_IDLE {
+                continue;
+            }
+            // A quiet connection has nothing to read; one that is readable was closed by
+            // the server (EOF) or sent something unasked: either way, not reusable.
+            let mut probe = [0u8; 1];
+            if futures_lite::future::poll_once(conn.read(&mut probe))
+                .await
+                .is_none()
+            {
+                return Some(conn);
+            }
+        }
+    }
+
+    /// Keeps `conn` for reuse within the bounds; expired idle connections (any origin)
+    /// are closed on the way.
+    fn checkin(&self, origin: Origin, conn: Box<dyn Stream>) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.retain(|_, list| {
+            list.retain(|(_, since)| since.elapsed() < MAX_IDLE);
+            !list.is_empty()
+        });
+        let total: usize = idle.values().map(Vec::len).sum();
+        let list = idle.entry(origin).or_default();
+        if list.len() < MAX_IDLE_PER_ORIGIN && total < MAX_IDLE_TOTAL {
+            list.push((conn, Instant::now()));
+        }
+    }
+
+    /// Idle connections currently kept (all origins).
+    #[cfg(test)]
+    pub(crate) fn idle_count(&self) -> usize {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.values().map(Vec::len).sum()
     }
 }
 
@@ -64,20 +149,48 @@ pub(crate) struct Response {
     body: Body,
 }
 
-enum Framing {
-    Length(u64),
-    Chunked { left: u64, done: bool },
-    Close,
-    Empty,
-}
-
+/// The connection while its response body is read; `None` once the body ended.
 struct Body {
-    reader: BufReader<Box<dyn Stream>>,
-    framing: Framing,
+    live: Option<Reading>,
 }
 
-/// Sends one request; returns when the response head has arrived. `Err` carries whether
-/// the request had been written completely (a POST that may have landed).
+struct Reading {
+    conn: Box<dyn Stream>,
+    call: Call<ureq_proto::client::state::RecvBody>,
+    /// Bytes read from the connection and not yet parsed.
+    input: Vec<u8>,
+    tls: Tls,
+    origin: Origin,
+}
+
+fn invalid(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+}
+
+/// Opens a connection to `origin` (TLS for `https`).
+async fn connect(tls: &Tls, origin: &Origin) -> Result<Box<dyn Stream>, TransportError> {
+    let (scheme, host, port) = origin;
+    let tcp = match TcpStream::connect((host.as_str(), *port)).await {
+        Ok(s) => s,
+        // async-net resolves first: the core tells a lookup failure from a connect failure.
+        Err(e) => return Err(classify(&e, Phase::Connect)),
+    };
+    let _ = tcp.set_nodelay(true);
+    if scheme == "https" {
+        let name = rustls::pki_types::ServerName::try_from(host.clone())
+            .map_err(|_| TransportError::Tls)?;
+        match tls.connector.connect(name, tcp).await {
+            Ok(s) => Ok(Box::new(s)),
+            Err(_) => Err(TransportError::Tls),
+        }
+    } else {
+        Ok(Box::new(tcp))
+    }
+}
+
+/// Sends one request (on an idle connection to the same origin when there is one); returns
+/// when the response head has arrived. `Err` carries whether the request had been written
+/// completely (a POST that may have landed).
 pub(crate) async fn send(
     tls: &Tls,
     method: &Method,
@@ -85,7 +198,7 @@ pub(crate) async fn send(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, (TransportError, bool)> {
-    let scheme = uri.scheme_str().unwrap_or("http");
+    let scheme = uri.scheme_str().unwrap_or("http").to_ascii_lowercase();
     let host = uri
         .host()
         .ok_or((TransportError::Dial, false))?
@@ -94,31 +207,17 @@ pub(crate) async fn send(
     let port = uri
         .port_u16()
         .unwrap_or(if scheme == "https" { 443 } else { 80 });
-    let tcp = match TcpStream::connect((host.as_str(), port)).await {
-        Ok(s) => s,
-        // async-net resolves first: the core tells a lookup failure from a connect failure.
-        Err(e) => return Err((classify(&e, Phase::Connect), false)),
-    };
-    let _ = tcp.set_nodelay(true);
-    let mut stream: Box<dyn Stream> = if scheme == "https" {
-        let name = rustls::pki_types::ServerName::try_from(host.clone())
-            .map_err(|_| (TransportError::Tls, false))?;
-        match tls.connector.connect(name, tcp).await {
-            Ok(s) => Box::new(s),
-            Err(_) => return Err((TransportError::Tls, false)),
-        }
-    } else {
-        Box::new(tcp)
+    let origin: Origin = (scheme, host, port);
+    let mut conn = match tls.checkout(&origin).await {
+        Some(c) => c,
+        None => connect(tls, &origin).await.map_err(|e| (e, false))?,
     };
 
-    let mut head = format!(
-        "{} {} HTTP/1.1\r\n",
-        method,
-        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-    );
-    let authority = uri.authority().map(|a| a.as_str()).unwrap_or(&host);
-    head.push_str(&format!("Host: {authority}\r\n"));
+    let mut req = http::Request::builder()
+        .method(method.clone())
+        .uri(uri.clone());
     for (k, v) in headers {
+        // ureq-proto writes Host and the body framing itself.
         if k == http::header::HOST
             || k == http::header::CONTENT_LENGTH
             || k == http::header::CONNECTION
@@ -126,94 +225,92 @@ pub(crate) async fn send(
         {
             continue;
         }
-        head.push_str(k.as_str());
-        head.push_str(": ");
-        head.push_str(&String::from_utf8_lossy(v.as_bytes()));
-        head.push_str("\r\n");
+        req = req.header(k, v);
     }
     if !body.is_empty() || *method == Method::POST {
-        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        req = req.header(http::header::CONTENT_LENGTH, body.len());
     }
-    head.push_str("Connection: close\r\n\r\n");
-    let write = async {
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(body).await?;
-        stream.flush().await
-    };
-    if let Err(e) = write.await {
-        return Err((classify(&e, Phase::Head), false));
-    }
+    let unsent = |e: io::Error| (classify(&e, Phase::Head), false);
+    let req = req.body(()).map_err(|e| unsent(invalid(e)))?;
+    let mut call = Call::new(req).map_err(|e| unsent(invalid(e)))?.proceed();
 
-    let mut reader = BufReader::new(stream);
-    let (status, headers) = read_head(&mut reader)
-        .await
-        .map_err(|e| (classify(&e, Phase::Head), true))?;
-    let framing = if *method == Method::HEAD || status == 204 || status == 304 || status < 200 {
-        Framing::Empty
-    } else if headers
-        .get(http::header::TRANSFER_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
-    {
-        Framing::Chunked {
-            left: 0,
-            done: false,
+    let mut out = vec![0u8; BUF];
+    loop {
+        let n = call.write(&mut out).map_err(|e| unsent(invalid(e)))?;
+        conn.write_all(&out[..n]).await.map_err(unsent)?;
+        if call.can_proceed() {
+            break;
         }
-    } else if let Some(n) = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    {
-        Framing::Length(n)
-    } else {
-        Framing::Close
+    }
+    let mut call = match call.proceed().map_err(|e| unsent(invalid(e)))? {
+        Some(SendRequestResult::RecvResponse(c)) => c,
+        Some(SendRequestResult::SendBody(mut c)) => {
+            let mut rest = body;
+            loop {
+                let (used, n) = c.write(rest, &mut out).map_err(|e| unsent(invalid(e)))?;
+                conn.write_all(&out[..n]).await.map_err(unsent)?;
+                rest = &rest[used..];
+                if rest.is_empty() && c.can_proceed() {
+                    break;
+                }
+            }
+            c.proceed()
+                .ok_or_else(|| unsent(invalid("request body not finished")))?
+        }
+        // No `Expect: 100-continue` is ever sent.
+        Some(SendRequestResult::Await100(_)) | None => {
+            return Err(unsent(invalid("unexpected request state")))
+        }
+    };
+    conn.flush().await.map_err(unsent)?;
+
+    let sent = |e: io::Error| (classify(&e, Phase::Head), true);
+    let mut input = Vec::new();
+    let mut buf = vec![0u8; BUF];
+    let response = loop {
+        let (used, resp) = call
+            .try_response(&input, false)
+            .map_err(|e| sent(invalid(e)))?;
+        input.drain(..used);
+        if let Some(r) = resp {
+            break r;
+        }
+        if used > 0 {
+            continue; // a 1xx was consumed
+        }
+        if input.len() > MAX_HEAD {
+            return Err(sent(invalid("response head too large")));
+        }
+        let n = conn.read(&mut buf).await.map_err(sent)?;
+        if n == 0 {
+            return Err(sent(io::ErrorKind::UnexpectedEof.into()));
+        }
+        input.extend_from_slice(&buf[..n]);
+    };
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let live = match call.proceed() {
+        Some(RecvResponseResult::RecvBody(call)) => Some(Reading {
+            conn,
+            call,
+            input,
+            tls: tls.clone(),
+            origin,
+        }),
+        Some(RecvResponseResult::Cleanup(c)) => {
+            if !c.must_close_connection() && input.is_empty() {
+                tls.checkin(origin, conn);
+            }
+            None
+        }
+        // A redirect without a body: not followed, and the connection is not reused.
+        Some(RecvResponseResult::Redirect(_)) | None => None,
     };
     Ok(Response {
         status,
         headers,
-        body: Body { reader, framing },
+        body: Body { live },
     })
-}
-
-async fn read_head(r: &mut BufReader<Box<dyn Stream>>) -> io::Result<(u16, HeaderMap)> {
-    let mut buf = Vec::new();
-    loop {
-        let n = r.read_until(b'\n', &mut buf).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        if buf.len() > MAX_HEAD {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "response head too large",
-            ));
-        }
-        if buf.ends_with(b"\r\n\r\n") || buf.ends_with(b"\n\n") {
-            break;
-        }
-    }
-    let mut hs = [httparse::EMPTY_HEADER; 128];
-    let mut resp = httparse::Response::new(&mut hs);
-    match resp.parse(&buf) {
-        Ok(httparse::Status::Complete(_)) => {}
-        _ => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "malformed response head",
-            ))
-        }
-    }
-    let status = resp.code.unwrap_or(0);
-    let mut headers = HeaderMap::new();
-    for h in resp.headers.iter() {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(h.name.as_bytes()),
-            HeaderValue::from_bytes(h.value),
-        ) {
-            headers.append(n, v);
-        }
-    }
-    Ok((status, headers))
 }
 
 impl Response {
@@ -248,68 +345,45 @@ impl Response {
 
 impl Body {
     async fn next(&mut self) -> io::Result<Option<Vec<u8>>> {
-        let mut buf = vec![0u8; 16 * 1024];
-        match &mut self.framing {
-            Framing::Empty => Ok(None),
-            Framing::Length(0) => Ok(None),
-            Framing::Length(left) => {
-                let want = (*left).min(buf.len() as u64) as usize;
-                let n = self.reader.read(&mut buf[..want]).await?;
-                if n == 0 {
-                    return Err(io::ErrorKind::UnexpectedEof.into());
+        let Some(r) = &mut self.live else {
+            return Ok(None);
+        };
+        let close_delimited = r.call.body_mode() == BodyMode::CloseDelimited;
+        loop {
+            if !r.input.is_empty() {
+                let mut out = vec![0u8; BUF];
+                let (used, n) = r.call.read(&r.input, &mut out).map_err(invalid)?;
+                r.input.drain(..used);
+                if n > 0 {
+                    out.truncate(n);
+                    return Ok(Some(out));
                 }
-                *left -= n as u64;
-                buf.truncate(n);
-                Ok(Some(buf))
             }
-            Framing::Close => {
-                let n = self.reader.read(&mut buf).await?;
-                if n == 0 {
-                    return Ok(None);
-                }
-                buf.truncate(n);
-                Ok(Some(buf))
-            }
-            Framing::Chunked { left, done } => {
-                if *done {
-                    return Ok(None);
-                }
-                if *left == 0 {
-                    let mut line = String::new();
-                    if self.reader.read_line(&mut line).await? == 0 {
-                        return Err(io::ErrorKind::UnexpectedEof.into());
-                    }
-                    let size = line.trim().split(';').next().unwrap_or("").trim();
-                    let size = u64::from_str_radix(size, 16).map_err(|_| {
-                        io::Error::new(io::ErrorKind::InvalidData, "bad chunk size")
-                    })?;
-                    if size == 0 {
-                        // Trailers, then the final blank line.
-                        loop {
-                            let mut t = String::new();
-                            let n = self.reader.read_line(&mut t).await?;
-                            if n == 0 || t.trim().is_empty() {
-                                break;
-                            }
+            if r.call.can_proceed() && !close_delimited {
+                // The body ended: the connection goes back to the pool if it is clean.
+                if let Some(r) = self.live.take() {
+                    if let Some(RecvBodyResult::Cleanup(c)) = r.call.proceed() {
+                        if !c.must_close_connection() && r.input.is_empty() {
+                            r.tls.checkin(r.origin, r.conn);
                         }
-                        *done = true;
-                        return Ok(None);
                     }
-                    *left = size;
                 }
-                let want = (*left).min(buf.len() as u64) as usize;
-                let n = self.reader.read(&mut buf[..want]).await?;
-                if n == 0 {
-                    return Err(io::ErrorKind::UnexpectedEof.into());
-                }
-                *left -= n as u64;
-                if *left == 0 {
-                    let mut crlf = String::new();
-                    self.reader.read_line(&mut crlf).await?;
-                }
-                buf.truncate(n);
-                Ok(Some(buf))
+                return Ok(None);
             }
+            let mut buf = vec![0u8; BUF];
+            let n = r.conn.read(&mut buf).await?;
+            if n == 0 {
+                if close_delimited {
+                    self.live = None;
+                    return Ok(None);
+                }
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            r.input.extend_from_slice(&buf[..n]);
         }
     }
 }
+
+#[cfg(test)]
+#[path = "h1_tests.rs"]
+mod tests;

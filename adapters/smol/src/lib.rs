@@ -55,7 +55,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tunnel_core::channel::ChannelName;
-use tunnel_core::engine::{BindingKind, EngineConfig, Event, SetupError, Status};
+use tunnel_core::engine::{BindingKind, EngineConfig, Event, SetupError, Stats, Status};
 use tunnel_core::tap::Tap;
 
 pub use driver::Finished;
@@ -183,6 +183,8 @@ impl std::error::Error for StartError {}
 pub(crate) struct Shared {
     /// The engine status and readiness as of the driver's last turn.
     pub(crate) state: Mutex<(Option<Status>, Result<(), String>)>,
+    /// The engine's counters as of the driver's last turn (its `Arc`, not a copy).
+    pub(crate) stats: Mutex<Arc<Stats>>,
     /// stdio children restarted so far (all channels).
     pub(crate) stdio_restarts: AtomicU64,
 }
@@ -227,6 +229,11 @@ impl RuntimeHandle {
             .clone()
     }
 
+    /// The engine's counters as of the driver's last turn.
+    pub fn stats(&self) -> Arc<Stats> {
+        Arc::clone(&self.status.stats.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// How many times a stdio child has been restarted (all channels), for metrics.
     pub fn stdio_restarts(&self) -> u64 {
         self.status.stdio_restarts.load(Ordering::Relaxed)
@@ -259,6 +266,7 @@ pub fn start(
     let (tx, rx) = async_channel::unbounded();
     let status = Arc::new(Shared {
         state: Mutex::new((None, Err("starting".to_string()))),
+        stats: Mutex::default(),
         stdio_restarts: AtomicU64::new(0),
     });
     let d = driver::Driver::new(

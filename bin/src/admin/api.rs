@@ -52,7 +52,7 @@ pub fn route(
         }
         "/" | "/ui" | "/ui/" => assets::index(),
         "/favicon.ico" => Response::new(204, "image/x-icon", Vec::new()),
-        "/api/status" => json_response(200, &status(admin, runtime, &runtime.snapshot())),
+        "/api/status" => json_response(200, &status(admin, &runtime.snapshot())),
         "/api/logs" => logs(admin, req),
         "/api/logs/export" => export(admin, runtime, metrics, req),
         p => assets::asset(p).unwrap_or_else(|| Response::text(404, "not found\n")),
@@ -75,7 +75,7 @@ fn json_response(status: u16, v: &Value) -> Response {
 }
 
 /// Wall-clock time of an `Instant` in the past.
-fn wall(t: Instant) -> SystemTime {
+pub(crate) fn wall(t: Instant) -> SystemTime {
     SystemTime::now()
         .checked_sub(Instant::now().saturating_duration_since(t))
         .unwrap_or(SystemTime::UNIX_EPOCH)
@@ -99,7 +99,7 @@ pub fn level_name(l: log::LevelFilter) -> &'static str {
 
 /// `/api/status`: Go's field names where they exist, plus the runtime state the overview
 /// shows (control plane, readiness, counts, latency).
-pub fn status(admin: &Admin, runtime: &RuntimeHandle, snap: &Snapshot) -> Value {
+pub fn status(admin: &Admin, snap: &Snapshot) -> Value {
     let info = &admin.info;
     let s = &snap.status;
     let now = SystemTime::now();
@@ -137,7 +137,7 @@ pub fn status(admin: &Admin, runtime: &RuntimeHandle, snap: &Snapshot) -> Value 
     } else {
         "connecting"
     };
-    let counters = runtime.counters();
+    let counters = &*snap.stats;
     let latency = admin.activity.latency().map(|l| {
         json!({
             "window": l.count,
@@ -206,7 +206,7 @@ pub fn status(admin: &Admin, runtime: &RuntimeHandle, snap: &Snapshot) -> Value 
             "running": s.running,
             "posting": s.posting,
             "completed": counters.completed_total(),
-            "failures_synthesized": counters.failures_synthesized.values().sum::<u64>(),
+            "failures_synthesized": counters.failures_total(),
             "deadlines_expired": counters.deadlines_expired,
             "delivery_failed": counters.response_delivery_failed,
         },
@@ -333,7 +333,7 @@ fn export(admin: &Admin, runtime: &RuntimeHandle, metrics: &Metrics, req: &Reque
             logs: &logs,
             log_capacity: admin.logs.capacity(),
             metrics: &metrics_text,
-            status: status(admin, runtime, &snap),
+            status: status(admin, &snap),
             minutes,
             now,
         },

@@ -4,9 +4,8 @@
 //! bad flags. Output (text and `--json`) has the Go client's lines and fields.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -235,11 +234,13 @@ pub fn normalize_base_url(raw: &str) -> String {
 enum Target {
     Tcp {
         hostport: String,
-        host_header: String,
         prefix: String,
     },
     #[cfg(unix)]
-    Unix { path: PathBuf, prefix: String },
+    Unix {
+        path: PathBuf,
+        prefix: String,
+    },
 }
 
 fn parse_target(base: &str) -> Result<Target, String> {
@@ -267,11 +268,7 @@ fn parse_target(base: &str) -> Result<Target, String> {
             } else {
                 format!("{authority}:80")
             };
-            Ok(Target::Tcp {
-                hostport,
-                host_header: authority.to_string(),
-                prefix,
-            })
+            Ok(Target::Tcp { hostport, prefix })
         }
         "http+unix" => {
             #[cfg(unix)]
@@ -336,161 +333,144 @@ fn base64url_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// A connected stream with read/write timeouts.
-trait Stream: Read + Write {}
-impl<T: Read + Write> Stream for T {}
-
-fn connect(target: &Target, timeout: Duration) -> io::Result<Box<dyn Stream>> {
-    match target {
-        Target::Tcp { hostport, .. } => {
-            let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
-            for addr in hostport.to_socket_addrs()? {
-                match TcpStream::connect_timeout(&addr, timeout) {
-                    Ok(s) => {
-                        s.set_read_timeout(Some(timeout))?;
-                        s.set_write_timeout(Some(timeout))?;
-                        return Ok(Box::new(s));
-                    }
-                    Err(e) => last = e,
-                }
-            }
-            Err(last)
-        }
-        #[cfg(unix)]
-        Target::Unix { path, .. } => {
-            let s = std::os::unix::net::UnixStream::connect(path)?;
-            s.set_read_timeout(Some(timeout))?;
-            s.set_write_timeout(Some(timeout))?;
-            Ok(Box::new(s))
-        }
-    }
-}
-
-/// `GET path` within `timeout` (connect to last byte). Returns (status, body ≤ `max`).
+/// `GET path` within `timeout` (connect to last byte) with ureq. Returns (status, body ≤
+/// `max`). No proxy (the listener is local; an operator's `HTTP_PROXY` must not capture the
+/// check), no redirects, any status is an answer.
 fn http_get(
     target: &Target,
     path: &str,
     timeout: Duration,
     max: usize,
 ) -> Result<(u16, Vec<u8>), String> {
-    let deadline = Instant::now() + timeout;
-    let mut s = connect(target, timeout).map_err(|e| format!("connect: {e}"))?;
-    let (host, prefix) = match target {
-        Target::Tcp {
-            host_header,
-            prefix,
-            ..
-        } => (host_header.as_str(), prefix.as_str()),
+    let config = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .proxy(None)
+        .user_agent(format!(
+            "tunnel-client-health/{}",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .build();
+    let (agent, url) = match target {
+        Target::Tcp { hostport, prefix } => (
+            ureq::Agent::new_with_config(config),
+            format!("http://{hostport}{prefix}{path}"),
+        ),
         #[cfg(unix)]
-        Target::Unix { prefix, .. } => ("localhost", prefix.as_str()),
+        Target::Unix {
+            path: socket,
+            prefix,
+        } => (
+            ureq::Agent::with_parts(
+                config,
+                unix::Connector(socket.clone()),
+                ureq::unversioned::resolver::DefaultResolver::default(),
+            ),
+            format!("http://localhost{prefix}{path}"),
+        ),
     };
-    let req = format!(
-        "GET {prefix}{path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: tunnel-client-health/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    s.write_all(req.as_bytes())
-        .map_err(|e| format!("send: {e}"))?;
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 8192];
-    let limit = max + 64 * 1024;
-    loop {
-        if Instant::now() >= deadline {
-            return Err(format!("timed out after {timeout:?}"));
+    let mut resp = agent.get(&url).call().map_err(|e| match e {
+        ureq::Error::Timeout(_) => format!("timed out after {timeout:?}"),
+        ureq::Error::Io(e) => format!("connect: {e}"),
+        e => e.to_string(),
+    })?;
+    let status = resp.status().as_u16();
+    let mut body = Vec::new();
+    resp.body_mut()
+        .as_reader()
+        .take(max as u64)
+        .read_to_end(&mut body)
+        .map_err(|e| format!("read: {e}"))?;
+    Ok((status, body))
+}
+
+/// ureq over a Unix socket (`http+unix` health URLs): a connector that ignores the URL's
+/// host and dials the socket, and the transport that moves ureq's buffers over it.
+#[cfg(unix)]
+mod unix {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    use std::path::PathBuf;
+
+    use ureq::unversioned::transport::{
+        Buffers, ConnectionDetails, LazyBuffers, NextTimeout, Transport,
+    };
+
+    #[derive(Debug)]
+    pub(super) struct Connector(pub PathBuf);
+
+    impl<In: Transport> ureq::unversioned::transport::Connector<In> for Connector {
+        type Out = Unix;
+
+        fn connect(
+            &self,
+            details: &ConnectionDetails,
+            _chained: Option<In>,
+        ) -> Result<Option<Unix>, ureq::Error> {
+            let stream = UnixStream::connect(&self.0)?;
+            let buffers = LazyBuffers::new(
+                details.config.input_buffer_size(),
+                details.config.output_buffer_size(),
+            );
+            Ok(Some(Unix { stream, buffers }))
         }
-        match s.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                raw.extend_from_slice(&buf[..n]);
-                if response_complete(&raw) || raw.len() > limit {
-                    break;
+    }
+
+    #[derive(Debug)]
+    pub(super) struct Unix {
+        stream: UnixStream,
+        buffers: LazyBuffers,
+    }
+
+    /// The socket timeout for what is left of ureq's budget (`None` when unbounded).
+    fn left(t: &NextTimeout) -> Option<std::time::Duration> {
+        (!t.after.is_not_happening()).then(|| (*t.after).max(std::time::Duration::from_millis(1)))
+    }
+
+    fn timed_out(e: std::io::Error, t: &NextTimeout) -> ureq::Error {
+        match e.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                ureq::Error::Timeout(t.reason)
+            }
+            _ => e.into(),
+        }
+    }
+
+    impl Transport for Unix {
+        fn buffers(&mut self) -> &mut dyn Buffers {
+            &mut self.buffers
+        }
+
+        fn transmit_output(
+            &mut self,
+            amount: usize,
+            timeout: NextTimeout,
+        ) -> Result<(), ureq::Error> {
+            self.stream.set_write_timeout(left(&timeout))?;
+            let output = &self.buffers.output()[..amount];
+            self.stream
+                .write_all(output)
+                .map_err(|e| timed_out(e, &timeout))
+        }
+
+        fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+            self.stream.set_read_timeout(left(&timeout))?;
+            let n = loop {
+                match self.stream.read(self.buffers.input_append_buf()) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    r => break r.map_err(|e| timed_out(e, &timeout))?,
                 }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(format!("timed out after {timeout:?}"))
-            }
-            Err(e) => return Err(format!("read: {e}")),
+            };
+            self.buffers.input_appended(n);
+            Ok(n > 0)
+        }
+
+        fn is_open(&mut self) -> bool {
+            // One request per agent: never reused.
+            false
         }
     }
-    let (status, body) = parse_response(&raw)?;
-    let mut body = body;
-    body.truncate(max);
-    Ok((status, body))
-}
-
-fn head_end(raw: &[u8]) -> Option<usize> {
-    raw.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
-}
-
-fn header_value<'a>(head: &'a str, name: &str) -> Option<&'a str> {
-    head.split("\r\n").skip(1).find_map(|l| {
-        let (n, v) = l.split_once(':')?;
-        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-    })
-}
-
-/// Whether `raw` holds a whole response (by Content-Length or a final chunk).
-fn response_complete(raw: &[u8]) -> bool {
-    let Some(end) = head_end(raw) else {
-        return false;
-    };
-    let head = String::from_utf8_lossy(&raw[..end]);
-    if let Some(len) = header_value(&head, "content-length").and_then(|v| v.parse::<usize>().ok()) {
-        return raw.len() >= end + len;
-    }
-    if header_value(&head, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        return decode_chunked(&raw[end..]).is_some();
-    }
-    false
-}
-
-/// A complete chunked body, or `None` when more bytes are needed.
-fn decode_chunked(mut b: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = b.windows(2).position(|w| w == b"\r\n")?;
-        let size_text = std::str::from_utf8(&b[..line_end]).ok()?;
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-        b = &b[line_end + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        if b.len() < size + 2 {
-            return None;
-        }
-        out.extend_from_slice(&b[..size]);
-        b = &b[size + 2..];
-    }
-}
-
-fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
-    let end = head_end(raw).ok_or_else(|| "malformed HTTP response (no header end)".to_string())?;
-    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
-    let status = head
-        .split("\r\n")
-        .next()
-        .filter(|l| l.starts_with("HTTP/"))
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|c| c.parse::<u16>().ok())
-        .ok_or_else(|| "malformed HTTP response (status line)".to_string())?;
-    let rest = &raw[end..];
-    let body = if let Some(len) =
-        header_value(&head, "content-length").and_then(|v| v.parse::<usize>().ok())
-    {
-        rest[..len.min(rest.len())].to_vec()
-    } else if header_value(&head, "transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-    {
-        decode_chunked(rest).unwrap_or_else(|| rest.to_vec())
-    } else {
-        rest.to_vec()
-    };
-    Ok((status, body))
 }
 
 fn probe(target: &Target, base: &str, path: &str) -> Endpoint {
@@ -830,7 +810,6 @@ mod tests {
             parse_target("http://127.0.0.1:8080").unwrap(),
             Target::Tcp {
                 hostport: "127.0.0.1:8080".into(),
-                host_header: "127.0.0.1:8080".into(),
                 prefix: String::new()
             }
         );
@@ -856,22 +835,95 @@ mod tests {
         }
     }
 
+    /// Serves one connection of `accept` with `answer` after reading the request head.
+    fn answer_once<S: Read + Write + Send + 'static>(
+        accept: impl FnOnce() -> S + Send + 'static,
+        answer: &'static [u8],
+    ) -> std::thread::JoinHandle<String> {
+        std::thread::spawn(move || {
+            let mut s = accept();
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap() == 1 {
+                head.push(b[0]);
+            }
+            s.write_all(answer).unwrap();
+            String::from_utf8(head).unwrap()
+        })
+    }
+
     #[test]
-    fn responses_by_length_chunks_or_close() {
-        let r = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 6\r\n\r\nnot ok";
-        assert!(response_complete(r));
-        assert_eq!(parse_response(r).unwrap(), (503, b"not ok".to_vec()));
-        let c = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nlive\r\n0\r\n\r\n";
-        assert!(response_complete(c));
-        assert_eq!(parse_response(c).unwrap(), (200, b"live".to_vec()));
-        assert!(!response_complete(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nli"
-        ));
-        assert_eq!(
-            parse_response(b"HTTP/1.0 200 OK\r\n\r\nready").unwrap(),
-            (200, b"ready".to_vec())
+    fn get_reads_length_chunked_and_close_delimited_answers_over_loopback() {
+        let cases: [(&[u8], u16, &str); 3] = [
+            (
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 6\r\n\r\nnot ok",
+                503,
+                "not ok",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nlive\r\n0\r\n\r\n",
+                200,
+                "live",
+            ),
+            (b"HTTP/1.0 200 OK\r\n\r\nready", 200, "ready"),
+        ];
+        for (answer, status, body) in cases {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let base = format!("http://{}/admin", l.local_addr().unwrap());
+            let server = answer_once(move || l.accept().unwrap().0, answer);
+            let target = parse_target(&base).unwrap();
+            let got = http_get(&target, "/readyz", PROBE_TIMEOUT, PROBE_BODY).unwrap();
+            assert_eq!(got, (status, body.as_bytes().to_vec()));
+            let head = server.join().unwrap();
+            assert!(head.starts_with("GET /admin/readyz HTTP/1.1\r\n"), "{head}");
+        }
+        // A body past the cap is cut, a silent server times out, a closed port is named.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", l.local_addr().unwrap());
+        let server = answer_once(
+            move || l.accept().unwrap().0,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789",
         );
-        assert!(parse_response(b"garbage").is_err());
+        let got = http_get(&parse_target(&base).unwrap(), "/healthz", PROBE_TIMEOUT, 4);
+        assert_eq!(got.unwrap(), (200, b"0123".to_vec()));
+        server.join().unwrap();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", l.local_addr().unwrap());
+        let err = http_get(
+            &parse_target(&base).unwrap(),
+            "/healthz",
+            Duration::from_millis(200),
+            4,
+        )
+        .unwrap_err();
+        assert!(err.contains("timed out"), "{err}");
+        drop(l);
+        let err =
+            http_get(&parse_target(&base).unwrap(), "/healthz", PROBE_TIMEOUT, 4).unwrap_err();
+        assert!(err.contains("refused"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn get_speaks_http_over_a_unix_socket() {
+        let dir = std::env::temp_dir().join(format!("tc-health-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("h.sock");
+        let _ = std::fs::remove_file(&sock);
+        let l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let server = answer_once(
+            move || l.accept().unwrap().0,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        );
+        let target = Target::Unix {
+            path: sock.clone(),
+            prefix: "/p".into(),
+        };
+        let got = http_get(&target, "/healthz", PROBE_TIMEOUT, PROBE_BODY);
+        let head = server.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(got.unwrap(), (200, b"ok".to_vec()));
+        assert!(head.starts_with("GET /p/healthz HTTP/1.1\r\n"), "{head}");
     }
 
     #[test]

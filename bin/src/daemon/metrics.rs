@@ -1,10 +1,13 @@
 //! `/metrics`: the Go client's metric families that apply, in Prometheus text format.
 //!
-//! Counters are fed from engine events by the runtime's observer (on the driver thread, so
-//! recording must be cheap: one mutex, a few map updates); gauges are read from the latest
-//! runtime snapshot when `/metrics` is scraped. Label values are bounded: methods come from
-//! the engine's closed list of MCP methods (`other` for the rest), channels from the
-//! configuration or a rejected command (counted once per distinct name, capped).
+//! Counters and gauges come from the runtime snapshot when `/metrics` is scraped: the
+//! counters are the engine's own registry ([`tunnel_core::engine::Stats`]), the same figures
+//! the admin UI and the support bundle show. This module keeps only what the engine cannot:
+//! histograms measured against the wall clock (command age, enqueue-to-response) or by the
+//! HTTP layer (request durations), fed by the runtime's observers (on the driver thread, so
+//! recording must be cheap: one mutex, a few map updates). Label values are bounded:
+//! methods come from the engine's closed list of MCP methods (`other` for the rest),
+//! channels from the configuration.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -13,7 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use tunnel_blocking::http_timing::{HttpClientKind, HttpTiming};
 use tunnel_blocking::Snapshot;
-use tunnel_core::engine::{Event, PollError};
+use tunnel_core::engine::Event;
 
 /// OTel's default histogram buckets, as the Go exporter uses for every histogram without
 /// explicit buckets, whatever its unit (so `commands_poll_latency_seconds` and
@@ -31,10 +34,6 @@ const HTTP_DURATION_BUCKETS: [f64; 14] = [
 /// Distinct label sets kept for HTTP client durations (hosts × routes × methods × status
 /// codes are configuration-bounded; this is a backstop).
 const MAX_HTTP_SERIES: usize = 256;
-
-/// Distinct label sets kept for rejected channels; a hostile control plane cannot grow the
-/// registry without bound.
-const MAX_REJECTED_CHANNEL_SERIES: usize = 64;
 
 #[derive(Debug, Clone)]
 struct Histogram {
@@ -122,25 +121,13 @@ struct LatencyKey {
 
 #[derive(Debug, Default)]
 struct Inner {
-    polled: u64,
-    poll_cycles: u64,
-    unknown_types: u64,
-    poll_errors: BTreeMap<&'static str, u64>,
-    queue_drops: BTreeMap<&'static str, u64>,
-    last_poll_success: Option<SystemTime>,
     latency: BTreeMap<LatencyKey, Histogram>,
-    unsupported_channel: BTreeMap<(String, String), u64>,
     poll_latency: BTreeMap<bool, Histogram>,
     command_age: Histogram,
     http: BTreeMap<HttpKey, Histogram>,
-    responses: BTreeMap<(&'static str, u16), u64>,
-    failures: BTreeMap<(&'static str, &'static str), u64>,
-    auth_rejected: u64,
-    deadlines_expired: u64,
-    delivery_failed: u64,
 }
 
-/// The registry.
+/// The histograms (the counters are the engine's).
 #[derive(Debug)]
 pub struct Metrics {
     tunnel_id: String,
@@ -159,70 +146,20 @@ impl Metrics {
         }
     }
 
-    /// Records one engine event (called on the driver thread).
+    /// Records the histograms of one engine event (called on the driver thread).
     pub fn record(&self, event: &Event) {
         let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         match event {
-            Event::PollSucceeded {
-                commands,
-                created_at,
-                ..
-            } => {
+            Event::PollSucceeded { created_at, .. } => {
                 let now = SystemTime::now();
-                m.poll_cycles += 1;
-                m.polled += *commands as u64;
-                m.last_poll_success = Some(now);
                 for stamp in created_at {
                     if let Some(age) = age_of(stamp, now) {
                         m.command_age.observe(age.as_secs_f64());
                     }
                 }
             }
-            Event::PollFailed { error, .. } => {
-                m.poll_cycles += 1;
-                let kind = match error {
-                    PollError::Transport(tunnel_core::classify::TransportError::Timeout) => {
-                        "timeout"
-                    }
-                    _ => "other",
-                };
-                *m.poll_errors.entry(kind).or_default() += 1;
-            }
-            Event::AuthRejected { .. } => m.auth_rejected += 1,
-            Event::CommandDropped { reason, .. } => {
-                *m.queue_drops.entry(reason.label()).or_default() += 1;
-            }
-            Event::UnknownCommandType { .. } => {
-                m.unknown_types += 1;
-                *m.queue_drops.entry("invalid_command_type").or_default() += 1;
-            }
-            Event::ChannelRejected {
-                channel,
-                command_type,
-                ..
-            } => {
-                let ct = match command_type.as_str() {
-                    "jsonrpc" | "oauth_discovery" | "session_termination" => command_type.clone(),
-                    _ => "unknown".to_string(),
-                };
-                let key = (channel.to_string(), ct);
-                if m.unsupported_channel.len() < MAX_REJECTED_CHANNEL_SERIES
-                    || m.unsupported_channel.contains_key(&key)
-                {
-                    *m.unsupported_channel.entry(key).or_default() += 1;
-                }
-            }
-            Event::DeadlineExpired { .. } => m.deadlines_expired += 1,
-            Event::FailureSynthesized { failure, .. } => {
-                let kind = failure.kind().map(|k| k.as_str()).unwrap_or("");
-                *m.failures
-                    .entry((failure.source().as_str(), kind))
-                    .or_default() += 1;
-            }
-            Event::ResponseDeliveryFailed { .. } => m.delivery_failed += 1,
             Event::CommandCompleted {
                 channel,
-                resp_type,
                 resp_code,
                 request_kind,
                 method,
@@ -230,9 +167,6 @@ impl Metrics {
                 created_at,
                 ..
             } => {
-                *m.responses
-                    .entry((resp_type.as_str(), *resp_code))
-                    .or_default() += 1;
                 let key = LatencyKey {
                     latency_type: "poll_to_response",
                     request_kind: go_request_kind(request_kind),
@@ -305,6 +239,7 @@ impl Metrics {
     /// The Prometheus text exposition (format 0.0.4).
     pub fn render(&self, snap: &Snapshot) -> String {
         let m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let stats = &*snap.stats;
         let mut out = String::with_capacity(4096);
         let tid = escape(&self.tunnel_id);
 
@@ -312,25 +247,19 @@ impl Metrics {
             &mut out,
             "commands_polled_total",
             "Decoded commands received from the control plane.",
-            m.polled,
+            stats.commands_polled,
         );
         counter(
             &mut out,
             "commands_enqueued_total",
             "Commands accepted into the local queue.",
-            m.polled.saturating_sub(
-                m.unknown_types
-                    + m.queue_drops
-                        .get("duplicate_in_flight")
-                        .copied()
-                        .unwrap_or(0),
-            ),
+            stats.commands_enqueued(),
         );
         counter(
             &mut out,
             "commands_poll_cycles_total",
             "Poll cycles completed.",
-            m.poll_cycles,
+            stats.poll_cycles,
         );
         header(
             &mut out,
@@ -339,7 +268,7 @@ impl Metrics {
             "Failed polls by kind (HTTP status errors are other).",
         );
         for kind in ["timeout", "other"] {
-            let v = m.poll_errors.get(kind).copied().unwrap_or(0);
+            let v = stats.poll_errors.get(kind).copied().unwrap_or(0);
             let _ = writeln!(
                 out,
                 "commands_poll_errors_total{{error_kind=\"{kind}\"}} {v}"
@@ -351,7 +280,7 @@ impl Metrics {
             "counter",
             "Commands fetched but not enqueued, by reason.",
         );
-        for (reason, v) in &m.queue_drops {
+        for (reason, v) in &stats.queue_drops {
             let _ = writeln!(
                 out,
                 "commands_queue_drops_total{{drop_reason=\"{reason}\"}} {v}"
@@ -379,7 +308,10 @@ impl Metrics {
             &mut out,
             "commands_poll_last_successful_timestamp_seconds",
             "Unix time of the last successful poll (0 before the first).",
-            m.last_poll_success.map(unix_seconds).unwrap_or(0.0),
+            snap.status
+                .last_poll_success
+                .map(|t| unix_seconds(crate::admin::api::wall(t)))
+                .unwrap_or(0.0),
         );
         gauge(
             &mut out,
@@ -431,7 +363,7 @@ impl Metrics {
             "counter",
             "Commands rejected for an unsupported channel.",
         );
-        for ((channel, ct), v) in &m.unsupported_channel {
+        for ((channel, ct), v) in &stats.unsupported_channel {
             let _ = writeln!(
                 out,
                 "command_unsupported_channel_total{{channel=\"{}\",command_type=\"{ct}\",tunnel_id=\"{tid}\"}} {v}",
@@ -480,7 +412,7 @@ impl Metrics {
             "counter",
             "Terminal responses delivered, by resp_type and resp_code.",
         );
-        for ((t, code), v) in &m.responses {
+        for ((t, code), v) in &stats.commands_completed {
             let _ = writeln!(
                 out,
                 "tunnel_client_responses_total{{resp_code=\"{code}\",resp_type=\"{t}\"}} {v}"
@@ -492,26 +424,26 @@ impl Metrics {
             "counter",
             "-32603 errors synthesized, by tunnel_failure source and transport_error_kind.",
         );
-        for ((s, k), v) in &m.failures {
+        for ((s, k), v) in &stats.failures_synthesized {
             let _ = writeln!(out, "tunnel_client_failures_synthesized_total{{source=\"{s}\",transport_error_kind=\"{k}\"}} {v}");
         }
         counter(
             &mut out,
             "tunnel_client_auth_rejected_total",
             "401/403 answers from the control plane reported (at most one a minute).",
-            m.auth_rejected,
+            stats.auth_rejected,
         );
         counter(
             &mut out,
             "tunnel_client_deadlines_expired_total",
             "Commands whose response_timeout passed; nothing was posted.",
-            m.deadlines_expired,
+            stats.deadlines_expired,
         );
         counter(
             &mut out,
             "tunnel_client_response_delivery_failed_total",
             "Terminal responses that could not be delivered after retries.",
-            m.delivery_failed,
+            stats.response_delivery_failed,
         );
         gauge(
             &mut out,

@@ -18,6 +18,7 @@ pub mod outcome;
 mod poll;
 mod post;
 mod served;
+mod stats;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -35,6 +36,7 @@ pub use input::{Input, McpEvent};
 pub use outcome::{McpOutput, Terminal};
 pub use poll::DRAIN_POLL_GRACE;
 pub use served::{check_bindings, parse_target_url, BindingError, Served, Targets};
+pub use stats::{Stats, MAX_REJECTED_CHANNEL_SERIES};
 pub use status::Status;
 
 use crate::channel::ChannelName;
@@ -424,6 +426,8 @@ pub struct Engine {
     timers: BTreeSet<(Instant, Timer)>,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
+    /// Counters of the events taken so far (copy-on-write: see [`stats`]).
+    stats: std::sync::Arc<Stats>,
     binding_down: HashMap<ChannelName, String>,
     metadata: Option<TunnelMetadata>,
     draining: Option<Instant>,
@@ -451,6 +455,7 @@ impl Engine {
             timers: BTreeSet::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
+            stats: std::sync::Arc::default(),
             binding_down: HashMap::new(),
             metadata: None,
             draining: None,
@@ -512,7 +517,16 @@ impl Engine {
 
     /// The next event for logs, metrics and readiness.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front()?;
+        std::sync::Arc::make_mut(&mut self.stats).record(&event);
+        Some(event)
+    }
+
+    /// The counters of every event taken with [`Engine::poll_event`]. Cloning the `Arc` is
+    /// how a driver publishes them: the engine copies the registry only when it changes
+    /// while a published clone is still held.
+    pub fn stats(&self) -> &std::sync::Arc<Stats> {
+        &self.stats
     }
 
     /// When [`Engine::handle_timeout`] must be called next.

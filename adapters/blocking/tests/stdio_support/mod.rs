@@ -94,7 +94,7 @@ impl Runner for Rig {
         self.rt().readiness()
     }
     fn stdio_restarts(&self) -> u64 {
-        self.rt().counters().stdio_restarts
+        self.rt().stdio_restarts()
     }
     fn drain(&mut self) {
         self.stop();
