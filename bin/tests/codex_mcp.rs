@@ -32,7 +32,7 @@ fn mcp_client(rig: &Rig, peers: &Peers, calls: Value) -> Value {
 
 #[test]
 fn python_sdk_lists_tools_and_refuses_bad_arguments() {
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::require();
     let rig = Rig::new("codex-mcp-list", Lane::Process);
     let v = mcp_client(
         &rig,
@@ -102,7 +102,7 @@ fn python_sdk_lists_tools_and_refuses_bad_arguments() {
 
 #[test]
 fn python_sdk_connects_reads_lists_and_stops_a_real_runtime() {
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::require();
     let rig = Rig::new("codex-mcp-rt", Lane::Process);
     let cmd = rig.mcp_command();
     let v = mcp_client(

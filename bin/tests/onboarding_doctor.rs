@@ -577,9 +577,7 @@ fn init_doctor_run_against_the_emulator_with_a_stdio_server() {
     use tunnel_conformance::emulator::CommandSpec;
 
     // The Python `mcp` SDK stdio server installed by .ci/install-peers.
-    let Some(peers) = tunnel_conformance::peers::Peers::find() else {
-        return;
-    };
+    let peers = tunnel_conformance::peers::Peers::require();
     let r = rig("e2e");
     let cmd = peers.python_stdio_argv().join(" ");
     init(&r, "e2e", &["--mcp-command", &cmd]);

@@ -124,7 +124,7 @@ fn text_of(posts: &[PostedResponse]) -> String {
 
 #[test]
 fn record_server_everything_over_streamable_http() {
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::require();
     let peer = peers.everything_http().expect("server-everything");
     let mut r = Recording::start(&["--mcp.server-url".into(), peer.url()]);
     r.open_legacy();
@@ -156,7 +156,7 @@ fn record_server_everything_over_streamable_http() {
 
 #[test]
 fn record_server_everything_over_stdio() {
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::require();
     let command = peers.everything_stdio_argv().join(" ");
     let mut r = Recording::start(&["--mcp.command".into(), command]);
     r.open_legacy();
@@ -178,7 +178,7 @@ fn record_server_everything_over_stdio() {
 
 #[test]
 fn record_python_sdk_session_era() {
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::require();
     let peer = peers.python_http().expect("python mcp server");
     let mut r = Recording::start(&["--mcp.server-url".into(), peer.url()]);
     r.open_legacy();
@@ -209,7 +209,7 @@ fn record_python_sdk_session_era() {
 
 #[test]
 fn record_python_sdk_sessionless_era() {
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::require();
     let peer = peers.python_http().expect("python mcp server");
     let r = Recording::start(&["--mcp.server-url".into(), peer.url()]);
     let meta = json!({"io.modelcontextprotocol/protocolVersion": MODERN,

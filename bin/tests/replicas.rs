@@ -254,7 +254,7 @@ fn three_replicas_rolling_restart_loses_nothing_and_a_crash_loses_only_what_it_h
 /// affinity (an MCP session lives in one child process), and HTTP replicas do not.
 #[test]
 fn stdio_replicas_declare_proc_affinity_and_share_the_tunnel() {
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::require();
     let emu = emulator();
     let command = peers.python_stdio_argv().join(" ");
     let args = vec!["--mcp.command".to_string(), command];

@@ -127,7 +127,7 @@ fn split_progress(posts: &[PostedResponse]) -> (Vec<&PostedResponse>, &PostedRes
 
 #[test]
 fn server_everything_over_streamable_http_round_trip() {
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::require();
     let peer = peers.everything_http().expect("server-everything");
     let emu = emulator();
     let client = Client::start(&emu, &server_url_args(&peer.url()));
@@ -169,7 +169,7 @@ fn server_everything_over_streamable_http_round_trip() {
 
 #[test]
 fn python_sdk_over_streamable_http_round_trip_and_errors_preserved() {
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::require();
     let peer = peers.python_http().expect("python mcp server");
     let emu = emulator();
     let client = Client::start(&emu, &server_url_args(&peer.url()));
@@ -655,7 +655,7 @@ fn startup_wait_timeout_holds_the_first_poll_until_the_target_listens() {
 
 #[test]
 fn stdio_server_everything_through_run() {
-    let Some(peers) = Peers::find() else { return };
+    let peers = Peers::require();
     let emu = emulator();
     let command = peers.everything_stdio_argv().join(" ");
     let client = Client::start(&emu, &["--mcp.command".into(), command]);

@@ -1,8 +1,9 @@
 //! Real MCP peers for end-to-end tests: finds what `.ci/install-peers` installed and
 //! starts the servers on 127.0.0.1, killing them when dropped.
 //!
-//! Tests call [`Peers::find`]; without peers they print why and skip — except under
-//! `CI=true`, where `.ci/test` has installed them and a missing peer is a failure.
+//! Tests call [`Peers::require`], which fails the test, naming the fix, when the peers are
+//! missing (a test must never pass because its peer is absent). Tools whose peer figures are
+//! optional (the bench, examples) call [`Peers::find`].
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader};
@@ -39,8 +40,19 @@ pub fn parse_env_sh(text: &str) -> HashMap<String, String> {
 }
 
 impl Peers {
-    /// The installed peers, or `None` (after printing why) when a test should skip.
-    /// Panics under `CI=true`: CI installs them, so their absence is a broken pipeline.
+    /// The installed peers, for a test: panics, naming the fix, when they are missing. A
+    /// test that needs a real peer must never pass because the peer is absent; the README's
+    /// test command (`.ci/test`) installs them first.
+    pub fn require() -> Peers {
+        match Self::locate() {
+            Ok(p) => p,
+            Err(why) => panic!("MCP peers missing: {why}; fix: run .ci/install-peers"),
+        }
+    }
+
+    /// The installed peers, or `None` (after printing why) for tools whose peer figures are
+    /// optional (the bench reports "n/a", examples say what to install). Panics under
+    /// `CI=true`: CI installs them, so their absence is a broken pipeline.
     pub fn find() -> Option<Peers> {
         match Self::locate() {
             Ok(p) => Some(p),

@@ -14,7 +14,7 @@ use tunnel_core::channel::ChannelName;
 
 /// The rough child's command, or `None` (skip) without a Python.
 fn rough() -> Option<Vec<String>> {
-    rough_stdio_child(peers().as_ref())
+    rough_stdio_child(Some(&peers()))
 }
 
 #[test]

@@ -12,13 +12,13 @@ use tunnel_conformance::emulator::CommandSpec;
 
 #[test]
 fn everything_round_trip_over_stdio() {
-    let Some(p) = peers() else { return };
+    let p = peers();
     scenario::everything_round_trip(&mut rig(p.everything_stdio_argv()));
 }
 
 #[test]
 fn python_round_trip_preserves_json_rpc_errors() {
-    let Some(p) = peers() else { return };
+    let p = peers();
     let mut r = rig(p.python_stdio_argv());
     r.initialize();
     let echo = r.call(json!({"jsonrpc":"2.0","id":10,"method":"tools/call",
@@ -40,7 +40,7 @@ fn python_round_trip_preserves_json_rpc_errors() {
 
 #[test]
 fn thirty_two_slow_calls_on_one_child_overlap() {
-    let Some(p) = peers() else { return };
+    let p = peers();
     const N: usize = 32;
     const MS: u64 = 800;
     let mut r = rig_with(p.python_stdio_argv(), |cfg, _| {
@@ -88,7 +88,7 @@ fn thirty_two_slow_calls_on_one_child_overlap() {
 
 #[test]
 fn colliding_ids_from_two_sessions_are_kept_apart() {
-    let Some(p) = peers() else { return };
+    let p = peers();
     let mut r = rig(p.python_stdio_argv());
     r.initialize();
     let slow = r.emu.enqueue(
@@ -112,6 +112,6 @@ fn colliding_ids_from_two_sessions_are_kept_apart() {
 
 #[test]
 fn progress_notifications_reach_the_right_command_before_its_terminal() {
-    let Some(p) = peers() else { return };
+    let p = peers();
     scenario::progress_reaches_the_right_command(&mut rig(p.everything_stdio_argv()));
 }

@@ -8,12 +8,12 @@ use stdio_support::*;
 
 #[test]
 fn everything_round_trip_over_stdio() {
-    let Some(p) = Peers::find() else { return };
+    let p = Peers::require();
     scenario::everything_round_trip(&mut rig(p.everything_stdio_argv()));
 }
 
 #[test]
 fn progress_notifications_reach_the_right_command_before_its_terminal() {
-    let Some(p) = Peers::find() else { return };
+    let p = Peers::require();
     scenario::progress_reaches_the_right_command(&mut rig(p.everything_stdio_argv()));
 }

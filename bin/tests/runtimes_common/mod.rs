@@ -66,7 +66,7 @@ impl Rig {
 
     /// A stdio MCP server command line (the Python SDK peer).
     pub fn mcp_command(&self) -> String {
-        let p = Peers::find().expect("MCP peers are required: run .ci/install-peers");
+        let p = Peers::require();
         p.python_stdio_argv().join(" ")
     }
 

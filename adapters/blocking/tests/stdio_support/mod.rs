@@ -16,10 +16,9 @@ pub use tunnel_conformance::peers::Peers;
 pub use tunnel_conformance::stdio_rig::*;
 pub use tunnel_conformance::stdio_scenarios::{self as scenario, Runner};
 
-/// The real MCP peers (`.ci/install-peers`), or `None` with the reason printed: the calling
-/// test skips (under `CI=true` a missing install fails instead).
-pub fn peers() -> Option<Peers> {
-    Peers::find()
+/// The real MCP peers (`.ci/install-peers`); a missing install fails the calling test.
+pub fn peers() -> Peers {
+    Peers::require()
 }
 
 /// A runtime with one stdio channel (`main`) against a fresh emulator.
