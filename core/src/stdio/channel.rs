@@ -360,15 +360,11 @@ impl StdioChannel {
                         .push_back(StdioOut::Child(ChildAction::Reap { generation }));
                 }
             }
-            ChildReport::Reaped { generation, status } => {
-                if self
-                    .dying
-                    .as_ref()
-                    .is_some_and(|d| d.generation == generation)
-                {
-                    if let Some(d) = self.dying.take() {
-                        self.reaped(d, status);
-                    }
+            ChildReport::Reaped { generation, status }
+                if self.dying.as_ref().map(|d| d.generation) == Some(generation) =>
+            {
+                if let Some(d) = self.dying.take() {
+                    self.reaped(d, status);
                 }
             }
             // About a child already replaced (or a spawn nobody asked for).
