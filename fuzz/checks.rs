@@ -308,7 +308,8 @@ pub fn check_poll_frames(data: &[u8]) {
                 Action::Poll { .. }
                 | Action::CancelPoll { .. }
                 | Action::FetchMetadata { .. }
-                | Action::CancelMcp { .. } => {}
+                | Action::CancelMcp { .. }
+                | Action::Stdio { .. } => {}
             }
         }
         if !progressed {

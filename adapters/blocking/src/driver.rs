@@ -221,6 +221,8 @@ impl Driver {
                     }
                 }
                 Action::CancelMcp { cmd } => self.cancel_mcp(cmd),
+                // This adapter still supervises its stdio children itself (never `add_stdio`).
+                Action::Stdio { .. } => {}
             }
         }
     }

@@ -301,6 +301,8 @@ impl Driver {
                     );
                 }
                 Action::StartMcp(work) => self.start_mcp(work),
+                // This adapter still supervises its stdio children itself (never `add_stdio`).
+                Action::Stdio { .. } => {}
                 Action::CancelMcp { cmd } => {
                     self.tasks.remove(&Key::Mcp(cmd));
                     let now = Instant::now();

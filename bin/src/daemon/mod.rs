@@ -6,8 +6,8 @@
 //! within their deadlines and [`settings::DRAIN_TIMEOUT`]; their responses are posted); a
 //! second signal exits at once. The files are removed when `run` returns.
 
-mod fdlimit;
 mod devtools;
+mod fdlimit;
 pub mod files;
 pub mod health;
 pub mod listener;

@@ -24,9 +24,10 @@ use tunnel_core::engine::{
     PostError, PostId,
 };
 use tunnel_core::oauth::{Discovery, Step as DiscoveryStep};
+use tunnel_core::stdio::{MuxConfig, StdioOptions};
 
 use super::check::{Observations, Seen};
-use super::core_stdio::{ChildInput, Effect, SimChannel};
+use super::core_stdio::{ChildInput, Effect, SimChild};
 use super::engine::{engine_config, error_from_name, REPLAY_API_KEY};
 use super::format::{expand_header_value, McpLine, Resp, Trace};
 use super::stdio_script::StdioScript;
@@ -181,11 +182,8 @@ struct Runner<'t> {
     polls_seen: usize,
     mcp_cursor: HashMap<String, usize>,
     post_cursor: HashMap<String, usize>,
-    /// Stdio channels, and which of them each stdio command went to.
-    stdio: Vec<SimChannel>,
-    stdio_cmd: HashMap<CommandId, usize>,
-    /// What the stdio channels asked for, in order, with their index.
-    effects: std::collections::VecDeque<(usize, Effect)>,
+    /// The scripted processes of the stdio channels (the engine supervises them).
+    stdio: Vec<SimChild>,
 }
 
 impl Runner<'_> {
@@ -340,16 +338,6 @@ impl Runner<'_> {
                 self.schedule(now, Scheduled::Engine(Input::Metadata { result: Ok(resp) }));
             }
             Action::StartMcp(work) => {
-                let stdio = self
-                    .stdio
-                    .iter()
-                    .position(|c| c.channel == work.channel.as_str());
-                if let Some(i) = stdio {
-                    self.stdio_cmd.insert(work.cmd, i);
-                    let fx = self.stdio[i].submit(now, work);
-                    self.effects.extend(fx.into_iter().map(|e| (i, e)));
-                    return;
-                }
                 let seen = mcp_seen(&work, at_ms);
                 let rid = work.request_id.clone();
                 let k = {
@@ -372,11 +360,32 @@ impl Runner<'_> {
                     }
                 }
             }
-            Action::CancelMcp { cmd } => {
-                if let Some(i) = self.stdio_cmd.remove(&cmd) {
-                    self.stdio[i].cancel(now, cmd);
+            Action::CancelMcp { cmd } => self.unschedule(|i| i.cmd() == Some(cmd)),
+            Action::Stdio { channel, action } => {
+                let i = self
+                    .stdio
+                    .iter()
+                    .position(|c| c.channel == channel.as_str());
+                if let Some(i) = i {
+                    let fx = self.stdio[i].perform(now, action, &mut self.obs.stdio, at_ms);
+                    self.effects(i, fx);
                 }
-                self.unschedule(|i| i.cmd() == Some(cmd));
+            }
+        }
+    }
+
+    /// Reports (now) and schedules what a scripted child did.
+    fn effects(&mut self, i: usize, fx: Vec<Effect>) {
+        let now = self.now;
+        let channel = tunnel_core::channel::ChannelName::canonical(&self.stdio[i].channel);
+        for e in fx {
+            match (e, &channel) {
+                (Effect::Report(report), Ok(channel)) => {
+                    let channel = channel.clone();
+                    self.schedule(now, Scheduled::Engine(Input::Stdio { channel, report }));
+                }
+                (Effect::Schedule(at, ci), _) => self.schedule(at, Scheduled::Child(i, ci)),
+                (Effect::Report(_), Err(_)) => {}
             }
         }
     }
@@ -470,39 +479,10 @@ impl Runner<'_> {
         match input {
             Scheduled::Engine(input) => engine.handle(now, input),
             Scheduled::Child(i, ci) => {
-                let at_ms = self.ms(now);
-                let fx = self.stdio[i].handle(now, ci, &mut self.obs.stdio, at_ms);
-                self.effects.extend(fx.into_iter().map(|e| (i, e)));
+                let fx = self.stdio[i].handle(ci);
+                self.effects(i, fx);
             }
         }
-    }
-
-    /// Moves the stdio channels on: their multiplexers' outputs, then what they ask for.
-    /// `true` when something happened.
-    fn step_stdio(&mut self, engine: &mut Engine) -> bool {
-        let (now, at_ms) = (self.now, self.ms(self.now));
-        for i in 0..self.stdio.len() {
-            let fx = self.stdio[i].pump(now, &mut self.obs.stdio, at_ms);
-            self.effects.extend(fx.into_iter().map(|e| (i, e)));
-        }
-        let Some((i, e)) = self.effects.pop_front() else {
-            return false;
-        };
-        match e {
-            Effect::Deliver(cmd, output) => {
-                if matches!(output, tunnel_core::engine::McpOutput::Terminal(_)) {
-                    self.stdio_cmd.remove(&cmd);
-                }
-                let event = McpEvent::Output(output);
-                engine.handle(now, Input::Mcp { cmd, event });
-            }
-            Effect::Schedule(at, ci) => self.schedule(at, Scheduled::Child(i, ci)),
-        }
-        true
-    }
-
-    fn stdio_timeout(&self) -> Option<Instant> {
-        self.stdio.iter().filter_map(SimChannel::timeout).min()
     }
 }
 
@@ -534,25 +514,24 @@ pub fn replay_core(trace: &Trace) -> Result<CoreRun, String> {
         mcp_cursor: HashMap::new(),
         post_cursor: HashMap::new(),
         stdio: Vec::new(),
-        stdio_cmd: HashMap::new(),
-        effects: Default::default(),
     };
     for ch in trace.stdio_channels() {
         let channel = tunnel_core::channel::ChannelName::canonical(ch)
             .map_err(|e| format!("binding {:?}: {e}", ch))?;
         let script = StdioScript::new(trace.stdio_for(ch));
-        r.stdio.push(SimChannel::new(channel.as_str(), script));
-        let i = r.stdio.len() - 1;
-        r.schedule(t0, Scheduled::Child(i, ChildInput::Start));
+        let mut child = SimChild::new(channel.as_str(), script);
+        let (pid, fx) = child.start(t0);
+        r.stdio.push(child);
+        r.effects(r.stdio.len() - 1, fx);
+        // The adapters' defaults: supervision options and connection TTL.
+        let (opts, ttl) = (StdioOptions::default(), MuxConfig::default().ttl);
+        engine.add_stdio(t0, channel, &opts, ttl, trace.header.seed, pid);
     }
     // Bounded: every iteration either delivers a scheduled input, fires a timer or advances
     // the clock, and the horizon ends it; the cap only guards against a runaway engine.
     for _ in 0..1_000_000 {
         while let Some(a) = engine.poll_action() {
             r.perform(a);
-        }
-        if r.step_stdio(&mut engine) {
-            continue;
         }
         while let Some(e) = engine.poll_event() {
             let ms = r.ms(r.now);
@@ -565,22 +544,11 @@ pub fn replay_core(trace: &Trace) -> Result<CoreRun, String> {
             r.deliver(&mut engine, s.input);
             continue;
         }
-        // A stdio multiplexer's deadline goes first when both are due: in an adapter it is
-        // checked where the child is served, while the engine's cancel has to travel there.
-        if r.stdio_timeout().is_some_and(|t| t <= r.now) {
-            let now = r.now;
-            r.stdio.iter_mut().for_each(|c| c.handle_timeout(now));
-            continue;
-        }
         if engine.poll_timeout().is_some_and(|t| t <= r.now) {
             engine.handle_timeout(r.now);
             continue;
         }
-        let timer = [engine.poll_timeout(), r.stdio_timeout()]
-            .into_iter()
-            .flatten()
-            .min();
-        let next = match (r.sched.first().map(|s| s.at), timer) {
+        let next = match (r.sched.first().map(|s| s.at), engine.poll_timeout()) {
             (Some(a), Some(b)) => a.min(b),
             (Some(a), None) | (None, Some(a)) => a,
             (None, None) => break,

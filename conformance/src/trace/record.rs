@@ -250,7 +250,8 @@ impl Inner {
                     self.write(Line::Poll(line));
                 }
             }
-            Action::FetchMetadata { .. } => {}
+            // The child's side is recorded from the stdio observations.
+            Action::FetchMetadata { .. } | Action::Stdio { .. } => {}
         }
     }
 
@@ -330,7 +331,10 @@ impl Inner {
                 }
                 self.write(Line::Post(line));
             }
-            Input::Metadata { .. } | Input::Binding { .. } | Input::Drain { .. } => {}
+            Input::Metadata { .. }
+            | Input::Binding { .. }
+            | Input::Drain { .. }
+            | Input::Stdio { .. } => {}
             Input::Mcp { cmd, event } => self.mcp_event(at, *cmd, event),
         }
     }

@@ -40,6 +40,10 @@ impl Event {
 
 fn describe(event: &Event, auth_fix: &str) -> (Level, String) {
     match event {
+        Event::StdioLog { level, line } => (*level, line.clone()),
+        Event::StdioRestarted { channel } => {
+            (Level::Debug, format!("[stdio:{channel}] child restarted"))
+        }
         Event::PollSucceeded { commands, dropped, .. } => (
             Level::Debug,
             format!("poll returned {commands} command(s){}", if *dropped > 0 { format!(", {dropped} dropped") } else { String::new() }),

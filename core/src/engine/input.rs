@@ -46,6 +46,11 @@ pub enum Input {
     },
     /// SIGTERM/SIGINT: stop polling, finish what was taken within `timeout`.
     Drain { timeout: Duration },
+    /// What the process of an engine-owned stdio channel did ([`super::Action::Stdio`]).
+    Stdio {
+        channel: ChannelName,
+        report: crate::stdio::ChildReport,
+    },
 }
 
 /// One step of a command's MCP exchange.
@@ -95,6 +100,19 @@ impl Engine {
             tap.observe(at, Observed::Input(&input));
         }
         self.last_now = self.last_now.max(now);
+        self.route(now, input);
+        self.settle(now);
+    }
+
+    /// Shows `input` to the tap and hands it to the machine it concerns, without settling.
+    pub(super) fn tap_and_route(&mut self, now: Instant, input: Input) {
+        if let Some(tap) = &self.tap.0 {
+            tap.observe(now, Observed::Input(&input));
+        }
+        self.route(now, input);
+    }
+
+    fn route(&mut self, now: Instant, input: Input) {
         match input {
             Input::Poll {
                 id,
@@ -130,6 +148,7 @@ impl Engine {
             },
             Input::Binding { channel, down } => self.set_binding_down(&channel, down),
             Input::Drain { timeout } => self.begin_drain(now, timeout),
+            Input::Stdio { channel, report } => self.stdio_report(now, &channel, report),
         }
     }
 

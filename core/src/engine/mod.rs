@@ -17,6 +17,7 @@ mod poll;
 mod post;
 mod served;
 mod status;
+mod stdio;
 #[cfg(test)]
 mod tests;
 
@@ -173,6 +174,12 @@ pub enum Action {
     /// has the terminal, or no longer wants one (deadline passed, drain timed out). Further
     /// reports for the command are ignored.
     CancelMcp { cmd: CommandId },
+    /// Do this to the process of a stdio channel the engine owns ([`Engine::add_stdio`]);
+    /// report what happened with [`Input::Stdio`].
+    Stdio {
+        channel: ChannelName,
+        action: crate::stdio::ChildAction,
+    },
 }
 
 /// Why a poll failed.
@@ -313,6 +320,16 @@ pub enum Event {
     Drained {
         abandoned: usize,
     },
+    /// A stdio channel's supervision has something for the operator log (the text carries
+    /// the `[stdio:<channel>]` prefix).
+    StdioLog {
+        level: log::Level,
+        line: String,
+    },
+    /// A stdio child was restarted (counted for `/metrics`).
+    StdioRestarted {
+        channel: ChannelName,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -396,6 +413,8 @@ pub struct Engine {
     tap: input::TapSlot,
     /// The latest instant the engine was given (when actions are shown to the tap).
     last_now: Instant,
+    /// The stdio channels the engine supervises itself, and which of them holds a command.
+    stdio: stdio::StdioChannels,
 }
 
 impl Engine {
@@ -422,6 +441,7 @@ impl Engine {
             drained_reported: false,
             tap: input::TapSlot::default(),
             last_now: now,
+            stdio: stdio::StdioChannels::default(),
             cfg,
         };
         let timeout = engine.cp_timeout();
@@ -467,12 +487,17 @@ impl Engine {
 
     /// When [`Engine::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.iter().next().map(|(at, _)| *at)
+        let own = self.timers.iter().next().map(|(at, _)| *at);
+        own.into_iter().chain(self.stdio.poll_timeout()).min()
     }
 
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = self.last_now.max(now);
+        // A stdio multiplexer's deadline goes first when both are due: it retires the
+        // request in its own terms before the engine's deadline cancels it.
+        self.stdio_timeout(now);
+        self.settle(now);
         while let Some(&(at, timer)) = self.timers.iter().next() {
             if at > now {
                 break;
@@ -487,6 +512,7 @@ impl Engine {
             }
         }
         self.drive(now);
+        self.settle(now);
     }
 
     /// Stop polling and finish what was already taken from the control plane, within

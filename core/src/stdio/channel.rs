@@ -64,7 +64,7 @@ pub enum ChildAction {
 
 /// What the adapter saw the process do.
 #[derive(Debug)]
-pub enum ChildReport<'a> {
+pub enum ChildReport {
     Spawned {
         generation: u64,
         pid: u32,
@@ -75,7 +75,7 @@ pub enum ChildReport<'a> {
     },
     Stdout {
         generation: u64,
-        bytes: &'a [u8],
+        bytes: Vec<u8>,
     },
     /// stdout reached EOF (or reading it failed).
     StdoutEnd {
@@ -194,6 +194,14 @@ impl StdioChannel {
         ch
     }
 
+    /// The adapter started the first child itself (a start error must fail its start):
+    /// takes the queued first [`ChildAction::Spawn`] back and counts the child as running.
+    pub fn adopt_first(&mut self, now: Instant, pid: u32) {
+        self.out
+            .retain(|o| !matches!(o, StdioOut::Child(ChildAction::Spawn { generation: 1 })));
+        self.handle_report(now, ChildReport::Spawned { generation: 1, pid });
+    }
+
     pub fn channel(&self) -> &ChannelName {
         &self.channel
     }
@@ -293,7 +301,7 @@ impl StdioChannel {
     }
 
     /// What the process did.
-    pub fn handle_report(&mut self, now: Instant, report: ChildReport<'_>) {
+    pub fn handle_report(&mut self, now: Instant, report: ChildReport) {
         let cur = self.running.as_ref().map(|r| r.generation);
         let current = |g: u64| cur == Some(g);
         match report {
@@ -333,6 +341,7 @@ impl StdioChannel {
                 self.out.push_back(StdioOut::Availability(Some(reason)));
             }
             ChildReport::Stdout { generation, bytes } if current(generation) => {
+                let bytes = &bytes[..];
                 self.observe(now, |channel| Observed::StdioRead { channel, bytes });
                 self.mux.handle_child_output(now, bytes);
             }
@@ -528,7 +537,7 @@ mod tests {
             t0,
             ChildReport::Stdout {
                 generation: 1,
-                bytes: b"{}\n",
+                bytes: b"{}\n".to_vec(),
             },
         );
         ch.handle_report(
