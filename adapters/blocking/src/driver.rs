@@ -20,6 +20,7 @@ use crate::events::log_event;
 use crate::options::Observer;
 use crate::pool::Pool;
 use crate::status::{Counters, Published, Snapshot};
+use crate::stdio::StdioProcs;
 use tunnel_core::tap::Tap;
 
 /// Inputs handled before the next round of actions, events and publishing. Batching keeps
@@ -30,8 +31,6 @@ const MAX_BATCH: usize = 256;
 /// driver's own business.
 pub(crate) enum ToDriver {
     Engine(Input),
-    /// A stdio supervisor restarted its child (counted for `/metrics`).
-    StdioRestarted,
     /// Graceful drain (SIGTERM/SIGINT).
     Drain,
     /// Stop now (the runtime was dropped): abandon everything.
@@ -50,6 +49,8 @@ pub(crate) struct Driver {
     pub cp_agent: ureq::Agent,
     pub posters: Pool,
     pub bindings: HashMap<ChannelName, Arc<dyn McpBinding>>,
+    /// The processes of the stdio channels the engine supervises.
+    pub stdio: HashMap<ChannelName, StdioProcs>,
     pub limits: Limits,
     pub drain_timeout: Duration,
     pub observer: Option<Observer>,
@@ -132,7 +133,6 @@ impl Driver {
         let now = Instant::now();
         match msg {
             ToDriver::Engine(input) => self.engine.handle(now, input),
-            ToDriver::StdioRestarted => self.counters.stdio_restarts += 1,
             ToDriver::Drain => {
                 log::info!(
                     "draining: polling stopped, finishing commands already taken (up to {:?})",
@@ -221,8 +221,11 @@ impl Driver {
                     }
                 }
                 Action::CancelMcp { cmd } => self.cancel_mcp(cmd),
-                // This adapter still supervises its stdio children itself (never `add_stdio`).
-                Action::Stdio { .. } => {}
+                Action::Stdio { channel, action } => {
+                    if let Some(procs) = self.stdio.get(&channel) {
+                        procs.perform(action);
+                    }
+                }
             }
         }
     }
@@ -231,6 +234,9 @@ impl Driver {
         while let Some(event) = self.engine.poll_event() {
             log_event(&self.engine, &event);
             self.counters.record(&event);
+            if let Event::StdioRestarted { .. } = &event {
+                self.counters.stdio_restarts += 1;
+            }
             if let Event::MetadataFetched(m) = &event {
                 self.metadata = Some(m.clone());
             }
@@ -273,6 +279,9 @@ impl Driver {
         self.cp_agent.clone().shutdown();
         for binding in self.bindings.values() {
             binding.shutdown();
+        }
+        for procs in self.stdio.values() {
+            procs.shutdown();
         }
     }
 }
