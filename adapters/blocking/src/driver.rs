@@ -134,10 +134,6 @@ impl Driver {
         match msg {
             ToDriver::Engine(input) => self.engine.handle(now, input),
             ToDriver::Drain => {
-                log::info!(
-                    "draining: polling stopped, finishing commands already taken (up to {:?})",
-                    self.drain_timeout
-                );
                 let timeout = self.drain_timeout;
                 self.engine.handle(now, Input::Drain { timeout });
             }

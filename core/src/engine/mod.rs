@@ -206,7 +206,9 @@ impl std::fmt::Display for PollError {
                     if let Some(m) = &e.message {
                         write!(f, ": {m}")?;
                     }
-                    if let Some(mit) = e.mitigation() {
+                    // Display has no configuration: the settings are named in plain prose.
+                    let names = crate::wire::api_error::SettingNames::default();
+                    if let Some(mit) = e.mitigation(&names) {
                         write!(f, "; fix: {mit}")?;
                     }
                 }
@@ -315,6 +317,10 @@ pub enum Event {
     MetadataFetched(TunnelMetadata),
     MetadataFailed {
         error: PollError,
+    },
+    /// A drain began: polling stopped, what was taken is finished within `timeout`.
+    Draining {
+        timeout: Duration,
     },
     /// Draining finished or timed out; the adapter may exit.
     Drained {
@@ -455,7 +461,7 @@ impl Engine {
 
     /// The operator log line for `event` (level and text), with this engine's auth fix.
     pub fn describe(&self, event: &Event) -> (log::Level, String) {
-        event.describe(&self.cfg.auth_fix)
+        event.describe_with(&self.cfg.auth_fix, &self.cfg.setting_names)
     }
 
     /// The configuration the engine runs with.
@@ -525,6 +531,7 @@ impl Engine {
         }
         let until = now.checked_add(timeout).unwrap_or(now);
         self.draining = Some(until);
+        self.events.push_back(Event::Draining { timeout });
         self.timers.insert((until, Timer::Drain));
         // The poll in flight may be being answered right now: its commands are already
         // gone from the service's queue, so it gets a short grace to arrive and be run.

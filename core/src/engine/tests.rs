@@ -368,7 +368,8 @@ fn auth_rejection_is_an_operator_state_not_a_tight_loop() {
     );
     let ready = h.e.readiness(h.now).unwrap_err();
     assert!(
-        ready.contains("401") && ready.contains("CONTROL_PLANE_API_KEY"),
+        // The hint names the setting in the caller's words (here the core's plain default).
+        ready.contains("401") && ready.contains("set the API key setting"),
         "{ready}"
     );
     // No tight loop: nothing is sent before the backoff elapses.
@@ -732,7 +733,7 @@ fn post_413_is_terminal_with_an_operator_event() {
         } => api_error.clone(),
         _ => None,
     });
-    assert!(e.unwrap().mitigation().is_some());
+    assert!(e.unwrap().mitigation(&Default::default()).is_some());
 }
 
 fn sse_two_notifications_then_result(h: &mut H, cmd: CommandId) {
