@@ -61,11 +61,7 @@ impl RequestError {
         request_id: Option<String>,
     ) -> Self {
         let parsed = ApiError::parse(body).unwrap_or_default();
-        let mitigation = parsed
-            .code
-            .as_deref()
-            .and_then(mitigation)
-            .map(String::from);
+        let mitigation = parsed.code.as_deref().and_then(mitigation);
         RequestError {
             method: method.to_string(),
             path: path.to_string(),
