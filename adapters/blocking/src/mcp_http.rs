@@ -97,10 +97,15 @@ impl McpBinding for HttpBinding {
                     exchange(&agent, Method::DELETE, url, headers, (), bound, &sink)
                 });
             }
-            McpOp::OAuthDiscovery { headers } => {
-                let budget = bound.timeout.min(crate::oauth::BUDGET);
+            // A step of the engine's OAuth discovery: another URL, redirects not followed
+            // (this agent never follows them).
+            McpOp::Fetch {
+                method,
+                uri,
+                headers,
+            } => {
                 self.pool
-                    .submit(move || crate::oauth::discover(&agent, &url, &headers, budget, &sink));
+                    .submit(move || exchange(&agent, method, uri, headers, (), bound, &sink));
             }
         }
     }

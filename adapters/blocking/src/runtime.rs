@@ -170,6 +170,7 @@ impl Runtime {
                 })
                 .collect()
         };
+        let main_url = targets.get(&ChannelName::main()).cloned();
         for (channel, uri) in targets {
             // One agent (connection pool) per binding.
             let agent = crate::resolver::agent(mcp_config.clone());
@@ -187,6 +188,9 @@ impl Runtime {
         let mut engine = Engine::new(engine_config, entropy::seed(), Instant::now())
             .map_err(StartError::Engine)?;
         engine.set_tap(opts.tap.clone());
+        if let Some(url) = main_url {
+            engine.set_oauth_target(url);
+        }
         let status = engine.status();
         let published = Published::new(Snapshot {
             readiness: Err("starting".to_string()),

@@ -101,6 +101,9 @@ impl Driver {
         }
         let mut engine = Engine::new(cfg, seed(), Instant::now()).map_err(StartError::Engine)?;
         engine.set_tap(opts.tap.clone());
+        if let Some(Binding::Http(url)) = bindings.get(&ChannelName::main()) {
+            engine.set_oauth_target(url.clone());
+        }
         // Last: a child is only started once nothing else can fail the start (a failing
         // second channel drops the first one's child, which kills it).
         let mut stdio = Vec::new();

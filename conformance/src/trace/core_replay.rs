@@ -20,10 +20,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use serde_json::Value;
 use tunnel_core::classify::TransportError;
 use tunnel_core::engine::{
-    Action, CommandId, Engine, HttpResponse, Input, McpEvent, McpOp, McpOutput, McpWork, PollId,
-    PostError, PostId,
+    Action, CommandId, Engine, HttpResponse, Input, McpEvent, McpOp, McpWork, PollId, PostError,
+    PostId,
 };
-use tunnel_core::oauth::{Discovery, Step as DiscoveryStep};
 use tunnel_core::stdio::{MuxConfig, StdioOptions};
 
 use super::check::{Observations, Seen};
@@ -151,11 +150,17 @@ pub fn mcp_seen(work: &McpWork, at_ms: u64) -> Seen {
             ("POST", h, message.get().as_bytes().to_vec())
         }
         McpOp::TerminateSession { headers, .. } => ("DELETE", headers_seen(headers), Vec::new()),
-        McpOp::OAuthDiscovery { headers } => ("GET", headers_seen(headers), Vec::new()),
+        McpOp::Fetch {
+            method, headers, ..
+        } => (method.as_str(), headers_seen(headers), Vec::new()),
+    };
+    let target = match &work.op {
+        McpOp::Fetch { uri, .. } => uri.path_and_query().map(|p| p.to_string()),
+        _ => None,
     };
     Seen {
         method: method.into(),
-        target: String::new(),
+        target: target.unwrap_or_default(),
         headers,
         body,
         at_ms,
@@ -345,13 +350,13 @@ impl Runner<'_> {
                     *c += 1;
                     *c - 1
                 };
-                if let McpOp::OAuthDiscovery { headers } = &work.op {
-                    self.mcp_cursor.entry(rid.clone()).and_modify(|c| *c -= 1);
-                    let out = self.discover(&rid, headers, at_ms);
-                    self.schedule(now, Scheduled::mcp(work.cmd, McpEvent::Output(out)));
+                let line = self.trace.mcp_for(&rid).get(k).map(|l| (*l).clone());
+                if let McpOp::Fetch { .. } = &work.op {
+                    // A step of the engine's OAuth discovery, answered at once.
+                    let event = self.fetch_answer(line.as_ref(), seen, &rid);
+                    self.schedule(now, Scheduled::mcp(work.cmd, event));
                     return;
                 }
-                let line = self.trace.mcp_for(&rid).get(k).map(|l| (*l).clone());
                 match line {
                     None => self.obs.unexpected_mcp.push(seen),
                     Some(line) => {
@@ -392,53 +397,22 @@ impl Runner<'_> {
 
     /// Runs an `oauth_discovery` command's discovery against the command's MCP lines, one
     /// line per request, in order (instantly: the requests' timing is the adapters').
-    fn discover(&mut self, rid: &str, headers: &HeaderMap, at_ms: u64) -> McpOutput {
-        let mut d = Discovery::new(&Uri::from_static(REPLAY_MCP_URL));
-        loop {
-            match d.poll() {
-                DiscoveryStep::Request {
-                    method,
-                    uri,
-                    headers: own,
-                    ..
-                } => {
-                    let mut h = headers.clone();
-                    h.extend(own);
-                    let seen = Seen {
-                        method: method.to_string(),
-                        target: uri
-                            .path_and_query()
-                            .map(|p| p.to_string())
-                            .unwrap_or_default(),
-                        headers: headers_seen(&h),
-                        body: Vec::new(),
-                        at_ms,
-                    };
-                    let k = {
-                        let c = self.mcp_cursor.entry(rid.to_string()).or_default();
-                        *c += 1;
-                        *c - 1
-                    };
-                    let line = self.trace.mcp_for(rid).get(k).map(|l| (*l).clone());
-                    let Some(line) = line else {
-                        self.obs.unexpected_mcp.push(seen);
-                        d.handle_error(TransportError::ConnectionRefused);
-                        continue;
-                    };
-                    self.obs.mcp.entry(rid.to_string()).or_default().push(seen);
-                    match (&line.error, &line.response) {
-                        (Some(e), _) => d.handle_error(error_from_name(e)),
-                        (None, Some(r)) => {
-                            let h = header_map(&r.headers, self.wall());
-                            d.handle_response(r.status, &h, &r.body_bytes());
-                        }
-                        (None, None) => d.handle_error(TransportError::Timeout),
-                    }
-                }
-                DiscoveryStep::Done(result) => {
-                    return McpOutput::Terminal(tunnel_core::oauth::terminal(result))
-                }
-            }
+    /// The answer to a discovery step: the trace's next line for the command (no line:
+    /// refused, and reported; neither response nor error: a timeout).
+    fn fetch_answer(&mut self, line: Option<&McpLine>, seen: Seen, rid: &str) -> McpEvent {
+        let Some(line) = line else {
+            self.obs.unexpected_mcp.push(seen);
+            return McpEvent::Error(TransportError::ConnectionRefused);
+        };
+        self.obs.mcp.entry(rid.to_string()).or_default().push(seen);
+        match (&line.error, &line.response) {
+            (Some(e), _) => McpEvent::Error(error_from_name(e)),
+            (None, Some(r)) => McpEvent::Response {
+                status: r.status,
+                headers: header_map(&r.headers, self.wall()),
+                body: Bytes::from(r.body_bytes()),
+            },
+            (None, None) => McpEvent::Error(TransportError::Timeout),
         }
     }
 
@@ -496,6 +470,7 @@ pub fn replay_core(trace: &Trace) -> Result<CoreRun, String> {
     let t0 = Instant::now();
     let mut engine =
         Engine::new(cfg, trace.header.seed, t0).map_err(|e| format!("engine setup: {e}"))?;
+    engine.set_oauth_target(Uri::from_static(REPLAY_MCP_URL));
     let horizon = t0
         + trace
             .header

@@ -211,7 +211,9 @@ impl Inner {
                         message, headers, ..
                     } => ("POST", headers, Some(message.get().as_bytes())),
                     McpOp::TerminateSession { headers, .. } => ("DELETE", headers, None),
-                    McpOp::OAuthDiscovery { headers } => ("GET", headers, None),
+                    McpOp::Fetch {
+                        method, headers, ..
+                    } => (method.as_str(), headers, None),
                 };
                 for (k, v) in headers {
                     if super::redact::is_sensitive(k.as_str()) {

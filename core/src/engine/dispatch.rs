@@ -161,15 +161,20 @@ impl Engine {
                     );
                     return;
                 }
-                // The adapter drives `oauth::Discovery` and reports its outcome with
-                // `handle_mcp_output` (`oauth::terminal`); there is no MCP response to
-                // interpret. Discovery requests identify the client like the Go one.
+                // Discovery requests identify the client like the Go one.
                 let mut headers = HeaderMap::new();
                 let ua = format!("oai-tunnel-client/{}", self.cfg.client_version);
                 if let Ok(v) = http::HeaderValue::from_str(&ua) {
                     headers.insert(http::header::USER_AGENT, v);
                 }
-                (McpOp::OAuthDiscovery { headers }, None)
+                // The engine runs the discovery; each of its steps is a `Fetch`.
+                let Some(cmd) = self.cmds.get_mut(&id) else {
+                    return;
+                };
+                cmd.phase = Phase::Running { exchange: None };
+                self.running += 1;
+                self.start_discovery(now, id, headers);
+                return;
             }
             CommandKind::Unknown { .. } => {
                 self.remove_cmd(id);

@@ -10,6 +10,7 @@
 mod config;
 mod cp_request;
 mod describe;
+mod discovery;
 mod dispatch;
 mod input;
 pub mod outcome;
@@ -141,8 +142,14 @@ pub enum McpOp {
         session_id: String,
         headers: HeaderMap,
     },
-    /// Fetch OAuth protected-resource metadata (main HTTP channel only).
-    OAuthDiscovery { headers: HeaderMap },
+    /// One HTTP step of an `oauth_discovery` command (the engine runs the discovery):
+    /// send this request with redirects **not** followed, no body, and report the
+    /// response (the body may be cut after `oauth::MAX_BODY` + 1 bytes) or the error.
+    Fetch {
+        method: http::Method,
+        uri: http::Uri,
+        headers: HeaderMap,
+    },
 }
 
 /// Something for the adapter to do.
@@ -332,6 +339,13 @@ pub enum Event {
         level: log::Level,
         line: String,
     },
+    /// An `oauth_discovery` command found (or did not find) the metadata; `what` says
+    /// which document or why not.
+    OAuthDiscovered {
+        request_id: String,
+        found: bool,
+        what: String,
+    },
     /// A stdio child was restarted (counted for `/metrics`).
     StdioRestarted {
         channel: ChannelName,
@@ -349,6 +363,7 @@ enum Timer {
     Drain,
     /// A drain's grace for the poll in flight ran out.
     PollGrace,
+    Discovery(CommandId),
 }
 
 /// A response waiting to be POSTed.
@@ -421,6 +436,9 @@ pub struct Engine {
     last_now: Instant,
     /// The stdio channels the engine supervises itself, and which of them holds a command.
     stdio: stdio::StdioChannels,
+    /// The main channel's MCP URL (`oauth_discovery`), and the discoveries running.
+    oauth_url: Option<http::Uri>,
+    discoveries: HashMap<CommandId, discovery::Running>,
 }
 
 impl Engine {
@@ -448,6 +466,8 @@ impl Engine {
             tap: input::TapSlot::default(),
             last_now: now,
             stdio: stdio::StdioChannels::default(),
+            oauth_url: None,
+            discoveries: HashMap::new(),
             cfg,
         };
         let timeout = engine.cp_timeout();
@@ -515,6 +535,7 @@ impl Engine {
                 Timer::PostRetry(cmd) => self.on_post_retry(now, cmd),
                 Timer::Drain => self.on_drain_timeout(),
                 Timer::PollGrace => self.cancel_closing_poll(),
+                Timer::Discovery(cmd) => self.on_discovery_timeout(now, cmd),
             }
         }
         self.drive(now);
@@ -618,6 +639,9 @@ impl Engine {
         }
         self.clear_timer(Timer::Deadline(id));
         self.clear_timer(Timer::PostRetry(id));
+        if self.discoveries.remove(&id).is_some() {
+            self.clear_timer(Timer::Discovery(id));
+        }
         if let PostState::InFlight { id: post, .. } = cmd.post {
             self.posts.remove(&post);
         }

@@ -1327,3 +1327,72 @@ fn every_emitted_payload_validates_against_the_contract_schema() {
         assert!(errors.is_empty(), "{b}: {errors:?}");
     }
 }
+
+/// `oauth_discovery` runs inside the engine: each step is an ordinary `Fetch` for the
+/// adapter, a step that does not answer is ended by the engine's own timer (its exchange
+/// closed), and the document found is posted.
+#[test]
+fn oauth_discovery_steps_are_fetches_timed_by_the_engine() {
+    let mut h = H::new(cfg());
+    h.e.set_oauth_target("http://mcp.example/mcp".parse().unwrap());
+    let cmds = [command(
+        "oauth",
+        r#","channel":"main","command_type":"oauth_discovery""#,
+    )];
+    h.answer_poll(Ok(resp(200, &batch(&cmds))));
+    let fetch = |w: &McpWork| match &w.op {
+        McpOp::Fetch { method, uri, .. } => (method.to_string(), uri.to_string()),
+        other => panic!("not a fetch: {other:?}"),
+    };
+    let probe = h.take_mcp();
+    assert_eq!(probe.len(), 1);
+    assert_eq!(
+        fetch(&probe[0]),
+        ("POST".into(), "http://mcp.example/mcp".into())
+    );
+    let cmd = probe[0].cmd;
+    // The probe never answers: the engine times it out (1 s), closes it, and moves on.
+    h.advance(Duration::from_millis(1000));
+    assert!(h
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::CancelMcp { cmd: c } if *c == cmd)));
+    let get = h.take_mcp();
+    assert_eq!(fetch(&get[0]).0, "GET");
+    h.e.handle(
+        h.now,
+        Input::Mcp {
+            cmd,
+            event: McpEvent::Error(TransportError::ConnectionRefused),
+        },
+    );
+    h.collect();
+    let candidate = h.take_mcp();
+    assert_eq!(
+        fetch(&candidate[0]),
+        (
+            "GET".into(),
+            "http://mcp.example/.well-known/oauth-protected-resource/mcp".into()
+        )
+    );
+    let doc =
+        r#"{"resource":"http://mcp.example/mcp","authorization_servers":["https://auth.example"]}"#;
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", "application/json".parse().unwrap());
+    let body = Bytes::from(doc);
+    let event = McpEvent::Response {
+        status: 200,
+        headers,
+        body,
+    };
+    h.e.handle(h.now, Input::Mcp { cmd, event });
+    h.collect();
+    let posts = h.take_posts();
+    assert_eq!(posts.len(), 1);
+    let b = body_json(&posts[0].1);
+    assert_eq!(b["resp_type"], "oauth_discovery_response", "{b}");
+    assert!(h
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::OAuthDiscovered { found: true, .. })));
+}
