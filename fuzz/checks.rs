@@ -269,7 +269,7 @@ pub fn check_poll_frames(data: &[u8]) {
                             status: 200,
                             headers: Default::default(),
                         },
-                        McpOp::OAuthDiscovery { .. } => Terminal::OAuthDiscovery {
+                        McpOp::Fetch { .. } => Terminal::OAuthDiscovery {
                             json: serde_json::value::RawValue::from_string("{}".into())
                                 .unwrap_or_else(|_| unreachable!()),
                             status: 200,
@@ -308,7 +308,8 @@ pub fn check_poll_frames(data: &[u8]) {
                 Action::Poll { .. }
                 | Action::CancelPoll { .. }
                 | Action::FetchMetadata { .. }
-                | Action::CancelMcp { .. } => {}
+                | Action::CancelMcp { .. }
+                | Action::Stdio { .. } => {}
             }
         }
         if !progressed {

@@ -1,9 +1,9 @@
 //! The extension point for MCP transports.
 //!
 //! A binding receives [`McpWork`] for its channel and reports what happens through an
-//! [`McpSink`]. Streamable HTTP is implemented in `mcp_http`, stdio (one supervised child
-//! per channel, reports through `McpSink::output`) in `stdio`; `Runtime::start` picks one
-//! per channel by its `BindingKind`.
+//! [`McpSink`]. Streamable HTTP is implemented in `mcp_http`; stdio channels are not
+//! bindings: the engine runs their commands itself and `stdio` only performs its process
+//! actions.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
@@ -24,7 +24,7 @@ pub trait McpBinding: Send + Sync {
     fn start(&self, work: McpWork, sink: McpSink);
     /// The engine no longer wants `cmd` (deadline, drain timeout, or it already has the
     /// terminal). Its sink is already cancelled; a binding that keeps per-command state
-    /// (stdio: the request's id must be retired) hears it here. Must not block.
+    /// hears it here. Must not block.
     fn cancel(&self, _cmd: CommandId) {}
     /// Interrupts everything in flight: the runtime is stopping.
     fn shutdown(&self) {}

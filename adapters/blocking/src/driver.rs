@@ -20,6 +20,7 @@ use crate::events::log_event;
 use crate::options::Observer;
 use crate::pool::Pool;
 use crate::status::{Published, Snapshot};
+use crate::stdio::StdioProcs;
 use tunnel_core::tap::Tap;
 
 /// Inputs handled before the next round of actions, events and publishing. Batching keeps
@@ -30,8 +31,6 @@ const MAX_BATCH: usize = 256;
 /// driver's own business.
 pub(crate) enum ToDriver {
     Engine(Input),
-    /// A stdio supervisor restarted its child (counted for `/metrics`).
-    StdioRestarted,
     /// Graceful drain (SIGTERM/SIGINT).
     Drain,
     /// Stop now (the runtime was dropped): abandon everything.
@@ -50,6 +49,8 @@ pub(crate) struct Driver {
     pub cp_agent: ureq::Agent,
     pub posters: Pool,
     pub bindings: HashMap<ChannelName, Arc<dyn McpBinding>>,
+    /// The processes of the stdio channels the engine supervises.
+    pub stdio: HashMap<ChannelName, StdioProcs>,
     pub limits: Limits,
     pub drain_timeout: Duration,
     pub observer: Option<Observer>,
@@ -132,12 +133,7 @@ impl Driver {
         let now = Instant::now();
         match msg {
             ToDriver::Engine(input) => self.engine.handle(now, input),
-            ToDriver::StdioRestarted => self.stdio_restarts += 1,
             ToDriver::Drain => {
-                log::info!(
-                    "draining: polling stopped, finishing commands already taken (up to {:?})",
-                    self.drain_timeout
-                );
                 let timeout = self.drain_timeout;
                 self.engine.handle(now, Input::Drain { timeout });
             }
@@ -221,6 +217,11 @@ impl Driver {
                     }
                 }
                 Action::CancelMcp { cmd } => self.cancel_mcp(cmd),
+                Action::Stdio { channel, action } => {
+                    if let Some(procs) = self.stdio.get(&channel) {
+                        procs.perform(action);
+                    }
+                }
             }
         }
     }
@@ -228,6 +229,9 @@ impl Driver {
     fn drain_events(&mut self) {
         while let Some(event) = self.engine.poll_event() {
             log_event(&self.engine, &event);
+            if let Event::StdioRestarted { .. } = &event {
+                self.stdio_restarts += 1;
+            }
             if let Event::MetadataFetched(m) = &event {
                 self.metadata = Some(m.clone());
             }
@@ -271,6 +275,9 @@ impl Driver {
         self.cp_agent.clone().shutdown();
         for binding in self.bindings.values() {
             binding.shutdown();
+        }
+        for procs in self.stdio.values() {
+            procs.shutdown();
         }
     }
 }

@@ -31,7 +31,6 @@ pub mod errors;
 pub mod events;
 pub mod http_timing;
 mod mcp_http;
-mod oauth;
 mod options;
 mod pool;
 mod probe;

@@ -97,15 +97,15 @@ impl McpBinding for HttpBinding {
                     exchange(&agent, Method::DELETE, url, headers, (), bound, &sink)
                 });
             }
-            McpOp::OAuthDiscovery {
+            // A step of the engine's OAuth discovery: another URL, redirects not followed
+            // (this agent never follows them).
+            McpOp::Fetch {
+                method,
+                uri,
                 headers,
-                static_headers,
             } => {
-                let budget = bound.timeout.min(crate::oauth::BUDGET);
-                let d =
-                    tunnel_core::oauth::Discovery::new(&url).with_static_headers(static_headers);
                 self.pool
-                    .submit(move || crate::oauth::discover(&agent, d, &headers, budget, &sink));
+                    .submit(move || exchange(&agent, method, uri, headers, (), bound, &sink));
             }
         }
     }

@@ -19,7 +19,7 @@ use crate::options::{RuntimeOptions, StartError, StdioTarget};
 use crate::pool::{Pool, Threads};
 use crate::probe;
 use crate::status::{Published, Snapshot};
-use crate::stdio::StdioBinding;
+use crate::stdio::StdioProcs;
 use crate::tls;
 
 /// How long `join` waits for I/O threads after the driver stopped. They were interrupted
@@ -176,6 +176,7 @@ impl Runtime {
                 })
                 .collect()
         };
+        let main_url = targets.get(&ChannelName::main()).cloned();
         for (channel, uri) in targets {
             // One agent (connection pool) per binding.
             let agent = crate::resolver::agent(mcp_config.clone());
@@ -193,6 +194,9 @@ impl Runtime {
         let mut engine = Engine::new(engine_config, entropy::seed(), Instant::now())
             .map_err(StartError::Engine)?;
         engine.set_tap(opts.tap.clone());
+        if let Some(url) = main_url {
+            engine.set_oauth_target(url);
+        }
         let status = engine.status();
         let published = Published::new(Snapshot {
             readiness: Err("starting".to_string()),
@@ -214,16 +218,19 @@ impl Runtime {
         // stdio children start before polling does, so a missing program fails the start
         // (and the first commands find a running child). Bindings dropped on an error path
         // below stop their children.
+        let mut stdio = HashMap::new();
         for t in &stdio_targets {
-            let binding = StdioBinding::start(
-                t,
+            let (procs, pid) = StdioProcs::start(t, &opts.stdio, tx.clone(), &threads)?;
+            let (ttl, seed) = (opts.mcp_connection_ttl, entropy::seed());
+            engine.add_stdio(
+                Instant::now(),
+                t.channel.clone(),
                 &opts.stdio,
-                opts.mcp_connection_ttl,
-                tx.clone(),
-                &threads,
-                opts.tap.clone(),
-            )?;
-            bindings.insert(t.channel.clone(), Arc::new(binding));
+                ttl,
+                seed,
+                pid,
+            );
+            stdio.insert(t.channel.clone(), procs);
         }
         {
             let (agent, tx) = (poll_agent.clone(), tx.clone());
@@ -250,6 +257,7 @@ impl Runtime {
             cp_agent,
             posters,
             bindings,
+            stdio,
             limits,
             drain_timeout: opts.drain_timeout,
             observer: opts.observer.clone(),

@@ -30,7 +30,7 @@ use tunnel_core::tap::Tap;
 
 use crate::h1::{self, Tls};
 use crate::mcp::{self, Binding, Reply};
-use crate::stdio::{StdioChannel, ToDriver};
+use crate::stdio::StdioProcs;
 use crate::{Observer, Published, RuntimeOptions, StartError};
 
 /// How a driver ended.
@@ -67,7 +67,7 @@ pub(crate) struct Driver {
     tx: Sender<Msg>,
     rx: Receiver<Msg>,
     tasks: HashMap<Key, Task>,
-    stdio: Vec<StdioChannel>,
+    stdio: Vec<StdioProcs>,
     status: Published,
     observer: Option<Observer>,
     tap: Option<Arc<dyn Tap>>,
@@ -101,16 +101,18 @@ impl Driver {
         }
         let mut engine = Engine::new(cfg, seed(), Instant::now()).map_err(StartError::Engine)?;
         engine.set_tap(opts.tap.clone());
+        if let Some(Binding::Http(url)) = bindings.get(&ChannelName::main()) {
+            engine.set_oauth_target(url.clone());
+        }
         // Last: a child is only started once nothing else can fail the start (a failing
         // second channel drops the first one's child, which kills it).
-        let stdio = opts
-            .stdio_targets
-            .iter()
-            .map(|t| {
-                let tap = opts.tap.clone();
-                StdioChannel::start(t, &opts.stdio, opts.mcp_connection_ttl, seed(), tap)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut stdio = Vec::new();
+        for t in &opts.stdio_targets {
+            let (procs, pid) = StdioProcs::start(t, &opts.stdio)?;
+            let (ttl, now) = (opts.mcp_connection_ttl, Instant::now());
+            engine.add_stdio(now, t.channel.clone(), &opts.stdio, ttl, seed(), pid);
+            stdio.push(procs);
+        }
         Ok(Driver {
             stdio,
             engine,
@@ -210,6 +212,9 @@ impl Driver {
         while let Some(e) = self.engine.poll_event() {
             let (level, text) = self.engine.describe(&e);
             log::log!(level, "{text}");
+            if let tunnel_core::engine::Event::StdioRestarted { .. } = e {
+                self.status.stdio_restarts.fetch_add(1, Ordering::Relaxed);
+            }
             if let Some(o) = &self.observer {
                 o(&e);
             }
@@ -304,12 +309,13 @@ impl Driver {
                     );
                 }
                 Action::StartMcp(work) => self.start_mcp(work),
+                Action::Stdio { channel, action } => {
+                    if let Some(p) = self.stdio.iter_mut().find(|p| *p.channel() == channel) {
+                        p.perform(action);
+                    }
+                }
                 Action::CancelMcp { cmd } => {
                     self.tasks.remove(&Key::Mcp(cmd));
-                    let now = Instant::now();
-                    for ch in &mut self.stdio {
-                        ch.cancel(now, cmd);
-                    }
                 }
             }
         }
@@ -322,19 +328,13 @@ impl Driver {
             cmd,
         };
         let task = match self.bindings.get(&work.channel) {
-            Some(Binding::Stdio) => {
-                match self.stdio.iter_mut().find(|c| *c.channel() == work.channel) {
-                    Some(ch) => ch.submit(now, work),
-                    None => self.output(now, cmd, no_runner()),
-                }
-                return;
-            }
+            // The engine runs the commands of its stdio channels itself.
+            Some(Binding::Stdio) | None => Err(no_runner()),
             Some(Binding::InProcess(h)) => Ok(mcp::in_process(Arc::clone(h), work, reply)),
             Some(Binding::Http(uri)) => {
                 let (uri, tls) = (uri.clone(), self.tls.clone());
                 mcp::http(uri, work, tls, self.opts.mcp_connection_ttl, reply)
             }
-            None => Err(no_runner()),
         };
         match task {
             Ok(task) => {
@@ -349,24 +349,15 @@ impl Driver {
         self.engine.handle(now, Input::Mcp { cmd, event });
     }
 
-    /// Hands what the stdio channels have for the engine to it; true if there was any.
+    /// Hands what the stdio processes did to the engine; true if there was anything.
     fn pump_stdio(&mut self) -> bool {
         let mut any = false;
-        for i in 0..self.stdio.len() {
-            while let Some(out) = self.stdio.get_mut(i).and_then(StdioChannel::take) {
+        for p in &mut self.stdio {
+            while let Some(report) = p.take() {
                 any = true;
-                match out {
-                    ToDriver::Deliver(cmd, output) => self.output(Instant::now(), cmd, output),
-                    ToDriver::Availability(down) => {
-                        if let Some(channel) = self.stdio.get(i).map(|c| c.channel().clone()) {
-                            let input = Input::Binding { channel, down };
-                            self.engine.handle(Instant::now(), input);
-                        }
-                    }
-                    ToDriver::Restarted => {
-                        self.status.stdio_restarts.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+                let channel = p.channel().clone();
+                self.engine
+                    .handle(Instant::now(), Input::Stdio { channel, report });
             }
         }
         any
@@ -380,7 +371,7 @@ fn no_runner() -> McpOutput {
 }
 
 /// Stops every stdio child in order, all at once (each has its own grace period).
-async fn shut_down(channels: Vec<StdioChannel>) {
+async fn shut_down(channels: Vec<StdioProcs>) {
     let mut stops: Vec<Task> = channels
         .into_iter()
         .map(|c| Box::pin(c.shutdown()) as Task)

@@ -43,7 +43,6 @@
 mod driver;
 mod h1;
 mod mcp;
-mod oauth;
 mod stdio;
 
 use std::fmt;

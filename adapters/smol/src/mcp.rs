@@ -134,7 +134,7 @@ pub(crate) fn in_process(handler: Arc<dyn InProcessHandler>, work: McpWork, repl
 /// One exchange with a Streamable HTTP target, bounded by the command's deadline and the
 /// connection TTL; or the output to report at once when there is nothing to send.
 pub(crate) fn http(
-    uri: Uri,
+    mut uri: Uri,
     work: McpWork,
     tls: Tls,
     ttl: Duration,
@@ -153,13 +153,15 @@ pub(crate) fn http(
             (Method::POST, headers, message.get().as_bytes().to_vec())
         }
         McpOp::TerminateSession { headers, .. } => (Method::DELETE, headers, Vec::new()),
-        McpOp::OAuthDiscovery {
+        // A step of the engine's OAuth discovery: another URL (this client never follows
+        // a redirect by itself).
+        McpOp::Fetch {
+            method,
+            uri: target,
             headers,
-            static_headers,
         } => {
-            let budget = bound.min(crate::oauth::BUDGET);
-            let d = tunnel_core::oauth::Discovery::new(&uri).with_static_headers(static_headers);
-            return Ok(crate::oauth::discover(d, headers, tls, budget, reply));
+            uri = target;
+            (method, headers, Vec::new())
         }
     };
     Ok(Box::pin(async move {

@@ -2,10 +2,21 @@
 //! do about each known `code` (the contract's `APIErrorBody.code` list, worded for the
 //! commands of this client). Codes the runtime also meets fall back to the core's table.
 
-use tunnel_core::wire::api_error::{mitigation_for, ApiError};
+use tunnel_core::wire::api_error::{mitigation_for, ApiError, SettingNames};
+
+/// The settings a fix hint names, in this CLI's words (flags, environment variables, file
+/// keys), for the core's hint table.
+pub fn setting_names() -> SettingNames {
+    SettingNames {
+        tunnel_id: "control_plane.tunnel_id (CONTROL_PLANE_TUNNEL_ID, --control-plane.tunnel-id)"
+            .to_string(),
+        organization_id: "--control-plane.organization-id (CONTROL_PLANE_ORGANIZATION_ID, control_plane.organization_id)".to_string(),
+        api_key: "CONTROL_PLANE_API_KEY (control_plane.api_key)".to_string(),
+    }
+}
 
 /// What to do about a known error code.
-pub fn mitigation(code: &str) -> Option<&'static str> {
+pub fn mitigation(code: &str) -> Option<String> {
     Some(match code {
         "tunnel_management_permission_required" => "use an admin key (OPENAI_ADMIN_KEY or --admin-key env:NAME) whose account has Tunnels Read and Manage for this organization or workspace; runtime API keys cannot manage tunnels",
         "tunnel_active_organization_context_required" => "pass the organization (or workspace) explicitly: --organization-id org_… (or --workspace-id …)",
@@ -24,8 +35,8 @@ pub fn mitigation(code: &str) -> Option<&'static str> {
         "oauth_shim_upstream_timeout" => "make the Harpoon target and the MCP server answer within the tunnel timeout",
         "tunnel_use_forbidden" => "use a key of a principal that may use this tunnel (its organization/workspace), or connect the runtime in the tunnel's owning organization; check with `tunnel-client admin tunnels get <tunnel_id>`",
         "invalid_tunnel_id_format" => "use the exact id tunnel_<32 lowercase letters or digits> (control_plane.tunnel_id, CONTROL_PLANE_TUNNEL_ID, --control-plane.tunnel-id); list them with `tunnel-client admin tunnels list`",
-        other => return mitigation_for(other),
-    })
+        other => return mitigation_for(other, &setting_names()),
+    }.to_string())
 }
 
 /// A non-2xx answer of the control plane.
@@ -50,11 +61,7 @@ impl RequestError {
         request_id: Option<String>,
     ) -> Self {
         let parsed = ApiError::parse(body).unwrap_or_default();
-        let mitigation = parsed
-            .code
-            .as_deref()
-            .and_then(mitigation)
-            .map(String::from);
+        let mitigation = parsed.code.as_deref().and_then(mitigation);
         RequestError {
             method: method.to_string(),
             path: path.to_string(),

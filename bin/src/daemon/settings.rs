@@ -102,6 +102,7 @@ pub fn engine_config(c: &RunConfig) -> Result<EngineConfig, SettingsError> {
         })?);
     }
     e.client_version = env!("CARGO_PKG_VERSION").to_string();
+    e.setting_names = crate::cli::api_errors::setting_names();
     e.auth_fix = "check CONTROL_PLANE_API_KEY (or control_plane.api_key) and CONTROL_PLANE_TUNNEL_ID: the key must be a runtime key allowed to use this tunnel".to_string();
     e.poll_timeout = cp.poll_timeout;
     e.poll_guardrail = cp.poll_deadline_guardrail;

@@ -20,13 +20,13 @@ use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use serde_json::Value;
 use tunnel_core::classify::TransportError;
 use tunnel_core::engine::{
-    Action, CommandId, Engine, HttpResponse, Input, McpEvent, McpOp, McpOutput, McpWork, PollId,
-    PostError, PostId,
+    Action, CommandId, Engine, HttpResponse, Input, McpEvent, McpOp, McpWork, PollId, PostError,
+    PostId,
 };
-use tunnel_core::oauth::{Discovery, Step as DiscoveryStep};
+use tunnel_core::stdio::{MuxConfig, StdioOptions};
 
 use super::check::{Observations, Seen};
-use super::core_stdio::{ChildInput, Effect, SimChannel};
+use super::core_stdio::{ChildInput, Effect, SimChild};
 use super::engine::{engine_config, error_from_name, REPLAY_API_KEY};
 use super::format::{expand_header_value, McpLine, Resp, Trace};
 use super::stdio_script::StdioScript;
@@ -150,11 +150,17 @@ pub fn mcp_seen(work: &McpWork, at_ms: u64) -> Seen {
             ("POST", h, message.get().as_bytes().to_vec())
         }
         McpOp::TerminateSession { headers, .. } => ("DELETE", headers_seen(headers), Vec::new()),
-        McpOp::OAuthDiscovery { headers, .. } => ("GET", headers_seen(headers), Vec::new()),
+        McpOp::Fetch {
+            method, headers, ..
+        } => (method.as_str(), headers_seen(headers), Vec::new()),
+    };
+    let target = match &work.op {
+        McpOp::Fetch { uri, .. } => uri.path_and_query().map(|p| p.to_string()),
+        _ => None,
     };
     Seen {
         method: method.into(),
-        target: String::new(),
+        target: target.unwrap_or_default(),
         headers,
         body,
         at_ms,
@@ -181,11 +187,8 @@ struct Runner<'t> {
     polls_seen: usize,
     mcp_cursor: HashMap<String, usize>,
     post_cursor: HashMap<String, usize>,
-    /// Stdio channels, and which of them each stdio command went to.
-    stdio: Vec<SimChannel>,
-    stdio_cmd: HashMap<CommandId, usize>,
-    /// What the stdio channels asked for, in order, with their index.
-    effects: std::collections::VecDeque<(usize, Effect)>,
+    /// The scripted processes of the stdio channels (the engine supervises them).
+    stdio: Vec<SimChild>,
 }
 
 impl Runner<'_> {
@@ -340,16 +343,6 @@ impl Runner<'_> {
                 self.schedule(now, Scheduled::Engine(Input::Metadata { result: Ok(resp) }));
             }
             Action::StartMcp(work) => {
-                let stdio = self
-                    .stdio
-                    .iter()
-                    .position(|c| c.channel == work.channel.as_str());
-                if let Some(i) = stdio {
-                    self.stdio_cmd.insert(work.cmd, i);
-                    let fx = self.stdio[i].submit(now, work);
-                    self.effects.extend(fx.into_iter().map(|e| (i, e)));
-                    return;
-                }
                 let seen = mcp_seen(&work, at_ms);
                 let rid = work.request_id.clone();
                 let k = {
@@ -357,19 +350,13 @@ impl Runner<'_> {
                     *c += 1;
                     *c - 1
                 };
-                if let McpOp::OAuthDiscovery {
-                    headers,
-                    static_headers,
-                } = &work.op
-                {
-                    self.mcp_cursor.entry(rid.clone()).and_modify(|c| *c -= 1);
-                    let d = Discovery::new(&Uri::from_static(REPLAY_MCP_URL))
-                        .with_static_headers(static_headers.clone());
-                    let out = self.discover(d, &rid, headers, at_ms);
-                    self.schedule(now, Scheduled::mcp(work.cmd, McpEvent::Output(out)));
+                let line = self.trace.mcp_for(&rid).get(k).map(|l| (*l).clone());
+                if let McpOp::Fetch { .. } = &work.op {
+                    // A step of the engine's OAuth discovery, answered at once.
+                    let event = self.fetch_answer(line.as_ref(), seen, &rid);
+                    self.schedule(now, Scheduled::mcp(work.cmd, event));
                     return;
                 }
-                let line = self.trace.mcp_for(&rid).get(k).map(|l| (*l).clone());
                 match line {
                     None => self.obs.unexpected_mcp.push(seen),
                     Some(line) => {
@@ -378,69 +365,54 @@ impl Runner<'_> {
                     }
                 }
             }
-            Action::CancelMcp { cmd } => {
-                if let Some(i) = self.stdio_cmd.remove(&cmd) {
-                    self.stdio[i].cancel(now, cmd);
+            Action::CancelMcp { cmd } => self.unschedule(|i| i.cmd() == Some(cmd)),
+            Action::Stdio { channel, action } => {
+                let i = self
+                    .stdio
+                    .iter()
+                    .position(|c| c.channel == channel.as_str());
+                if let Some(i) = i {
+                    let fx = self.stdio[i].perform(now, action, &mut self.obs.stdio, at_ms);
+                    self.effects(i, fx);
                 }
-                self.unschedule(|i| i.cmd() == Some(cmd));
+            }
+        }
+    }
+
+    /// Reports (now) and schedules what a scripted child did.
+    fn effects(&mut self, i: usize, fx: Vec<Effect>) {
+        let now = self.now;
+        let channel = tunnel_core::channel::ChannelName::canonical(&self.stdio[i].channel);
+        for e in fx {
+            match (e, &channel) {
+                (Effect::Report(report), Ok(channel)) => {
+                    let channel = channel.clone();
+                    self.schedule(now, Scheduled::Engine(Input::Stdio { channel, report }));
+                }
+                (Effect::Schedule(at, ci), _) => self.schedule(at, Scheduled::Child(i, ci)),
+                (Effect::Report(_), Err(_)) => {}
             }
         }
     }
 
     /// Runs an `oauth_discovery` command's discovery against the command's MCP lines, one
     /// line per request, in order (instantly: the requests' timing is the adapters').
-    fn discover(
-        &mut self,
-        mut d: Discovery,
-        rid: &str,
-        headers: &HeaderMap,
-        at_ms: u64,
-    ) -> McpOutput {
-        loop {
-            match d.poll() {
-                DiscoveryStep::Request {
-                    method,
-                    uri,
-                    headers: own,
-                    ..
-                } => {
-                    let mut h = headers.clone();
-                    h.extend(own);
-                    let seen = Seen {
-                        method: method.to_string(),
-                        target: uri
-                            .path_and_query()
-                            .map(|p| p.to_string())
-                            .unwrap_or_default(),
-                        headers: headers_seen(&h),
-                        body: Vec::new(),
-                        at_ms,
-                    };
-                    let k = {
-                        let c = self.mcp_cursor.entry(rid.to_string()).or_default();
-                        *c += 1;
-                        *c - 1
-                    };
-                    let line = self.trace.mcp_for(rid).get(k).map(|l| (*l).clone());
-                    let Some(line) = line else {
-                        self.obs.unexpected_mcp.push(seen);
-                        d.handle_error(TransportError::ConnectionRefused);
-                        continue;
-                    };
-                    self.obs.mcp.entry(rid.to_string()).or_default().push(seen);
-                    match (&line.error, &line.response) {
-                        (Some(e), _) => d.handle_error(error_from_name(e)),
-                        (None, Some(r)) => {
-                            let h = header_map(&r.headers, self.wall());
-                            d.handle_response(r.status, &h, &r.body_bytes());
-                        }
-                        (None, None) => d.handle_error(TransportError::Timeout),
-                    }
-                }
-                DiscoveryStep::Done(result) => {
-                    return McpOutput::Terminal(tunnel_core::oauth::terminal(result))
-                }
-            }
+    /// The answer to a discovery step: the trace's next line for the command (no line:
+    /// refused, and reported; neither response nor error: a timeout).
+    fn fetch_answer(&mut self, line: Option<&McpLine>, seen: Seen, rid: &str) -> McpEvent {
+        let Some(line) = line else {
+            self.obs.unexpected_mcp.push(seen);
+            return McpEvent::Error(TransportError::ConnectionRefused);
+        };
+        self.obs.mcp.entry(rid.to_string()).or_default().push(seen);
+        match (&line.error, &line.response) {
+            (Some(e), _) => McpEvent::Error(error_from_name(e)),
+            (None, Some(r)) => McpEvent::Response {
+                status: r.status,
+                headers: header_map(&r.headers, self.wall()),
+                body: Bytes::from(r.body_bytes()),
+            },
+            (None, None) => McpEvent::Error(TransportError::Timeout),
         }
     }
 
@@ -481,39 +453,10 @@ impl Runner<'_> {
         match input {
             Scheduled::Engine(input) => engine.handle(now, input),
             Scheduled::Child(i, ci) => {
-                let at_ms = self.ms(now);
-                let fx = self.stdio[i].handle(now, ci, &mut self.obs.stdio, at_ms);
-                self.effects.extend(fx.into_iter().map(|e| (i, e)));
+                let fx = self.stdio[i].handle(ci);
+                self.effects(i, fx);
             }
         }
-    }
-
-    /// Moves the stdio channels on: their multiplexers' outputs, then what they ask for.
-    /// `true` when something happened.
-    fn step_stdio(&mut self, engine: &mut Engine) -> bool {
-        let (now, at_ms) = (self.now, self.ms(self.now));
-        for i in 0..self.stdio.len() {
-            let fx = self.stdio[i].pump(now, &mut self.obs.stdio, at_ms);
-            self.effects.extend(fx.into_iter().map(|e| (i, e)));
-        }
-        let Some((i, e)) = self.effects.pop_front() else {
-            return false;
-        };
-        match e {
-            Effect::Deliver(cmd, output) => {
-                if matches!(output, tunnel_core::engine::McpOutput::Terminal(_)) {
-                    self.stdio_cmd.remove(&cmd);
-                }
-                let event = McpEvent::Output(output);
-                engine.handle(now, Input::Mcp { cmd, event });
-            }
-            Effect::Schedule(at, ci) => self.schedule(at, Scheduled::Child(i, ci)),
-        }
-        true
-    }
-
-    fn stdio_timeout(&self) -> Option<Instant> {
-        self.stdio.iter().filter_map(SimChannel::timeout).min()
     }
 }
 
@@ -527,6 +470,7 @@ pub fn replay_core(trace: &Trace) -> Result<CoreRun, String> {
     let t0 = Instant::now();
     let mut engine =
         Engine::new(cfg, trace.header.seed, t0).map_err(|e| format!("engine setup: {e}"))?;
+    engine.set_oauth_target(Uri::from_static(REPLAY_MCP_URL));
     let horizon = t0
         + trace
             .header
@@ -545,25 +489,24 @@ pub fn replay_core(trace: &Trace) -> Result<CoreRun, String> {
         mcp_cursor: HashMap::new(),
         post_cursor: HashMap::new(),
         stdio: Vec::new(),
-        stdio_cmd: HashMap::new(),
-        effects: Default::default(),
     };
     for ch in trace.stdio_channels() {
         let channel = tunnel_core::channel::ChannelName::canonical(ch)
             .map_err(|e| format!("binding {:?}: {e}", ch))?;
         let script = StdioScript::new(trace.stdio_for(ch));
-        r.stdio.push(SimChannel::new(channel.as_str(), script));
-        let i = r.stdio.len() - 1;
-        r.schedule(t0, Scheduled::Child(i, ChildInput::Start));
+        let mut child = SimChild::new(channel.as_str(), script);
+        let (pid, fx) = child.start(t0);
+        r.stdio.push(child);
+        r.effects(r.stdio.len() - 1, fx);
+        // The adapters' defaults: supervision options and connection TTL.
+        let (opts, ttl) = (StdioOptions::default(), MuxConfig::default().ttl);
+        engine.add_stdio(t0, channel, &opts, ttl, trace.header.seed, pid);
     }
     // Bounded: every iteration either delivers a scheduled input, fires a timer or advances
     // the clock, and the horizon ends it; the cap only guards against a runaway engine.
     for _ in 0..1_000_000 {
         while let Some(a) = engine.poll_action() {
             r.perform(a);
-        }
-        if r.step_stdio(&mut engine) {
-            continue;
         }
         while let Some(e) = engine.poll_event() {
             let ms = r.ms(r.now);
@@ -576,22 +519,11 @@ pub fn replay_core(trace: &Trace) -> Result<CoreRun, String> {
             r.deliver(&mut engine, s.input);
             continue;
         }
-        // A stdio multiplexer's deadline goes first when both are due: in an adapter it is
-        // checked where the child is served, while the engine's cancel has to travel there.
-        if r.stdio_timeout().is_some_and(|t| t <= r.now) {
-            let now = r.now;
-            r.stdio.iter_mut().for_each(|c| c.handle_timeout(now));
-            continue;
-        }
         if engine.poll_timeout().is_some_and(|t| t <= r.now) {
             engine.handle_timeout(r.now);
             continue;
         }
-        let timer = [engine.poll_timeout(), r.stdio_timeout()]
-            .into_iter()
-            .flatten()
-            .min();
-        let next = match (r.sched.first().map(|s| s.at), timer) {
+        let next = match (r.sched.first().map(|s| s.at), engine.poll_timeout()) {
             (Some(a), Some(b)) => a.min(b),
             (Some(a), None) | (None, Some(a)) => a,
             (None, None) => break,

@@ -1,19 +1,15 @@
-//! Stdio channels in the core replay: the core's [`StdioMux`] wired to a scripted child
-//! under virtual time.
+//! Stdio channels in the core replay: a scripted child process under virtual time.
 //!
-//! This is what the blocking and smol adapters do with threads or futures — feed the mux
-//! the engine's work, write its lines to the child, feed it the child's output, restart the
-//! child when it goes away — with the child replaced by the trace's [`StdioScript`]. Writes
-//! complete at once; the child's answers are scheduled at the virtual instants its script
-//! says; a child that exits is restarted after the adapters' first backoff step
-//! (`StdioOptions::restart_min`, without jitter). The multiplexer is configured from the
-//! adapters' default `StdioOptions` too.
+//! The engine supervises its stdio channels itself (multiplexer, restarts, exit timers);
+//! like an adapter, the replay only performs the engine's process actions
+//! ([`ChildAction`]) and reports what the "process" did ([`ChildReport`]) — with the
+//! process replaced by the trace's [`StdioScript`]. Writes complete at once; the child's
+//! answers are scheduled at the virtual instants its script says; a child exits when its
+//! script says so or when its stdin is closed.
 
 use std::time::Instant;
 
-use tunnel_core::classify::TransportError;
-use tunnel_core::engine::{CommandId, McpOp, McpOutput, McpWork, Terminal};
-use tunnel_core::stdio::{MuxConfig, MuxOutput, StdioMux, StdioOptions};
+use tunnel_core::stdio::{ChildAction, ChildReport};
 
 use super::check::StdioSeen;
 use super::stdio_script::{StdioScript, Step};
@@ -25,140 +21,115 @@ pub enum ChildInput {
     Output(u64, Vec<u8>),
     /// Child `generation` exits (stdout closes).
     Exit(u64),
-    /// A new child starts.
-    Start,
 }
 
-/// What the runner must do after the simulated channel moved.
+/// What the runner must do after the simulated child moved.
 #[derive(Debug)]
 pub enum Effect {
-    /// Hand this to the engine (`Engine::handle_mcp_output`).
-    Deliver(CommandId, McpOutput),
-    /// Schedule `input` for this channel at `at`.
+    /// Report this to the engine (`Input::Stdio`), now.
+    Report(ChildReport),
+    /// Schedule `input` for this child at `at`.
     Schedule(Instant, ChildInput),
 }
 
-/// One stdio channel: its multiplexer and its scripted child.
-pub struct SimChannel {
+/// The scripted process of one stdio channel.
+pub struct SimChild {
     pub channel: String,
-    mux: StdioMux,
-    opts: StdioOptions,
     script: StdioScript,
     /// The running child's generation (0 before the first one).
     generation: u64,
+    /// Its stdout is open.
     up: bool,
+    /// It has exited.
+    exited: bool,
 }
 
-impl SimChannel {
+impl SimChild {
     pub fn new(channel: &str, script: StdioScript) -> Self {
-        let opts = StdioOptions::default();
-        SimChannel {
+        SimChild {
             channel: channel.to_string(),
-            // The default connection TTL (`--mcp.connection-max-ttl`), as the adapters use.
-            mux: StdioMux::new(opts.mux_config(MuxConfig::default().ttl)),
-            opts,
             script,
             generation: 0,
             up: false,
+            exited: false,
         }
     }
 
-    /// The engine's work for a command on this channel.
-    pub fn submit(&mut self, now: Instant, work: McpWork) -> Vec<Effect> {
-        match work.op {
-            McpOp::Send { message, .. } => {
-                self.mux
-                    .handle_submit(now, work.cmd, message, work.deadline)
-            }
-            // The engine answers the others itself on stdio channels.
-            _ => {
-                let output = McpOutput::Terminal(Terminal::Abandon {
-                    reason: "operation not supported on a stdio channel",
-                });
-                return vec![Effect::Deliver(work.cmd, output)];
-            }
-        }
-        Vec::new()
+    /// The first child, started before the engine is told about the channel (as an
+    /// adapter's start does); its pid is its generation.
+    pub fn start(&mut self, now: Instant) -> (u32, Vec<Effect>) {
+        self.generation = 1;
+        self.up = true;
+        self.exited = false;
+        let steps = self.script.on_start();
+        (1, self.play(now, steps))
     }
 
-    pub fn cancel(&mut self, now: Instant, cmd: CommandId) {
-        self.mux.handle_cancel(now, cmd);
-    }
-
-    pub fn timeout(&self) -> Option<Instant> {
-        self.mux.poll_timeout()
-    }
-
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.mux.handle_timeout(now);
-    }
-
-    /// A scheduled child input is due.
-    pub fn handle(
+    /// Performs one of the engine's process actions.
+    pub fn perform(
         &mut self,
         now: Instant,
-        input: ChildInput,
+        action: ChildAction,
         seen: &mut Vec<StdioSeen>,
         at_ms: u64,
     ) -> Vec<Effect> {
-        let mut fx = Vec::new();
-        match input {
-            ChildInput::Output(g, bytes) if self.up && g == self.generation => {
-                self.mux.handle_child_output(now, &bytes)
-            }
-            ChildInput::Exit(g) if self.up && g == self.generation => {
-                self.mux.handle_child_eof(now);
-                self.mux.handle_child_down(now, TransportError::Eof);
-                self.up = false;
-                fx.push(Effect::Schedule(
-                    now + self.opts.restart_min,
-                    ChildInput::Start,
-                ));
-            }
-            ChildInput::Start => {
-                self.generation += 1;
+        let current = |g: u64| g == self.generation;
+        match action {
+            ChildAction::Spawn { generation } => {
+                self.generation = generation;
                 self.up = true;
-                self.mux.handle_child_started(now);
+                self.exited = false;
+                let pid = u32::try_from(generation).unwrap_or(u32::MAX);
+                let mut fx = vec![Effect::Report(ChildReport::Spawned { generation, pid })];
                 let steps = self.script.on_start();
                 fx.extend(self.play(now, steps));
+                fx
             }
-            // Output or exit of a child already replaced.
-            ChildInput::Output(..) | ChildInput::Exit(_) => {}
+            ChildAction::Write {
+                generation,
+                ticket,
+                line,
+            } if current(generation) && self.up => {
+                let mut fx = vec![Effect::Report(ChildReport::Written { generation, ticket })];
+                let text = line.strip_suffix(b"\n").unwrap_or(&line);
+                let r = self.script.on_line(text);
+                seen.push(StdioSeen::new(&self.channel, text, at_ms, &r));
+                fx.extend(self.play(now, r.steps));
+                fx
+            }
+            // A scripted child ends when its stdin closes.
+            ChildAction::CloseStdin { generation } if current(generation) => {
+                self.up = false;
+                self.exited = true;
+                Vec::new()
+            }
+            ChildAction::CheckExit { generation } if current(generation) && self.exited => {
+                vec![Effect::Report(ChildReport::Exited { generation })]
+            }
+            ChildAction::Reap { generation } => {
+                self.up = false;
+                self.exited = true;
+                let status = None;
+                vec![Effect::Report(ChildReport::Reaped { generation, status })]
+            }
+            _ => Vec::new(),
         }
-        fx.extend(self.pump(now, seen, at_ms));
-        fx
     }
 
-    /// Performs the mux's outputs: lines reach the scripted child (whose answers are
-    /// scheduled), deliveries go to the engine, restarts restart.
-    pub fn pump(&mut self, now: Instant, seen: &mut Vec<StdioSeen>, at_ms: u64) -> Vec<Effect> {
-        let mut fx = Vec::new();
-        while let Some(out) = self.mux.poll_output() {
-            match out {
-                MuxOutput::Write { ticket, line } => {
-                    if !self.up {
-                        continue;
-                    }
-                    self.mux.handle_written(now, ticket);
-                    let text = line.strip_suffix(b"\n").unwrap_or(&line);
-                    let r = self.script.on_line(text);
-                    seen.push(StdioSeen::new(&self.channel, text, at_ms, &r));
-                    fx.extend(self.play(now, r.steps));
-                }
-                MuxOutput::Deliver { cmd, output } => fx.push(Effect::Deliver(cmd, output)),
-                MuxOutput::Restart { .. } => {
-                    self.mux.handle_child_down(now, TransportError::Eof);
-                    self.up = false;
-                    fx.push(Effect::Schedule(
-                        now + self.opts.restart_min,
-                        ChildInput::Start,
-                    ));
-                }
+    /// A scheduled child input is due.
+    pub fn handle(&mut self, input: ChildInput) -> Vec<Effect> {
+        match input {
+            ChildInput::Output(generation, bytes) if self.up && generation == self.generation => {
+                vec![Effect::Report(ChildReport::Stdout { generation, bytes })]
             }
+            ChildInput::Exit(generation) if self.up && generation == self.generation => {
+                self.up = false;
+                self.exited = true;
+                vec![Effect::Report(ChildReport::StdoutEnd { generation })]
+            }
+            // Output or exit of a child already replaced.
+            ChildInput::Output(..) | ChildInput::Exit(_) => Vec::new(),
         }
-        // Events are the adapters' logging; the replay's findings come from the script.
-        while self.mux.poll_event().is_some() {}
-        fx
     }
 
     /// Schedules a script's steps for the running child, from `now`.

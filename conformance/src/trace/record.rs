@@ -211,14 +211,13 @@ impl Inner {
                         message, headers, ..
                     } => ("POST", headers, Some(message.get().as_bytes())),
                     McpOp::TerminateSession { headers, .. } => ("DELETE", headers, None),
-                    McpOp::OAuthDiscovery { headers, .. } => ("GET", headers, None),
+                    McpOp::Fetch {
+                        method, headers, ..
+                    } => (method.as_str(), headers, None),
                 };
-                // Operator static headers of a discovery are secrets as much as a command's.
-                let statics = match &work.op {
-                    McpOp::OAuthDiscovery { static_headers, .. } => Some(static_headers),
-                    _ => None,
-                };
-                for (k, v) in headers.iter().chain(statics.into_iter().flatten()) {
+                // Operator static headers (a discovery step carries them in `headers`) are
+                // secrets as much as a command's.
+                for (k, v) in headers.iter() {
                     if super::redact::is_sensitive(k.as_str()) {
                         self.red
                             .header_value(k.as_str(), &String::from_utf8_lossy(v.as_bytes()));
@@ -255,7 +254,8 @@ impl Inner {
                     self.write(Line::Poll(line));
                 }
             }
-            Action::FetchMetadata { .. } => {}
+            // The child's side is recorded from the stdio observations.
+            Action::FetchMetadata { .. } | Action::Stdio { .. } => {}
         }
     }
 
@@ -335,7 +335,10 @@ impl Inner {
                 }
                 self.write(Line::Post(line));
             }
-            Input::Metadata { .. } | Input::Binding { .. } | Input::Drain { .. } => {}
+            Input::Metadata { .. }
+            | Input::Binding { .. }
+            | Input::Drain { .. }
+            | Input::Stdio { .. } => {}
             Input::Mcp { cmd, event } => self.mcp_event(at, *cmd, event),
         }
     }

@@ -70,6 +70,8 @@ pub struct EngineConfig {
     /// more precise code: the caller names its own settings (flags, env vars); the core
     /// knows no CLI words.
     pub auth_fix: String,
+    /// How the caller names the settings the control plane's fix hints point at.
+    pub setting_names: crate::wire::api_error::SettingNames,
 }
 
 impl EngineConfig {
@@ -101,6 +103,7 @@ impl EngineConfig {
             post_attempts: 3,
             poll_failure_grace: Duration::from_secs(30),
             auth_fix: "check the API key and the tunnel id: the key must be a runtime key allowed to use this tunnel".to_string(),
+            setting_names: Default::default(),
         }
     }
 }

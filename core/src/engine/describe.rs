@@ -7,7 +7,7 @@
 use log::Level;
 
 use super::Event;
-use crate::wire::api_error::ApiError;
+use crate::wire::api_error::{ApiError, SettingNames};
 
 fn api_error_text(e: Option<&ApiError>) -> String {
     let Some(e) = e else { return String::new() };
@@ -34,12 +34,25 @@ impl Event {
     /// do when the credentials are rejected without a more precise code (the caller's
     /// words: [`EngineConfig::auth_fix`](super::EngineConfig::auth_fix)).
     pub fn describe(&self, auth_fix: &str) -> (Level, String) {
-        describe(self, auth_fix)
+        describe(self, auth_fix, &SettingNames::default())
+    }
+
+    /// [`Event::describe`] with fix hints naming the settings as the caller does.
+    pub fn describe_with(&self, auth_fix: &str, names: &SettingNames) -> (Level, String) {
+        describe(self, auth_fix, names)
     }
 }
 
-fn describe(event: &Event, auth_fix: &str) -> (Level, String) {
+fn describe(event: &Event, auth_fix: &str, names: &SettingNames) -> (Level, String) {
     match event {
+        Event::StdioLog { level, line } => (*level, line.clone()),
+        Event::OAuthDiscovered { request_id, found, what } => (
+            if *found { Level::Info } else { Level::Warn },
+            format!("oauth discovery for command {request_id}: {what}"),
+        ),
+        Event::StdioRestarted { channel } => {
+            (Level::Debug, format!("[stdio:{channel}] child restarted"))
+        }
         Event::PollSucceeded { commands, dropped, .. } => (
             Level::Debug,
             format!("poll returned {commands} command(s){}", if *dropped > 0 { format!(", {dropped} dropped") } else { String::new() }),
@@ -52,7 +65,8 @@ fn describe(event: &Event, auth_fix: &str) -> (Level, String) {
             (Level::Info, format!("polling recovered after {after_failures} failure(s)"))
         }
         Event::AuthRejected { status, api_error, retry_in } => {
-            let fix = api_error.as_ref().and_then(|e| e.mitigation()).unwrap_or(auth_fix);
+            let fix = api_error.as_ref().and_then(|e| e.mitigation(names));
+            let fix = fix.as_deref().unwrap_or(auth_fix);
             (
                 Level::Error,
                 format!(
@@ -108,7 +122,7 @@ fn describe(event: &Event, auth_fix: &str) -> (Level, String) {
             format!("command {request_id}: a notification could not be delivered ({}); later ones are skipped", status_text(*status)),
         ),
         Event::ResponseRejected { request_id, status, api_error } => {
-            let fix = api_error.as_ref().and_then(|e| e.mitigation()).map(|m| format!("; fix: {m}")).unwrap_or_default();
+            let fix = api_error.as_ref().and_then(|e| e.mitigation(names)).map(|m| format!("; fix: {m}")).unwrap_or_default();
             (
                 Level::Error,
                 format!("command {request_id}: the control plane refused the response (HTTP {status}{}){fix}", api_error_text(api_error.as_ref())),
@@ -130,6 +144,10 @@ fn describe(event: &Event, auth_fix: &str) -> (Level, String) {
         Event::ProtectedHeaderIgnored { name } => (
             Level::Warn,
             format!("control-plane extra header {name} is not sent: the client sets it itself and it cannot be overridden; remove it from the control-plane extra headers"),
+        ),
+        Event::Draining { timeout } => (
+            Level::Info,
+            format!("draining: polling stopped, finishing commands already taken (up to {timeout:?})"),
         ),
         Event::Drained { abandoned } => (
             Level::Info,

@@ -161,9 +161,7 @@ impl Engine {
                     );
                     return;
                 }
-                // The adapter drives `oauth::Discovery` and reports its outcome with
-                // `handle_mcp_output` (`oauth::terminal`); there is no MCP response to
-                // interpret. Discovery requests identify the client like the Go one.
+                // Discovery requests identify the client like the Go one.
                 let mut headers = HeaderMap::new();
                 let ua = format!("oai-tunnel-client/{}", self.cfg.client_version);
                 if let Ok(v) = http::HeaderValue::from_str(&ua) {
@@ -173,13 +171,14 @@ impl Engine {
                     &binding_extra,
                     &self.cfg.discovery_extra_headers,
                 );
-                (
-                    McpOp::OAuthDiscovery {
-                        headers,
-                        static_headers,
-                    },
-                    None,
-                )
+                // The engine runs the discovery; each of its steps is a `Fetch`.
+                let Some(cmd) = self.cmds.get_mut(&id) else {
+                    return;
+                };
+                cmd.phase = Phase::Running { exchange: None };
+                self.running += 1;
+                self.start_discovery(now, id, headers, static_headers);
+                return;
             }
             CommandKind::Unknown { .. } => {
                 self.remove_cmd(id);

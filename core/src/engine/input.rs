@@ -46,6 +46,11 @@ pub enum Input {
     },
     /// SIGTERM/SIGINT: stop polling, finish what was taken within `timeout`.
     Drain { timeout: Duration },
+    /// What the process of an engine-owned stdio channel did ([`super::Action::Stdio`]).
+    Stdio {
+        channel: ChannelName,
+        report: crate::stdio::ChildReport,
+    },
 }
 
 /// One step of a command's MCP exchange.
@@ -95,6 +100,19 @@ impl Engine {
             tap.observe(at, Observed::Input(&input));
         }
         self.last_now = self.last_now.max(now);
+        self.route(now, input);
+        self.settle(now);
+    }
+
+    /// Shows `input` to the tap and hands it to the machine it concerns, without settling.
+    pub(super) fn tap_and_route(&mut self, now: Instant, input: Input) {
+        if let Some(tap) = &self.tap.0 {
+            tap.observe(now, Observed::Input(&input));
+        }
+        self.route(now, input);
+    }
+
+    fn route(&mut self, now: Instant, input: Input) {
         match input {
             Input::Poll {
                 id,
@@ -104,32 +122,39 @@ impl Engine {
             } => self.handle_poll_response(received, wall, id, result),
             Input::Metadata { result } => self.handle_metadata_response(now, result),
             Input::Post { id, wall, result } => self.handle_post_result(now, wall, id, result),
-            Input::Mcp { cmd, event } => match event {
-                McpEvent::Head { status, headers } => {
-                    self.handle_mcp_head(now, cmd, status, &headers)
+            Input::Mcp { cmd, event } => {
+                if let Some(event) = self.discovery_event(now, cmd, event) {
+                    self.route_mcp(now, cmd, event);
                 }
-                McpEvent::Body(chunk) => self.handle_mcp_body(now, cmd, &chunk),
-                McpEvent::End => self.handle_mcp_end(now, cmd),
-                McpEvent::Response {
-                    status,
-                    headers,
-                    body,
-                } => {
-                    // Stop at the terminal: a head that already decided the outcome (an
-                    // error status without a JSON-RPC body) makes the rest irrelevant.
-                    self.handle_mcp_head(now, cmd, status, &headers);
-                    if self.mcp_running(cmd) {
-                        self.handle_mcp_body(now, cmd, &body);
-                    }
-                    if self.mcp_running(cmd) {
-                        self.handle_mcp_end(now, cmd);
-                    }
-                }
-                McpEvent::Error(e) => self.handle_mcp_error(now, cmd, e),
-                McpEvent::Output(o) => self.handle_mcp_output(now, cmd, o),
-            },
+            }
             Input::Binding { channel, down } => self.set_binding_down(&channel, down),
             Input::Drain { timeout } => self.begin_drain(now, timeout),
+            Input::Stdio { channel, report } => self.stdio_report(now, &channel, report),
+        }
+    }
+
+    fn route_mcp(&mut self, now: Instant, cmd: CommandId, event: McpEvent) {
+        match event {
+            McpEvent::Head { status, headers } => self.handle_mcp_head(now, cmd, status, &headers),
+            McpEvent::Body(chunk) => self.handle_mcp_body(now, cmd, &chunk),
+            McpEvent::End => self.handle_mcp_end(now, cmd),
+            McpEvent::Response {
+                status,
+                headers,
+                body,
+            } => {
+                // Stop at the terminal: a head that already decided the outcome (an
+                // error status without a JSON-RPC body) makes the rest irrelevant.
+                self.handle_mcp_head(now, cmd, status, &headers);
+                if self.mcp_running(cmd) {
+                    self.handle_mcp_body(now, cmd, &body);
+                }
+                if self.mcp_running(cmd) {
+                    self.handle_mcp_end(now, cmd);
+                }
+            }
+            McpEvent::Error(e) => self.handle_mcp_error(now, cmd, e),
+            McpEvent::Output(o) => self.handle_mcp_output(now, cmd, o),
         }
     }
 

@@ -12,6 +12,7 @@ mod backpressure_tests;
 mod config;
 mod cp_request;
 mod describe;
+mod discovery;
 mod dispatch;
 mod input;
 pub mod outcome;
@@ -20,6 +21,7 @@ mod post;
 mod served;
 mod stats;
 mod status;
+mod stdio;
 #[cfg(test)]
 mod tests;
 
@@ -164,14 +166,13 @@ pub enum McpOp {
         session_id: String,
         headers: HeaderMap,
     },
-    /// Fetch OAuth protected-resource metadata (main HTTP channel only). `headers` go on
-    /// every discovery request (`User-Agent`); `static_headers` are the operator's
-    /// (`--mcp.extra-headers`, `--mcp.discovery-extra-headers` over them) for
-    /// [`crate::oauth::Discovery::with_static_headers`], which sends them to the MCP
-    /// server's origin only.
-    OAuthDiscovery {
+    /// One HTTP step of an `oauth_discovery` command (the engine runs the discovery):
+    /// send this request with redirects **not** followed, no body, and report the
+    /// response (the body may be cut after `oauth::MAX_BODY` + 1 bytes) or the error.
+    Fetch {
+        method: http::Method,
+        uri: http::Uri,
         headers: HeaderMap,
-        static_headers: HeaderMap,
     },
 }
 
@@ -204,6 +205,12 @@ pub enum Action {
     /// has the terminal, or no longer wants one (deadline passed, drain timed out). Further
     /// reports for the command are ignored.
     CancelMcp { cmd: CommandId },
+    /// Do this to the process of a stdio channel the engine owns ([`Engine::add_stdio`]);
+    /// report what happened with [`Input::Stdio`].
+    Stdio {
+        channel: ChannelName,
+        action: crate::stdio::ChildAction,
+    },
 }
 
 /// Why a poll failed.
@@ -230,7 +237,9 @@ impl std::fmt::Display for PollError {
                     if let Some(m) = &e.message {
                         write!(f, ": {m}")?;
                     }
-                    if let Some(mit) = e.mitigation() {
+                    // Display has no configuration: the settings are named in plain prose.
+                    let names = crate::wire::api_error::SettingNames::default();
+                    if let Some(mit) = e.mitigation(&names) {
                         write!(f, "; fix: {mit}")?;
                     }
                 }
@@ -346,9 +355,30 @@ pub enum Event {
     ProtectedHeaderIgnored {
         name: String,
     },
+    /// A drain began: polling stopped, what was taken is finished within `timeout`.
+    Draining {
+        timeout: Duration,
+    },
     /// Draining finished or timed out; the adapter may exit.
     Drained {
         abandoned: usize,
+    },
+    /// A stdio channel's supervision has something for the operator log (the text carries
+    /// the `[stdio:<channel>]` prefix).
+    StdioLog {
+        level: log::Level,
+        line: String,
+    },
+    /// An `oauth_discovery` command found (or did not find) the metadata; `what` says
+    /// which document or why not.
+    OAuthDiscovered {
+        request_id: String,
+        found: bool,
+        what: String,
+    },
+    /// A stdio child was restarted (counted for `/metrics`).
+    StdioRestarted {
+        channel: ChannelName,
     },
 }
 
@@ -363,6 +393,7 @@ enum Timer {
     Drain,
     /// A drain's grace for the poll in flight ran out.
     PollGrace,
+    Discovery(CommandId),
 }
 
 /// A response waiting to be POSTed.
@@ -435,6 +466,11 @@ pub struct Engine {
     tap: input::TapSlot,
     /// The latest instant the engine was given (when actions are shown to the tap).
     last_now: Instant,
+    /// The stdio channels the engine supervises itself, and which of them holds a command.
+    stdio: stdio::StdioChannels,
+    /// The main channel's MCP URL (`oauth_discovery`), and the discoveries running.
+    oauth_url: Option<http::Uri>,
+    discoveries: HashMap<CommandId, discovery::Running>,
 }
 
 impl Engine {
@@ -462,6 +498,9 @@ impl Engine {
             drained_reported: false,
             tap: input::TapSlot::default(),
             last_now: now,
+            stdio: stdio::StdioChannels::default(),
+            oauth_url: None,
+            discoveries: HashMap::new(),
             cfg,
         };
         let mut ignored: Vec<String> = Vec::new();
@@ -490,7 +529,7 @@ impl Engine {
 
     /// The operator log line for `event` (level and text), with this engine's auth fix.
     pub fn describe(&self, event: &Event) -> (log::Level, String) {
-        event.describe(&self.cfg.auth_fix)
+        event.describe_with(&self.cfg.auth_fix, &self.cfg.setting_names)
     }
 
     /// The configuration the engine runs with.
@@ -531,12 +570,17 @@ impl Engine {
 
     /// When [`Engine::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.iter().next().map(|(at, _)| *at)
+        let own = self.timers.iter().next().map(|(at, _)| *at);
+        own.into_iter().chain(self.stdio.poll_timeout()).min()
     }
 
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = self.last_now.max(now);
+        // A stdio multiplexer's deadline goes first when both are due: it retires the
+        // request in its own terms before the engine's deadline cancels it.
+        self.stdio_timeout(now);
+        self.settle(now);
         while let Some(&(at, timer)) = self.timers.iter().next() {
             if at > now {
                 break;
@@ -548,9 +592,11 @@ impl Engine {
                 Timer::PostRetry(cmd) => self.on_post_retry(now, cmd),
                 Timer::Drain => self.on_drain_timeout(),
                 Timer::PollGrace => self.cancel_closing_poll(),
+                Timer::Discovery(cmd) => self.on_discovery_timeout(now, cmd),
             }
         }
         self.drive(now);
+        self.settle(now);
     }
 
     /// Stop polling and finish what was already taken from the control plane, within
@@ -563,6 +609,7 @@ impl Engine {
         }
         let until = now.checked_add(timeout).unwrap_or(now);
         self.draining = Some(until);
+        self.events.push_back(Event::Draining { timeout });
         self.timers.insert((until, Timer::Drain));
         // The poll in flight may be being answered right now: its commands are already
         // gone from the service's queue, so it gets a short grace to arrive and be run.
@@ -652,6 +699,9 @@ impl Engine {
         }
         self.clear_timer(Timer::Deadline(id));
         self.clear_timer(Timer::PostRetry(id));
+        if self.discoveries.remove(&id).is_some() {
+            self.clear_timer(Timer::Discovery(id));
+        }
         if let PostState::InFlight { id: post, .. } = cmd.post {
             self.posts.remove(&post);
         }

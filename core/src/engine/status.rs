@@ -47,8 +47,8 @@ impl Engine {
             }
             let fix = e
                 .as_ref()
-                .and_then(|e| e.mitigation())
-                .unwrap_or(&self.cfg.auth_fix);
+                .and_then(|e| e.mitigation(&self.cfg.setting_names))
+                .unwrap_or_else(|| self.cfg.auth_fix.clone());
             s.push_str(&format!("; fix: {fix}"));
             s
         });

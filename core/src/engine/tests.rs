@@ -419,7 +419,8 @@ fn auth_rejection_is_an_operator_state_not_a_tight_loop() {
     );
     let ready = h.e.readiness(h.now).unwrap_err();
     assert!(
-        ready.contains("401") && ready.contains("CONTROL_PLANE_API_KEY"),
+        // The hint names the setting in the caller's words (here the core's plain default).
+        ready.contains("401") && ready.contains("set the API key setting"),
         "{ready}"
     );
     // No tight loop: nothing is sent before the backoff elapses.
@@ -881,7 +882,7 @@ fn post_413_is_terminal_with_an_operator_event() {
         } => api_error.clone(),
         _ => None,
     });
-    assert!(e.unwrap().mitigation().is_some());
+    assert!(e.unwrap().mitigation(&Default::default()).is_some());
 }
 
 fn sse_two_notifications_then_result(h: &mut H, cmd: CommandId) {
@@ -1476,10 +1477,11 @@ fn every_emitted_payload_validates_against_the_contract_schema() {
     }
 }
 
-/// An `oauth_discovery` command carries the operator's static headers for the MCP origin:
-/// `--mcp.extra-headers` with `--mcp.discovery-extra-headers` over them (Go's order).
+/// An `oauth_discovery` command's requests to the MCP origin carry the operator's static
+/// headers: `--mcp.extra-headers` with `--mcp.discovery-extra-headers` over them (Go's
+/// order), next to the client's own `User-Agent`.
 #[test]
-fn oauth_discovery_work_carries_the_static_headers() {
+fn oauth_discovery_fetches_carry_the_static_headers() {
     let mut c = cfg();
     c.bindings[0].extra_headers = vec![
         ("x-gateway-key".parse().unwrap(), "general".parse().unwrap()),
@@ -1490,22 +1492,22 @@ fn oauth_discovery_work_carries_the_static_headers() {
         "discovery".parse().unwrap(),
     )];
     let mut h = H::new(c);
+    h.e.set_oauth_target("http://mcp.example/mcp".parse().unwrap());
     h.answer_poll(Ok(resp(
         200,
-        &batch(&[command("a", r#","command_type":"oauth_discovery""#)]),
+        &batch(&[command(
+            "a",
+            r#","channel":"main","command_type":"oauth_discovery""#,
+        )]),
     )));
     let w = h.take_mcp();
-    let McpOp::OAuthDiscovery {
-        headers,
-        static_headers,
-    } = &w[0].op
-    else {
+    let McpOp::Fetch { uri, headers, .. } = &w[0].op else {
         panic!("{:?}", w[0].op);
     };
+    assert_eq!(uri.to_string(), "http://mcp.example/mcp");
     assert_eq!(headers["user-agent"], "oai-tunnel-client/1.2.3");
-    assert!(!headers.contains_key("x-gateway-key"));
-    assert_eq!(static_headers["x-gateway-key"], "discovery");
-    assert_eq!(static_headers["x-team"], "a");
+    assert_eq!(headers["x-gateway-key"], "discovery");
+    assert_eq!(headers["x-team"], "a");
 }
 
 /// Every response POST, a `jsonrpc_notify` included, is bounded: by the control-plane
@@ -1574,4 +1576,73 @@ fn sub_millisecond_poll_timeout_is_sent_as_one() {
         q.contains("timeout_ms=1") && !q.contains("timeout_ms=10"),
         "{q}"
     );
+}
+
+/// `oauth_discovery` runs inside the engine: each step is an ordinary `Fetch` for the
+/// adapter, a step that does not answer is ended by the engine's own timer (its exchange
+/// closed), and the document found is posted.
+#[test]
+fn oauth_discovery_steps_are_fetches_timed_by_the_engine() {
+    let mut h = H::new(cfg());
+    h.e.set_oauth_target("http://mcp.example/mcp".parse().unwrap());
+    let cmds = [command(
+        "oauth",
+        r#","channel":"main","command_type":"oauth_discovery""#,
+    )];
+    h.answer_poll(Ok(resp(200, &batch(&cmds))));
+    let fetch = |w: &McpWork| match &w.op {
+        McpOp::Fetch { method, uri, .. } => (method.to_string(), uri.to_string()),
+        other => panic!("not a fetch: {other:?}"),
+    };
+    let probe = h.take_mcp();
+    assert_eq!(probe.len(), 1);
+    assert_eq!(
+        fetch(&probe[0]),
+        ("POST".into(), "http://mcp.example/mcp".into())
+    );
+    let cmd = probe[0].cmd;
+    // The probe never answers: the engine times it out (1 s), closes it, and moves on.
+    h.advance(Duration::from_millis(1000));
+    assert!(h
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::CancelMcp { cmd: c } if *c == cmd)));
+    let get = h.take_mcp();
+    assert_eq!(fetch(&get[0]).0, "GET");
+    h.e.handle(
+        h.now,
+        Input::Mcp {
+            cmd,
+            event: McpEvent::Error(TransportError::ConnectionRefused),
+        },
+    );
+    h.collect();
+    let candidate = h.take_mcp();
+    assert_eq!(
+        fetch(&candidate[0]),
+        (
+            "GET".into(),
+            "http://mcp.example/.well-known/oauth-protected-resource/mcp".into()
+        )
+    );
+    let doc =
+        r#"{"resource":"http://mcp.example/mcp","authorization_servers":["https://auth.example"]}"#;
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", "application/json".parse().unwrap());
+    let body = Bytes::from(doc);
+    let event = McpEvent::Response {
+        status: 200,
+        headers,
+        body,
+    };
+    h.e.handle(h.now, Input::Mcp { cmd, event });
+    h.collect();
+    let posts = h.take_posts();
+    assert_eq!(posts.len(), 1);
+    let b = body_json(&posts[0].1);
+    assert_eq!(b["resp_type"], "oauth_discovery_response", "{b}");
+    assert!(h
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::OAuthDiscovered { found: true, .. })));
 }

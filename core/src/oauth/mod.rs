@@ -7,12 +7,13 @@
 //! following same-origin redirects only, and posts the first valid document back as an
 //! `oauth_discovery_response` with the upstream status and headers.
 //!
-//! [`Discovery`] is that algorithm as a state machine: the adapter asks it for the next
+//! [`Discovery`] is that algorithm as a state machine: its driver asks it for the next
 //! request ([`Discovery::poll`]), performs it with redirects **disabled** (a redirect comes
 //! back as a 3xx response, and the state machine decides whether to follow it), reads at
 //! most [`MAX_BODY`] + 1 bytes of the body and reports the outcome
 //! ([`Discovery::handle_response`] / [`Discovery::handle_error`]) until `poll` says
-//! [`Step::Done`]. The same machine runs in both adapters and in the conformance replay.
+//! [`Step::Done`]. The engine is that driver (`engine/discovery.rs`): each request leaves
+//! it as an ordinary MCP request (`McpOp::Fetch`) and the budget is an engine timer.
 //!
 //! What it does, in order:
 //!

@@ -72,6 +72,7 @@
 // `command` (the channel's command, supervision options, start errors, the `PATH` search)
 // and `supervision` (restart schedule, log lines, stderr cutting), shared so that both
 // adapters behave and speak alike.
+mod channel;
 mod command;
 mod config;
 mod from_child;
@@ -94,6 +95,9 @@ use serde_json::value::RawValue;
 use crate::engine::CommandId;
 use crate::ndjson::LineFramer;
 
+pub use channel::{
+    ChildAction, ChildReport, StdioChannel, StdioOut, EOF_AFTER_EXIT, EXIT_CHECK, EXIT_GRACE,
+};
 pub use command::{find_program, StdioCommandError, StdioOptions, StdioTarget};
 pub use config::MuxConfig;
 pub use json_edit::EditError;

@@ -9,8 +9,9 @@
 //!   cut at 4 KiB (the core's `StderrLines`: a child must not be able to exhaust memory
 //!   through its log).
 //!
-//! Every message the threads send carries the child's generation, so output of a dead child
-//! can never be mistaken for its successor's.
+//! The threads report to the driver as the engine's own `Input::Stdio`; every report
+//! carries the child's generation, so output of a dead child can never be mistaken for its
+//! successor's.
 
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -19,10 +20,27 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use tunnel_core::channel::ChannelName;
-use tunnel_core::stdio::{StderrLines, WriteTicket};
+use tunnel_core::engine::Input;
+use tunnel_core::stdio::{ChildReport, StderrLines, WriteTicket};
 
-use super::supervisor::Msg;
+use crate::driver::ToDriver;
 use crate::pool::Threads;
+
+/// Sends the engine a report about this child.
+#[derive(Clone)]
+struct Reporter {
+    channel: ChannelName,
+    driver: Sender<ToDriver>,
+}
+
+impl Reporter {
+    /// False once the driver is gone.
+    fn send(&self, report: ChildReport) -> bool {
+        let channel = self.channel.clone();
+        let input = Input::Stdio { channel, report };
+        self.driver.send(ToDriver::Engine(input)).is_ok()
+    }
+}
 
 /// Read size for stdout and stderr.
 const CHUNK: usize = 64 * 1024;
@@ -35,7 +53,6 @@ pub(crate) struct ChildProc {
     child: Child,
     pub(crate) pid: u32,
     pub(crate) generation: u64,
-    pub(crate) started: Instant,
     stdin: Option<Sender<Line>>,
 }
 
@@ -45,7 +62,7 @@ pub(crate) fn spawn(
     args: &[String],
     channel: &ChannelName,
     generation: u64,
-    to_supervisor: &Sender<Msg>,
+    driver: &Sender<ToDriver>,
     threads: &Threads,
 ) -> io::Result<ChildProc> {
     let mut cmd = Command::new(program);
@@ -63,20 +80,11 @@ pub(crate) fn spawn(
     }
     let mut child = cmd.spawn()?;
     let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
-    match start_threads(
-        stdin,
-        stdout,
-        stderr,
-        channel,
-        generation,
-        to_supervisor,
-        threads,
-    ) {
+    match start_threads(stdin, stdout, stderr, channel, generation, driver, threads) {
         Ok(tx) => Ok(ChildProc {
             pid: child.id(),
             child,
             generation,
-            started: Instant::now(),
             stdin: Some(tx),
         }),
         Err(e) => {
@@ -93,7 +101,7 @@ fn start_threads(
     stderr: Option<ChildStderr>,
     channel: &ChannelName,
     generation: u64,
-    to_supervisor: &Sender<Msg>,
+    driver: &Sender<ToDriver>,
     threads: &Threads,
 ) -> io::Result<Sender<Line>> {
     let missing = || io::Error::other("child pipe missing");
@@ -103,13 +111,16 @@ fn start_threads(
         stderr.ok_or_else(missing)?,
     );
     let (tx, rx) = std::sync::mpsc::channel::<Line>();
-    let sup = to_supervisor.clone();
+    let to = Reporter {
+        channel: channel.clone(),
+        driver: driver.clone(),
+    };
+    let sup = to.clone();
     threads.spawn(&format!("stdio-{channel}-in"), move || {
         writer(stdin, rx, generation, sup)
     })?;
-    let sup = to_supervisor.clone();
     threads.spawn(&format!("stdio-{channel}-out"), move || {
-        reader(stdout, generation, sup)
+        reader(stdout, generation, to)
     })?;
     let ch = channel.clone();
     threads.spawn(&format!("stdio-{channel}-err"), move || {
@@ -118,21 +129,16 @@ fn start_threads(
     Ok(tx)
 }
 
-fn writer(
-    mut stdin: std::process::ChildStdin,
-    rx: Receiver<Line>,
-    generation: u64,
-    sup: Sender<Msg>,
-) {
+fn writer(mut stdin: std::process::ChildStdin, rx: Receiver<Line>, generation: u64, sup: Reporter) {
     while let Ok((ticket, line)) = rx.recv() {
         match stdin.write_all(&line).and_then(|()| stdin.flush()) {
             Ok(()) => {
-                if sup.send(Msg::Written { generation, ticket }).is_err() {
+                if !sup.send(ChildReport::Written { generation, ticket }) {
                     return;
                 }
             }
             Err(error) => {
-                let _ = sup.send(Msg::WriteFailed { generation, error });
+                sup.send(ChildReport::WriteFailed { generation, error });
                 return;
             }
         }
@@ -140,29 +146,24 @@ fn writer(
     // The channel closed: dropping `stdin` closes the child's stdin (orderly shutdown).
 }
 
-fn reader(mut stdout: ChildStdout, generation: u64, sup: Sender<Msg>) {
+fn reader(mut stdout: ChildStdout, generation: u64, sup: Reporter) {
     let mut buf = vec![0u8; CHUNK];
     loop {
         match stdout.read(&mut buf) {
             Ok(0) => {
-                let _ = sup.send(Msg::StdoutEnd {
-                    generation,
-                    error: None,
-                });
+                sup.send(ChildReport::StdoutEnd { generation });
                 return;
             }
             Ok(n) => {
                 let bytes = buf.get(..n).unwrap_or_default().to_vec();
-                if sup.send(Msg::Stdout { generation, bytes }).is_err() {
+                if !sup.send(ChildReport::Stdout { generation, bytes }) {
                     return;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                let _ = sup.send(Msg::StdoutEnd {
-                    generation,
-                    error: Some(e),
-                });
+                log::debug!("[stdio:{}] reading stdout failed: {e}", sup.channel);
+                sup.send(ChildReport::StdoutEnd { generation });
                 return;
             }
         }
@@ -190,6 +191,11 @@ impl ChildProc {
         self.stdin
             .as_ref()
             .is_some_and(|tx| tx.send((ticket, line)).is_ok())
+    }
+
+    /// Closes stdin (the writer thread ends and drops it); queued lines are dropped.
+    pub(crate) fn close_stdin(&mut self) {
+        self.stdin = None;
     }
 
     /// Whether the process has exited (without reaping it on Unix; see `sys`).

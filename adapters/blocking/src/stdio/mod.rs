@@ -1,12 +1,15 @@
-//! The stdio MCP binding: one supervised child per channel, many commands in flight on it.
+//! The processes of the stdio channels.
 //!
-//! Protocol decisions (id remapping, retired ids, routing, initialize replay) live in the
-//! core's [`tunnel_core::stdio::StdioMux`]; this module only moves bytes and processes:
+//! The engine supervises each stdio channel itself (`Engine::add_stdio`: multiplexer,
+//! restart backoff, exit grace, log lines). This module only performs its process actions
+//! (`Action::Stdio`: spawn, write a line, close stdin, "has it exited?", kill the group
+//! and reap) and reports what the pipes and the process did (`Input::Stdio`):
 //!
-//! - `supervisor`: the channel's thread, owner of the mux and the child; restarts the
-//!   child with backoff and reports the channel down/up to the driver (readiness, counters).
+//! - this file: one thread per channel that owns its processes and performs the actions.
+//!   Children are spawned *by that thread*: on Linux a child's death signal is tied to the
+//!   spawning thread, which must live as long as the runtime.
 //! - `child`: spawning (no shell, inherited environment, own process group, death signal)
-//!   and the stdin/stdout/stderr threads.
+//!   and the stdin/stdout/stderr threads, which report to the driver directly.
 //! - `resolve`: finding the program on `PATH` at start.
 //! - `sys`: the three libc calls behind orphan protection — the crate's only unsafe code.
 //!
@@ -14,46 +17,58 @@
 
 mod child;
 mod resolve;
-mod supervisor;
 // The one exception to `deny(unsafe_code)`: std has no safe wrapper for the death signal,
 // group signals or a non-reaping wait. Each call is commented in the module.
 #[allow(unsafe_code)]
 mod sys;
 
-use std::sync::mpsc::{self, SendError, Sender};
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::time::Duration;
 
 use tunnel_core::channel::ChannelName;
-use tunnel_core::engine::{CommandId, McpOutput, McpWork, Terminal};
-use tunnel_core::tap::Tap;
+use tunnel_core::engine::Input;
+use tunnel_core::stdio::{describe_exit, ChildAction, ChildReport};
 
-use crate::binding::{McpBinding, McpSink};
 use crate::driver::ToDriver;
 use crate::options::{StartError, StdioCommandError, StdioOptions, StdioTarget};
 use crate::pool::Threads;
-use supervisor::{Msg, Supervisor};
+use child::ChildProc;
 
 /// How long `Runtime::start` waits for the first child to be spawned.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A stdio channel, as the driver sees it: a mailbox of its supervisor thread.
-pub(crate) struct StdioBinding {
+enum Msg {
+    Act(ChildAction),
+    Shutdown,
+}
+
+/// A stdio channel's processes, as the driver sees them: a mailbox of their thread.
+pub(crate) struct StdioProcs {
     tx: Sender<Msg>,
 }
 
-impl StdioBinding {
-    /// Resolves the program, starts the supervisor thread and waits until the first child
-    /// runs. The child is spawned *by the supervisor thread*: on Linux its death signal is
-    /// tied to the spawning thread, which must live as long as the runtime.
+/// What the channel's thread owns.
+struct Procs {
+    channel: ChannelName,
+    program: PathBuf,
+    args: Vec<String>,
+    shutdown_grace: Duration,
+    driver: Sender<ToDriver>,
+    threads: Threads,
+    /// The running child and those within their exit grace.
+    procs: Vec<ChildProc>,
+}
+
+impl StdioProcs {
+    /// Resolves the program, starts the channel's thread and waits until the first child
+    /// runs; its pid is returned for `Engine::add_stdio`.
     pub(crate) fn start(
         target: &StdioTarget,
         opts: &StdioOptions,
-        ttl: Duration,
         driver: Sender<ToDriver>,
         threads: &Threads,
-        tap: Option<Arc<dyn Tap>>,
-    ) -> Result<StdioBinding, StartError> {
+    ) -> Result<(StdioProcs, u32), StartError> {
         let channel: ChannelName = target.channel.clone();
         let command = target.argv.first().cloned().unwrap_or_default();
         let fail = |reason| StartError::StdioCommand {
@@ -64,22 +79,21 @@ impl StdioBinding {
         let program = resolve::resolve(&command).map_err(fail)?;
         let (tx, rx) = mpsc::channel();
         let (started_tx, started_rx) = mpsc::sync_channel(1);
-        let sup = Supervisor {
+        let procs = Procs {
             channel: channel.clone(),
             program: program.clone(),
             args: target.argv.iter().skip(1).cloned().collect(),
-            opts: opts.clone(),
-            ttl,
-            rx,
-            tx: tx.clone(),
+            shutdown_grace: opts.shutdown_grace,
             driver,
             threads: threads.clone(),
-            tap,
+            procs: Vec::new(),
         };
         threads
-            .spawn(&format!("stdio-{channel}"), move || sup.run(started_tx))
+            .spawn(&format!("stdio-{channel}"), move || {
+                procs.run(rx, started_tx)
+            })
             .map_err(StartError::Spawn)?;
-        let binding = StdioBinding { tx };
+        let handle = StdioProcs { tx };
         match started_rx.recv_timeout(START_TIMEOUT) {
             Ok(Ok(pid)) => {
                 // The program only: arguments may carry secrets.
@@ -87,39 +101,115 @@ impl StdioBinding {
                     "[stdio:{channel}] started {} (pid {pid})",
                     program.display()
                 );
-                Ok(binding)
+                Ok((handle, pid))
             }
             Ok(Err(e)) => Err(fail(StdioCommandError::Spawn(e))),
             Err(_) => Err(fail(StdioCommandError::Timeout)),
         }
     }
+
+    /// Performs one of the engine's process actions (on the channel's thread).
+    pub(crate) fn perform(&self, action: ChildAction) {
+        let _ = self.tx.send(Msg::Act(action));
+    }
+
+    /// Orderly stop of the running child (idempotent).
+    pub(crate) fn shutdown(&self) {
+        let _ = self.tx.send(Msg::Shutdown);
+    }
 }
 
-impl McpBinding for StdioBinding {
-    fn start(&self, work: McpWork, sink: McpSink) {
-        if let Err(SendError(Msg::Submit(_, sink))) =
-            self.tx.send(Msg::Submit(Box::new(work), sink))
-        {
-            // Only after shutdown; the runtime is stopping and nothing will be posted.
-            sink.output(McpOutput::Terminal(Terminal::Abandon {
-                reason: "the stdio channel is shut down",
-            }));
+impl Drop for StdioProcs {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Procs {
+    fn run(mut self, rx: Receiver<Msg>, started: SyncSender<std::io::Result<u32>>) {
+        let first = self.spawn(1);
+        let ok = first.is_ok();
+        let _ = started.send(first);
+        if !ok {
+            return;
+        }
+        while let Ok(Msg::Act(action)) = rx.recv() {
+            self.perform(action);
+        }
+        self.shutdown();
+    }
+
+    fn spawn(&mut self, generation: u64) -> std::io::Result<u32> {
+        let (channel, driver) = (&self.channel, &self.driver);
+        let p = child::spawn(
+            &self.program,
+            &self.args,
+            channel,
+            generation,
+            driver,
+            &self.threads,
+        )?;
+        let pid = p.pid;
+        self.procs.push(p);
+        Ok(pid)
+    }
+
+    fn report(&self, report: ChildReport) {
+        let channel = self.channel.clone();
+        let _ = self
+            .driver
+            .send(ToDriver::Engine(Input::Stdio { channel, report }));
+    }
+
+    fn proc(&mut self, generation: u64) -> Option<&mut ChildProc> {
+        self.procs.iter_mut().find(|p| p.generation == generation)
+    }
+
+    fn perform(&mut self, action: ChildAction) {
+        match action {
+            ChildAction::Spawn { generation } => match self.spawn(generation) {
+                Ok(pid) => self.report(ChildReport::Spawned { generation, pid }),
+                Err(error) => self.report(ChildReport::SpawnFailed { generation, error }),
+            },
+            ChildAction::Write {
+                generation,
+                ticket,
+                line,
+            } => {
+                if let Some(p) = self.proc(generation) {
+                    p.write(ticket, line);
+                }
+            }
+            ChildAction::CloseStdin { generation } => {
+                if let Some(p) = self.proc(generation) {
+                    p.close_stdin();
+                }
+            }
+            ChildAction::CheckExit { generation } => {
+                if self.proc(generation).is_some_and(|p| p.has_exited()) {
+                    self.report(ChildReport::Exited { generation });
+                }
+            }
+            ChildAction::Reap { generation } => {
+                if let Some(i) = self.procs.iter().position(|p| p.generation == generation) {
+                    let status = self.procs.swap_remove(i).stop(Duration::ZERO, false);
+                    let status = status.map(|s| s.to_string());
+                    self.report(ChildReport::Reaped { generation, status });
+                }
+            }
         }
     }
 
-    fn cancel(&self, cmd: CommandId) {
-        let _ = self.tx.send(Msg::Cancel(cmd));
-    }
-
-    fn shutdown(&self) {
-        let _ = self.tx.send(Msg::Shutdown);
-    }
-}
-
-impl Drop for StdioBinding {
-    /// The supervisor holds a sender of its own mailbox, so it would never notice the
-    /// binding is gone: tell it (idempotent after `shutdown`).
-    fn drop(&mut self) {
-        let _ = self.tx.send(Msg::Shutdown);
+    /// Close stdin, wait, then terminate.
+    fn shutdown(&mut self) {
+        for proc in std::mem::take(&mut self.procs) {
+            let pid = proc.pid;
+            let status = proc.stop(self.shutdown_grace, true);
+            log::info!(
+                "[stdio:{}] child (pid {pid}) stopped: {}",
+                self.channel,
+                describe_exit(status)
+            );
+        }
     }
 }

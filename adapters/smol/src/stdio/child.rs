@@ -19,7 +19,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_io::Timer;
 use async_process::{Child, ChildStderr, ChildStdin, ChildStdout};
@@ -55,7 +55,6 @@ pub(crate) struct ChildProc {
     child: Child,
     pub(crate) pid: u32,
     pub(crate) generation: u64,
-    pub(crate) started: Instant,
     prefix: String,
     stdin: Option<ChildStdin>,
     stdout: Option<ChildStdout>,
@@ -107,7 +106,6 @@ pub(crate) fn spawn(
         pid: child.id(),
         child,
         generation,
-        started: Instant::now(),
         prefix: format!("[stdio:{channel}]"),
         stdin,
         stdout,
@@ -124,6 +122,12 @@ impl ChildProc {
     /// Queues a line for stdin (written by [`ChildProc::poll_io`]).
     pub(crate) fn write(&mut self, ticket: WriteTicket, line: Vec<u8>) {
         self.queue.push_back((ticket, line));
+    }
+
+    /// Closes stdin (the child is going away); queued lines are dropped.
+    pub(crate) fn close_stdin(&mut self) {
+        self.stdin = None;
+        self.queue.clear();
     }
 
     /// Moves bytes as far as the pipes allow without waiting; registers the waker for each

@@ -1,0 +1,192 @@
+//! `oauth_discovery` commands inside the engine: the core's [`Discovery`] runs within the
+//! command's lifecycle, and each of its HTTP steps leaves the engine as an ordinary MCP
+//! request ([`McpOp::Fetch`]) that the adapter performs like any other (same pool, proxy,
+//! TLS; redirects never followed by the client). The budget and each step's timeout are
+//! engine timers; the response comes back as the usual `Input::Mcp` events, buffered here
+//! up to [`oauth::MAX_BODY`] + 1 bytes.
+
+use std::time::{Duration, Instant};
+
+use http::{HeaderMap, Uri};
+
+use super::Timer;
+use super::{Action, BindingKind, CommandId, Engine, Event, McpEvent, McpOp, McpOutput, McpWork};
+use crate::classify::TransportError;
+use crate::oauth::{self, Discovery, Step};
+
+/// Bound on one discovery, as in Go (`DefaultDiscoveryTimeout`).
+pub const DISCOVERY_BUDGET: Duration = Duration::from_secs(5);
+/// How much later than the engine's own timer the adapter's bound of a step ends: the
+/// engine decides a timeout, the adapter's bound is only a backstop.
+const BACKSTOP: Duration = Duration::from_secs(1);
+
+/// A discovery in progress.
+#[derive(Debug)]
+pub(super) struct Running {
+    d: Discovery,
+    /// Sent on every request (`User-Agent`).
+    headers: HeaderMap,
+    end: Instant,
+    head: Option<(u16, HeaderMap)>,
+    body: Vec<u8>,
+}
+
+impl Engine {
+    /// The main channel's MCP URL, where `oauth_discovery` looks (set by the adapter for
+    /// a Streamable HTTP main channel).
+    pub fn set_oauth_target(&mut self, mcp_url: Uri) {
+        self.oauth_url = Some(mcp_url);
+    }
+
+    pub(super) fn start_discovery(
+        &mut self,
+        now: Instant,
+        id: CommandId,
+        headers: HeaderMap,
+        static_headers: HeaderMap,
+    ) {
+        let url = self.oauth_url.clone().unwrap_or_default();
+        let deadline = self.cmds.get(&id).and_then(|c| c.deadline);
+        let end = now + DISCOVERY_BUDGET;
+        let end = deadline.map_or(end, |d| d.min(end));
+        let running = Running {
+            d: Discovery::new(&url).with_static_headers(static_headers),
+            headers,
+            end,
+            head: None,
+            body: Vec::new(),
+        };
+        self.discoveries.insert(id, running);
+        self.advance_discovery(now, id);
+    }
+
+    /// Runs the discovery to its next request (queued as `StartMcp`) or its outcome.
+    fn advance_discovery(&mut self, now: Instant, id: CommandId) {
+        loop {
+            let Some(r) = self.discoveries.get_mut(&id) else {
+                return;
+            };
+            match r.d.poll() {
+                Step::Request {
+                    method,
+                    uri,
+                    headers: own,
+                    timeout,
+                } => {
+                    let left = r.end.saturating_duration_since(now);
+                    if left.is_zero() {
+                        r.d.handle_error(TransportError::Timeout);
+                        continue;
+                    }
+                    let mut headers = r.headers.clone();
+                    headers.extend(own);
+                    r.head = None;
+                    r.body.clear();
+                    let at = now + timeout.min(left);
+                    self.set_timer(at, Timer::Discovery(id));
+                    let Some(cmd) = self.cmds.get(&id) else {
+                        return;
+                    };
+                    self.actions.push_back(Action::StartMcp(McpWork {
+                        cmd: id,
+                        request_id: cmd.request_id.clone(),
+                        channel: cmd.channel.clone(),
+                        kind: BindingKind::Http,
+                        deadline: Some(at + BACKSTOP),
+                        op: McpOp::Fetch {
+                            method,
+                            uri,
+                            headers,
+                        },
+                    }));
+                    return;
+                }
+                Step::Done(result) => {
+                    self.discoveries.remove(&id);
+                    self.clear_timer(Timer::Discovery(id));
+                    let (found, what) = oauth::describe(&result);
+                    if let Some(cmd) = self.cmds.get(&id) {
+                        let request_id = cmd.request_id.clone();
+                        self.events.push_back(Event::OAuthDiscovered {
+                            request_id,
+                            found,
+                            what,
+                        });
+                    }
+                    let out = McpOutput::Terminal(oauth::terminal(result));
+                    self.handle_mcp_output(now, id, out);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// An MCP event for a discovering command; gives it back when the command is not
+    /// discovering.
+    pub(super) fn discovery_event(
+        &mut self,
+        now: Instant,
+        id: CommandId,
+        event: McpEvent,
+    ) -> Option<McpEvent> {
+        let Some(r) = self.discoveries.get_mut(&id) else {
+            return Some(event);
+        };
+        let cap = oauth::MAX_BODY + 1;
+        let done = match event {
+            McpEvent::Head { status, headers } => {
+                r.head = Some((status, headers));
+                false
+            }
+            McpEvent::Body(chunk) => {
+                let room = cap.saturating_sub(r.body.len());
+                r.body
+                    .extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or(&[]));
+                r.body.len() >= cap
+            }
+            McpEvent::End => true,
+            McpEvent::Response {
+                status,
+                headers,
+                body,
+            } => {
+                r.head = Some((status, headers));
+                r.body = body.get(..cap.min(body.len())).unwrap_or(&[]).to_vec();
+                true
+            }
+            McpEvent::Error(e) => {
+                r.d.handle_error(e);
+                self.end_fetch(now, id);
+                return None;
+            }
+            // Nothing else reports on a fetch.
+            McpEvent::Output(_) => false,
+        };
+        if done {
+            if let Some(r) = self.discoveries.get_mut(&id) {
+                match r.head.take() {
+                    Some((status, headers)) => r.d.handle_response(status, &headers, &r.body),
+                    None => r.d.handle_error(TransportError::Eof),
+                }
+            }
+            self.end_fetch(now, id);
+        }
+        None
+    }
+
+    /// The step's own timeout (or the budget) passed.
+    pub(super) fn on_discovery_timeout(&mut self, now: Instant, id: CommandId) {
+        if let Some(r) = self.discoveries.get_mut(&id) {
+            r.d.handle_error(TransportError::Timeout);
+            self.end_fetch(now, id);
+        }
+    }
+
+    /// A step is over: its exchange is closed and the next one (or the outcome) follows.
+    fn end_fetch(&mut self, now: Instant, id: CommandId) {
+        self.clear_timer(Timer::Discovery(id));
+        self.actions.push_back(Action::CancelMcp { cmd: id });
+        self.advance_discovery(now, id);
+        self.drive(now);
+    }
+}
