@@ -18,7 +18,7 @@ const KEEP_STDERR: usize = 32;
 const MAX_LINE: u64 = 8 << 20;
 const SHOW: usize = 6;
 
-enum Input {
+enum ChildEvent {
     Line(String),
     Stderr(String),
     Closed,
@@ -38,7 +38,7 @@ pub struct ProcessInfo {
 pub struct Bridge {
     child: Child,
     stdin: Option<ChildStdin>,
-    rx: Receiver<Input>,
+    rx: Receiver<ChildEvent>,
     session: Session,
     queue: VecDeque<Event>,
     stderr: VecDeque<String>,
@@ -151,17 +151,17 @@ impl Bridge {
                             }
                         }
                         let line = String::from_utf8_lossy(&buf).into_owned();
-                        if tx.send(Input::Line(line)).is_err() {
+                        if tx.send(ChildEvent::Line(line)).is_err() {
                             return;
                         }
                     }
                 }
             }
-            let _ = tx.send(Input::Closed);
+            let _ = tx.send(ChildEvent::Closed);
         });
         std::thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if tx2.send(Input::Stderr(line)).is_err() {
+                if tx2.send(ChildEvent::Stderr(line)).is_err() {
                     return;
                 }
             }
@@ -249,8 +249,8 @@ impl Bridge {
             return !self.queue.is_empty();
         }
         match self.rx.recv_timeout(wake.saturating_duration_since(now)) {
-            Ok(Input::Line(l)) => self.session.handle_line(&l, Instant::now()),
-            Ok(Input::Stderr(l)) => {
+            Ok(ChildEvent::Line(l)) => self.session.handle_line(&l, Instant::now()),
+            Ok(ChildEvent::Stderr(l)) => {
                 if !l.trim().is_empty() {
                     if self.stderr.len() == KEEP_STDERR {
                         self.stderr.pop_front();
@@ -258,7 +258,7 @@ impl Bridge {
                     self.stderr.push_back(strip_ansi(&l));
                 }
             }
-            Ok(Input::Closed) | Err(RecvTimeoutError::Disconnected) => {
+            Ok(ChildEvent::Closed) | Err(RecvTimeoutError::Disconnected) => {
                 if self.exited.is_none() {
                     let detail = self.wait_exit();
                     self.exited = Some(detail.clone());

@@ -16,6 +16,12 @@
 //! held count ever exceeded `--max-inflight`, or when, after the warm-up (the first third,
 //! at most 60 s), RSS grew by more than 1 MiB or threads / fds by more than 16 (temporary
 //! pool threads come and go). Timing is reported, never judged.
+//!
+//! RSS growth is judged net of thread growth: each thread a pool adds is bounded by the
+//! thread budget and brings its own stack pages and (glibc) malloc arena, about 190 KiB
+//! each in CI's runs, so a poster pool drifting from 42 to 55 threads under a jittery
+//! 80 ms round trip showed 1.5 MiB of "growth" that no command had leaked. A leak grows
+//! with the commands answered, not with the threads, and still fails the 1 MiB budget.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -64,6 +70,9 @@ struct Sample {
 
 const RSS_GROWTH_KIB: u64 = 1024;
 const COUNT_GROWTH: u64 = 16;
+/// RSS one added thread may account for (stack high-water plus its malloc arena's first
+/// heap); see the module docs.
+const THREAD_RSS_KIB: u64 = 256;
 
 /// Runs the soak; returns the failures (empty: passed).
 pub fn run(bin: &Path, s: &Soak) -> Vec<String> {
@@ -237,9 +246,12 @@ pub fn run(bin: &Path, s: &Soak) -> Vec<String> {
             (0, 0, 0)
         }
     };
-    if rss_growth > RSS_GROWTH_KIB {
+    let thread_allowance = thr_growth * THREAD_RSS_KIB;
+    let net_growth = rss_growth.saturating_sub(thread_allowance);
+    if net_growth > RSS_GROWTH_KIB {
         failures.push(format!(
-            "RSS grew {rss_growth} KiB after the warm-up (budget {RSS_GROWTH_KIB})"
+            "RSS grew {rss_growth} KiB after the warm-up, {net_growth} KiB beyond the \
+             {thread_allowance} KiB its {thr_growth} new threads account for (budget {RSS_GROWTH_KIB})"
         ));
     }
     if thr_growth > COUNT_GROWTH || fd_growth > COUNT_GROWTH {
@@ -267,7 +279,7 @@ pub fn run(bin: &Path, s: &Soak) -> Vec<String> {
         s.max_inflight
     );
     println!(
-        "| RSS | peak {}, growth after warm-up {rss_growth} KiB |",
+        "| RSS | peak {}, growth after warm-up {rss_growth} KiB ({net_growth} KiB net of {thr_growth} new threads) |",
         kib(peak)
     );
     println!("| threads / fds growth after warm-up | {thr_growth} / {fd_growth} |");
