@@ -19,6 +19,7 @@ pub mod io_error;
 pub mod mcp_http;
 pub mod ndjson;
 pub mod oauth;
+pub mod proxy_route;
 pub mod retry_after;
 pub mod sse;
 pub mod stdio;
