@@ -146,10 +146,14 @@ fn full_go_example_maps_every_section() {
         "cloudflared.token",
         "cloudflared.managed",
         "cloudflared.path",
-        "mcp.server-url unix-socket",
     ] {
         assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
     }
+    // Unix-socket MCP bindings run (issue #17).
+    assert!(
+        !names.iter().any(|x| x.contains("unix-socket")),
+        "{names:?}"
+    );
     assert!(
         !names
             .iter()

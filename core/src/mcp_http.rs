@@ -24,6 +24,24 @@ pub struct HttpTarget {
     pub channel: ChannelName,
     /// The MCP endpoint, e.g. `http://127.0.0.1:3000/mcp`.
     pub url: String,
+    /// Dial this unix socket instead of the URL's host (`unix-socket=`); the URL still
+    /// gives the scheme, `Host` and path. Never proxied.
+    pub unix_socket: Option<std::path::PathBuf>,
+    /// This binding's explicit proxy URL (per-entry `http-proxy=`, else `--mcp.http-proxy`,
+    /// else `--http-proxy`, already applied by the caller) with its source label. `None`:
+    /// the adapter's common MCP proxy if it has one, else the process environment
+    /// (`crate::proxy_route`).
+    pub proxy: Option<crate::proxy_route::ExplicitProxy>,
+    /// The client certificate presented to this binding's origin (and only to it). `None`:
+    /// the adapter's common MCP certificate, if any.
+    pub client_cert: Option<ClientCertPaths>,
+}
+
+/// PEM files of a client certificate chain and its private key (mTLS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertPaths {
+    pub cert_chain: std::path::PathBuf,
+    pub private_key: std::path::PathBuf,
 }
 
 impl HttpTarget {
@@ -31,6 +49,9 @@ impl HttpTarget {
         HttpTarget {
             channel,
             url: url.into(),
+            unix_socket: None,
+            proxy: None,
+            client_cert: None,
         }
     }
 }

@@ -28,6 +28,34 @@ pub(crate) struct Limits {
     pub other_body: usize,
 }
 
+/// TLS and proxy failures reach the engine as a class ("transport error: Tls"), which does
+/// not tell an operator what to fix. The reason (unknown issuer, a certificate the server
+/// wanted, a proxy refusing the credentials) is logged at warn, once per distinct reason so
+/// a retry loop does not flood the log. ureq's messages carry no URL, so no credentials.
+pub(crate) fn explain(kind: TransportError, e: &ureq::Error) {
+    static LAST: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+    let (what, fix) = match kind {
+        TransportError::Tls => (
+            "TLS to the control plane failed",
+            "if it uses a private CA, set --ca-bundle (CA_BUNDLE); if it requires a client certificate, set --control-plane.client-cert and --control-plane.client-key",
+        ),
+        TransportError::Dial => (
+            "the proxy did not open a tunnel to the control plane",
+            "check the proxy URL and credentials (--control-plane.http-proxy, --http-proxy, HTTPS_PROXY) and that it allows CONNECT to this host",
+        ),
+        _ => return,
+    };
+    let mut detail = e.to_string();
+    if detail.contains("UnknownIssuer") {
+        detail.push_str(" (certificate signed by unknown authority)");
+    }
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    if *last != detail {
+        log::warn!("{what}: {detail}; fix: {fix}");
+        *last = detail;
+    }
+}
+
 /// A poll for the poller thread.
 pub(crate) struct PollJob {
     pub id: PollId,
@@ -49,7 +77,11 @@ pub(crate) fn send<B: ureq::AsSendBody>(
         .build();
     let response = match agent.run(request) {
         Ok(r) => r,
-        Err(e) => return (Instant::now(), Err((classify(&e, Phase::Head), e))),
+        Err(e) => {
+            let kind = classify(&e, Phase::Head);
+            explain(kind, &e);
+            return (Instant::now(), Err((kind, e)));
+        }
     };
     let at = Instant::now();
     let (parts, body) = response.into_parts();

@@ -41,6 +41,7 @@ pub struct HttpTiming<'a> {
 pub type HttpObserver = Arc<dyn Fn(&HttpTiming<'_>) + Send + Sync>;
 
 /// The middleware.
+#[derive(Clone)]
 pub(crate) struct Timing {
     pub client: HttpClientKind,
     pub observer: HttpObserver,

@@ -26,9 +26,11 @@
 mod binding;
 mod control_plane;
 mod driver;
+mod egress;
 pub mod entropy;
 pub mod errors;
 pub mod events;
+mod forward;
 pub mod http_timing;
 mod mcp_http;
 mod options;
@@ -39,11 +41,13 @@ mod runtime;
 mod status;
 mod stdio;
 mod tls;
+#[cfg(unix)]
+mod unix;
 
 pub use binding::{McpBinding, McpSink};
 pub use options::{
-    ClientCertPaths, HttpTarget, Observer, RuntimeOptions, StartError, StdioCommandError,
-    StdioOptions, StdioTarget, TlsOptions,
+    ClientCertPaths, ExplicitProxy, HttpTarget, Observer, ProxyEnv, RuntimeOptions, StartError,
+    StdioCommandError, StdioOptions, StdioTarget, TlsOptions,
 };
 pub use probe::reachable;
 pub use runtime::{Finished, Runtime, RuntimeHandle};

@@ -13,7 +13,10 @@ use http::{Method, Uri};
 use tunnel_core::classify::TransportError;
 use tunnel_core::engine::{ExchangeBound, McpOp, McpWork};
 
+use tunnel_core::proxy_route::TargetAddr;
+
 use crate::binding::{McpBinding, McpSink};
+use crate::egress::Foreign;
 use crate::errors::{classify, classify_io, Phase};
 use crate::pool::Pool;
 
@@ -27,17 +30,29 @@ const CHUNK: usize = 16 * 1024;
 /// shared MCP worker pool.
 pub(crate) struct HttpBinding {
     url: Uri,
+    /// The binding's origin: requests elsewhere (OAuth discovery steps) use `foreign`.
+    origin: Option<TargetAddr>,
     agent: ureq::Agent,
+    /// No client certificate, route decided per request.
+    foreign: Foreign,
     pool: Pool,
     /// Bound for an exchange whose command has no deadline (and cap for one that has).
     ttl: Duration,
 }
 
 impl HttpBinding {
-    pub(crate) fn new(url: Uri, agent: ureq::Agent, pool: Pool, ttl: Duration) -> HttpBinding {
+    pub(crate) fn new(
+        url: Uri,
+        agent: ureq::Agent,
+        foreign: Foreign,
+        pool: Pool,
+        ttl: Duration,
+    ) -> HttpBinding {
         HttpBinding {
+            origin: TargetAddr::parse(&url.to_string()),
             url,
             agent,
+            foreign,
             pool,
             ttl,
         }
@@ -104,8 +119,19 @@ impl McpBinding for HttpBinding {
                 uri,
                 headers,
             } => {
-                self.pool
-                    .submit(move || exchange(&agent, method, uri, headers, (), bound, &sink));
+                let target = TargetAddr::parse(&uri.to_string());
+                if target.is_some() && target == self.origin {
+                    self.pool
+                        .submit(move || exchange(&agent, method, uri, headers, (), bound, &sink));
+                } else {
+                    // Another origin: never the binding's client certificate, and the
+                    // proxy that origin's route asks for.
+                    let foreign = self.foreign.clone();
+                    self.pool.submit(move || {
+                        let proxy = foreign.proxy_for(&uri.to_string());
+                        exchange_via(&foreign.agent, proxy, method, uri, headers, bound, &sink)
+                    });
+                }
             }
         }
     }
@@ -114,6 +140,7 @@ impl McpBinding for HttpBinding {
         self.pool.stop();
         // Interrupts reads blocked on this binding's connections (cancelled SSE streams).
         self.agent.clone().shutdown();
+        self.foreign.agent.clone().shutdown();
     }
 }
 
@@ -128,6 +155,33 @@ fn exchange<B: ureq::AsSendBody>(
     bound: ExchangeBound,
     sink: &McpSink,
 ) {
+    exchange_with(agent, None, method, url, headers, body, bound, sink)
+}
+
+/// A bodiless request to another origin through `proxy` (`None`: direct).
+fn exchange_via(
+    agent: &ureq::Agent,
+    proxy: Option<ureq::Proxy>,
+    method: Method,
+    url: Uri,
+    headers: http::HeaderMap,
+    bound: ExchangeBound,
+    sink: &McpSink,
+) {
+    exchange_with(agent, Some(proxy), method, url, headers, (), bound, sink)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn exchange_with<B: ureq::AsSendBody>(
+    agent: &ureq::Agent,
+    proxy: Option<Option<ureq::Proxy>>,
+    method: Method,
+    url: Uri,
+    headers: http::HeaderMap,
+    body: B,
+    bound: ExchangeBound,
+    sink: &McpSink,
+) {
     if sink.is_cancelled() {
         return;
     }
@@ -135,10 +189,13 @@ fn exchange<B: ureq::AsSendBody>(
     *request.method_mut() = method;
     *request.uri_mut() = url;
     *request.headers_mut() = headers;
-    let request = agent
+    let mut config = agent
         .configure_request(request)
-        .timeout_global(Some(bound.timeout))
-        .build();
+        .timeout_global(Some(bound.timeout));
+    if let Some(p) = proxy {
+        config = config.proxy(p);
+    }
+    let request = config.build();
     let response = match agent.run(request) {
         Ok(r) => r,
         Err(e) => {

@@ -13,7 +13,8 @@ use tunnel_core::tap::Tap;
 
 use crate::http_timing::HttpObserver;
 
-pub use tunnel_core::mcp_http::HttpTarget;
+pub use tunnel_core::mcp_http::{ClientCertPaths, HttpTarget};
+pub use tunnel_core::proxy_route::{ExplicitProxy, ProxyEnv};
 // One definition for both adapters (pure data); re-exported so `tunnel_blocking::…` keeps
 // working.
 pub use tunnel_core::stdio::{StdioCommandError, StdioOptions, StdioTarget};
@@ -34,19 +35,15 @@ pub struct TlsOptions {
     /// Client certificate chain + key (PEM) presented to the MCP servers (mTLS). Redirects
     /// are never followed on MCP agents, so it only ever reaches the configured origins.
     pub mcp_client_cert: Option<ClientCertPaths>,
-    /// Explicit proxy for the control plane. `None`: the `HTTPS_PROXY`/`HTTP_PROXY`/
-    /// `ALL_PROXY` + `NO_PROXY` environment, as the Go client does.
+    /// Explicit proxy for the control plane (`--control-plane.http-proxy`, else
+    /// `--http-proxy`). `None`: the process environment (`HTTPS_PROXY`/`HTTP_PROXY` by
+    /// scheme, `NO_PROXY`, loopback never proxied), as the Go client does.
     pub control_plane_proxy: Option<String>,
-    /// Explicit proxy for MCP bindings. `None`: direct (the environment's proxy is *not*
-    /// used for what is usually a server on the local network).
+    /// Explicit proxy for MCP bindings whose [`HttpTarget::proxy`] is `None`. `None`: the
+    /// process environment, as for the control plane.
     pub mcp_proxy: Option<String>,
-}
-
-/// PEM files for a client certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientCertPaths {
-    pub cert_chain: PathBuf,
-    pub private_key: PathBuf,
+    /// The proxy variables to use instead of the process environment's (tests, embedders).
+    pub proxy_env: Option<ProxyEnv>,
 }
 
 /// Runtime settings. `Default` gives no MCP targets (add one per HTTP or stdio binding), a

@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 
 use tunnel_core::channel::ChannelName;
 use tunnel_core::engine::{BindingError, Engine, EngineConfig, Served, Stats, Status};
+use tunnel_core::proxy_route::{ExplicitProxy, ProxyEnv, RouteKind};
 
 use crate::binding::McpBinding;
 use crate::control_plane::{self, Limits, PollJob};
 use crate::driver::{Driver, ToDriver};
+use crate::egress;
 use crate::entropy;
 use crate::http_timing::{self, HttpClientKind};
 use crate::mcp_http::HttpBinding;
@@ -131,21 +133,45 @@ impl Runtime {
                 .clone()
                 .map(|observer| http_timing::Timing { client, observer })
         };
-        let cp_config = tls::control_plane_config_timed(
-            &trust,
-            &opts.tls,
-            timing(HttpClientKind::ControlPlane),
-        )?;
-        let mcp_config = tls::mcp_config_timed(
-            &trust,
-            &opts.tls,
-            opts.mcp_connect_timeout,
-            timing(HttpClientKind::Mcp),
-        )?;
+        let env = match &opts.tls.proxy_env {
+            Some(e) => e.clone(),
+            None => ProxyEnv::from_lookup(|n| std::env::var(n).ok()),
+        };
+        let cp_url = engine_config.base_url.to_string();
+        let cp_route = egress::route(
+            RouteKind::ControlPlane,
+            "control-plane",
+            &cp_url,
+            opts.tls
+                .control_plane_proxy
+                .clone()
+                .map(|url| ExplicitProxy {
+                    url,
+                    source: "control-plane.http-proxy".into(),
+                }),
+            None,
+            &env,
+        );
+        let cp_way = egress::way(&cp_route, &cp_url, None)?;
+        log::debug!("control-plane route: {cp_route:?}");
+        let cp_client = opts
+            .tls
+            .control_plane_client_cert
+            .as_ref()
+            .map(tls::load_client_cert)
+            .transpose()?;
+        let cp_config = |proxy| {
+            tls::control_plane_with(
+                &trust,
+                cp_client.clone(),
+                proxy,
+                timing(HttpClientKind::ControlPlane),
+            )
+        };
         // Separate pools: the long poll holds its connection for the whole wait, and a
         // drain must be able to interrupt it without touching posts in flight.
-        let poll_agent = crate::resolver::agent(cp_config.clone());
-        let cp_agent = crate::resolver::agent(cp_config);
+        let poll_agent = egress::agent(cp_config, &cp_way);
+        let cp_agent = egress::agent(cp_config, &cp_way);
 
         let max_concurrent = engine_config.max_concurrent.max(1);
         let threads = Threads::default();
@@ -164,27 +190,62 @@ impl Runtime {
         let posters = Pool::new("tunnel-post", post_core, post_max, threads.clone())
             .linger(crate::pool::POSTER_LINGER);
         let mut bindings: HashMap<ChannelName, Arc<dyn McpBinding>> = HashMap::new();
-        // Through a proxy a direct connect proves nothing: probe only direct targets.
-        let probe_targets: Vec<probe::ProbeTarget> = if opts.tls.mcp_proxy.is_some() {
-            Vec::new()
-        } else {
-            targets
-                .iter()
-                .map(|(channel, uri)| probe::ProbeTarget {
-                    channel: channel.clone(),
-                    uri: uri.clone(),
-                })
-                .collect()
-        };
+        let mut probe_targets = Vec::new();
         let main_url = targets.get(&ChannelName::main()).cloned();
         for (channel, uri) in targets {
+            let t = opts
+                .mcp_targets
+                .iter()
+                .find(|t| t.channel == channel)
+                .ok_or_else(|| StartError::Target(format!("channel {channel}: no target")))?;
+            let explicit = t.proxy.clone().or_else(|| {
+                opts.tls.mcp_proxy.clone().map(|url| ExplicitProxy {
+                    url,
+                    source: "mcp.http-proxy".into(),
+                })
+            });
+            let unix = t.unix_socket.as_deref();
+            let route = egress::route(
+                RouteKind::McpChannel,
+                channel.as_str(),
+                &t.url,
+                explicit.clone(),
+                unix,
+                &env,
+            );
+            let way = egress::way(&route, &t.url, unix)?;
+            log::debug!("MCP route: {route:?}");
+            // Through a proxy (or a socket) a TCP connect to the host proves nothing: probe
+            // only direct targets.
+            if matches!(way, egress::Way::Direct) {
+                probe_targets.push(probe::ProbeTarget {
+                    channel: channel.clone(),
+                    uri: uri.clone(),
+                });
+            }
+            let cert = t.client_cert.as_ref().or(opts.tls.mcp_client_cert.as_ref());
+            let client = cert.map(tls::load_client_cert).transpose()?;
+            let config = |client: &Option<ureq::tls::ClientCert>| {
+                let client = client.clone();
+                let trust = &trust;
+                let timing = timing(HttpClientKind::Mcp);
+                let connect = opts.mcp_connect_timeout;
+                move |proxy| tls::mcp_with(trust, client.clone(), proxy, connect, timing.clone())
+            };
             // One agent (connection pool) per binding.
-            let agent = crate::resolver::agent(mcp_config.clone());
+            let agent = egress::agent(config(&client), &way);
+            let foreign = egress::Foreign {
+                agent: egress::agent(config(&None), &egress::Way::Direct),
+                explicit,
+                env: env.clone(),
+                name: channel.as_str().to_string(),
+            };
             bindings.insert(
                 channel,
                 Arc::new(HttpBinding::new(
                     uri,
                     agent,
+                    foreign,
                     mcp_pool.clone(),
                     opts.mcp_connection_ttl,
                 )),

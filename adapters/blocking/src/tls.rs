@@ -109,35 +109,29 @@ pub fn load_client_cert(paths: &ClientCertPaths) -> Result<ClientCert, StartErro
     Ok(ClientCert::new_with_certs(&chain, key))
 }
 
-fn parse_proxy(url: &str, what: &str) -> Result<Proxy, StartError> {
-    // The URL may carry credentials: never put it into the message.
-    Proxy::new(url).map_err(|_| {
-        StartError::Tls(format!(
-            "{what} proxy: not a valid http/https/socks proxy URL"
-        ))
-    })
-}
-
-/// The control-plane agent configuration.
+/// The control-plane agent configuration (`doctor`, the admin CLI): the explicit proxy if
+/// configured, else ureq's reading of the environment. `run` builds its agents through
+/// `egress` instead, with the route `tunnel_core::proxy_route` decides.
 pub fn control_plane_config(trust: &Trust, opts: &TlsOptions) -> Result<Config, StartError> {
-    control_plane_config_timed(trust, opts, None)
-}
-
-/// [`control_plane_config`] with the runtime's HTTP timing middleware, when it has one.
-pub(crate) fn control_plane_config_timed(
-    trust: &Trust,
-    opts: &TlsOptions,
-    timing: Option<Timing>,
-) -> Result<Config, StartError> {
+    let proxy = match &opts.control_plane_proxy {
+        Some(url) => Some(crate::egress::parse_proxy(url, "control-plane")?),
+        None => Proxy::try_from_env(),
+    };
     let client = opts
         .control_plane_client_cert
         .as_ref()
         .map(load_client_cert)
         .transpose()?;
-    let proxy = match &opts.control_plane_proxy {
-        Some(url) => Some(parse_proxy(url, "control-plane")?),
-        None => Proxy::try_from_env(),
-    };
+    Ok(control_plane_with(trust, client, proxy, None))
+}
+
+/// The control-plane configuration with a given client certificate and ureq proxy.
+pub(crate) fn control_plane_with(
+    trust: &Trust,
+    client: Option<ClientCert>,
+    proxy: Option<Proxy>,
+    timing: Option<Timing>,
+) -> Config {
     let builder = Config::builder()
         .http_status_as_error(false)
         .max_redirects(0)
@@ -154,10 +148,10 @@ pub(crate) fn control_plane_config_timed(
         // new TCP (+TLS) handshake — another round trip — and a socket in TIME_WAIT.
         .max_idle_connections_per_host(crate::pool::MAX_POSTERS + 1)
         .max_idle_connections(crate::pool::MAX_POSTERS + 1);
-    Ok(match timing {
+    match timing {
         Some(t) => builder.middleware(t).build(),
         None => builder.build(),
-    })
+    }
 }
 
 /// Per-connection buffers. ureq's default is 128 KiB each way, allocated per connection
@@ -169,32 +163,34 @@ pub(crate) fn control_plane_config_timed(
 const INPUT_BUFFER: usize = 64 * 1024;
 const OUTPUT_BUFFER: usize = 64 * 1024;
 
-/// An MCP binding's agent configuration.
+/// An MCP agent configuration (`doctor`): the common explicit MCP proxy if configured,
+/// else none. `run` builds one agent per binding through `egress`.
 pub fn mcp_config(
     trust: &Trust,
     opts: &TlsOptions,
     connect_timeout: Duration,
 ) -> Result<Config, StartError> {
-    mcp_config_timed(trust, opts, connect_timeout, None)
-}
-
-/// [`mcp_config`] with the runtime's HTTP timing middleware, when it has one.
-pub(crate) fn mcp_config_timed(
-    trust: &Trust,
-    opts: &TlsOptions,
-    connect_timeout: Duration,
-    timing: Option<Timing>,
-) -> Result<Config, StartError> {
+    let proxy = opts
+        .mcp_proxy
+        .as_deref()
+        .map(|u| crate::egress::parse_proxy(u, "MCP"))
+        .transpose()?;
     let client = opts
         .mcp_client_cert
         .as_ref()
         .map(load_client_cert)
         .transpose()?;
-    let proxy = opts
-        .mcp_proxy
-        .as_deref()
-        .map(|u| parse_proxy(u, "MCP"))
-        .transpose()?;
+    Ok(mcp_with(trust, client, proxy, connect_timeout, None))
+}
+
+/// An MCP configuration with a given client certificate and ureq proxy.
+pub(crate) fn mcp_with(
+    trust: &Trust,
+    client: Option<ClientCert>,
+    proxy: Option<Proxy>,
+    connect_timeout: Duration,
+    timing: Option<Timing>,
+) -> Config {
     let builder = Config::builder()
         .http_status_as_error(false)
         // Never follow a redirect: headers (Authorization, session ids) must not be re-sent
@@ -211,10 +207,10 @@ pub(crate) fn mcp_config_timed(
         .output_buffer_size(OUTPUT_BUFFER)
         .max_idle_connections_per_host(16)
         .max_idle_connections(64);
-    Ok(match timing {
+    match timing {
         Some(t) => builder.middleware(t).build(),
         None => builder.build(),
-    })
+    }
 }
 
 #[cfg(test)]

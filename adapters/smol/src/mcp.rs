@@ -47,6 +47,18 @@ pub(crate) fn bindings(
         in_process_supported: true,
     };
     let served = check_bindings(cfg, &targets).map_err(|e| StartError::Target(e.to_string()))?;
+    // Per-binding proxies, client certificates and unix sockets are carried out by the
+    // blocking adapter only so far: refuse rather than silently send traffic elsewhere.
+    if let Some(t) = opts
+        .mcp_targets
+        .iter()
+        .find(|t| t.unix_socket.is_some() || t.proxy.is_some() || t.client_cert.is_some())
+    {
+        return Err(StartError::Unsupported(format!(
+            "channel {}: unix-socket, http-proxy and client-cert bindings are not supported by the smol adapter yet; use tunnel-blocking",
+            t.channel
+        )));
+    }
     let mut out = HashMap::new();
     for (ch, s) in served {
         let binding = match s {

@@ -4,7 +4,7 @@
 use super::error::{problem, ConfigError};
 use super::grammar::check_url;
 use super::model::*;
-use super::resolve::{resolve_path, row, Ctx, Raw};
+use super::resolve::{resolve_path, Ctx, Raw};
 use super::table::{Status, SETTINGS};
 use super::{Loaded, Source};
 
@@ -226,13 +226,6 @@ pub(crate) fn unsupported_in_use(l: &Loaded) -> Vec<ConfigError> {
                 origin: l.source(s.name()).origin(s),
             });
         }
-    }
-    if c.mcp.server_urls.iter().any(|b| b.unix_socket.is_some()) {
-        let s = row("mcp.server-url");
-        out.push(ConfigError::NotSupportedYet {
-            name: "mcp.server-url unix-socket".into(),
-            origin: l.source(s.name()).origin(s),
-        });
     }
     out
 }

@@ -258,7 +258,15 @@ fn wait_for_main_target(c: &RunConfig) {
     let target = uri.authority().map(|a| a.to_string()).unwrap_or_default();
     let deadline = std::time::Instant::now() + c.mcp.startup_wait_timeout;
     let mut delay = std::time::Duration::from_millis(50);
-    while let Err(why) = tunnel_blocking::reachable(&uri) {
+    // A unix-socket binding is waited for on its socket, as its requests go there.
+    let probe = || match &main.unix_socket {
+        #[cfg(unix)]
+        Some(p) => std::os::unix::net::UnixStream::connect(p)
+            .map(drop)
+            .map_err(|e| format!("unix socket {}: {e}", p.display())),
+        _ => tunnel_blocking::reachable(&uri),
+    };
+    while let Err(why) = probe() {
         if std::time::Instant::now() + delay > deadline {
             log::warn!(
                 "MCP target {target} still unreachable after --mcp.startup-wait-timeout {:?} ({why}); starting anyway (/readyz reports it)",

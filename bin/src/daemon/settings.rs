@@ -8,7 +8,9 @@ use std::fmt;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
-use tunnel_blocking::{ClientCertPaths, HttpTarget, RuntimeOptions, StdioTarget, TlsOptions};
+use tunnel_blocking::{
+    ClientCertPaths, ExplicitProxy, HttpTarget, RuntimeOptions, StdioTarget, TlsOptions,
+};
 use tunnel_core::channel::ChannelName;
 use tunnel_core::engine::{Binding, BindingKind, EngineConfig};
 
@@ -163,35 +165,27 @@ fn proxy_url(p: &Option<Proxy>) -> Option<String> {
     p.as_ref().map(|p| p.url.clone())
 }
 
+fn explicit(p: &Option<Proxy>) -> Option<ExplicitProxy> {
+    p.as_ref().map(|p| ExplicitProxy {
+        url: p.url.clone(),
+        source: p.source.clone(),
+    })
+}
+
 /// Runtime options (everything but the observer, which the daemon adds).
 pub fn runtime_options(c: &RunConfig) -> Result<RuntimeOptions, SettingsError> {
     let mcp_proxy = proxy_url(&c.mcp.http_proxy).or_else(|| proxy_url(&c.http_proxy));
     let mcp_cert = cert_pair("mcp.client-cert", &c.mcp.client_cert, &c.mcp.client_key)?;
     let mut targets = Vec::new();
     for b in &c.mcp.server_urls {
-        // The runtime has one MCP agent configuration; a per-entry proxy or certificate
-        // that differs from the common one cannot be honoured yet, and silently ignoring
-        // it would send traffic somewhere the operator did not intend.
-        let entry_proxy = proxy_url(&b.http_proxy);
-        if entry_proxy.is_some() && entry_proxy != mcp_proxy {
-            return Err(err(
-                "mcp.server-url",
-                format!("channel {}: a per-entry http-proxy different from --mcp.http-proxy is not supported yet", b.channel),
-                "set the proxy once with --mcp.http-proxy (MCP_HTTP_PROXY) for every HTTP binding",
-            ));
-        }
-        let entry_cert = cert_pair("mcp.server-url", &b.client_cert, &b.client_key)?;
-        if entry_cert.is_some() && entry_cert != mcp_cert {
-            return Err(err(
-                "mcp.server-url",
-                format!("channel {}: a per-entry client certificate different from --mcp.client-cert is not supported yet", b.channel),
-                "set the certificate once with --mcp.client-cert and --mcp.client-key",
-            ));
-        }
-        targets.push(HttpTarget::new(
-            channel("mcp.server-url", &b.channel)?,
-            b.url.clone(),
-        ));
+        // The configuration layer already applied the precedence (per-entry, then
+        // --mcp.http-proxy, then --http-proxy; none for a unix socket): each binding gets
+        // its own agent with exactly that proxy and certificate.
+        let mut t = HttpTarget::new(channel("mcp.server-url", &b.channel)?, b.url.clone());
+        t.unix_socket = b.unix_socket.clone();
+        t.proxy = explicit(&b.http_proxy);
+        t.client_cert = cert_pair("mcp.server-url", &b.client_cert, &b.client_key)?;
+        targets.push(t);
     }
     let stdio_targets = c
         .mcp
@@ -219,6 +213,7 @@ pub fn runtime_options(c: &RunConfig) -> Result<RuntimeOptions, SettingsError> {
             mcp_client_cert: mcp_cert,
             control_plane_proxy: proxy_url(&cp.http_proxy).or_else(|| proxy_url(&c.http_proxy)),
             mcp_proxy,
+            proxy_env: None,
         },
         mcp_connection_ttl: c.mcp.connection_max_ttl,
         ..RuntimeOptions::default()

@@ -1,0 +1,213 @@
+//! How each agent reaches its destination, from the route `tunnel_core::proxy_route`
+//! decided: directly, through a `CONNECT` tunnel (https targets), with absolute-form
+//! requests to the proxy (http targets), or over a unix socket.
+//!
+//! Every agent serves one origin (the control plane, one MCP binding), so the route is
+//! decided once when the agent is built. OAuth discovery steps that leave the binding's
+//! origin go through [`Egress::foreign`], which decides per request and never carries the
+//! binding's client certificate.
+
+use std::path::Path;
+
+use tunnel_core::proxy_route::{self, ExplicitProxy, ProxyEnv, Route, RouteKind, TargetAddr};
+use ureq::config::Config;
+use ureq::unversioned::transport::{Connector, DefaultConnector, RustlsConnector, TcpConnector};
+use ureq::Proxy;
+
+use crate::forward::{AbsoluteForm, ToProxy};
+use crate::options::StartError;
+use crate::resolver::LiteralFirst;
+use crate::unix::{NoLookup, UnixConnector};
+
+/// The transport for a route.
+#[derive(Debug, Clone)]
+pub(crate) enum Way {
+    Direct,
+    /// ureq's `CONNECT` tunnel (https targets).
+    Connect(Proxy),
+    /// Absolute-form requests to the proxy (http targets).
+    AbsoluteForm(Proxy),
+    Unix(std::path::PathBuf),
+}
+
+/// Parses a proxy URL without ever echoing it (it may carry credentials).
+pub(crate) fn parse_proxy(url: &str, what: &str) -> Result<Proxy, StartError> {
+    let ok_scheme = url.contains("://")
+        && matches!(
+            url.split("://")
+                .next()
+                .map(str::to_ascii_lowercase)
+                .as_deref(),
+            Some("http" | "https")
+        );
+    let proxy = ok_scheme.then(|| Proxy::new(url).ok()).flatten();
+    proxy.ok_or_else(|| {
+        StartError::Tls(format!(
+            "{what} proxy {}: not a valid http:// or https:// proxy URL",
+            proxy_route::display_url(url)
+        ))
+    })
+}
+
+/// The way for `route` to `url`.
+pub(crate) fn way(route: &Route, url: &str, unix: Option<&Path>) -> Result<Way, StartError> {
+    if let Some(p) = unix {
+        return Ok(Way::Unix(p.to_path_buf()));
+    }
+    let Some(proxy_url) = route.proxy_with_credentials() else {
+        return Ok(Way::Direct);
+    };
+    let proxy = parse_proxy(
+        proxy_url,
+        &format!("{} {}", route.kind.as_str(), route.name),
+    )?;
+    let https = TargetAddr::parse(url).is_some_and(|t| t.https);
+    // An https proxy needs TLS to the proxy before the absolute-form request; ureq only
+    // does that inside its CONNECT path, so such routes tunnel http targets too.
+    let tls_proxy = proxy.protocol() == ureq::ProxyProtocol::Https;
+    Ok(if https || tls_proxy {
+        Way::Connect(proxy)
+    } else {
+        Way::AbsoluteForm(proxy)
+    })
+}
+
+/// The route of a destination, from the explicit proxy (if any) and the environment.
+pub(crate) fn route(
+    kind: RouteKind,
+    name: &str,
+    url: &str,
+    explicit: Option<ExplicitProxy>,
+    unix: Option<&Path>,
+    env: &ProxyEnv,
+) -> Route {
+    let unix = unix.map(|p| p.display().to_string());
+    proxy_route::select(kind, name, url, explicit.as_ref(), unix.as_deref(), env)
+}
+
+/// An agent for `way`; `config` builds the agent configuration with the ureq proxy it is
+/// given (only `CONNECT` routes get one).
+pub(crate) fn agent(config: impl Fn(Option<Proxy>) -> Config, way: &Way) -> ureq::Agent {
+    match way {
+        Way::Direct => ureq::Agent::with_parts(
+            config(None),
+            DefaultConnector::new(),
+            LiteralFirst::default(),
+        ),
+        Way::Connect(p) => ureq::Agent::with_parts(
+            config(Some(p.clone())),
+            DefaultConnector::new(),
+            LiteralFirst::default(),
+        ),
+        Way::AbsoluteForm(p) => ureq::Agent::with_parts(
+            config(None),
+            ().chain(TcpConnector::default())
+                .chain(AbsoluteForm::new(p)),
+            ToProxy::new(p),
+        ),
+        Way::Unix(path) => ureq::Agent::with_parts(
+            config(None),
+            ().chain(UnixConnector { path: path.clone() })
+                .chain(RustlsConnector::default()),
+            NoLookup,
+        ),
+    }
+}
+
+/// What the OAuth discovery of one binding needs to reach other origins: an agent without
+/// the binding's client certificate, and the inputs of the per-request route.
+#[derive(Clone)]
+pub(crate) struct Foreign {
+    pub agent: ureq::Agent,
+    pub explicit: Option<ExplicitProxy>,
+    pub env: ProxyEnv,
+    pub name: String,
+}
+
+impl Foreign {
+    /// The proxy for one request to `url` (`None`: direct). A proxy URL that does not parse
+    /// was refused at startup for the binding's own route; here it means direct.
+    pub fn proxy_for(&self, url: &str) -> Option<Proxy> {
+        let r = route(
+            RouteKind::McpChannel,
+            &self.name,
+            url,
+            self.explicit.clone(),
+            None,
+            &self.env,
+        );
+        r.proxy_with_credentials().and_then(|p| Proxy::new(p).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> ProxyEnv {
+        ProxyEnv::default()
+    }
+
+    #[test]
+    fn https_targets_tunnel_http_targets_go_absolute_form() {
+        let p = ExplicitProxy {
+            url: "http://u:p@proxy:3128".into(),
+            source: "http-proxy".into(),
+        };
+        let r = route(
+            RouteKind::McpChannel,
+            "main",
+            "https://a.example/mcp",
+            Some(p.clone()),
+            None,
+            &env(),
+        );
+        assert!(matches!(
+            way(&r, "https://a.example/mcp", None).unwrap(),
+            Way::Connect(_)
+        ));
+        let r = route(
+            RouteKind::McpChannel,
+            "main",
+            "http://a.example/mcp",
+            Some(p),
+            None,
+            &env(),
+        );
+        assert!(matches!(
+            way(&r, "http://a.example/mcp", None).unwrap(),
+            Way::AbsoluteForm(_)
+        ));
+        let r = route(
+            RouteKind::McpChannel,
+            "main",
+            "http://a.example/mcp",
+            None,
+            None,
+            &env(),
+        );
+        assert!(matches!(
+            way(&r, "http://a.example/mcp", None).unwrap(),
+            Way::Direct
+        ));
+    }
+
+    #[test]
+    fn bad_proxy_url_is_refused_without_its_credentials() {
+        let p = ExplicitProxy {
+            url: "socks5://user:s3cret@proxy:1".into(),
+            source: "mcp.server-url".into(),
+        };
+        let r = route(
+            RouteKind::McpChannel,
+            "main",
+            "https://a.example",
+            Some(p),
+            None,
+            &env(),
+        );
+        let e = way(&r, "https://a.example", None).unwrap_err().to_string();
+        assert!(!e.contains("s3cret"), "{e}");
+        assert!(e.contains("mcp_channel main proxy"), "{e}");
+    }
+}
