@@ -1,0 +1,316 @@
+//! Enterprise networking through `tunnel-client run` (issue #17): a private CA
+//! (`--ca-bundle`), control-plane mTLS, explicit and environment proxies with `NO_PROXY`,
+//! per-binding proxies. Local servers only: the emulator and the MCP stub behind a TLS front
+//! signed by a CA generated in the test, and a recording proxy (tests/net_support).
+
+mod net_support;
+mod support;
+
+use std::time::Duration;
+
+use net_support::{ForwardProxy, Handshake, Pki, TlsFront};
+use serde_json::json;
+use support::{Client, Scratch};
+use tunnel_conformance::emulator::{CommandSpec, Emulator, EmulatorConfig};
+use tunnel_conformance::mcp_stub::{McpStub, StubConfig};
+
+const WAIT: Duration = Duration::from_secs(20);
+const SECRET: &str = "Pr0xyS3cret";
+
+fn emulator() -> Emulator {
+    Emulator::start(EmulatorConfig::default()).expect("emulator")
+}
+
+fn stub() -> McpStub {
+    McpStub::start(StubConfig::default()).expect("stub")
+}
+
+fn s(v: &str) -> String {
+    v.to_string()
+}
+
+/// One `initialize` through the tunnel; the terminal response's status.
+fn initialize(emu: &Emulator) -> Option<i64> {
+    let id = emu.enqueue(CommandSpec::jsonrpc(json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                   "clientInfo": {"name": "net", "version": "1"}}
+    })));
+    emu.wait_terminal(&id, WAIT)
+        .and_then(|p| p.last().map(|r| r.resp_code))
+}
+
+/// Waits for `/readyz` to stay non-200 and returns its body (the reason).
+fn not_ready(c: &Client) -> String {
+    std::thread::sleep(Duration::from_secs(2));
+    let (code, body) = c.get("/readyz");
+    assert_ne!(
+        code,
+        200,
+        "ready although it cannot reach the control plane:\n{}",
+        c.logs()
+    );
+    body
+}
+
+fn control_plane_path(emu: &Emulator) -> String {
+    emu.control_plane_url()
+        .split_once("://")
+        .and_then(|(_, r)| r.find('/').map(|i| r[i..].to_string()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn private_ca_control_plane_and_mcp_fail_without_the_bundle_and_work_with_it() {
+    let dir = Scratch::new("pki");
+    let pki = Pki::new(dir.path("pki"));
+    let emu = emulator();
+    let mcp = stub();
+    let cp_front = TlsFront::start(&pki, false, emu.addr());
+    let mcp_front = TlsFront::start(&pki, false, mcp.addr());
+    let cp_url = format!(
+        "https://localhost:{}{}",
+        cp_front.addr.port(),
+        control_plane_path(&emu)
+    );
+    let mcp_url = format!("https://localhost:{}/mcp", mcp_front.addr.port());
+    let args = vec![
+        s("--control-plane.base-url"),
+        cp_url.clone(),
+        s("--mcp.server-url"),
+        mcp_url.clone(),
+    ];
+
+    // Without the bundle: the handshake fails on our side (unknown issuer), nothing polls.
+    let c = Client::start(&emu, &args);
+    let why = not_ready(&c);
+    assert!(emu.polls().is_empty(), "polled without trusting the CA");
+    assert!(
+        cp_front
+            .handshakes()
+            .iter()
+            .all(|h| matches!(h, Handshake::Failed(_))),
+        "{:?}",
+        cp_front.handshakes()
+    );
+    let logs = c.logs();
+    assert!(
+        logs.contains("certificate signed by unknown authority") && logs.contains("--ca-bundle"),
+        "the failure should name the certificate problem and the fix:\n{why}\n{logs}"
+    );
+    assert_eq!(
+        logs.matches("TLS to the control plane failed").count(),
+        1,
+        "one warning per distinct reason, not one per retry:\n{logs}"
+    );
+    drop(c);
+
+    // With it: both the control plane and the MCP server over HTTPS.
+    let mut with = args.clone();
+    with.extend([s("--ca-bundle"), pki.ca_pem.display().to_string()]);
+    let c = Client::start(&emu, &with);
+    c.wait_for("/readyz", 200, "", WAIT);
+    assert_eq!(initialize(&emu), Some(200), "{}", c.logs());
+    assert!(mcp_front
+        .handshakes()
+        .contains(&Handshake::Ok { client_cert: false }));
+}
+
+#[test]
+fn mtls_control_plane_refuses_a_client_without_certificate_and_accepts_ours() {
+    let dir = Scratch::new("mtls");
+    let pki = Pki::new(dir.path("pki"));
+    let emu = emulator();
+    let mcp = stub();
+    let front = TlsFront::start(&pki, true, emu.addr());
+    let args = vec![
+        s("--control-plane.base-url"),
+        format!(
+            "https://localhost:{}{}",
+            front.addr.port(),
+            control_plane_path(&emu)
+        ),
+        s("--mcp.server-url"),
+        mcp.url(),
+        s("--ca-bundle"),
+        pki.ca_pem.display().to_string(),
+    ];
+    let c = Client::start(&emu, &args);
+    not_ready(&c);
+    assert!(emu.polls().is_empty(), "the server required a certificate");
+    drop(c);
+
+    let mut with = args.clone();
+    with.extend([
+        s("--control-plane.client-cert"),
+        pki.client_cert.display().to_string(),
+        s("--control-plane.client-key"),
+        pki.client_key.display().to_string(),
+    ]);
+    let c = Client::start(&emu, &with);
+    c.wait_for("/readyz", 200, "", WAIT);
+    assert_eq!(initialize(&emu), Some(200), "{}", c.logs());
+    assert!(front
+        .handshakes()
+        .contains(&Handshake::Ok { client_cert: true }));
+}
+
+#[test]
+fn explicit_proxy_tunnels_https_and_forwards_http_in_absolute_form_with_basic_auth() {
+    let dir = Scratch::new("proxy");
+    let pki = Pki::new(dir.path("pki"));
+    let emu = emulator();
+    let mcp = stub();
+    let mcp_front = TlsFront::start(&pki, false, mcp.addr());
+    let proxy = ForwardProxy::start(Some(("corp", SECRET)));
+    let args = vec![
+        s("--http-proxy"),
+        proxy.url(Some(("corp", SECRET))),
+        s("--mcp.server-url"),
+        format!("https://mcp.test:{}/mcp", mcp_front.addr.port()),
+        s("--ca-bundle"),
+        pki.ca_pem.display().to_string(),
+    ];
+    let c = Client::start(&emu, &args);
+    c.wait_for("/readyz", 200, "", WAIT);
+    assert_eq!(initialize(&emu), Some(200), "{}", c.logs());
+    let carried = proxy.carried();
+    // The http control plane: absolute-form requests, even to a loopback address (an
+    // explicit proxy bypasses the environment's rules, as in Go).
+    let cp = format!("http://{}", emu.addr());
+    assert!(
+        carried
+            .iter()
+            .any(|r| r.method == "GET" && r.target.starts_with(&cp)),
+        "{carried:#?}"
+    );
+    assert!(carried
+        .iter()
+        .any(|r| r.method == "POST" && r.target.starts_with(&cp)));
+    // The https MCP server: a CONNECT tunnel to the name (the proxy resolves it).
+    let connect = format!("mcp.test:{}", mcp_front.addr.port());
+    assert!(
+        carried
+            .iter()
+            .any(|r| r.method == "CONNECT" && r.target == connect),
+        "{carried:#?}"
+    );
+    assert!(carried.iter().all(|r| r.authorized), "{carried:#?}");
+    // The proxy sees no API key or MCP payload on the CONNECT; the credentials never reach
+    // the logs or the status page.
+    for r in carried.iter().filter(|r| r.method == "CONNECT") {
+        assert!(!r.head.contains(emu.api_key()), "{}", r.head);
+        assert!(!r.header_names.contains(&s("authorization")));
+    }
+    assert!(!c.logs().contains(SECRET), "proxy password in the logs");
+    let (_, status) = c.get("/api/status");
+    assert!(!status.contains(SECRET), "proxy password in /api/status");
+}
+
+#[test]
+fn wrong_proxy_credentials_stop_traffic_and_the_password_is_not_logged() {
+    let emu = emulator();
+    let mcp = stub();
+    let proxy = ForwardProxy::start(Some(("corp", "right")));
+    let args = vec![
+        s("--control-plane.http-proxy"),
+        proxy.url(Some(("corp", SECRET))),
+        s("--mcp.server-url"),
+        mcp.url(),
+    ];
+    let c = Client::start(&emu, &args);
+    not_ready(&c);
+    assert!(emu.polls().is_empty());
+    assert!(!proxy.carried().is_empty() && proxy.carried().iter().all(|r| !r.authorized));
+    assert!(!c.logs().contains(SECRET));
+}
+
+#[test]
+fn per_entry_proxy_differs_from_the_control_plane_proxy() {
+    let emu = emulator();
+    let mcp = stub();
+    let cp_proxy = ForwardProxy::start(None);
+    let mcp_proxy = ForwardProxy::start(Some(("mcp", SECRET)));
+    let args = vec![
+        s("--control-plane.http-proxy"),
+        cp_proxy.url(None),
+        s("--mcp.server-url"),
+        format!(
+            "channel=main,url=http://mcp.test:{}/mcp,http-proxy={}",
+            mcp.addr().port(),
+            mcp_proxy.url(Some(("mcp", SECRET)))
+        ),
+    ];
+    let c = Client::start(&emu, &args);
+    c.wait_for("/readyz", 200, "", WAIT);
+    assert_eq!(initialize(&emu), Some(200), "{}", c.logs());
+    let cp_seen = cp_proxy.carried();
+    let mcp_seen = mcp_proxy.carried();
+    assert!(
+        !cp_seen.is_empty() && cp_seen.iter().all(|r| !r.target.contains("mcp.test")),
+        "{cp_seen:#?}"
+    );
+    assert!(
+        mcp_seen.iter().any(|r| r.method == "POST"
+            && r.target == format!("http://mcp.test:{}/mcp", mcp.addr().port())),
+        "{mcp_seen:#?}"
+    );
+    assert!(mcp_seen
+        .iter()
+        .all(|r| r.authorized && r.target.contains("mcp.test")));
+    assert_eq!(
+        mcp.requests().len(),
+        mcp_seen.len(),
+        "every MCP request went through its proxy"
+    );
+}
+
+#[test]
+fn environment_proxy_carries_named_hosts_skips_loopback_and_honours_no_proxy() {
+    let emu = emulator();
+    let mcp = stub();
+    let proxy = ForwardProxy::start(Some(("env", SECRET)));
+    let cp_url = format!(
+        "http://cp.test:{}{}",
+        emu.addr().port(),
+        control_plane_path(&emu)
+    );
+    let args = vec![
+        s("--control-plane.base-url"),
+        cp_url,
+        s("--mcp.server-url"),
+        mcp.url(),
+    ];
+    let purl = proxy.url(Some(("env", SECRET)));
+    let c = Client::start_with_env(&emu, &args, &[("HTTP_PROXY", &purl)]);
+    c.wait_for("/readyz", 200, "", WAIT);
+    assert_eq!(initialize(&emu), Some(200), "{}", c.logs());
+    let seen = proxy.carried();
+    assert!(
+        seen.iter().any(|r| r.target.starts_with("http://cp.test:")),
+        "{seen:#?}"
+    );
+    // The MCP server on 127.0.0.1 is never sent to an environment proxy.
+    assert!(
+        seen.iter()
+            .all(|r| !r.target.contains(&mcp.addr().to_string())),
+        "{seen:#?}"
+    );
+    assert!(!mcp.requests().is_empty());
+    drop(c);
+
+    // NO_PROXY names the control plane: it is dialled directly (and `cp.test` does not
+    // resolve outside the proxy), so the proxy carries nothing more.
+    let before = proxy.carried().len();
+    let c = Client::start_with_env(
+        &emu,
+        &args,
+        &[
+            ("HTTP_PROXY", &purl),
+            ("NO_PROXY", "example.com, .other.test,cp.test"),
+        ],
+    );
+    not_ready(&c);
+    assert_eq!(proxy.carried().len(), before, "{:#?}", proxy.carried());
+    assert!(!c.logs().contains(SECRET));
+}
