@@ -314,3 +314,89 @@ fn environment_proxy_carries_named_hosts_skips_loopback_and_honours_no_proxy() {
     assert_eq!(proxy.carried().len(), before, "{:#?}", proxy.carried());
     assert!(!c.logs().contains(SECRET));
 }
+
+#[test]
+fn the_platform_trust_store_is_honoured_and_the_bundle_adds_to_it() {
+    let dir = Scratch::new("systrust");
+    let pki = Pki::new(dir.path("pki"));
+    let other = Pki::new(dir.path("other"));
+    let emu = emulator();
+    let mcp = stub();
+    let cp_front = TlsFront::start(&pki, false, emu.addr());
+    let mcp_front = TlsFront::start(&other, false, mcp.addr());
+    let args = vec![
+        s("--control-plane.base-url"),
+        format!(
+            "https://localhost:{}{}",
+            cp_front.addr.port(),
+            control_plane_path(&emu)
+        ),
+        s("--mcp.server-url"),
+        format!("https://localhost:{}/mcp", mcp_front.addr.port()),
+        // The MCP server's CA comes from the bundle...
+        s("--ca-bundle"),
+        other.ca_pem.display().to_string(),
+    ];
+    // ...the control plane's from the system store (SSL_CERT_FILE is how an operator or a
+    // distribution points OpenSSL-style stores at a file): both are trusted together.
+    let ca = pki.ca_pem.display().to_string();
+    let c = Client::start_with_env(&emu, &args, &[("SSL_CERT_FILE", &ca)]);
+    c.wait_for("/readyz", 200, "", WAIT);
+    assert_eq!(initialize(&emu), Some(200), "{}", c.logs());
+    assert!(c.logs().contains("tls trust summary"), "{}", c.logs());
+}
+
+#[test]
+fn per_binding_mcp_client_certificate_goes_to_its_origin_only() {
+    let dir = Scratch::new("mcpmtls");
+    let pki = Pki::new(dir.path("pki"));
+    let emu = emulator();
+    let (with_cert, without_cert) = (stub(), stub());
+    let strict = TlsFront::start(&pki, true, with_cert.addr());
+    let open = TlsFront::start(&pki, false, without_cert.addr());
+    let args = vec![
+        s("--ca-bundle"),
+        pki.ca_pem.display().to_string(),
+        s("--mcp.server-url"),
+        format!(
+            "channel=main,url=https://localhost:{}/mcp,client-cert={},client-key={}",
+            strict.addr.port(),
+            pki.client_cert.display(),
+            pki.client_key.display()
+        ),
+        s("--mcp.server-url"),
+        format!(
+            "channel=other,url=https://localhost:{}/mcp",
+            open.addr.port()
+        ),
+        s("--control-plane.poll-channel"),
+        s("main"),
+        s("--control-plane.poll-channel"),
+        s("other"),
+    ];
+    let c = Client::start(&emu, &args);
+    c.wait_for("/readyz", 200, "", WAIT);
+    assert_eq!(initialize(&emu), Some(200), "{}", c.logs());
+    let id = emu.enqueue(
+        CommandSpec::jsonrpc(json!({
+            "jsonrpc": "2.0", "id": 2, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                       "clientInfo": {"name": "net", "version": "1"}}
+        }))
+        .on_channel("other"),
+    );
+    let posts = emu
+        .wait_terminal(&id, WAIT)
+        .expect("terminal on channel other");
+    assert_eq!(posts.last().map(|p| p.resp_code), Some(200), "{}", c.logs());
+    assert!(strict
+        .handshakes()
+        .contains(&Handshake::Ok { client_cert: true }));
+    // (The readiness probe's bare TCP connects show up as failed handshakes.)
+    let seen = open.handshakes();
+    assert!(
+        seen.contains(&Handshake::Ok { client_cert: false })
+            && !seen.contains(&Handshake::Ok { client_cert: true }),
+        "the other binding's server got a certificate: {seen:?}"
+    );
+}

@@ -3,7 +3,7 @@
 //! Every agent: `http_status_as_error(false)` (a 401 or a 503 with `Retry-After` is an
 //! answer, not an error), no redirects (the control plane never redirects, and the MCP side
 //! must not re-send a command cross-origin — DESIGN §5.6), keep-alive pooling (ureq's pool
-//! per agent). Trust: the Mozilla roots, plus the operator's CA bundle when configured.
+//! per agent). Trust: the platform's roots, plus the operator's CA bundle when configured.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,43 +22,74 @@ pub struct Trust {
     roots: RootCerts,
 }
 
+/// The platform's roots, read once per process: the system store an enterprise adds its CA
+/// to (`update-ca-certificates`, the macOS keychain, the Windows store, or `SSL_CERT_FILE` /
+/// `SSL_CERT_DIR`), as the Go client's system pool. Where there is none (scratch and
+/// distroless images) the compiled-in Mozilla roots stand in, and the log says so.
+fn platform_roots() -> &'static (Vec<Certificate<'static>>, &'static str) {
+    static ROOTS: std::sync::OnceLock<(Vec<Certificate<'static>>, &'static str)> =
+        std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let found = rustls_native_certs::load_native_certs();
+        for e in found.errors.iter().take(3) {
+            log::debug!("system trust store: {e}");
+        }
+        if found.certs.is_empty() {
+            let mozilla = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                .iter()
+                .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+                .collect();
+            (
+                mozilla,
+                "built-in Mozilla roots (no system trust store found)",
+            )
+        } else {
+            let certs = found
+                .certs
+                .iter()
+                .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+                .collect();
+            (certs, "system cert pool")
+        }
+    })
+}
+
 impl Trust {
+    /// The platform roots plus, when configured, the operator's CA bundle (additive, as
+    /// `--ca-bundle` is in Go). Errors use Go's words.
     pub fn load(opts: &TlsOptions) -> Result<Trust, StartError> {
-        let Some(path) = &opts.ca_bundle else {
-            return Ok(Trust {
-                roots: RootCerts::WebPki,
-            });
-        };
-        let pem = std::fs::read(path)
-            .map_err(|e| StartError::Tls(format!("CA bundle {}: {e}", path.display())))?;
-        let mut certs: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-            .iter()
-            .map(|c| Certificate::from_der(c.as_ref()))
-            .collect();
-        let before = certs.len();
-        for item in ureq::tls::parse_pem(&pem) {
-            match item {
-                Ok(PemItem::Certificate(c)) => certs.push(c),
-                Ok(_) => {}
-                Err(e) => {
-                    return Err(StartError::Tls(format!(
-                        "CA bundle {}: {e}",
-                        path.display()
-                    )))
+        let (system, source) = platform_roots();
+        let mut certs = system.clone();
+        let mut extra = 0;
+        if let Some(path) = &opts.ca_bundle {
+            let shown = path.display();
+            let pem = std::fs::read(path)
+                .map_err(|e| StartError::Tls(format!("read CA bundle \"{shown}\": {e}")))?;
+            // Non-certificate PEM blocks are skipped, as in Go.
+            for item in ureq::tls::parse_pem(&pem) {
+                if let Ok(PemItem::Certificate(c)) = item {
+                    certs.push(c);
+                    extra += 1;
                 }
             }
+            if extra == 0 {
+                return Err(StartError::Tls(format!(
+                    "invalid ca-bundle \"{shown}\": PEM bundle contained no certificates"
+                )));
+            }
         }
-        if certs.len() == before {
-            return Err(StartError::Tls(format!(
-                "CA bundle {}: no PEM certificate found",
-                path.display()
-            )));
-        }
-        log::info!(
-            "trusting {} certificate(s) from CA bundle {} in addition to the built-in roots",
-            certs.len() - before,
-            path.display()
-        );
+        static SUMMARY: std::sync::Once = std::sync::Once::new();
+        SUMMARY.call_once(|| match &opts.ca_bundle {
+            Some(p) => log::info!(
+                "tls trust summary: {} certificate(s) from the {source}, plus {extra} from CA bundle {}",
+                system.len(),
+                p.display()
+            ),
+            None => log::debug!(
+                "tls trust summary: {} certificate(s) from the {source}",
+                system.len()
+            ),
+        });
         Ok(Trust {
             roots: RootCerts::Specific(Arc::new(certs)),
         })
@@ -227,7 +258,10 @@ mod tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(err.contains("CA bundle /nonexistent/ca.pem"), "{err}");
+        assert!(
+            err.contains("read CA bundle \"/nonexistent/ca.pem\""),
+            "{err}"
+        );
     }
 
     #[test]
@@ -243,7 +277,10 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         let _ = std::fs::remove_file(&dir);
-        assert!(err.contains("no PEM certificate"), "{err}");
+        assert!(
+            err.contains("PEM bundle contained no certificates"),
+            "{err}"
+        );
     }
 
     #[test]
