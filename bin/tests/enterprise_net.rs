@@ -205,6 +205,27 @@ fn explicit_proxy_tunnels_https_and_forwards_http_in_absolute_form_with_basic_au
     assert!(!c.logs().contains(SECRET), "proxy password in the logs");
     let (_, status) = c.get("/api/status");
     assert!(!status.contains(SECRET), "proxy password in /api/status");
+    // Route reporting: both destinations through the flag's proxy, shown without
+    // credentials, in /api/status and the log.
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let routes = status["routes"].as_array().expect("routes in /api/status");
+    let shown = format!("http://{}", proxy.addr);
+    for (kind, name) in [("control_plane", "control-plane"), ("mcp_channel", "main")] {
+        let r = routes
+            .iter()
+            .find(|r| r["kind"] == kind && r["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} route: {routes:?}"));
+        assert_eq!(r["route_mode"], "proxy", "{r}");
+        assert_eq!(r["proxy_source"], "http-proxy", "{r}");
+        assert_eq!(r["proxy_url"], shown.as_str(), "{r}");
+        assert_eq!(r["proxy_id"].as_str().map(str::len), Some(64), "{r}");
+    }
+    let logs = c.logs();
+    assert!(
+        logs.contains(&format!("route kind=mcp_channel name=main target=mcp.test:{} route_mode=proxy proxy_source=http-proxy proxy_url={shown}", mcp_front.addr.port())),
+        "{logs}"
+    );
+    assert!(logs.contains("proxy identity map"), "{logs}");
 }
 
 #[test]
@@ -297,6 +318,22 @@ fn environment_proxy_carries_named_hosts_skips_loopback_and_honours_no_proxy() {
         "{seen:#?}"
     );
     assert!(!mcp.requests().is_empty());
+    let (_, status) = c.get("/api/status");
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let routes = status["routes"].as_array().expect("routes");
+    assert!(
+        routes.iter().any(|r| r["kind"] == "control_plane"
+            && r["route_mode"] == "proxy"
+            && r["proxy_source"] == "env:HTTP_PROXY"),
+        "{routes:?}"
+    );
+    assert!(
+        routes
+            .iter()
+            .any(|r| r["kind"] == "mcp_channel" && r["route_mode"] == "direct"),
+        "{routes:?}"
+    );
+    assert!(!status.to_string().contains(SECRET));
     drop(c);
 
     // NO_PROXY names the control plane: it is dialled directly (and `cp.test` does not

@@ -187,6 +187,7 @@ pub fn status(admin: &Admin, snap: &Snapshot) -> Value {
         })),
         "tunnel_metadata_error": admin.activity.metadata_error(),
         "warnings": info.warnings,
+        "routes": info.routes,
         "control_plane": {
             "state": cp_state,
             "last_poll_success": s.last_poll_success.map(|t| rfc3339(wall(t))),

@@ -44,6 +44,8 @@ pub struct Info {
     pub config_source: String,
     pub log_format: &'static str,
     pub warnings: Vec<String>,
+    /// Route summaries (`daemon::routes`), for `/api/status`.
+    pub routes: serde_json::Value,
 }
 
 impl Info {
@@ -90,6 +92,7 @@ impl Info {
                 crate::config::LogFormat::Json => "json",
             },
             warnings: warnings.iter().map(|w| redact::string(w)).collect(),
+            routes: serde_json::Value::Array(Vec::new()),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod health;
 pub mod listener;
 pub mod metrics;
 pub mod notify;
+pub mod routes;
 pub mod settings;
 mod signals;
 
@@ -70,7 +71,15 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
     let mut cfg = loaded.config.clone();
     // Before the first log line: configured secrets are scrubbed from everything logged.
     Admin::register_secrets(&loaded);
+    // The proxies' routes, as the runtime will decide them (same inputs, same process
+    // environment); their passwords are scrubbed like the other secrets.
+    let proxy_env = tunnel_core::proxy_route::ProxyEnv::from_lookup(|n| std::env::var(n).ok());
+    for pw in routes::proxy_passwords(&cfg, &proxy_env) {
+        admin::redact::register_secret(&pw);
+    }
+    let net_routes = routes::routes(&cfg, &proxy_env);
     init_logging(&cfg)?;
+    routes::log(&net_routes);
     let log_buffer = Arc::new(admin::logbuf::LogBuffer::new(
         cfg.admin_ui.log_buffer_events as usize,
     ));
@@ -157,6 +166,7 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         .collect();
     let mut info = admin::Info::from_config(&cfg, &instance_id, &loaded.warnings);
     info.health_listen_addr = health_addr.to_string();
+    info.routes = routes::to_json(&net_routes);
     let admin = Arc::new(Admin {
         allow_remote: cfg.admin_ui.allow_remote,
         logs: log_buffer,
