@@ -55,7 +55,7 @@ pub const SAMPLES: &[Sample] = &[
         required: &["--tunnel-id", "exactly one of --mcp-server-url or --mcp-command"],
         optional: OPTIONAL,
         notes: &[
-            "Adds ca_bundle: \"env:ENTERPRISE_CA_BUNDLE\" (PEM file trusted next to the built-in Mozilla roots) and http_proxy: \"env:HTTPS_PROXY\" (the proxy for every outbound route).",
+            "Adds ca_bundle: \"env:ENTERPRISE_CA_BUNDLE\" (PEM file trusted next to the system trust store) and http_proxy: \"env:HTTPS_PROXY\" (the proxy for every outbound route).",
             "Export CONTROL_PLANE_API_KEY, HTTPS_PROXY and ENTERPRISE_CA_BUNDLE where run starts; OPENAI_ADMIN_KEY only where you run `admin tunnels`.",
         ],
         target: Target::Either,

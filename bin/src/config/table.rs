@@ -176,7 +176,7 @@ pub static SETTINGS: &[Setting] = &[
     s("--profile-file", Str, "profile file path (must end in .yaml; ~ expanded)").env(&["TUNNEL_CLIENT_PROFILE_FILE"]),
     s("--profile-dir", Str, "directory of named profiles (default $XDG_CONFIG_HOME/tunnel-client or ~/.config/tunnel-client)").env(&["TUNNEL_CLIENT_PROFILE_DIR"]),
     // ---- TLS / proxy (global) ----
-    s("--ca-bundle", Path, "extra CA certificates (PEM) trusted in addition to the built-in Mozilla roots (the OS store is not used)").env(&["CA_BUNDLE"]).yaml("ca_bundle"),
+    s("--ca-bundle", Path, "extra CA certificates (PEM) trusted in addition to the system trust store (docs/networking.md)").env(&["CA_BUNDLE"]).yaml("ca_bundle"),
     s("--http-proxy", Proxy, "explicit proxy for every outbound route (URL or env:VAR)").env(&["TUNNEL_CLIENT_HTTP_PROXY"]).yaml("http_proxy"),
     // ---- control plane ----
     s("--control-plane.base-url", Str, "control plane base URL (host root)").alias("--control-plane-base-url").env(&["CONTROL_PLANE_BASE_URL"]).yaml("control_plane.base_url").default("https://api.openai.com"),
@@ -203,7 +203,7 @@ pub static SETTINGS: &[Setting] = &[
     s("--health.url-file", Str, "write the health base URL to this file").alias("--health-url-file").env(&["HEALTH_URL_FILE"]).yaml("health.url_file"),
     s("--pid.file", Str, "write the process id to this file").env(&["PID_FILE"]).yaml("process.pid_file"),
     // ---- MCP ----
-    s("--mcp.server-url", McpServerUrls, "HTTP MCP target: URL or channel=c,url=u[,http-proxy=..] (repeatable)").alias("--mcp-server-url").env(&["MCP_SERVER_URL"]).yaml("mcp.server_urls"),
+    s("--mcp.server-url", McpServerUrls, "HTTP MCP target: URL or channel=c,url=u[,unix-socket=..][,http-proxy=..][,client-cert=..,client-key=..] (repeatable)").alias("--mcp-server-url").env(&["MCP_SERVER_URL"]).yaml("mcp.server_urls"),
     s("--mcp.command", McpCommands, "stdio MCP target: command line or channel=c,command=... (repeatable)").alias("--mcp-command").env(&["MCP_COMMAND"]).yaml("mcp.commands"),
     s("--mcp.http-proxy", Proxy, "explicit proxy for HTTP MCP targets (URL or env:VAR)").env(&["MCP_HTTP_PROXY"]).yaml("mcp.http_proxy"),
     s("--mcp.client-cert", Path, "mTLS client certificate for HTTP MCP targets").env(&["MCP_CLIENT_CERT"]).yaml("mcp.client_cert"),

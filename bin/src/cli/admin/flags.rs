@@ -7,7 +7,7 @@ use crate::cli::opts::{Opt, Parsed, Spec};
 const CA: Opt = Opt::one(
     "ca-bundle",
     "PATH",
-    "PEM CA certificates trusted in addition to the built-in Mozilla roots (env CA_BUNDLE)",
+    "PEM CA certificates trusted in addition to the system trust store (env CA_BUNDLE)",
 );
 const BASE: Opt = Opt::one(
     "control-plane.base-url",
