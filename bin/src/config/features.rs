@@ -201,7 +201,6 @@ pub(crate) fn unsupported_in_use(l: &Loaded) -> Vec<ConfigError> {
         let secs = |d: std::time::Duration| d.as_secs_f64();
         let non_default = match s.name() {
             "log.http-raw-unsafe" => c.log.http_raw_unsafe,
-            "health.unix-socket" => c.health.unix_socket.is_some(),
             "harpoon.target" => !h.targets.is_empty(),
             "harpoon.allow-plaintext-http" => h.allow_plaintext_http,
             "harpoon.max-response-bytes" => h.max_response_bytes != 102_400,

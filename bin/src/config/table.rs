@@ -199,7 +199,7 @@ pub static SETTINGS: &[Setting] = &[
     s("--log.http-raw-unsafe", Bool, "log raw HTTP exchanges including secrets").env(&["LOG_HTTP_RAW_UNSAFE"]).yaml("log.http_raw_unsafe").default("false").not_yet(),
     // ---- health / process ----
     s("--health.listen-addr", Str, "health/admin listener host:port (:0 = ephemeral)").alias("--health-listen-addr").env(&["HEALTH_LISTEN_ADDR"]).yaml("health.listen_addr").default("127.0.0.1:8080"),
-    s("--health.unix-socket", Path, "serve health/admin on this Unix socket instead").alias("--health-unix-socket").env(&["HEALTH_UNIX_SOCKET"]).yaml("health.unix_socket").not_yet(),
+    s("--health.unix-socket", Path, "serve health/admin on this Unix socket instead (no TCP port; its connections count as loopback)").alias("--health-unix-socket").env(&["HEALTH_UNIX_SOCKET"]).yaml("health.unix_socket"),
     s("--health.url-file", Str, "write the health base URL to this file").alias("--health-url-file").env(&["HEALTH_URL_FILE"]).yaml("health.url_file"),
     s("--pid.file", Str, "write the process id to this file").env(&["PID_FILE"]).yaml("process.pid_file"),
     // ---- MCP ----

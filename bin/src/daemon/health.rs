@@ -27,6 +27,8 @@ pub struct App {
 pub struct HealthServer {
     listener: Listener,
     addr: SocketAddr,
+    /// `--health.unix-socket`: the socket file, removed when the server stops.
+    unix: Option<std::path::PathBuf>,
 }
 
 /// Resolves a Go-style listen address: `:8080` means every interface, as in Go.
@@ -52,7 +54,39 @@ impl HealthServer {
             Arc::new(move |req: &Request| handle(&app, req)),
         )?;
         let addr = listener.addr();
-        Ok(HealthServer { listener, addr })
+        Ok(HealthServer {
+            listener,
+            addr,
+            unix: None,
+        })
+    }
+
+    /// Serves on a unix socket instead of TCP (`--health.unix-socket`; no TCP port is
+    /// opened). A socket file left by an earlier run is replaced; any other file there is
+    /// an error. Connections on the socket count as loopback for the admin routes.
+    #[cfg(unix)]
+    pub fn start_unix(path: &std::path::Path, app: Arc<App>) -> io::Result<HealthServer> {
+        use std::os::unix::fs::FileTypeExt;
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            if !meta.file_type().is_socket() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "a file that is not a socket is in the way",
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        let listener = Listener::bind_unix(
+            path,
+            Limits::default(),
+            Arc::new(move |req: &Request| handle(&app, req)),
+        )?;
+        let addr = listener.addr();
+        Ok(HealthServer {
+            listener,
+            addr,
+            unix: Some(path.to_path_buf()),
+        })
     }
 
     /// The bound address (the real port when `:0` was asked for).
@@ -63,6 +97,9 @@ impl HealthServer {
     /// The base URL operators and `--health.url-file` readers use. An unspecified bind
     /// address (`0.0.0.0`, `::`) is reachable on loopback, so that is what is written.
     pub fn base_url(&self) -> String {
+        if let Some(p) = &self.unix {
+            return format!("unix:{}", p.display());
+        }
         let ip = match self.addr.ip() {
             ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
             ip => ip,
@@ -77,6 +114,9 @@ impl HealthServer {
 impl Drop for HealthServer {
     fn drop(&mut self) {
         log::debug!("health listener on {} stopping", self.listener.addr());
+        if let Some(p) = &self.unix {
+            let _ = std::fs::remove_file(p);
+        }
     }
 }
 

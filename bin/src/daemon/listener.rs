@@ -39,9 +39,12 @@
 //! nothing here waits on the runtime's driver).
 
 mod heads;
+pub mod stream;
+
+use stream::{Acceptor, Stream};
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -183,7 +186,7 @@ impl Listener {
     pub fn bind(addr: SocketAddr, limits: Limits, handler: Handler) -> io::Result<Listener> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
-        let (shared, io) = heads::start(listener, limits, handler)?;
+        let (shared, io) = heads::start(Acceptor::Tcp(listener), limits, handler)?;
         Ok(Listener {
             addr,
             shared,
@@ -191,6 +194,24 @@ impl Listener {
         })
     }
 
+    /// Serves on a unix socket at `path` (`--health.unix-socket`). Connections on it count
+    /// as loopback for the admin routes ([`stream::UNIX_PEER`]).
+    #[cfg(unix)]
+    pub fn bind_unix(
+        path: &std::path::Path,
+        limits: Limits,
+        handler: Handler,
+    ) -> io::Result<Listener> {
+        let listener = std::os::unix::net::UnixListener::bind(path)?;
+        let (shared, io) = heads::start(Acceptor::Unix(listener), limits, handler)?;
+        Ok(Listener {
+            addr: stream::UNIX_PEER,
+            shared,
+            io: Some(io),
+        })
+    }
+
+    /// The bound TCP address (`127.0.0.1:0` for a unix socket).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -221,13 +242,13 @@ fn is_probe(head: &RequestHead, served: u32) -> bool {
 /// Serves one request whose head is complete, on a worker thread. Returns the connection
 /// and the bytes read past this request when it stays open.
 fn serve_request(
-    mut stream: TcpStream,
+    mut stream: Stream,
     peer: SocketAddr,
     head: RequestHead,
     mut carry: Vec<u8>,
     limits: &Limits,
     handler: &Handler,
-) -> Option<(TcpStream, Vec<u8>)> {
+) -> Option<(Stream, Vec<u8>)> {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(limits.write_timeout));
@@ -287,7 +308,7 @@ fn serve_request(
 /// Answers an error from a worker thread and closes without resetting: the peer may still
 /// be sending, and closing a socket with unread input sends a RST that can destroy the
 /// answer before the peer reads it. So: write, half-close, drain briefly, then close.
-fn refuse(mut stream: TcpStream, resp: Response) {
+fn refuse(mut stream: Stream, resp: Response) {
     if write_response(&mut stream, &resp, false, false).is_err() {
         return;
     }
@@ -308,7 +329,7 @@ fn refuse(mut stream: TcpStream, resp: Response) {
 }
 
 fn read_body(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     carry: &mut Vec<u8>,
     len: usize,
     limits: &Limits,
@@ -363,7 +384,7 @@ fn reason(status: u16) -> &'static str {
 }
 
 fn write_response(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     resp: &Response,
     keep_alive: bool,
     head_only: bool,
@@ -397,6 +418,7 @@ fn encode_response(resp: &Response, keep_alive: bool, head_only: bool) -> Vec<u8
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpStream;
 
     #[test]
     fn percent_decoding_is_lenient() {

@@ -136,21 +136,26 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
     }
 
     // Bind the health listener before polling starts, so a port clash fails the start
-    // instead of leaving a client that serves but cannot be checked.
-    let health_addr = health::resolve_listen_addr(&cfg.health.listen_addr).map_err(|e| {
-        StartupError::Config(format!(
-            "--health.listen-addr {:?}: {e}; fix: use host:port, e.g. 127.0.0.1:8080 or 127.0.0.1:0",
-            cfg.health.listen_addr
-        ))
-    })?;
-    let probe = std::net::TcpListener::bind(health_addr).map_err(|e| {
-        StartupError::Io(format!(
-            "--health.listen-addr {}: cannot listen: {e}; fix: choose a free port (127.0.0.1:0 picks one) or stop the other process",
-            cfg.health.listen_addr
-        ))
-    })?;
-    let health_addr = probe.local_addr().unwrap_or(health_addr);
-    drop(probe);
+    // instead of leaving a client that serves but cannot be checked. With
+    // --health.unix-socket no TCP port is opened at all.
+    let unix_health = cfg.health.unix_socket.clone();
+    let health_addr = if unix_health.is_some() {
+        listener::stream::UNIX_PEER
+    } else {
+        let health_addr = health::resolve_listen_addr(&cfg.health.listen_addr).map_err(|e| {
+            StartupError::Config(format!(
+                "--health.listen-addr {:?}: {e}; fix: use host:port, e.g. 127.0.0.1:8080 or 127.0.0.1:0",
+                cfg.health.listen_addr
+            ))
+        })?;
+        let probe = std::net::TcpListener::bind(health_addr).map_err(|e| {
+            StartupError::Io(format!(
+                "--health.listen-addr {}: cannot listen: {e}; fix: choose a free port (127.0.0.1:0 picks one) or stop the other process",
+                cfg.health.listen_addr
+            ))
+        })?;
+        probe.local_addr().unwrap_or(health_addr)
+    };
 
     if !cfg.mcp.startup_wait_timeout.is_zero() {
         wait_for_main_target(&cfg);
@@ -165,7 +170,10 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         })
         .collect();
     let mut info = admin::Info::from_config(&cfg, &instance_id, &loaded.warnings);
-    info.health_listen_addr = health_addr.to_string();
+    info.health_listen_addr = match &unix_health {
+        Some(p) => format!("unix:{}", p.display()),
+        None => health_addr.to_string(),
+    };
     info.routes = routes::to_json(&net_routes);
     let admin = Arc::new(Admin {
         allow_remote: cfg.admin_ui.allow_remote,
@@ -177,19 +185,25 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
     let runtime = Runtime::start(engine_cfg, opts)
         .map_err(|e| StartupError::Config(format!("configure tunnel-client: {e}")))?;
     let handle = runtime.handle();
-    let server = HealthServer::start(
-        health_addr,
-        Arc::new(App {
-            runtime: handle.clone(),
-            metrics: metrics.clone(),
-            admin,
-        }),
-    )
-    .map_err(|e| {
-        StartupError::Io(format!(
-            "--health.listen-addr {health_addr}: cannot listen: {e}; fix: choose a free port"
-        ))
-    })?;
+    let app = Arc::new(App {
+        runtime: handle.clone(),
+        metrics: metrics.clone(),
+        admin,
+    });
+    let server = match &unix_health {
+        #[cfg(unix)]
+        Some(path) => HealthServer::start_unix(path, app).map_err(|e| {
+            StartupError::Io(format!(
+                "--health.unix-socket {}: cannot listen: {e}; fix: choose a path in a writable directory, or remove what is there",
+                path.display()
+            ))
+        })?,
+        _ => HealthServer::start(health_addr, app).map_err(|e| {
+            StartupError::Io(format!(
+                "--health.listen-addr {health_addr}: cannot listen: {e}; fix: choose a free port"
+            ))
+        })?,
+    };
     let base_url = server.base_url();
     let _url_file = match &cfg.health.url_file {
         Some(p) => Some(OwnedFile::write(p, &base_url, 0o600).map_err(|e| {
@@ -231,7 +245,7 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
             server.addr()
         );
     }
-    if cfg.admin_ui.open_browser {
+    if cfg.admin_ui.open_browser && unix_health.is_none() {
         admin::browser::open(format!("{base_url}/ui"));
     }
 

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use polling::{Event, Events, Poller};
 use tunnel_core::http_head::{parse_head, HeadProgress, HeadReader};
 
+use super::stream::{Acceptor, Stream};
 use super::{encode_response, is_probe, serve_request, Handler, Limits, Response};
 
 /// How often deadlines are checked: a late head is cut within this of its timeout.
@@ -49,7 +50,7 @@ impl Shared {
 }
 
 struct Returned {
-    stream: TcpStream,
+    stream: Stream,
     peer: SocketAddr,
     carry: Vec<u8>,
     served: u32,
@@ -67,7 +68,7 @@ enum State {
 }
 
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     peer: SocketAddr,
     /// Requests already served on this connection.
     served: u32,
@@ -90,7 +91,7 @@ impl Drop for Slot {
 }
 
 pub(super) fn start(
-    listener: TcpListener,
+    listener: Acceptor,
     limits: Limits,
     handler: Handler,
 ) -> io::Result<(Arc<Shared>, JoinHandle<()>)> {
@@ -134,14 +135,14 @@ pub(super) fn start(
 /// overflow the accept queue, and a probe whose SYN is dropped waits a whole second for the
 /// retransmission. Linux applies a second `listen` to a listening socket.
 #[cfg(unix)]
-fn deepen_backlog(listener: &TcpListener) {
+fn deepen_backlog(listener: &Acceptor) {
     use std::os::fd::AsRawFd;
     // SAFETY: listen(2) on a socket this function borrows; no memory is passed.
     let _ = unsafe { libc::listen(listener.as_raw_fd(), 4096) };
 }
 
 #[cfg(not(unix))]
-fn deepen_backlog(_: &TcpListener) {}
+fn deepen_backlog(_: &Acceptor) {}
 
 struct Loop {
     shared: Arc<Shared>,
@@ -155,7 +156,7 @@ struct Loop {
 }
 
 impl Loop {
-    fn run(&mut self, listener: &TcpListener) {
+    fn run(&mut self, listener: &Acceptor) {
         let mut events = Events::new();
         let mut next_sweep = Instant::now() + SWEEP;
         let mut ready = Vec::new();
@@ -199,7 +200,7 @@ impl Loop {
         }
     }
 
-    fn accept(&mut self, listener: &TcpListener) {
+    fn accept(&mut self, listener: &Acceptor) {
         for _ in 0..ACCEPT_BATCH {
             match listener.accept() {
                 Ok((stream, peer)) => self.admit(stream, peer, Vec::new(), 0),
@@ -223,7 +224,7 @@ impl Loop {
         self.rearm_listener(listener);
     }
 
-    fn rearm_listener(&self, listener: &TcpListener) {
+    fn rearm_listener(&self, listener: &Acceptor) {
         let _ = self
             .shared
             .poller
@@ -232,7 +233,7 @@ impl Loop {
 
     /// Takes a connection into the loop: a new one, or a kept-alive one a worker finished
     /// with (its `carry` may already hold the next request).
-    fn admit(&mut self, stream: TcpStream, peer: SocketAddr, carry: Vec<u8>, served: u32) {
+    fn admit(&mut self, stream: Stream, peer: SocketAddr, carry: Vec<u8>, served: u32) {
         if stream.set_nonblocking(true).is_err() {
             return;
         }
@@ -471,7 +472,7 @@ impl Loop {
 
     /// Applies deadlines: a late head gets `408` (a connection that sent nothing, or a
     /// kept-alive one that idled, is closed quietly); a drain that ran its time is closed.
-    fn sweep(&mut self, now: Instant, listener: &TcpListener) {
+    fn sweep(&mut self, now: Instant, listener: &Acceptor) {
         if self.accept_paused.is_some_and(|t| now >= t) {
             self.accept_paused = None;
             self.rearm_listener(listener);
