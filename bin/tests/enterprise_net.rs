@@ -437,3 +437,38 @@ fn per_binding_mcp_client_certificate_goes_to_its_origin_only() {
         "the other binding's server got a certificate: {seen:?}"
     );
 }
+
+#[test]
+fn https_proxy_gets_tls_first_and_the_credentials_inside_it() {
+    let dir = Scratch::new("httpsproxy");
+    let pki = Pki::new(dir.path("pki"));
+    let emu = emulator();
+    let mcp = stub();
+    let mcp_front = TlsFront::start(&pki, false, mcp.addr());
+    let proxy = ForwardProxy::start(Some(("corp", SECRET)));
+    // TLS to the proxy: a TLS front (our private CA) in front of the recording proxy.
+    let proxy_tls = TlsFront::start(&pki, false, proxy.addr);
+    let args = vec![
+        s("--mcp.http-proxy"),
+        format!("https://corp:{SECRET}@localhost:{}", proxy_tls.addr.port()),
+        s("--mcp.server-url"),
+        format!("https://mcp.test:{}/mcp", mcp_front.addr.port()),
+        s("--ca-bundle"),
+        pki.ca_pem.display().to_string(),
+    ];
+    let c = Client::start(&emu, &args);
+    c.wait_for("/readyz", 200, "", WAIT);
+    assert_eq!(initialize(&emu), Some(200), "{}", c.logs());
+    let carried = proxy.carried();
+    let connect = format!("mcp.test:{}", mcp_front.addr.port());
+    assert!(
+        carried
+            .iter()
+            .any(|r| r.method == "CONNECT" && r.target == connect && r.authorized),
+        "{carried:#?}"
+    );
+    assert!(proxy_tls
+        .handshakes()
+        .contains(&Handshake::Ok { client_cert: false }));
+    assert!(!c.logs().contains(SECRET));
+}
