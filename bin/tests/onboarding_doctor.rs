@@ -449,29 +449,60 @@ fn connect_proxy() -> (String, Arc<Mutex<Vec<String>>>) {
             let log = Arc::clone(&log);
             thread::spawn(move || {
                 let mut c = conn;
-                let mut head = Vec::new();
-                let mut b = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && c.read(&mut b).unwrap_or(0) == 1 {
-                    head.push(b[0]);
-                }
-                let text = String::from_utf8_lossy(&head).to_string();
-                let line = text.lines().next().unwrap_or("").to_string();
-                log.lock().unwrap().push(line.clone());
-                let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
-                let Ok(up) = TcpStream::connect(&target) else {
-                    let _ = c.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+                // One head at a time: CONNECT pipes the connection; an absolute-form request
+                // (plain-http targets, as from Go) is forwarded in origin form to a fresh
+                // upstream connection and its answer copied back, then the next head is read.
+                loop {
+                    let mut head = Vec::new();
+                    let mut b = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") && c.read(&mut b).unwrap_or(0) == 1 {
+                        head.push(b[0]);
+                    }
+                    if head.is_empty() {
+                        return;
+                    }
+                    let text = String::from_utf8_lossy(&head).to_string();
+                    let line = text.lines().next().unwrap_or("").to_string();
+                    log.lock().unwrap().push(line.clone());
+                    let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                    if let Some(rest) = target.strip_prefix("http://") {
+                        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                        let Ok(mut up) = TcpStream::connect(authority) else {
+                            let _ = c.write_all(
+                                b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n",
+                            );
+                            return;
+                        };
+                        let method = line.split_whitespace().next().unwrap_or("GET");
+                        let mut fwd = format!("{method} {path} HTTP/1.1\r\n");
+                        for h in text.lines().skip(1).filter(|h| !h.is_empty()) {
+                            if !h.to_ascii_lowercase().starts_with("connection:") {
+                                fwd.push_str(h);
+                                fwd.push_str("\r\n");
+                            }
+                        }
+                        fwd.push_str("Connection: close\r\n\r\n");
+                        let _ = up.write_all(fwd.as_bytes());
+                        let _ = std::io::copy(&mut up, &mut c);
+                        continue;
+                    }
+                    let Ok(up) = TcpStream::connect(&target) else {
+                        let _ =
+                            c.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+                        return;
+                    };
+                    let _ = c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                    let (mut c2, mut up2) = (c.try_clone().unwrap(), up.try_clone().unwrap());
+                    let t = thread::spawn(move || {
+                        let _ = std::io::copy(&mut c2, &mut up2);
+                        let _ = up2.shutdown(Shutdown::Write);
+                    });
+                    let (mut up3, mut c3) = (up, c);
+                    let _ = std::io::copy(&mut up3, &mut c3);
+                    let _ = c3.shutdown(Shutdown::Write);
+                    let _ = t.join();
                     return;
-                };
-                let _ = c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
-                let (mut c2, mut up2) = (c.try_clone().unwrap(), up.try_clone().unwrap());
-                let t = thread::spawn(move || {
-                    let _ = std::io::copy(&mut c2, &mut up2);
-                    let _ = up2.shutdown(Shutdown::Write);
-                });
-                let (mut up3, mut c3) = (up, c);
-                let _ = std::io::copy(&mut up3, &mut c3);
-                let _ = c3.shutdown(Shutdown::Write);
-                let _ = t.join();
+                }
             });
         }
     });
@@ -512,7 +543,7 @@ fn probes_use_runs_proxy_headers_ca_bundle_and_client_certificate() {
         seen.lock()
             .unwrap()
             .iter()
-            .any(|l| l == &format!("CONNECT {stub_addr} HTTP/1.1")),
+            .any(|l| l.starts_with(&format!("GET http://{stub_addr}/mcp "))),
         "the MCP probes went through --mcp.http-proxy: {:?}",
         seen.lock().unwrap()
     );

@@ -140,6 +140,91 @@ impl Foreign {
     }
 }
 
+/// The proxy variables `opts` asks for, or the process environment's.
+pub(crate) fn env_of(opts: &crate::options::TlsOptions) -> ProxyEnv {
+    match &opts.proxy_env {
+        Some(e) => e.clone(),
+        None => ProxyEnv::from_lookup(|n| std::env::var(n).ok()),
+    }
+}
+
+/// A control-plane agent for `base_url` with `run`'s route, trust and client certificate
+/// (`doctor`, the admin CLI).
+pub fn control_plane_agent(
+    trust: &crate::tls::Trust,
+    opts: &crate::options::TlsOptions,
+    base_url: &str,
+) -> Result<ureq::Agent, StartError> {
+    let r = route(
+        RouteKind::ControlPlane,
+        "control-plane",
+        base_url,
+        opts.control_plane_proxy.clone().map(|url| ExplicitProxy {
+            url,
+            source: "control-plane.http-proxy".into(),
+        }),
+        None,
+        &env_of(opts),
+    );
+    let w = way(&r, base_url, None)?;
+    let client = opts
+        .control_plane_client_cert
+        .as_ref()
+        .map(crate::tls::load_client_cert)
+        .transpose()?;
+    Ok(agent(
+        |p| crate::tls::control_plane_with(trust, client.clone(), p, None),
+        &w,
+    ))
+}
+
+/// An agent for one MCP binding with `run`'s route (its proxy or unix socket), trust and
+/// client certificate, and one for other origins (no certificate, the same explicit proxy
+/// or the environment's) (`doctor`).
+pub fn mcp_agents(
+    trust: &crate::tls::Trust,
+    opts: &crate::options::TlsOptions,
+    target: &crate::options::HttpTarget,
+    connect_timeout: std::time::Duration,
+) -> Result<(ureq::Agent, ureq::Agent), StartError> {
+    let explicit = target.proxy.clone().or_else(|| {
+        opts.mcp_proxy.clone().map(|url| ExplicitProxy {
+            url,
+            source: "mcp.http-proxy".into(),
+        })
+    });
+    let unix = target.unix_socket.as_deref();
+    let env = env_of(opts);
+    let r = route(
+        RouteKind::McpChannel,
+        target.channel.as_str(),
+        &target.url,
+        explicit.clone(),
+        unix,
+        &env,
+    );
+    let w = way(&r, &target.url, unix)?;
+    let client = target
+        .client_cert
+        .as_ref()
+        .or(opts.mcp_client_cert.as_ref())
+        .map(crate::tls::load_client_cert)
+        .transpose()?;
+    let own = agent(
+        |p| crate::tls::mcp_with(trust, client.clone(), p, connect_timeout, None),
+        &w,
+    );
+    let foreign_proxy = match &explicit {
+        Some(p) => Some(parse_proxy(&p.url, "MCP")?),
+        None => Proxy::try_from_env(),
+    };
+    let foreign = agent(
+        |_| crate::tls::mcp_with(trust, None, foreign_proxy.clone(), connect_timeout, None),
+        &Way::Direct,
+    );
+    Ok((own, foreign))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

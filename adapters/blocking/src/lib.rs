@@ -57,6 +57,7 @@ pub use tunnel_core::engine::Stats;
 /// The agent configurations `run` builds (trust store, control-plane and MCP agents), for the
 /// CLI's own requests: `doctor` and `admin` must trust, proxy and authenticate exactly as `run`.
 pub mod agents {
+    pub use crate::egress::{control_plane_agent, mcp_agents};
     pub use crate::resolver::agent;
     pub use crate::tls::{control_plane_config, load_client_cert, mcp_config, Trust};
 }

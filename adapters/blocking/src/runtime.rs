@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tunnel_core::channel::ChannelName;
 use tunnel_core::engine::{BindingError, Engine, EngineConfig, Served, Stats, Status};
-use tunnel_core::proxy_route::{ExplicitProxy, ProxyEnv, RouteKind};
+use tunnel_core::proxy_route::{ExplicitProxy, RouteKind};
 
 use crate::binding::McpBinding;
 use crate::control_plane::{self, Limits, PollJob};
@@ -133,10 +133,7 @@ impl Runtime {
                 .clone()
                 .map(|observer| http_timing::Timing { client, observer })
         };
-        let env = match &opts.tls.proxy_env {
-            Some(e) => e.clone(),
-            None => ProxyEnv::from_lookup(|n| std::env::var(n).ok()),
-        };
+        let env = egress::env_of(&opts.tls);
         let cp_url = engine_config.base_url.to_string();
         let cp_route = egress::route(
             RouteKind::ControlPlane,

@@ -329,105 +329,107 @@ fn serve_proxy(
 ) -> io::Result<()> {
     let mut reader = BufReader::new(tcp.try_clone()?);
     let mut out = tcp;
-    let head = read_head(&mut reader)?;
-    let Some(first) = head.first() else {
-        return Ok(());
-    };
-    let mut parts = first.split(' ');
-    let (method, target, version) = (
-        parts.next().unwrap_or_default().to_string(),
-        parts.next().unwrap_or_default().to_string(),
-        parts.next().unwrap_or("HTTP/1.1").to_string(),
-    );
-    let header = |name: &str| {
-        head[1..].iter().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_string())
-        })
-    };
-    let authorized = match expected {
-        Some(e) => header("proxy-authorization").as_deref() == Some(e),
-        None => true,
-    };
-    log.lock().unwrap().push(Carried {
-        method: method.clone(),
-        target: target.clone(),
-        authorized,
-        header_names: head[1..]
-            .iter()
-            .filter_map(|l| {
-                l.split_once(':')
-                    .map(|(k, _)| k.trim().to_ascii_lowercase())
-            })
-            .collect(),
-        head: head.join("\r\n"),
-    });
-    if !authorized {
-        out.write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"test\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
-        return Ok(());
-    }
-    if method == "CONNECT" {
-        let Some(to) = backend_for(&target) else {
-            out.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")?;
+    loop {
+        let head = read_head(&mut reader)?;
+        let Some(first) = head.first() else {
             return Ok(());
         };
-        let back = TcpStream::connect(to)?;
-        out.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
-        // Anything the client sent after the head is already buffered in `reader`.
-        let buffered = reader.buffer().to_vec();
-        let mut back_w = back.try_clone()?;
-        back_w.write_all(&buffered)?;
-        splice(out, back);
-        return Ok(());
-    }
-    // Absolute form: http://host:port/path
-    let Some(rest) = target.strip_prefix("http://") else {
-        out.write_all(
-            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        )?;
-        return Ok(());
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let authority = if authority.contains(':') {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
-    let Some(to) = backend_for(&authority) else {
-        out.write_all(
-            b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        )?;
-        return Ok(());
-    };
-    let len: usize = header("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0u8; len];
-    reader.read_exact(&mut body)?;
-    let mut back = TcpStream::connect(to)?;
-    let mut fwd = format!("{method} {path} {version}\r\n");
-    for l in &head[1..] {
-        let name = l
-            .split(':')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        if name != "proxy-authorization" && name != "connection" && name != "proxy-connection" {
-            fwd.push_str(l);
-            fwd.push_str("\r\n");
+        let mut parts = first.split(' ');
+        let (method, target, version) = (
+            parts.next().unwrap_or_default().to_string(),
+            parts.next().unwrap_or_default().to_string(),
+            parts.next().unwrap_or("HTTP/1.1").to_string(),
+        );
+        let header = |name: &str| {
+            head[1..].iter().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_string())
+            })
+        };
+        let authorized = match expected {
+            Some(e) => header("proxy-authorization").as_deref() == Some(e),
+            None => true,
+        };
+        log.lock().unwrap().push(Carried {
+            method: method.clone(),
+            target: target.clone(),
+            authorized,
+            header_names: head[1..]
+                .iter()
+                .filter_map(|l| {
+                    l.split_once(':')
+                        .map(|(k, _)| k.trim().to_ascii_lowercase())
+                })
+                .collect(),
+            head: head.join("\r\n"),
+        });
+        if !authorized {
+            out.write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"test\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+            return Ok(());
         }
+        if method == "CONNECT" {
+            let Some(to) = backend_for(&target) else {
+                out.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")?;
+                return Ok(());
+            };
+            let back = TcpStream::connect(to)?;
+            out.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
+            // Anything the client sent after the head is already buffered in `reader`.
+            let buffered = reader.buffer().to_vec();
+            let mut back_w = back.try_clone()?;
+            back_w.write_all(&buffered)?;
+            splice(out, back);
+            return Ok(());
+        }
+        // Absolute form: http://host:port/path
+        let Some(rest) = target.strip_prefix("http://") else {
+            out.write_all(
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )?;
+            return Ok(());
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let authority = if authority.contains(':') {
+            authority.to_string()
+        } else {
+            format!("{authority}:80")
+        };
+        let Some(to) = backend_for(&authority) else {
+            out.write_all(
+                b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )?;
+            return Ok(());
+        };
+        let len: usize = header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        reader.read_exact(&mut body)?;
+        let mut back = TcpStream::connect(to)?;
+        let mut fwd = format!("{method} {path} {version}\r\n");
+        for l in &head[1..] {
+            let name = l
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            if name != "proxy-authorization" && name != "connection" && name != "proxy-connection" {
+                fwd.push_str(l);
+                fwd.push_str("\r\n");
+            }
+        }
+        fwd.push_str("Connection: close\r\n\r\n");
+        back.write_all(fwd.as_bytes())?;
+        back.write_all(&body)?;
+        // The backend closes after its response (Connection: close), which ends the copy; the
+        // client may send its next request on this connection (keep-alive to the proxy).
+        io::copy(&mut back, &mut out)?;
+        continue;
     }
-    fwd.push_str("Connection: close\r\n\r\n");
-    back.write_all(fwd.as_bytes())?;
-    back.write_all(&body)?;
-    // The backend closes after its response (Connection: close), which ends the copy;
-    // its response says so, so the client opens a new connection for its next request.
-    io::copy(&mut back, &mut out)?;
-    Ok(())
 }

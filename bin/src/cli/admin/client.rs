@@ -129,12 +129,13 @@ impl Client {
                 ca.map_or("--ca-bundle", |(_, o)| o)
             ))
         })?;
-        let cfg = tunnel_blocking::agents::control_plane_config(&trust, &opts)
+        // The same route as `run`'s control plane: HTTPS_PROXY / NO_PROXY as Go reads them.
+        let agent = tunnel_blocking::agents::control_plane_agent(&trust, &opts, base)
             .map_err(|e| other(e.to_string()))?;
         Ok(Client {
             base: base.trim_end_matches('/').to_string(),
             prefix: prefix.trim_end_matches('/').to_string(),
-            agent: tunnel_blocking::agents::agent(cfg),
+            agent,
             instance: format!(
                 "{:016x}{:016x}",
                 std::process::id(),

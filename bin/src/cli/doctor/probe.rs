@@ -8,7 +8,7 @@
 use std::io::Read as _;
 use std::time::Duration;
 
-use tunnel_blocking::agents::{control_plane_config, mcp_config, Trust};
+use tunnel_blocking::agents::{control_plane_agent, mcp_agents, mcp_config, Trust};
 use tunnel_blocking::errors::{classify, classify_io, Phase};
 use tunnel_core::classify::TransportError;
 
@@ -83,24 +83,64 @@ impl ProbeError {
 
 /// Agents for the control plane and the MCP target, or why they cannot be built (a CA
 /// bundle or client certificate that does not load is a configuration failure of `run`).
+/// They take `run`'s routes: the same proxy (or unix socket), trust and certificates.
 pub struct Agents {
     pub control_plane: ureq::Agent,
+    /// The main binding's agent (its proxy or socket, its client certificate).
     pub mcp: ureq::Agent,
+    /// For the binding's OAuth discovery at other origins: no client certificate.
+    pub mcp_foreign: ureq::Agent,
+    mcp_origin: Option<tunnel_core::proxy_route::TargetAddr>,
+}
+
+impl Agents {
+    /// The agent for a request to `url`: the binding's own for its origin, else the one
+    /// without its certificate (as `run` does for discovery steps).
+    pub fn mcp_for(&self, url: &str) -> &ureq::Agent {
+        let t = tunnel_core::proxy_route::TargetAddr::parse(url);
+        if t.is_some() && t == self.mcp_origin {
+            &self.mcp
+        } else {
+            &self.mcp_foreign
+        }
+    }
 }
 
 pub fn agents(c: &RunConfig) -> Result<Agents, String> {
     // The daemon's own mapping from configuration to engine and runtime options: whatever
     // it refuses, run refuses at startup.
     crate::daemon::settings::engine_config(c).map_err(|e| e.to_string())?;
-    let opts = crate::daemon::settings::runtime_options(c)
-        .map_err(|e| e.to_string())?
-        .tls;
-    let trust = Trust::load(&opts).map_err(|e| e.to_string())?;
-    let cp = control_plane_config(&trust, &opts).map_err(|e| e.to_string())?;
-    let mcp = mcp_config(&trust, &opts, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+    let opts = crate::daemon::settings::runtime_options(c).map_err(|e| e.to_string())?;
+    let tls = &opts.tls;
+    let trust = Trust::load(tls).map_err(|e| e.to_string())?;
+    let cp =
+        control_plane_agent(&trust, tls, &c.control_plane.base_url).map_err(|e| e.to_string())?;
+    let target = opts
+        .mcp_targets
+        .iter()
+        .find(|t| t.channel.as_str() == "main")
+        .or(opts.mcp_targets.first());
+    let (mcp, mcp_foreign, mcp_origin) = match target {
+        Some(t) => {
+            let (own, foreign) =
+                mcp_agents(&trust, tls, t, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+            (
+                own,
+                foreign,
+                tunnel_core::proxy_route::TargetAddr::parse(&t.url),
+            )
+        }
+        None => {
+            let cfg = mcp_config(&trust, tls, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+            let a = tunnel_blocking::agents::agent(cfg);
+            (a.clone(), a, None)
+        }
+    };
     Ok(Agents {
-        control_plane: tunnel_blocking::agents::agent(cp),
-        mcp: tunnel_blocking::agents::agent(mcp),
+        control_plane: cp,
+        mcp,
+        mcp_foreign,
+        mcp_origin,
     })
 }
 

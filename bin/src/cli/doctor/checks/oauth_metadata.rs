@@ -64,7 +64,7 @@ pub(super) fn oauth_check(l: &Loaded, b: &HttpBinding, a: &Agents, first: Option
     };
     let mut prmd: Option<(String, serde_json::Value)> = None;
     for u in &candidates {
-        match probe::request(&a.mcp, u, &headers_for(u), remaining()) {
+        match probe::request(a.mcp_for(u), u, &headers_for(u), remaining()) {
             Ok(r) if r.status == 404 => evidence.push(format!("HTTP 404 from {u}")),
             Ok(r) if (200..300).contains(&r.status) => {
                 evidence.push(format!("HTTP {} from {u}", r.status));
@@ -129,7 +129,7 @@ pub(super) fn oauth_check(l: &Loaded, b: &HttpBinding, a: &Agents, first: Option
         issuer.trim_end_matches('/')
     ));
     for u in &as_candidates {
-        match probe::request(&a.mcp, u, &headers_for(u), remaining()) {
+        match probe::request(a.mcp_for(u), u, &headers_for(u), remaining()) {
             Ok(r) if (200..300).contains(&r.status) => {
                 let v: serde_json::Value =
                     serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null);
