@@ -79,7 +79,6 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
     }
     let net_routes = routes::routes(&cfg, &proxy_env);
     init_logging(&cfg)?;
-    routes::log(&net_routes);
     let log_buffer = Arc::new(admin::logbuf::LogBuffer::new(
         cfg.admin_ui.log_buffer_events as usize,
     ));
@@ -92,6 +91,8 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         ("client_instance_id", instance_id.clone()),
         ("tunnel_id", cfg.control_plane.tunnel_id.clone()),
     ]);
+    // After the context, so every route line carries the instance and tunnel ids.
+    routes::log(&net_routes);
     if let Some(n) = fdlimit::raise() {
         log::debug!("open-file limit raised to {n}");
     }
