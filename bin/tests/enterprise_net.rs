@@ -380,7 +380,17 @@ fn the_platform_trust_store_is_honoured_and_the_bundle_adds_to_it() {
     let c = Client::start_with_env(&emu, &args, &[("SSL_CERT_FILE", &ca)]);
     c.wait_for("/readyz", 200, "", WAIT);
     assert_eq!(initialize(&emu), Some(200), "{}", c.logs());
-    assert!(c.logs().contains("tls trust summary"), "{}", c.logs());
+    // The bundle's certificate is named by its SHA-256 id.
+    let pem = std::fs::read(&other.ca_pem).unwrap();
+    let der = rustls::pki_types::pem::PemObject::from_pem_slice(&pem)
+        .map(|c: rustls::pki_types::CertificateDer<'static>| c.to_vec())
+        .unwrap();
+    let id = ring_sha256_hex(&der);
+    assert!(
+        c.logs().contains("tls trust summary") && c.logs().contains(&id),
+        "{id}\n{}",
+        c.logs()
+    );
 }
 
 #[test]
@@ -471,4 +481,13 @@ fn https_proxy_gets_tls_first_and_the_credentials_inside_it() {
         .handshakes()
         .contains(&Handshake::Ok { client_cert: false }));
     assert!(!c.logs().contains(SECRET));
+}
+
+/// Hex SHA-256 (ring: a dependency of the binary already).
+fn ring_sha256_hex(der: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, der)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

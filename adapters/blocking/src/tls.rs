@@ -54,6 +54,13 @@ fn platform_roots() -> &'static (Vec<Certificate<'static>>, &'static str) {
     })
 }
 
+/// A certificate's id in logs: the hex SHA-256 of its DER, as the Go client prints it (and
+/// as `openssl x509 -noout -fingerprint -sha256` shows it, without the colons).
+pub fn cert_id(der: &[u8]) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, der);
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl Trust {
     /// The platform roots plus, when configured, the operator's CA bundle (additive, as
     /// `--ca-bundle` is in Go). Errors use Go's words.
@@ -81,9 +88,14 @@ impl Trust {
         static SUMMARY: std::sync::Once = std::sync::Once::new();
         SUMMARY.call_once(|| match &opts.ca_bundle {
             Some(p) => log::info!(
-                "tls trust summary: {} certificate(s) from the {source}, plus {extra} from CA bundle {}",
+                "tls trust summary: {} certificate(s) from the {source}, plus {extra} from CA bundle {} (cert_id: {})",
                 system.len(),
-                p.display()
+                p.display(),
+                certs[system.len()..]
+                    .iter()
+                    .map(|c| cert_id(c.der()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             None => log::debug!(
                 "tls trust summary: {} certificate(s) from the {source}",
