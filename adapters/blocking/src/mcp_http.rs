@@ -97,15 +97,21 @@ impl McpBinding for HttpBinding {
                     exchange(&agent, Method::DELETE, url, headers, (), bound, &sink)
                 });
             }
-            // A step of the engine's OAuth discovery: another URL, redirects not followed
-            // (this agent never follows them).
+            // A request the engine makes itself (an OAuth discovery step, a Harpoon hop):
+            // another URL, redirects not followed (this agent never follows them).
             McpOp::Fetch {
                 method,
                 uri,
                 headers,
+                body,
             } => {
-                self.pool
-                    .submit(move || exchange(&agent, method, uri, headers, (), bound, &sink));
+                self.pool.submit(move || {
+                    if body.is_empty() {
+                        exchange(&agent, method, uri, headers, (), bound, &sink)
+                    } else {
+                        exchange(&agent, method, uri, headers, &body[..], bound, &sink)
+                    }
+                });
             }
         }
     }

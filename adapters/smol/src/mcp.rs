@@ -153,15 +153,16 @@ pub(crate) fn http(
             (Method::POST, headers, message.get().as_bytes().to_vec())
         }
         McpOp::TerminateSession { headers, .. } => (Method::DELETE, headers, Vec::new()),
-        // A step of the engine's OAuth discovery: another URL (this client never follows
-        // a redirect by itself).
+        // A request the engine makes itself (an OAuth discovery step, a Harpoon hop):
+        // another URL (this client never follows a redirect by itself).
         McpOp::Fetch {
             method,
             uri: target,
             headers,
+            body,
         } => {
             uri = target;
-            (method, headers, Vec::new())
+            (method, headers, body.to_vec())
         }
     };
     Ok(Box::pin(async move {
