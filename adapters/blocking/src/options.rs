@@ -40,6 +40,9 @@ pub struct TlsOptions {
     /// Explicit proxy for MCP bindings. `None`: direct (the environment's proxy is *not*
     /// used for what is usually a server on the local network).
     pub mcp_proxy: Option<String>,
+    /// Proxy of the `harpoon` channel's requests (`--harpoon.http-proxy`, else the
+    /// global one); `None` = direct.
+    pub harpoon_proxy: Option<String>,
 }
 
 /// PEM files for a client certificate.

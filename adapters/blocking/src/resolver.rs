@@ -9,6 +9,7 @@
 //! their timeout.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use ureq::config::Config;
 use ureq::http::Uri;
@@ -48,6 +49,61 @@ impl Resolver for LiteralFirst {
 /// An agent with the default transport (TCP, TLS, proxies) and [`LiteralFirst`].
 pub fn agent(config: Config) -> ureq::Agent {
     ureq::Agent::with_parts(config, DefaultConnector::new(), LiteralFirst::default())
+}
+
+/// Decides whether a resolved address may be connected to (`Err` says why not).
+pub type AddressPolicy = Arc<dyn Fn(&Uri, IpAddr) -> Result<(), String> + Send + Sync>;
+
+/// [`LiteralFirst`], then an address policy on what it resolved: the connection goes to
+/// one of the addresses that passed, so there is no second lookup to rebind.
+pub(crate) struct Guarded {
+    inner: LiteralFirst,
+    policy: AddressPolicy,
+}
+
+impl std::fmt::Debug for Guarded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Guarded")
+    }
+}
+
+impl Resolver for Guarded {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let all = self.inner.resolve(uri, config, timeout)?;
+        let mut out = self.empty();
+        let mut refused = None;
+        for addr in all.iter() {
+            match (self.policy)(uri, addr.ip()) {
+                Ok(()) => out.push(*addr),
+                Err(why) => refused = Some(why),
+            }
+        }
+        match (out.is_empty(), refused) {
+            (true, Some(why)) => {
+                let host = uri.host().unwrap_or("");
+                log::warn!("harpoon request to {host} not sent: {why}");
+                Err(ureq::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    why,
+                )))
+            }
+            _ => Ok(out),
+        }
+    }
+}
+
+/// An agent whose connections only go to addresses `policy` accepts.
+pub fn guarded_agent(config: Config, policy: AddressPolicy) -> ureq::Agent {
+    let resolver = Guarded {
+        inner: LiteralFirst::default(),
+        policy,
+    };
+    ureq::Agent::with_parts(config, DefaultConnector::new(), resolver)
 }
 
 #[cfg(test)]

@@ -191,6 +191,35 @@ impl Runtime {
             );
         }
 
+        if let Some(server) = engine_config
+            .harpoon
+            .as_ref()
+            .filter(|s| !s.registry.is_empty())
+        {
+            // The `harpoon` channel's hops are plain fetches; this binding only performs
+            // them (its own URL is never used), through an agent whose connections go only
+            // to addresses the core's address guard accepts.
+            let config = tls::harpoon_config_timed(
+                &trust,
+                &opts.tls,
+                opts.mcp_connect_timeout,
+                timing(HttpClientKind::Mcp),
+            )?;
+            let agent = crate::resolver::guarded_agent(config, harpoon_guard(&server.registry));
+            let channel: ChannelName = tunnel_core::engine::HARPOON
+                .parse()
+                .map_err(|_| StartError::Target("harpoon channel name".into()))?;
+            bindings.insert(
+                channel,
+                Arc::new(HttpBinding::new(
+                    http::Uri::from_static("http://harpoon.invalid/"),
+                    agent,
+                    mcp_pool.clone(),
+                    opts.mcp_connection_ttl,
+                )),
+            );
+        }
+
         let mut engine = Engine::new(engine_config, entropy::seed(), Instant::now())
             .map_err(StartError::Engine)?;
         engine.set_tap(opts.tap.clone());
@@ -345,4 +374,26 @@ impl Drop for Runtime {
             let _ = h.join();
         }
     }
+}
+
+/// The address guard of the Harpoon agent: `tunnel_core::harpoon::guard` on every resolved
+/// address, lifted for the hosts of targets registered with `allow-link-local=true`.
+fn harpoon_guard(registry: &tunnel_core::harpoon::Registry) -> crate::resolver::AddressPolicy {
+    let permissive: Vec<String> = registry
+        .targets()
+        .iter()
+        .filter(|t| t.allow_link_local)
+        .map(|t| t.url.hostname())
+        .collect();
+    Arc::new(move |uri: &http::Uri, ip: std::net::IpAddr| {
+        let host = uri
+            .host()
+            .unwrap_or("")
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        let allow = permissive.contains(&host);
+        tunnel_core::harpoon::guard::check(ip, allow)
+            .map_err(|why| tunnel_core::harpoon::guard::refusal_text(ip, why))
+    })
 }
