@@ -213,6 +213,7 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         cfg.control_plane.tunnel_id,
         channel_list(&cfg)
     );
+    log_harpoon(&cfg);
     log::info!("health URL: {base_url} (/healthz, /readyz, /metrics)");
     log::info!("web UI: {base_url}/ui");
     if cfg.admin_ui.allow_remote && !server.addr().ip().is_loopback() {
@@ -285,6 +286,44 @@ fn channel_list(c: &RunConfig) -> String {
                 .map(|b| format!("{}(stdio)", b.channel)),
         )
         .collect();
+    let harpoon_polled = c
+        .control_plane
+        .poll_channels
+        .as_ref()
+        .is_none_or(|l| l.iter().any(|n| n == "harpoon"));
+    if !c.harpoon.targets.is_empty() && harpoon_polled {
+        v.push("harpoon(in_memory)".to_string());
+    }
     v.sort();
     v.join(",")
+}
+
+/// Go's "harpoon enabled" line: what the model can reach, URLs reduced to their origin.
+fn log_harpoon(c: &RunConfig) {
+    let h = &c.harpoon;
+    if h.targets.is_empty() {
+        return;
+    }
+    let targets: Vec<String> = h
+        .targets
+        .iter()
+        .map(|t| {
+            let origin = tunnel_core::harpoon::url::HUrl::parse(&t.url)
+                .map(|u| u.origin())
+                .unwrap_or_else(|_| "(invalid url)".into());
+            format!(
+                "{{label={} url={origin} desc={:?}}}",
+                t.label,
+                t.description.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    log::info!(
+        "harpoon enabled: target_count={} allow_plaintext_http={} max_response_bytes={} max_redirects={} transports=[\"in_memory\"] targets=[{}]",
+        h.targets.len(),
+        h.allow_plaintext_http,
+        h.max_response_bytes,
+        h.max_redirects,
+        targets.join(", ")
+    );
 }
