@@ -681,14 +681,19 @@ pub fn check_harpoon_url(data: &[u8]) {
         let n = u.normalized();
         let again = HUrl::parse(&n).expect("a normalised URL parses");
         assert_eq!(again.normalized(), n, "normalising is idempotent");
-        assert!(!u.origin().contains(['@', '?', '#']), "origin carries no secrets");
+        assert!(
+            !u.origin().contains(['@', '?', '#']),
+            "origin carries no secrets"
+        );
         let _ = u.check_traversal();
         let _ = u.resolve(first);
     }
     let mut reg = Registry::new(true);
     let registered = reg.register(TargetSpec::config("t", first)).is_ok();
-    reg.register(TargetSpec::config("a", "https://h/a")).unwrap();
-    reg.register(TargetSpec::config("b", "http://h/b?x=1")).unwrap();
+    reg.register(TargetSpec::config("a", "https://h/a"))
+        .unwrap();
+    reg.register(TargetSpec::config("b", "http://h/b?x=1"))
+        .unwrap();
     if registered {
         let u = HUrl::parse(first.trim()).expect("registered URLs parse");
         assert_eq!(reg.target_for(&u).map(|t| t.label.as_str()), Some("t"));

@@ -290,3 +290,18 @@ fn metadata_addresses_are_refused_by_the_guard_before_any_request() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn oauth_discovery_on_the_harpoon_channel_is_refused() {
+    let mut h = H::new(with_harpoon(&[("api", "https://h/api")]));
+    let cmd = command(
+        "o",
+        r#","channel":"harpoon","command_type":"oauth_discovery""#,
+    );
+    h.answer_poll(Ok(resp(200, &batch(&[cmd]))));
+    assert!(h.take_mcp().is_empty());
+    let (_, req) = h.take_posts().pop().unwrap();
+    let v = body_json(&req);
+    assert_eq!(v["resp_code"], 400);
+    assert_eq!(v["resp_json"]["error"]["code"], "unsupported_channel");
+}
