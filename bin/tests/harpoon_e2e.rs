@@ -340,6 +340,77 @@ fn harpoon_channel_serves_tools_and_reaches_only_allowlisted_targets() {
     let logs = client.logs();
     assert!(logs.contains(guard_line), "{logs}");
     assert!(logs.contains("harpoon request completed"), "{logs}");
+
+    // Go's three families, labels bounded (an unknown label counts as __unknown__).
+    let (status, text) = client.get("/metrics");
+    assert_eq!(status, 200);
+    let samples = support::parse_prometheus(&text).expect("valid exposition");
+    let value = |name: &str, labels: &str| {
+        samples
+            .iter()
+            .find(|(n, l, _)| n == name && l == labels)
+            .map(|(_, _, v)| *v)
+    };
+    let series = |label: &str, outcome: &str, class: &str| {
+        format!("label=\"{label}\",outcome=\"{outcome}\",status_class=\"{class}\"")
+    };
+    assert_eq!(
+        value("harpoon_call_total", &series("api", "success", "2xx")),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            "harpoon_call_total",
+            &series("api", "invalid_input", "none")
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            "harpoon_call_total",
+            &series("__unknown__", "invalid_input", "none")
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            "harpoon_call_total",
+            &series("big", "response_too_large", "none")
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            "harpoon_call_total",
+            &series("hop", "request_error", "none")
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            "harpoon_response_size_bytes_sum",
+            &series("api", "success", "2xx")
+        ),
+        Some(8.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            "harpoon_call_latency_milliseconds_count",
+            &series("slow", "request_error", "none")
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        !text.contains("127.0.0.1:"),
+        "no target address in /metrics"
+    );
     assert!(
         logs.contains("channels=harpoon(in_memory),main(http)"),
         "{logs}"

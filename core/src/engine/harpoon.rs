@@ -112,6 +112,18 @@ impl Engine {
                     self.enqueue_terminal(id, p);
                 }
             }
+            Reply::Refused { response, outcome } => {
+                self.events.push_back(Event::HarpoonCall {
+                    request_id: rid.clone(),
+                    latency: Duration::ZERO,
+                    outcome,
+                });
+                if let Ok(p) =
+                    ResponsePayload::jsonrpc_response(rid, ch, response, 200, json_headers())
+                {
+                    self.enqueue_terminal(id, p);
+                }
+            }
             Reply::Call { id: rpc_id, call } => {
                 let Some(cmd) = self.cmds.get_mut(&id) else {
                     return true;

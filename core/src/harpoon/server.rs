@@ -32,6 +32,12 @@ pub enum Reply {
     Ack,
     /// Run this call; answer `id` with [`Server::call_result`].
     Call { id: Value, call: Box<Call> },
+    /// A `call_target` refused before any I/O: post `response`; `outcome` is for the log
+    /// line and the metrics.
+    Refused {
+        response: Box<RawValue>,
+        outcome: Box<Outcome>,
+    },
 }
 
 /// The server: the registry and settings it answers from.
@@ -160,7 +166,10 @@ impl Server {
                     id,
                     call: Box::new(call),
                 },
-                Err(outcome) => Reply::Response(self.call_result(&id, &outcome)),
+                Err(outcome) => Reply::Refused {
+                    response: self.call_result(&id, &outcome),
+                    outcome,
+                },
             },
             other => rpc_error(&id, -32602, &format!("unknown tool {other:?}")),
         }

@@ -30,7 +30,9 @@ fn server() -> Server {
 fn call(s: &Server, msg: &str) -> Value {
     let raw = RawValue::from_string(msg.to_string()).unwrap();
     match s.handle(&raw) {
-        Reply::Response(r) => serde_json::from_str(r.get()).unwrap(),
+        Reply::Response(r) | Reply::Refused { response: r, .. } => {
+            serde_json::from_str(r.get()).unwrap()
+        }
         other => panic!("{other:?}"),
     }
 }
