@@ -110,11 +110,13 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         opts.http_observer = Some(Arc::new(move |t| m.record_http(t)));
     }
     let activity = Arc::new(admin::activity::Activity::default());
+    let harpoon_admin = Arc::new(admin::harpoon::HarpoonAdmin::from_config(&cfg));
     {
-        let (m, a) = (metrics.clone(), activity.clone());
+        let (m, a, h) = (metrics.clone(), activity.clone(), harpoon_admin.clone());
         opts.observer = Some(Arc::new(move |e| {
             m.record(e);
             a.record(e);
+            h.record(e);
         }));
     }
 
@@ -163,6 +165,7 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         activity,
         info,
         bundle: admin::bundle::Inputs::capture(&loaded, &argv, &env),
+        harpoon: harpoon_admin,
     });
     let runtime = Runtime::start(engine_cfg, opts)
         .map_err(|e| StartupError::Config(format!("configure tunnel-client: {e}")))?;

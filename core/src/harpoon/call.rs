@@ -169,8 +169,10 @@ pub struct Outcome {
     /// The label to show in the tool error (`unknown` before decoding succeeded).
     pub error_label: String,
     pub method: String,
-    /// Origin of the last URL requested.
+    /// Origin of the last URL requested (what logs show).
     pub origin: String,
+    /// The last URL requested, without credentials (the admin API's call receipts).
+    pub url: String,
     pub result: Result<Response, CallError>,
     /// Dropped caller headers: count and classes.
     pub dropped_headers: (usize, Vec<&'static str>),
@@ -247,6 +249,7 @@ fn failed(label: &str, known: bool, decoded: bool, e: CallError) -> Box<Outcome>
         },
         method: String::new(),
         origin: String::new(),
+        url: String::new(),
         result: Err(e),
         dropped_headers: (0, Vec::new()),
         request_bytes: 0,
@@ -381,6 +384,11 @@ impl Call {
             error_label: self.label.clone(),
             method: self.method.to_string(),
             origin: self.url.origin(),
+            url: {
+                let mut u = self.url.clone();
+                u.userinfo = None;
+                u.normalized()
+            },
             result,
             dropped_headers: self.dropped.clone(),
             request_bytes: self.body.len(),
