@@ -141,11 +141,12 @@ fn full_go_example_maps_every_section() {
         })
         .collect();
     assert!(
-        !names.iter().any(|x| x == "harpoon.target"),
-        "Harpoon targets run: {names:?}"
+        !names
+            .iter()
+            .any(|x| x == "harpoon.target" || x == "harpoon.additional-transport"),
+        "Harpoon targets and its streamable transport run: {names:?}"
     );
     for n in [
-        "harpoon.additional-transport",
         "cloudflared.token",
         "cloudflared.managed",
         "cloudflared.path",
@@ -407,16 +408,13 @@ fn table_is_consistent() {
     // Defaults never count as "in use".
     assert!(unsupported_in_use(&ok(&[], &base_env())).is_empty());
     let l = ok(
-        &[
-            "--harpoon.additional-transport=http-streamable",
-            "--health.unix-socket=/s",
-        ],
+        &["--harpoon.capture-payloads", "--health.unix-socket=/s"],
         &base_env(),
     );
     assert_eq!(unsupported_in_use(&l).len(), 2);
     let e = &unsupported_in_use(&l)[0].to_string();
     assert!(
-        e.contains("`harpoon.additional-transport` is not supported yet")
+        e.contains("`harpoon.capture-payloads` is not supported yet")
             || e.contains("`health.unix-socket` is not supported yet"),
         "{e}"
     );

@@ -443,3 +443,51 @@ fn harpoon_command_without_targets_gets_gos_400() {
         r#"Bad Request: unsupported channel "harpoon""#
     );
 }
+
+#[test]
+fn streamable_transport_serves_the_same_tools_on_loopback() {
+    let emu = Emulator::start(EmulatorConfig::default()).expect("emulator");
+    let target = Server::start(|_| Answer::ok(b"pong"));
+    let client = Client::start(
+        &emu,
+        &[
+            "--embedded-mcp-stub".into(),
+            "--harpoon.allow-plaintext-http".into(),
+            "--harpoon.target".into(),
+            format!("label=api,url={}", target.url("/x")),
+            "--harpoon.additional-transport".into(),
+            "HTTP-Streamable".into(),
+        ],
+    );
+    let url = format!("{}/harpoon/mcp", client.health.trim_end_matches('/'));
+    let post = |v: Value| support::http_post_json(&url, &v.to_string());
+    let (status, body) = post(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "e2e", "version": "1"}}}));
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["result"]["serverInfo"]["name"], "harpoon");
+    let (status, _) = post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    assert_eq!(status, 202);
+    let (status, body) = post(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "call_target", "arguments": {"label": "api", "method": "GET"}}}));
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["result"]["structuredContent"]["body_base64"], "cG9uZw==",
+        "{v}"
+    );
+    assert_eq!(target.seen()[0].target, "/x");
+    let (status, body) = post(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "call_target", "arguments": {"label": "api", "method": "DELETE"}}}));
+    assert_eq!(status, 200);
+    assert!(body.contains("label api: invalid method"), "{body}");
+    let (status, text) = client.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        text.contains(r#"harpoon_call_total{label="api",outcome="success",status_class="2xx"} 1"#),
+        "{text}"
+    );
+    assert!(client
+        .logs()
+        .contains("harpoon streamable transport enabled: path=/harpoon/mcp"));
+}

@@ -54,5 +54,6 @@ pub use tunnel_core::engine::Stats;
 /// CLI's own requests: `doctor` and `admin` must trust, proxy and authenticate exactly as `run`.
 pub mod agents {
     pub use crate::resolver::agent;
+    pub use crate::runtime::harpoon_agent;
     pub use crate::tls::{control_plane_config, load_client_cert, mcp_config, Trust};
 }

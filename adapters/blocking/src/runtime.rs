@@ -397,3 +397,19 @@ fn harpoon_guard(registry: &tunnel_core::harpoon::Registry) -> crate::resolver::
             .map_err(|why| tunnel_core::harpoon::guard::refusal_text(ip, why))
     })
 }
+
+/// The agent the `harpoon` channel's hops use (Harpoon proxy, CA bundle, no redirects, the
+/// address guard on every resolved address), for a host that serves Harpoon outside the
+/// engine too (`--harpoon.additional-transport http-streamable`).
+pub fn harpoon_agent(
+    tls: &crate::options::TlsOptions,
+    registry: &tunnel_core::harpoon::Registry,
+    connect_timeout: std::time::Duration,
+) -> Result<ureq::Agent, StartError> {
+    let trust = tls::Trust::load(tls)?;
+    let config = tls::harpoon_config_timed(&trust, tls, connect_timeout, None)?;
+    Ok(crate::resolver::guarded_agent(
+        config,
+        harpoon_guard(registry),
+    ))
+}

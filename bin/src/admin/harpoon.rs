@@ -35,6 +35,8 @@ struct Receipt {
 /// Harpoon's admin state.
 #[derive(Debug)]
 pub struct HarpoonAdmin {
+    /// The `/harpoon/mcp` endpoint, when `--harpoon.additional-transport http-streamable`.
+    pub mcp: Option<super::harpoon_mcp::HarpoonMcp>,
     status: Value,
     targets: Value,
     calls: Mutex<VecDeque<Receipt>>,
@@ -104,6 +106,7 @@ impl HarpoonAdmin {
             })
             .collect();
         HarpoonAdmin {
+            mcp: None,
             status,
             targets: json!({ "targets": targets }),
             calls: Mutex::new(VecDeque::new()),

@@ -9,6 +9,7 @@ pub mod assets;
 pub mod browser;
 pub mod bundle;
 pub mod harpoon;
+pub mod harpoon_mcp;
 pub mod logbuf;
 pub mod redact;
 pub mod targz;

@@ -218,7 +218,6 @@ pub(crate) fn unsupported_in_use(l: &Loaded) -> Vec<ConfigError> {
         let non_default = match s.name() {
             "log.http-raw-unsafe" => c.log.http_raw_unsafe,
             "health.unix-socket" => c.health.unix_socket.is_some(),
-            "harpoon.additional-transport" => !h.additional_transports.is_empty(),
             "harpoon.hosts-include-suffix" => !h.hosts_include_suffix.is_empty(),
             "harpoon.hosts-include-regex" => !h.hosts_include_regex.is_empty(),
             "harpoon.hosts-include-loopback" => !h.hosts_include_loopback,

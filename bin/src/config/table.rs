@@ -219,7 +219,7 @@ pub static SETTINGS: &[Setting] = &[
     s("--harpoon.max-response-bytes", Int, "Harpoon response size cap (1..102400)").env(&["HARPOON_MAX_RESPONSE_BYTES"]).yaml("harpoon.max_response_bytes").default("102400"),
     s("--harpoon.max-redirects", Int, "Harpoon redirect cap (0..5)").env(&["HARPOON_MAX_REDIRECTS"]).yaml("harpoon.max_redirects").default("5"),
     s("--harpoon.http-proxy", Proxy, "explicit proxy for Harpoon targets").env(&["HARPOON_HTTP_PROXY"]).yaml("harpoon.http_proxy"),
-    s("--harpoon.additional-transport", List(Sep::SemicolonOrNewline), "extra Harpoon transport: http-streamable (repeatable)").env(&["HARPOON_ADDITIONAL_TRANSPORTS"]).yaml("harpoon.additional_transports").not_yet(),
+    s("--harpoon.additional-transport", List(Sep::SemicolonOrNewline), "extra Harpoon transport: http-streamable (repeatable)").env(&["HARPOON_ADDITIONAL_TRANSPORTS"]).yaml("harpoon.additional_transports"),
     s("--harpoon.hosts-include-suffix", List(Sep::SemicolonOrNewline), "host suffix allowed for Harpoon auto-registration (repeatable)").env(&["HARPOON_HOSTS_INCLUDE_SUFFIX"]).yaml("harpoon.hosts_include_suffix").not_yet(),
     s("--harpoon.hosts-include-regex", List(Sep::SemicolonOrNewline), "host regex allowed for Harpoon auto-registration (repeatable)").env(&["HARPOON_HOSTS_INCLUDE_REGEX"]).yaml("harpoon.hosts_include_regex").not_yet(),
     s("--harpoon.hosts-include-loopback", Bool, "allow loopback hosts for Harpoon auto-registration").env(&["HARPOON_HOSTS_INCLUDE_LOOPBACK"]).yaml("harpoon.hosts_include_loopback").default("true").not_yet(),

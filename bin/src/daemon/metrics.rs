@@ -394,11 +394,14 @@ impl Metrics {
             "counter",
             "Harpoon call_target invocations.",
         );
-        for ((label, class, outcome), v) in &stats.harpoon_calls {
+        // Every call is recorded here once (tunnel channel and /harpoon/mcp alike), so
+        // the counter is the latency histogram's count.
+        for ((label, class, outcome), (lat, _)) in &m.harpoon {
             let _ = writeln!(
                 out,
-                "harpoon_call_total{{label=\"{}\",outcome=\"{outcome}\",status_class=\"{class}\"}} {v}",
-                escape(label)
+                "harpoon_call_total{{label=\"{}\",outcome=\"{outcome}\",status_class=\"{class}\"}} {}",
+                escape(label),
+                lat.count
             );
         }
         for (name, help, pick) in [

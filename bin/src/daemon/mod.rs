@@ -110,7 +110,23 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         opts.http_observer = Some(Arc::new(move |t| m.record_http(t)));
     }
     let activity = Arc::new(admin::activity::Activity::default());
-    let harpoon_admin = Arc::new(admin::harpoon::HarpoonAdmin::from_config(&cfg));
+    let mut harpoon_admin = admin::harpoon::HarpoonAdmin::from_config(&cfg);
+    let streamable = cfg
+        .harpoon
+        .additional_transports
+        .iter()
+        .any(|t| t == "http-streamable");
+    if let (true, Some(server)) = (streamable, engine_cfg.harpoon.as_ref()) {
+        let agent = tunnel_blocking::agents::harpoon_agent(
+            &opts.tls,
+            &server.registry,
+            opts.mcp_connect_timeout,
+        )
+        .map_err(|e| StartupError::Config(format!("configure tunnel-client: {e}")))?;
+        harpoon_admin.mcp = Some(admin::harpoon_mcp::HarpoonMcp::new(server.clone(), agent));
+    }
+    let app_harpoon_mcp = harpoon_admin.mcp.is_some();
+    let harpoon_admin = Arc::new(harpoon_admin);
     {
         let (m, a, h) = (metrics.clone(), activity.clone(), harpoon_admin.clone());
         opts.observer = Some(Arc::new(move |e| {
@@ -217,6 +233,13 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         channel_list(&cfg)
     );
     log_harpoon(&cfg);
+    if app_harpoon_mcp {
+        log::info!(
+            "harpoon streamable transport enabled: path={} http_endpoint={base_url}{} (loopback only)",
+            admin::harpoon_mcp::PATH,
+            admin::harpoon_mcp::PATH
+        );
+    }
     log::info!("health URL: {base_url} (/healthz, /readyz, /metrics)");
     log::info!("web UI: {base_url}/ui");
     if cfg.admin_ui.allow_remote && !server.addr().ip().is_loopback() {
@@ -322,11 +345,16 @@ fn log_harpoon(c: &RunConfig) {
         })
         .collect();
     log::info!(
-        "harpoon enabled: target_count={} allow_plaintext_http={} max_response_bytes={} max_redirects={} transports=[\"in_memory\"] targets=[{}]",
+        "harpoon enabled: target_count={} allow_plaintext_http={} max_response_bytes={} max_redirects={} transports={} targets=[{}]",
         h.targets.len(),
         h.allow_plaintext_http,
         h.max_response_bytes,
         h.max_redirects,
+        if h.additional_transports.iter().any(|t| t == "http-streamable") {
+            r#"["in_memory","http_streamable"]"#
+        } else {
+            r#"["in_memory"]"#
+        },
         targets.join(", ")
     );
 }

@@ -55,9 +55,6 @@ pub struct Stats {
     pub response_delivery_failed: u64,
     pub responses_rejected: u64,
     pub notify_delivery_failed: u64,
-    /// Harpoon `call_target` invocations whose arguments decoded, by (`label`,
-    /// `status_class`, `outcome`). Labels are the configured ones or `__unknown__`.
-    pub harpoon_calls: BTreeMap<(String, &'static str, &'static str), u64>,
 }
 
 impl Stats {
@@ -126,14 +123,6 @@ impl Stats {
             Event::ResponseRejected { .. } => self.responses_rejected += 1,
             Event::ResponseDeliveryFailed { .. } => self.response_delivery_failed += 1,
             Event::Abandoned { .. } => self.abandoned += 1,
-            Event::HarpoonCall { outcome, .. } if outcome.decoded => {
-                let key = (
-                    outcome.metrics_label.clone(),
-                    outcome.status_class(),
-                    outcome.outcome(),
-                );
-                *self.harpoon_calls.entry(key).or_default() += 1;
-            }
             _ => {}
         }
     }
