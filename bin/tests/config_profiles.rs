@@ -408,13 +408,16 @@ fn table_is_consistent() {
     // Defaults never count as "in use".
     assert!(unsupported_in_use(&ok(&[], &base_env())).is_empty());
     let l = ok(
-        &["--harpoon.capture-payloads", "--health.unix-socket=/s"],
+        &[
+            "--harpoon.hosts-include-loopback=false",
+            "--health.unix-socket=/s",
+        ],
         &base_env(),
     );
     assert_eq!(unsupported_in_use(&l).len(), 2);
     let e = &unsupported_in_use(&l)[0].to_string();
     assert!(
-        e.contains("`harpoon.capture-payloads` is not supported yet")
+        e.contains("`harpoon.hosts-include-loopback` is not supported yet")
             || e.contains("`health.unix-socket` is not supported yet"),
         "{e}"
     );

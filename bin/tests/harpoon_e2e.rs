@@ -411,6 +411,49 @@ fn harpoon_channel_serves_tools_and_reaches_only_allowlisted_targets() {
         !text.contains("127.0.0.1:"),
         "no target address in /metrics"
     );
+
+    // The admin API: what Harpoon may reach and what it did.
+    let get = |path: &str| {
+        let (status, body) = client.get(path);
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str::<Value>(&body).unwrap()
+    };
+    let st = get("/api/harpoon/status");
+    assert_eq!(st["enabled"], true);
+    assert_eq!(st["capture_payloads"], false);
+    assert_eq!(st["max_response_bytes"], 102400);
+    assert_eq!(st["proxy_routes"].as_array().unwrap().len(), 5);
+    assert_eq!(st["proxy_routes"][0]["route_mode"], "direct");
+    let t = get("/api/harpoon/targets");
+    assert_eq!(t["targets"][0]["label"], "api");
+    assert_eq!(t["targets"][0]["url"], target.url("/"));
+    let c = get("/api/harpoon/calls?label=api&limit=1");
+    let calls = c["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 1);
+    // Newest first: the refused oversized body, which still says what was asked.
+    assert_eq!(calls[0]["error"], "request body exceeds size limit", "{c}");
+    assert_eq!(calls[0]["method"], "POST", "{c}");
+    let c = get("/api/harpoon/calls?label=api");
+    let calls = c["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 3, "{c}");
+    assert_eq!(
+        (calls[1]["method"].as_str(), calls[1]["status"].as_u64()),
+        (Some("POST"), Some(200))
+    );
+    assert_eq!(calls[1]["req_bytes"], 7);
+    assert_eq!(calls[1]["url"], target.url("/"));
+    assert!(
+        calls[1].get("request_body").is_none(),
+        "no payloads without capture"
+    );
+    let c = get("/api/harpoon/calls?label=hop");
+    assert!(
+        c["calls"][0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("redirect blocked"),
+        "{c}"
+    );
     assert!(
         logs.contains("channels=harpoon(in_memory),main(http)"),
         "{logs}"
@@ -457,6 +500,7 @@ fn streamable_transport_serves_the_same_tools_on_loopback() {
             format!("label=api,url={}", target.url("/x")),
             "--harpoon.additional-transport".into(),
             "HTTP-Streamable".into(),
+            "--harpoon.capture-payloads".into(),
         ],
     );
     let url = format!("{}/harpoon/mcp", client.health.trim_end_matches('/'));
@@ -490,4 +534,19 @@ fn streamable_transport_serves_the_same_tools_on_loopback() {
     assert!(client
         .logs()
         .contains("harpoon streamable transport enabled: path=/harpoon/mcp"));
+
+    // --harpoon.capture-payloads keeps the bodies in the receipts.
+    let (status, _) = post(json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+        "params": {"name": "call_target", "arguments": {"label": "api", "method": "POST", "body": "hello"}}}));
+    assert_eq!(status, 200);
+    let (status, body) = client.get("/api/harpoon/calls?limit=1");
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["calls"][0]["request_body"], "hello", "{v}");
+    assert_eq!(v["calls"][0]["response_body"], "pong", "{v}");
+    let (_, status_body) = client.get("/api/harpoon/status");
+    assert!(
+        status_body.contains("\"capture_payloads\":true"),
+        "{status_body}"
+    );
 }

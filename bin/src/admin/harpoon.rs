@@ -30,6 +30,25 @@ struct Receipt {
     req_bytes: usize,
     resp_bytes: usize,
     error: String,
+    /// `--harpoon.capture-payloads`: request body, response body as received, and the
+    /// rewritten one when the rewrite changed it.
+    payloads: Option<Payloads>,
+}
+
+/// Bodies kept with `--harpoon.capture-payloads`.
+#[derive(Debug, Clone)]
+struct Payloads {
+    request: Vec<u8>,
+    response: Vec<u8>,
+    transformed: Option<Vec<u8>>,
+}
+
+/// A captured body for JSON: UTF-8 text as is, anything else base64 (then `true`).
+fn body_text(b: &[u8]) -> (String, bool) {
+    match std::str::from_utf8(b) {
+        Ok(s) => (s.to_string(), false),
+        Err(_) => (tunnel_core::harpoon::b64::encode(b), true),
+    }
 }
 
 /// Harpoon's admin state.
@@ -40,6 +59,7 @@ pub struct HarpoonAdmin {
     status: Value,
     targets: Value,
     calls: Mutex<VecDeque<Receipt>>,
+    capture: bool,
 }
 
 /// `scheme://host` of a proxy URL (never its credentials).
@@ -110,6 +130,7 @@ impl HarpoonAdmin {
             status,
             targets: json!({ "targets": targets }),
             calls: Mutex::new(VecDeque::new()),
+            capture: h.capture_payloads,
         }
     }
 
@@ -139,6 +160,21 @@ impl HarpoonAdmin {
             req_bytes: outcome.request_bytes,
             resp_bytes,
             error,
+            payloads: self.capture.then(|| {
+                let request = outcome.request_body.to_vec();
+                let (response, transformed) = match &outcome.result {
+                    Ok(r) => match &r.original_body {
+                        Some(orig) => (orig.clone(), Some(r.body.clone())),
+                        None => (r.body.clone(), None),
+                    },
+                    Err(_) => (Vec::new(), None),
+                };
+                Payloads {
+                    request,
+                    response,
+                    transformed,
+                }
+            }),
         };
         let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
         if calls.len() == MAX_CALLS {
@@ -170,7 +206,7 @@ impl HarpoonAdmin {
             .filter(|r| label.is_none_or(|l| r.label == l))
             .take(limit)
             .map(|r| {
-                json!({
+                let mut v = json!({
                     "timestamp": crate::logging::rfc3339_millis(r.at),
                     "label": r.label,
                     "url": r.url,
@@ -181,7 +217,21 @@ impl HarpoonAdmin {
                     "req_bytes": r.req_bytes,
                     "resp_bytes": r.resp_bytes,
                     "error": r.error,
-                })
+                });
+                if let (Some(p), Some(obj)) = (&r.payloads, v.as_object_mut()) {
+                    let (req, req64) = body_text(&p.request);
+                    let (resp, resp64) = body_text(&p.response);
+                    let transformed = &p.transformed;
+                    obj.insert("request_body".into(), json!(req));
+                    obj.insert("response_body".into(), json!(resp));
+                    if let Some(t) = transformed {
+                        obj.insert("response_body_transformed".into(), json!(body_text(t).0));
+                    }
+                    if req64 || resp64 {
+                        obj.insert("body_is_base64".into(), json!(true));
+                    }
+                }
+                v
             })
             .collect();
         json!({ "calls": out })

@@ -222,7 +222,6 @@ pub(crate) fn unsupported_in_use(l: &Loaded) -> Vec<ConfigError> {
             "harpoon.hosts-include-regex" => !h.hosts_include_regex.is_empty(),
             "harpoon.hosts-include-loopback" => !h.hosts_include_loopback,
             "harpoon.hosts-include-private" => !h.hosts_include_private,
-            "harpoon.capture-payloads" => h.capture_payloads,
             "cloudflared.token" => cf.token.is_some(),
             "cloudflared.managed" => cf.managed,
             "cloudflared.path" => cf.path.is_some(),

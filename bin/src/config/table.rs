@@ -224,7 +224,7 @@ pub static SETTINGS: &[Setting] = &[
     s("--harpoon.hosts-include-regex", List(Sep::SemicolonOrNewline), "host regex allowed for Harpoon auto-registration (repeatable)").env(&["HARPOON_HOSTS_INCLUDE_REGEX"]).yaml("harpoon.hosts_include_regex").not_yet(),
     s("--harpoon.hosts-include-loopback", Bool, "allow loopback hosts for Harpoon auto-registration").env(&["HARPOON_HOSTS_INCLUDE_LOOPBACK"]).yaml("harpoon.hosts_include_loopback").default("true").not_yet(),
     s("--harpoon.hosts-include-private", Bool, "allow private hosts for Harpoon auto-registration").env(&["HARPOON_HOSTS_INCLUDE_PRIVATE"]).yaml("harpoon.hosts_include_private").default("true").not_yet(),
-    s("--harpoon.capture-payloads", Bool, "keep Harpoon payloads for the admin UI").env(&["HARPOON_CAPTURE_PAYLOADS"]).yaml("harpoon.capture_payloads").default("false").not_yet(),
+    s("--harpoon.capture-payloads", Bool, "keep Harpoon payloads for the admin UI").env(&["HARPOON_CAPTURE_PAYLOADS"]).yaml("harpoon.capture_payloads").default("false"),
     // ---- cloudflared ----
     s("--cloudflared.token", Secret, "cloudflared tunnel token reference: env:VAR or file:/path (env var: literal)").env(&["CLOUDFLARED_TUNNEL_TOKEN"]).yaml("cloudflared.token").secret().not_yet(),
     s("--cloudflared.managed", Bool, "fetch the cloudflared token from the control plane").env(&["CLOUDFLARED_MANAGED"]).yaml("cloudflared.managed").default("false").not_yet(),

@@ -159,6 +159,8 @@ pub struct Response {
     /// Size of the body as received (Go reports the pre-rewrite size).
     pub body_size: usize,
     pub content_type: String,
+    /// The body as received, when the rewrite changed it (`body` is then the rewritten one).
+    pub original_body: Option<Vec<u8>>,
 }
 
 /// How a call ended, with what the log line and metrics need.
@@ -179,6 +181,8 @@ pub struct Outcome {
     pub request_bytes: usize,
     /// Whether the arguments decoded (Go records no metrics otherwise).
     pub decoded: bool,
+    /// The request body of the last hop (`--harpoon.capture-payloads` receipts).
+    pub request_body: Bytes,
 }
 
 impl Outcome {
@@ -254,6 +258,7 @@ fn failed(label: &str, known: bool, decoded: bool, e: CallError) -> Box<Outcome>
         dropped_headers: (0, Vec::new()),
         request_bytes: 0,
         decoded,
+        request_body: Bytes::new(),
     })
 }
 
@@ -275,14 +280,23 @@ impl Call {
         let Some(target) = registry.get(&label) else {
             return Err(failed(&label, false, true, CallError::UnknownTarget));
         };
-        let fail = |e| Err(failed(&label, true, true, e));
-        let method = args
+        let asked = args
             .method
             .as_deref()
             .unwrap_or("")
             .trim()
             .to_ascii_uppercase();
-        let method = match method.as_str() {
+        // Refused after the lookup: the receipt and the log line still say what was asked.
+        let fail = |e| {
+            let mut o = failed(&label, true, true, e);
+            o.method = asked.clone();
+            o.origin = target.url.origin();
+            let mut u = target.url.clone();
+            u.userinfo = None;
+            o.url = u.normalized();
+            Err(o)
+        };
+        let method = match asked.as_str() {
             "GET" => Method::GET,
             "POST" => Method::POST,
             "PUT" => Method::PUT,
@@ -393,6 +407,7 @@ impl Call {
             dropped_headers: self.dropped.clone(),
             request_bytes: self.body.len(),
             decoded: true,
+            request_body: self.body.clone(),
         }))
     }
 
@@ -494,12 +509,14 @@ impl Call {
             .map(media_type)
             .unwrap_or_default();
         let rewritten = super::rewrite::rewrite_body(&self.registry, body);
+        let original_body = rewritten.is_some().then(|| body.to_vec());
         self.state = self.outcome(Ok(Response {
             status,
             headers: out,
             body: rewritten.unwrap_or_else(|| body.to_vec()),
             body_size: body.len(),
             content_type,
+            original_body,
         }));
     }
 
