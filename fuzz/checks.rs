@@ -664,3 +664,80 @@ pub fn check_codex_app_server(data: &[u8]) {
     );
     assert!(finished + failed <= 1, "a turn ends once");
 }
+
+/// `harpoon_url`: the first line is a target URL, the rest a chain of redirect `Location`s.
+/// Invariants: parsing and normalising never panic and normalising is idempotent; a
+/// registered URL is allowlisted under its own normalised form; every request a call makes
+/// goes exactly to a registered target's URL (whatever the redirects said); a refused
+/// redirect never echoes the refused location to the caller.
+pub fn check_harpoon_url(data: &[u8]) {
+    use tunnel_core::harpoon::url::HUrl;
+    use tunnel_core::harpoon::{Call, Registry, Settings, Step, TargetSpec};
+
+    let text = String::from_utf8_lossy(data);
+    let mut lines = text.split('\n');
+    let first = lines.next().unwrap_or("");
+    if let Ok(u) = HUrl::parse(first) {
+        let n = u.normalized();
+        let again = HUrl::parse(&n).expect("a normalised URL parses");
+        assert_eq!(again.normalized(), n, "normalising is idempotent");
+        assert!(
+            !u.origin().contains(['@', '?', '#']),
+            "origin carries no secrets"
+        );
+        let _ = u.check_traversal();
+        let _ = u.resolve(first);
+    }
+    let mut reg = Registry::new(true);
+    let registered = reg.register(TargetSpec::config("t", first)).is_ok();
+    reg.register(TargetSpec::config("a", "https://h/a"))
+        .unwrap();
+    reg.register(TargetSpec::config("b", "http://h/b?x=1"))
+        .unwrap();
+    if registered {
+        let u = HUrl::parse(first.trim()).expect("registered URLs parse");
+        assert_eq!(reg.target_for(&u).map(|t| t.label.as_str()), Some("t"));
+    }
+    let _ = tunnel_core::harpoon::rewrite::rewrite_header_value(&reg, &text);
+    let _ = tunnel_core::harpoon::rewrite::rewrite_body(&reg, data);
+    let start = if registered { "t" } else { "a" };
+    let args = serde_json::json!({"label": start, "method": "POST", "body": "x"});
+    let mut call = Call::start(&reg, &Settings::default(), &args).expect("valid arguments");
+    let mut locations = lines.map(str::to_string).collect::<Vec<_>>().into_iter();
+    loop {
+        match call.poll() {
+            Some(Step::Request(req)) => {
+                let target = reg.get(&req.label).expect("a request addresses a target");
+                assert_eq!(
+                    Some(req.uri.clone()),
+                    target.url.request_uri().ok(),
+                    "request went off the allowlist"
+                );
+                let Some(loc) = locations.next() else { return };
+                let mut h = http::HeaderMap::new();
+                match http::HeaderValue::from_str(&loc) {
+                    Ok(v) => {
+                        h.insert(http::header::LOCATION, v);
+                    }
+                    Err(_) => return,
+                }
+                let status = [301, 302, 303, 307, 308][loc.len() % 5];
+                call.handle_response(status, &h, b"");
+            }
+            Some(Step::Done(o)) => {
+                if let Err(e) = &o.result {
+                    let msg = e.to_string();
+                    assert!(
+                        msg == "redirect blocked"
+                            || msg == "redirect limit exceeded"
+                            || msg == "request failed"
+                            || msg.starts_with("redirect blocked: scheme mismatch (allowlisted "),
+                        "unexpected error text {msg:?}"
+                    );
+                }
+                return;
+            }
+            None => panic!("a call waiting for nothing"),
+        }
+    }
+}

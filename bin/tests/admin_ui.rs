@@ -556,7 +556,8 @@ fn secret_canaries_never_leak_into_logs_metrics_the_bundle_or_the_api() {
             "tunnel-client.runtime.yaml",
             "tunnel-client.logs.ndjson",
             "tunnel-client.metrics.prom",
-            "admin/status.json"
+            "admin/status.json",
+            "admin/harpoon.json"
         ]
     );
     for (name, data) in &members {

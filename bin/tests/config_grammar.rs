@@ -191,6 +191,26 @@ fn harpoon_targets() {
         "label=a,url=https://a;label=b,url=https://b\nlabel=c,url=https://c".into(),
     );
     assert_eq!(ok(&[], &e2).config.harpoon.targets.len(), 3);
+    // Beyond Go: a target may lift the address guard's link-local refusal, explicitly.
+    let l = ok(
+        &[
+            "--harpoon.target",
+            "label=meta,url=https://metadata.internal/x,allow-link-local=TRUE",
+            "--harpoon.target",
+            "label=plain,url=https://a",
+        ],
+        &e,
+    );
+    let t = &l.config.harpoon.targets;
+    assert!(t[0].allow_link_local && !t[1].allow_link_local);
+    assert!(err(
+        &[
+            "--harpoon.target",
+            "label=m,url=https://m,allow-link-local=yes"
+        ],
+        &e
+    )
+    .contains("allow-link-local must be true or false"));
 }
 
 #[test]

@@ -140,9 +140,13 @@ fn full_go_example_maps_every_section() {
             other => panic!("{other}"),
         })
         .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|x| x == "harpoon.target" || x == "harpoon.additional-transport"),
+        "Harpoon targets and its streamable transport run: {names:?}"
+    );
     for n in [
-        "harpoon.target",
-        "harpoon.additional-transport",
         "cloudflared.token",
         "cloudflared.managed",
         "cloudflared.path",
@@ -409,13 +413,16 @@ fn table_is_consistent() {
     assert!(unsupported_in_use(&ok(&[], &base_env())).is_empty());
     // health.unix-socket runs now (issue #17): only the Harpoon setting is refused.
     let l = ok(
-        &["--harpoon.max-redirects=2", "--health.unix-socket=/s"],
+        &[
+            "--harpoon.hosts-include-loopback=false",
+            "--health.unix-socket=/s",
+        ],
         &base_env(),
     );
     assert_eq!(unsupported_in_use(&l).len(), 1);
     let e = &unsupported_in_use(&l)[0].to_string();
     assert!(
-        e.contains("`harpoon.max-redirects` is not supported yet"),
+        e.contains("`harpoon.hosts-include-loopback` is not supported yet"),
         "{e}"
     );
 }

@@ -550,7 +550,10 @@ fn startup_errors_exit_1_and_name_the_setting_and_fix() {
     let (code, _, err) = run_to_exit(
         &[
             &base[..],
-            &["--harpoon.target", "label=x,url=https://example.com"],
+            &[
+                "--harpoon.target",
+                "label=x,url=https://example.com,unix-socket=/tmp/harpoon.sock",
+            ],
         ]
         .concat(),
         &[("CONTROL_PLANE_API_KEY", "k")],

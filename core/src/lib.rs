@@ -13,6 +13,7 @@ pub mod channel;
 pub mod classify;
 pub mod codex;
 pub mod engine;
+pub mod harpoon;
 pub mod headers;
 pub mod http_head;
 pub mod io_error;

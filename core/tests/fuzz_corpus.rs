@@ -62,3 +62,8 @@ fn fuzz_corpus_http_head() {
 fn fuzz_corpus_codex_app_server() {
     replay("codex_app_server", checks::check_codex_app_server);
 }
+
+#[test]
+fn fuzz_corpus_harpoon_url() {
+    replay("harpoon_url", checks::check_harpoon_url);
+}

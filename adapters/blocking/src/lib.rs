@@ -59,5 +59,6 @@ pub use tunnel_core::engine::Stats;
 pub mod agents {
     pub use crate::egress::{control_plane_agent, mcp_agents};
     pub use crate::resolver::agent;
+    pub use crate::runtime::harpoon_agent;
     pub use crate::tls::{control_plane_config, load_client_cert, mcp_config, Trust};
 }

@@ -112,24 +112,34 @@ impl McpBinding for HttpBinding {
                     exchange(&agent, Method::DELETE, url, headers, (), bound, &sink)
                 });
             }
-            // A step of the engine's OAuth discovery: another URL, redirects not followed
-            // (this agent never follows them).
+            // A request the engine makes itself (an OAuth discovery step, a Harpoon hop):
+            // another URL, redirects not followed (this agent never follows them).
             McpOp::Fetch {
                 method,
                 uri,
                 headers,
+                body,
             } => {
                 let target = TargetAddr::parse(&uri.to_string());
                 if target.is_some() && target == self.origin {
-                    self.pool
-                        .submit(move || exchange(&agent, method, uri, headers, (), bound, &sink));
+                    self.pool.submit(move || {
+                        if body.is_empty() {
+                            exchange(&agent, method, uri, headers, (), bound, &sink)
+                        } else {
+                            exchange(&agent, method, uri, headers, &body[..], bound, &sink)
+                        }
+                    });
                 } else {
                     // Another origin: never the binding's client certificate, and the
                     // proxy that origin's route asks for.
                     let foreign = self.foreign.clone();
                     self.pool.submit(move || {
                         let proxy = foreign.proxy_for(&uri.to_string());
-                        exchange_via(&foreign.agent, proxy, method, uri, headers, bound, &sink)
+                        if body.is_empty() {
+                            exchange_via(&foreign.agent, proxy, method, uri, headers, (), bound, &sink)
+                        } else {
+                            exchange_via(&foreign.agent, proxy, method, uri, headers, &body[..], bound, &sink)
+                        }
                     });
                 }
             }
@@ -158,17 +168,19 @@ fn exchange<B: ureq::AsSendBody>(
     exchange_with(agent, None, method, url, headers, body, bound, sink)
 }
 
-/// A bodiless request to another origin through `proxy` (`None`: direct).
-fn exchange_via(
+/// A request to another origin through `proxy` (`None`: direct).
+#[allow(clippy::too_many_arguments)]
+fn exchange_via<B: ureq::AsSendBody>(
     agent: &ureq::Agent,
     proxy: Option<ureq::Proxy>,
     method: Method,
     url: Uri,
     headers: http::HeaderMap,
+    body: B,
     bound: ExchangeBound,
     sink: &McpSink,
 ) {
-    exchange_with(agent, Some(proxy), method, url, headers, (), bound, sink)
+    exchange_with(agent, Some(proxy), method, url, headers, body, bound, sink)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -44,6 +44,9 @@ pub struct TlsOptions {
     pub mcp_proxy: Option<String>,
     /// The proxy variables to use instead of the process environment's (tests, embedders).
     pub proxy_env: Option<ProxyEnv>,
+    /// Proxy of the `harpoon` channel's requests (`--harpoon.http-proxy`, else the
+    /// global one); `None` = direct.
+    pub harpoon_proxy: Option<String>,
 }
 
 /// Runtime settings. `Default` gives no MCP targets (add one per HTTP or stdio binding), a

@@ -249,6 +249,50 @@ impl Runtime {
             );
         }
 
+        if let Some(server) = engine_config
+            .harpoon
+            .as_ref()
+            .filter(|s| !s.registry.is_empty())
+        {
+            // The `harpoon` channel's hops are plain fetches; this binding only performs
+            // them (its own URL is never used), through an agent whose connections go only
+            // to addresses the core's address guard accepts.
+            let config = tls::harpoon_config_timed(
+                &trust,
+                &opts.tls,
+                opts.mcp_connect_timeout,
+                timing(HttpClientKind::Mcp),
+            )?;
+            let agent = crate::resolver::guarded_agent(config, harpoon_guard(&server.registry));
+            let channel: ChannelName = tunnel_core::engine::HARPOON
+                .parse()
+                .map_err(|_| StartError::Target("harpoon channel name".into()))?;
+            // Every hop is "another origin" of the placeholder URL, so it goes through the
+            // guarded agent with the Harpoon proxy (or direct: Harpoon ignores the
+            // environment's proxy variables, as `--harpoon.http-proxy` documents).
+            let foreign = crate::egress::Foreign {
+                agent: agent.clone(),
+                explicit: opts.tls.harpoon_proxy.clone().map(|url| {
+                    tunnel_core::proxy_route::ExplicitProxy {
+                        url,
+                        source: "harpoon.http-proxy".into(),
+                    }
+                }),
+                env: tunnel_core::proxy_route::ProxyEnv::default(),
+                name: tunnel_core::engine::HARPOON.to_string(),
+            };
+            bindings.insert(
+                channel,
+                Arc::new(HttpBinding::new(
+                    http::Uri::from_static("http://harpoon.invalid/"),
+                    agent,
+                    foreign,
+                    mcp_pool.clone(),
+                    opts.mcp_connection_ttl,
+                )),
+            );
+        }
+
         let mut engine = Engine::new(engine_config, entropy::seed(), Instant::now())
             .map_err(StartError::Engine)?;
         engine.set_tap(opts.tap.clone());
@@ -403,4 +447,42 @@ impl Drop for Runtime {
             let _ = h.join();
         }
     }
+}
+
+/// The address guard of the Harpoon agent: `tunnel_core::harpoon::guard` on every resolved
+/// address, lifted for the hosts of targets registered with `allow-link-local=true`.
+fn harpoon_guard(registry: &tunnel_core::harpoon::Registry) -> crate::resolver::AddressPolicy {
+    let permissive: Vec<String> = registry
+        .targets()
+        .iter()
+        .filter(|t| t.allow_link_local)
+        .map(|t| t.url.hostname())
+        .collect();
+    Arc::new(move |uri: &http::Uri, ip: std::net::IpAddr| {
+        let host = uri
+            .host()
+            .unwrap_or("")
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        let allow = permissive.contains(&host);
+        tunnel_core::harpoon::guard::check(ip, allow)
+            .map_err(|why| tunnel_core::harpoon::guard::refusal_text(ip, why))
+    })
+}
+
+/// The agent the `harpoon` channel's hops use (Harpoon proxy, CA bundle, no redirects, the
+/// address guard on every resolved address), for a host that serves Harpoon outside the
+/// engine too (`--harpoon.additional-transport http-streamable`).
+pub fn harpoon_agent(
+    tls: &crate::options::TlsOptions,
+    registry: &tunnel_core::harpoon::Registry,
+    connect_timeout: std::time::Duration,
+) -> Result<ureq::Agent, StartError> {
+    let trust = tls::Trust::load(tls)?;
+    let config = tls::harpoon_config_timed(&trust, tls, connect_timeout, None)?;
+    Ok(crate::resolver::guarded_agent(
+        config,
+        harpoon_guard(registry),
+    ))
 }

@@ -256,6 +256,38 @@ pub(crate) fn mcp_with(
     }
 }
 
+/// The agent configuration of the requests the engine makes on the `harpoon` channel:
+/// the MCP settings without the MCP client certificate, through the Harpoon proxy
+/// (`--harpoon.http-proxy`, else the global one), never following a redirect (the engine
+/// decides each hop before it exists).
+pub(crate) fn harpoon_config_timed(
+    trust: &Trust,
+    opts: &TlsOptions,
+    connect_timeout: Duration,
+    timing: Option<Timing>,
+) -> Result<Config, StartError> {
+    let proxy = opts
+        .harpoon_proxy
+        .as_deref()
+        .map(|u| crate::egress::parse_proxy(u, "Harpoon"))
+        .transpose()?;
+    let builder = Config::builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .proxy(proxy)
+        .tls_config(trust.tls_config(None))
+        .timeout_connect(Some(connect_timeout))
+        .user_agent(ureq::config::AutoHeaderValue::None)
+        .accept(ureq::config::AutoHeaderValue::None)
+        .accept_encoding(ureq::config::AutoHeaderValue::None)
+        .input_buffer_size(INPUT_BUFFER)
+        .output_buffer_size(OUTPUT_BUFFER);
+    Ok(match timing {
+        Some(t) => builder.middleware(t).build(),
+        None => builder.build(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,6 +59,13 @@ pub(crate) fn bindings(
             t.channel
         )));
     }
+    // Harpoon's hops need the address guard on every resolved address, which only the
+    // blocking adapter's resolver applies today: refuse rather than serve it unguarded.
+    if cfg.harpoon.as_ref().is_some_and(|s| !s.registry.is_empty()) {
+        return Err(StartError::Unsupported(
+            "the harpoon channel (--harpoon.target) is served by tunnel-blocking only; leave EngineConfig::harpoon empty with tunnel-smol".into(),
+        ));
+    }
     let mut out = HashMap::new();
     for (ch, s) in served {
         let binding = match s {
@@ -165,15 +172,16 @@ pub(crate) fn http(
             (Method::POST, headers, message.get().as_bytes().to_vec())
         }
         McpOp::TerminateSession { headers, .. } => (Method::DELETE, headers, Vec::new()),
-        // A step of the engine's OAuth discovery: another URL (this client never follows
-        // a redirect by itself).
+        // A request the engine makes itself (an OAuth discovery step, a Harpoon hop):
+        // another URL (this client never follows a redirect by itself).
         McpOp::Fetch {
             method,
             uri: target,
             headers,
+            body,
         } => {
             uri = target;
-            (method, headers, Vec::new())
+            (method, headers, body.to_vec())
         }
     };
     Ok(Box::pin(async move {
@@ -220,4 +228,28 @@ pub(crate) fn http(
         };
         future::or(run, expired).await;
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_harpoon_server_is_refused_not_served_unguarded() {
+        let mut cfg = EngineConfig::new("http://127.0.0.1:1".parse().unwrap(), "t", "k");
+        let opts = RuntimeOptions {
+            mcp_targets: vec![crate::HttpTarget::new(
+                ChannelName::main(),
+                "http://127.0.0.1:2/mcp",
+            )],
+            ..RuntimeOptions::default()
+        };
+        assert!(bindings(&cfg, &opts).is_ok());
+        let mut r = tunnel_core::harpoon::Registry::new(true);
+        r.register(tunnel_core::harpoon::TargetSpec::config("a", "http://h/"))
+            .unwrap();
+        cfg.harpoon = Some(tunnel_core::harpoon::Server::new(r, Default::default()));
+        let err = bindings(&cfg, &opts).err().expect("refused");
+        assert!(err.to_string().contains("tunnel-blocking only"), "{err}");
+    }
 }

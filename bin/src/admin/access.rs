@@ -17,7 +17,7 @@ use crate::daemon::listener::{Request, Response};
 pub const REMOTE_REFUSED: &str =
     "admin UI is restricted to loopback; set --allow-remote-ui to override\n";
 
-fn is_loopback(ip: IpAddr) -> bool {
+pub(crate) fn is_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
         IpAddr::V6(v6) => {

@@ -37,6 +37,9 @@ pub fn route(
             | "/api/logs"
             | "/api/log-level"
             | "/api/logs/export"
+            | "/api/harpoon/status"
+            | "/api/harpoon/targets"
+            | "/api/harpoon/calls"
     ) || path.starts_with("/assets/");
     if !known {
         return None;
@@ -55,6 +58,15 @@ pub fn route(
         "/api/status" => json_response(200, &status(admin, &runtime.snapshot())),
         "/api/logs" => logs(admin, req),
         "/api/logs/export" => export(admin, runtime, metrics, req),
+        "/api/harpoon/status" => json_response(200, &admin.harpoon.status()),
+        "/api/harpoon/targets" => json_response(200, &admin.harpoon.targets()),
+        "/api/harpoon/calls" => json_response(
+            200,
+            &admin.harpoon.calls(
+                req.query_param("label").as_deref(),
+                req.query_param("limit").as_deref(),
+            ),
+        ),
         p => assets::asset(p).unwrap_or_else(|| Response::text(404, "not found\n")),
     };
     Some(no_store(resp))
@@ -335,6 +347,7 @@ fn export(admin: &Admin, runtime: &RuntimeHandle, metrics: &Metrics, req: &Reque
             log_capacity: admin.logs.capacity(),
             metrics: &metrics_text,
             status: status(admin, &snap),
+            harpoon: admin.harpoon.snapshot(),
             minutes,
             now,
         },

@@ -414,6 +414,8 @@ pub struct Live<'a> {
     pub log_capacity: usize,
     pub metrics: &'a str,
     pub status: Value,
+    /// Harpoon's status, targets and last calls (`admin/harpoon.json`).
+    pub harpoon: Value,
     pub minutes: u64,
     pub now: SystemTime,
 }
@@ -438,6 +440,12 @@ pub fn build(inputs: &Inputs, live: Live<'_>) -> (String, Vec<u8>) {
         serde_json::to_string_pretty(&status).unwrap_or_default()
     );
     let metrics = redact::string(live.metrics);
+    let mut harpoon = live.harpoon;
+    redact::json(&mut harpoon);
+    let harpoon_text = format!(
+        "{}\n",
+        serde_json::to_string_pretty(&harpoon).unwrap_or_default()
+    );
     let readme = README.to_string();
     let files = [
         "manifest.json",
@@ -446,6 +454,7 @@ pub fn build(inputs: &Inputs, live: Live<'_>) -> (String, Vec<u8>) {
         "tunnel-client.logs.ndjson",
         "tunnel-client.metrics.prom",
         "admin/status.json",
+        "admin/harpoon.json",
     ];
     let manifest = json!({
         "generated_at": crate::logging::rfc3339_millis(live.now),
@@ -492,6 +501,10 @@ pub fn build(inputs: &Inputs, live: Live<'_>) -> (String, Vec<u8>) {
             name: files[5],
             data: status_text.as_bytes(),
         },
+        Member {
+            name: files[6],
+            data: harpoon_text.as_bytes(),
+        },
     ];
     let name = format!("tunnel-client-logs-{}.tar.gz", compact_time(live.now));
     (name, tar_gz(&members, live.now))
@@ -515,6 +528,7 @@ tunnel-client.runtime.yaml  argv, relevant environment variables, the config fil
 tunnel-client.logs.ndjson   buffered log events of the window, one JSON object per line
 tunnel-client.metrics.prom  a /metrics snapshot (Prometheus text format)
 admin/status.json           what the admin UI's overview showed (/api/status)
+admin/harpoon.json          Harpoon's status, targets and last calls (/api/harpoon/*)
 
 Redacted before writing: API keys, bearer tokens, cookies, shard tokens, extra-header values,
 URL userinfo, query strings and fragments in configuration URLs, secret-looking query

@@ -8,6 +8,8 @@ pub mod api;
 pub mod assets;
 pub mod browser;
 pub mod bundle;
+pub mod harpoon;
+pub mod harpoon_mcp;
 pub mod logbuf;
 pub mod redact;
 pub mod targz;
@@ -117,6 +119,7 @@ pub struct Admin {
     pub activity: Arc<activity::Activity>,
     pub info: Info,
     pub bundle: bundle::Inputs,
+    pub harpoon: Arc<harpoon::HarpoonAdmin>,
 }
 
 impl Admin {
@@ -141,16 +144,24 @@ impl Admin {
         if let Some(t) = &c.cloudflared.token {
             redact::register_secret(t.expose());
         }
-        for url in c.mcp.server_urls.iter().map(|b| b.url.as_str()).chain(
-            [
-                c.http_proxy.as_ref(),
-                c.mcp.http_proxy.as_ref(),
-                c.control_plane.http_proxy.as_ref(),
-            ]
-            .into_iter()
-            .flatten()
-            .map(|p| p.url.as_str()),
-        ) {
+        for url in c
+            .mcp
+            .server_urls
+            .iter()
+            .map(|b| b.url.as_str())
+            .chain(c.harpoon.targets.iter().map(|t| t.url.as_str()))
+            .chain(
+                [
+                    c.http_proxy.as_ref(),
+                    c.mcp.http_proxy.as_ref(),
+                    c.control_plane.http_proxy.as_ref(),
+                    c.harpoon.http_proxy.as_ref(),
+                ]
+                .into_iter()
+                .flatten()
+                .map(|p| p.url.as_str()),
+            )
+        {
             if let Some(info) = url
                 .split_once("://")
                 .and_then(|(_, r)| r.split(['/', '?', '#']).next())

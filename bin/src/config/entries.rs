@@ -28,6 +28,9 @@ pub struct RawTarget {
     pub url: String,
     pub unix_socket: Option<String>,
     pub description: Option<String>,
+    /// Beyond Go: `allow-link-local=true` lifts the address guard's link-local and
+    /// cloud-metadata refusal for this target (raw text; validated with the target).
+    pub allow_link_local: Option<String>,
 }
 
 const QUALIFIED: &[&str] = &[
@@ -182,6 +185,7 @@ pub fn parse_harpoon_target(s: &str) -> Result<(RawTarget, Vec<String>), Problem
             "url" => t.url = v,
             "unix-socket" => t.unix_socket = Some(v),
             "desc" => t.description = Some(v),
+            "allow-link-local" => t.allow_link_local = Some(v),
             _ => ignored.push(k),
         }
     }

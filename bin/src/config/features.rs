@@ -4,7 +4,7 @@
 use super::error::{problem, ConfigError};
 use super::grammar::check_url;
 use super::model::*;
-use super::resolve::{resolve_path, Ctx, Raw};
+use super::resolve::{resolve_path, row, Ctx, Raw};
 use super::table::{Status, SETTINGS};
 use super::{Loaded, Source};
 
@@ -48,6 +48,21 @@ pub(crate) fn harpoon(cx: &mut Ctx<'_>, c: &mut RunConfig) {
                     continue;
                 }
             }
+            let allow_link_local = match t.allow_link_local.as_deref().map(str::trim) {
+                None => false,
+                Some(v) if v.eq_ignore_ascii_case("true") => true,
+                Some(v) if v.eq_ignore_ascii_case("false") => false,
+                Some(v) => {
+                    cx.errors.push(
+                        problem(
+                            format!("allow-link-local must be true or false, got {v:?}"),
+                            "write allow-link-local=true only for a target really served on a link-local address",
+                        )
+                        .at(&origin, Some(&t.label)),
+                    );
+                    continue;
+                }
+            };
             let unix_socket = t.unix_socket.as_deref().and_then(|p| {
                 resolve_path(p, cx.env)
                     .map_err(|pr| cx.errors.push(pr.at(&origin, Some(p))))
@@ -58,6 +73,7 @@ pub(crate) fn harpoon(cx: &mut Ctx<'_>, c: &mut RunConfig) {
                 url: t.url,
                 unix_socket,
                 description: t.description,
+                allow_link_local,
             });
         }
     }
@@ -201,17 +217,10 @@ pub(crate) fn unsupported_in_use(l: &Loaded) -> Vec<ConfigError> {
         let secs = |d: std::time::Duration| d.as_secs_f64();
         let non_default = match s.name() {
             "log.http-raw-unsafe" => c.log.http_raw_unsafe,
-            "harpoon.target" => !h.targets.is_empty(),
-            "harpoon.allow-plaintext-http" => h.allow_plaintext_http,
-            "harpoon.max-response-bytes" => h.max_response_bytes != 102_400,
-            "harpoon.max-redirects" => h.max_redirects != 5,
-            "harpoon.http-proxy" => h.http_proxy.is_some(),
-            "harpoon.additional-transport" => !h.additional_transports.is_empty(),
             "harpoon.hosts-include-suffix" => !h.hosts_include_suffix.is_empty(),
             "harpoon.hosts-include-regex" => !h.hosts_include_regex.is_empty(),
             "harpoon.hosts-include-loopback" => !h.hosts_include_loopback,
             "harpoon.hosts-include-private" => !h.hosts_include_private,
-            "harpoon.capture-payloads" => h.capture_payloads,
             "cloudflared.token" => cf.token.is_some(),
             "cloudflared.managed" => cf.managed,
             "cloudflared.path" => cf.path.is_some(),
@@ -225,6 +234,13 @@ pub(crate) fn unsupported_in_use(l: &Loaded) -> Vec<ConfigError> {
                 origin: l.source(s.name()).origin(s),
             });
         }
+    }
+    if c.harpoon.targets.iter().any(|t| t.unix_socket.is_some()) {
+        let s = row("harpoon.target");
+        out.push(ConfigError::NotSupportedYet {
+            name: "harpoon.target unix-socket".into(),
+            origin: l.source(s.name()).origin(s),
+        });
     }
     out
 }

@@ -183,9 +183,11 @@ pub struct HarpoonTarget {
     pub url: String,
     pub unix_socket: Option<PathBuf>,
     pub description: Option<String>,
+    /// The address guard lets this target reach link-local / cloud-metadata addresses.
+    pub allow_link_local: bool,
 }
 
-/// Harpoon settings (not supported yet: parsed and validated only).
+/// Harpoon settings.
 #[derive(Debug, Clone, Default)]
 pub struct Harpoon {
     pub targets: Vec<HarpoonTarget>,
@@ -271,6 +273,7 @@ impl fmt::Debug for HarpoonTarget {
             .field("url", &redact_url(&self.url))
             .field("unix_socket", &self.unix_socket)
             .field("description", &self.description)
+            .field("allow_link_local", &self.allow_link_local)
             .finish()
     }
 }

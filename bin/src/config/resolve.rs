@@ -183,7 +183,7 @@ impl Ctx<'_> {
                     match parse_harpoon_target(v) {
                         Ok((t, ignored)) => {
                             for k in ignored {
-                                self.warnings.push(format!("{origin}: unknown Harpoon target key {k:?} is ignored (known: label, url, unix-socket, desc)"));
+                                self.warnings.push(format!("{origin}: unknown Harpoon target key {k:?} is ignored (known: label, url, unix-socket, desc, allow-link-local)"));
                             }
                             out.push(t)
                         }

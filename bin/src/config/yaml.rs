@@ -260,7 +260,16 @@ impl Walker<'_> {
                 "url",
             ),
             Kind::McpCommands => (&["channel", "command"], "command"),
-            _ => (&["label", "url", "unix_socket", "description"], "url"),
+            _ => (
+                &[
+                    "label",
+                    "url",
+                    "unix_socket",
+                    "description",
+                    "allow_link_local",
+                ],
+                "url",
+            ),
         };
         let Value::Sequence(items) = v else {
             self.err(
@@ -326,6 +335,7 @@ impl Walker<'_> {
                     url: req,
                     unix_socket: take("unix_socket"),
                     description: take("description"),
+                    allow_link_local: take("allow_link_local"),
                 }),
             }
         }

@@ -146,6 +146,17 @@ fn handle(app: &App, req: &Request) -> Response {
             text(405, "method not allowed: use GET\n".into(), plain)
                 .with_header("Allow", "GET, HEAD")
         }
+        (_, crate::admin::harpoon_mcp::PATH) if app.admin.harpoon.mcp.is_some() => {
+            let h = &app.admin.harpoon;
+            let record = |e: &tunnel_core::engine::Event| {
+                app.metrics.record(e);
+                h.record(e);
+            };
+            match &h.mcp {
+                Some(mcp) => mcp.handle(req, &record),
+                None => text(404, "not found\n".into(), plain),
+            }
+        }
         _ => crate::admin::api::route(&app.admin, &app.runtime, &app.metrics, req).unwrap_or_else(
             || {
                 text(

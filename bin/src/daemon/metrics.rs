@@ -125,6 +125,9 @@ struct Inner {
     poll_latency: BTreeMap<bool, Histogram>,
     command_age: Histogram,
     http: BTreeMap<HttpKey, Histogram>,
+    /// Harpoon call latency (ms) and response size (bytes) by (label, status_class,
+    /// outcome): labels are configured targets or `__unknown__`.
+    harpoon: BTreeMap<(String, &'static str, &'static str), (Histogram, Histogram)>,
 }
 
 /// The histograms (the counters are the engine's).
@@ -190,6 +193,20 @@ impl Metrics {
                     .entry(key)
                     .or_default()
                     .observe(millis(*poll_to_response));
+            }
+            // Go records nothing for a call whose arguments did not decode.
+            Event::HarpoonCall {
+                latency, outcome, ..
+            } if outcome.decoded => {
+                let key = (
+                    outcome.metrics_label.clone(),
+                    outcome.status_class(),
+                    outcome.outcome(),
+                );
+                let size = outcome.result.as_ref().map_or(0, |r| r.body_size);
+                let (lat, bytes) = m.harpoon.entry(key).or_default();
+                lat.observe(millis(*latency));
+                bytes.observe(size as f64);
             }
             _ => {}
         }
@@ -369,6 +386,45 @@ impl Metrics {
                 "command_unsupported_channel_total{{channel=\"{}\",command_type=\"{ct}\",tunnel_id=\"{tid}\"}} {v}",
                 escape(channel)
             );
+        }
+
+        header(
+            &mut out,
+            "harpoon_call_total",
+            "counter",
+            "Harpoon call_target invocations.",
+        );
+        // Every call is recorded here once (tunnel channel and /harpoon/mcp alike), so
+        // the counter is the latency histogram's count.
+        for ((label, class, outcome), (lat, _)) in &m.harpoon {
+            let _ = writeln!(
+                out,
+                "harpoon_call_total{{label=\"{}\",outcome=\"{outcome}\",status_class=\"{class}\"}} {}",
+                escape(label),
+                lat.count
+            );
+        }
+        for (name, help, pick) in [
+            (
+                "harpoon_call_latency_milliseconds",
+                "Harpoon call_target latency.",
+                0,
+            ),
+            (
+                "harpoon_response_size_bytes",
+                "Harpoon call_target response body size.",
+                1,
+            ),
+        ] {
+            header(&mut out, name, "histogram", help);
+            for ((label, class, outcome), (lat, bytes)) in &m.harpoon {
+                let labels = format!(
+                    "label=\"{}\",outcome=\"{outcome}\",status_class=\"{class}\"",
+                    escape(label)
+                );
+                let h = if pick == 0 { lat } else { bytes };
+                h.render(&mut out, name, &labels);
+            }
         }
 
         let name = "http_client_request_duration_seconds";

@@ -120,11 +120,29 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         opts.http_observer = Some(Arc::new(move |t| m.record_http(t)));
     }
     let activity = Arc::new(admin::activity::Activity::default());
+    let mut harpoon_admin = admin::harpoon::HarpoonAdmin::from_config(&cfg);
+    let streamable = cfg
+        .harpoon
+        .additional_transports
+        .iter()
+        .any(|t| t == "http-streamable");
+    if let (true, Some(server)) = (streamable, engine_cfg.harpoon.as_ref()) {
+        let agent = tunnel_blocking::agents::harpoon_agent(
+            &opts.tls,
+            &server.registry,
+            opts.mcp_connect_timeout,
+        )
+        .map_err(|e| StartupError::Config(format!("configure tunnel-client: {e}")))?;
+        harpoon_admin.mcp = Some(admin::harpoon_mcp::HarpoonMcp::new(server.clone(), agent));
+    }
+    let app_harpoon_mcp = harpoon_admin.mcp.is_some();
+    let harpoon_admin = Arc::new(harpoon_admin);
     {
-        let (m, a) = (metrics.clone(), activity.clone());
+        let (m, a, h) = (metrics.clone(), activity.clone(), harpoon_admin.clone());
         opts.observer = Some(Arc::new(move |e| {
             m.record(e);
             a.record(e);
+            h.record(e);
         }));
     }
 
@@ -182,6 +200,7 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         activity,
         info,
         bundle: admin::bundle::Inputs::capture(&loaded, &argv, &env),
+        harpoon: harpoon_admin,
     });
     let runtime = Runtime::start(engine_cfg, opts)
         .map_err(|e| StartupError::Config(format!("configure tunnel-client: {e}")))?;
@@ -238,6 +257,14 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         cfg.control_plane.tunnel_id,
         channel_list(&cfg)
     );
+    log_harpoon(&cfg);
+    if app_harpoon_mcp {
+        log::info!(
+            "harpoon streamable transport enabled: path={} http_endpoint={base_url}{} (loopback only)",
+            admin::harpoon_mcp::PATH,
+            admin::harpoon_mcp::PATH
+        );
+    }
     log::info!("health URL: {base_url} (/healthz, /readyz, /metrics)");
     log::info!("web UI: {base_url}/ui");
     if cfg.admin_ui.allow_remote && !server.addr().ip().is_loopback() {
@@ -318,6 +345,49 @@ fn channel_list(c: &RunConfig) -> String {
                 .map(|b| format!("{}(stdio)", b.channel)),
         )
         .collect();
+    let harpoon_polled = c
+        .control_plane
+        .poll_channels
+        .as_ref()
+        .is_none_or(|l| l.iter().any(|n| n == "harpoon"));
+    if !c.harpoon.targets.is_empty() && harpoon_polled {
+        v.push("harpoon(in_memory)".to_string());
+    }
     v.sort();
     v.join(",")
+}
+
+/// Go's "harpoon enabled" line: what the model can reach, URLs reduced to their origin.
+fn log_harpoon(c: &RunConfig) {
+    let h = &c.harpoon;
+    if h.targets.is_empty() {
+        return;
+    }
+    let targets: Vec<String> = h
+        .targets
+        .iter()
+        .map(|t| {
+            let origin = tunnel_core::harpoon::url::HUrl::parse(&t.url)
+                .map(|u| u.origin())
+                .unwrap_or_else(|_| "(invalid url)".into());
+            format!(
+                "{{label={} url={origin} desc={:?}}}",
+                t.label,
+                t.description.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    log::info!(
+        "harpoon enabled: target_count={} allow_plaintext_http={} max_response_bytes={} max_redirects={} transports={} targets=[{}]",
+        h.targets.len(),
+        h.allow_plaintext_http,
+        h.max_response_bytes,
+        h.max_redirects,
+        if h.additional_transports.iter().any(|t| t == "http-streamable") {
+            r#"["in_memory","http_streamable"]"#
+        } else {
+            r#"["in_memory"]"#
+        },
+        targets.join(", ")
+    );
 }

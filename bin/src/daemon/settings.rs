@@ -139,7 +139,38 @@ pub fn engine_config(c: &RunConfig) -> Result<EngineConfig, SettingsError> {
             extra_headers: Vec::new(),
         });
     }
+    e.harpoon = harpoon_server(c)?;
     Ok(e)
+}
+
+/// The Harpoon server of the `harpoon` channel, when targets are configured.
+fn harpoon_server(c: &RunConfig) -> Result<Option<tunnel_core::harpoon::Server>, SettingsError> {
+    use tunnel_core::harpoon::{Registry, Server, Settings, TargetSpec};
+    let h = &c.harpoon;
+    if h.targets.is_empty() {
+        return Ok(None);
+    }
+    let mut registry = Registry::new(h.allow_plaintext_http);
+    for t in &h.targets {
+        let mut spec = TargetSpec::config(&t.label, &t.url);
+        spec.description = t.description.clone().unwrap_or_default();
+        spec.unix_socket = t.unix_socket.as_ref().map(|p| p.display().to_string());
+        spec.allow_link_local = t.allow_link_local;
+        registry.register(spec).map_err(|e| {
+            err(
+                "harpoon.target",
+                e.to_string(),
+                "give every target its own label and one exact https:// URL",
+            )
+        })?;
+    }
+    let settings = Settings {
+        max_response_bytes: h.max_response_bytes,
+        max_redirects: h.max_redirects,
+        client_version: env!("CARGO_PKG_VERSION").to_string(),
+        full: true,
+    };
+    Ok(Some(Server::new(registry, settings)))
 }
 
 fn cert_pair(
@@ -214,6 +245,7 @@ pub fn runtime_options(c: &RunConfig) -> Result<RuntimeOptions, SettingsError> {
             control_plane_proxy: proxy_url(&cp.http_proxy).or_else(|| proxy_url(&c.http_proxy)),
             mcp_proxy,
             proxy_env: None,
+            harpoon_proxy: proxy_url(&c.harpoon.http_proxy).or_else(|| proxy_url(&c.http_proxy)),
         },
         mcp_connection_ttl: c.mcp.connection_max_ttl,
         ..RuntimeOptions::default()

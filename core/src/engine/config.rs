@@ -72,6 +72,9 @@ pub struct EngineConfig {
     pub auth_fix: String,
     /// How the caller names the settings the control plane's fix hints point at.
     pub setting_names: crate::wire::api_error::SettingNames,
+    /// The Harpoon server of the reserved `harpoon` channel (`--harpoon.*`); the channel
+    /// is served while its registry holds a target.
+    pub harpoon: Option<crate::harpoon::Server>,
 }
 
 impl EngineConfig {
@@ -104,6 +107,7 @@ impl EngineConfig {
             poll_failure_grace: Duration::from_secs(30),
             auth_fix: "check the API key and the tunnel id: the key must be a runtime key allowed to use this tunnel".to_string(),
             setting_names: Default::default(),
+            harpoon: None,
         }
     }
 }

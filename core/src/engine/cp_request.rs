@@ -78,6 +78,16 @@ impl RequestBuilder {
                 proc_affinity: b.kind != BindingKind::Http,
             })
             .collect();
+        let mut channels = channels;
+        // Go appends the harpoon entry last, when the registry is non-empty and the
+        // poll-channel filter (if any) names it.
+        let harpoon_polled = cfg
+            .poll_channels
+            .as_ref()
+            .is_none_or(|a| a.iter().any(|c| c.as_str() == super::HARPOON));
+        if harpoon_polled && cfg.harpoon.as_ref().is_some_and(|s| !s.registry.is_empty()) {
+            channels.push(super::harpoon::server_info_channel());
+        }
         let server_info =
             build_server_info(&channels).map_err(|e| SetupError::ServerInfo(e.to_string()))?;
 

@@ -43,6 +43,50 @@ impl Event {
     }
 }
 
+/// Go's "harpoon request completed" / "harpoon request failed" line: label, origin-only
+/// URL, method, status, latency, sizes and the cause in Go's words; dropped caller headers
+/// as a count and classes only.
+fn harpoon_line(
+    request_id: &str,
+    latency: std::time::Duration,
+    o: &crate::harpoon::Outcome,
+) -> (Level, String) {
+    let mut s = match &o.result {
+        Ok(r) => format!(
+            "harpoon request completed: label={} target_label={} url={} method={} status_code={} latency_ms={} response_content_type={:?} request_bytes={} response_bytes={}",
+            o.metrics_label, o.metrics_label, o.origin, o.method, r.status, latency.as_millis(),
+            r.content_type, o.request_bytes, r.body_size
+        ),
+        Err(e) => format!(
+            "harpoon request failed: label={} target_label={} url={} method={} latency_ms={} outcome={} error={:?}",
+            o.metrics_label, o.metrics_label, o.origin, o.method, latency.as_millis(), e.outcome(), e.cause()
+        ),
+    };
+    if let Err(crate::harpoon::CallError::RedirectBlocked {
+        mismatch,
+        url_origin,
+    }) = &o.result
+    {
+        s.push_str(&format!(
+            " redirect_url={url_origin} redirect_reason=\"redirect target not in allow list\" redirect_mismatch_kind={}",
+            mismatch.kind()
+        ));
+    }
+    if o.dropped_headers.0 > 0 {
+        s.push_str(&format!(
+            " dropped_header_count={} dropped_header_classifications={:?}",
+            o.dropped_headers.0, o.dropped_headers.1
+        ));
+    }
+    s.push_str(&format!(" (command {request_id})"));
+    let level = if o.result.is_ok() {
+        Level::Info
+    } else {
+        Level::Warn
+    };
+    (level, s)
+}
+
 fn describe(event: &Event, auth_fix: &str, names: &SettingNames) -> (Level, String) {
     match event {
         Event::StdioLog { level, line } => (*level, line.clone()),
@@ -50,6 +94,7 @@ fn describe(event: &Event, auth_fix: &str, names: &SettingNames) -> (Level, Stri
             if *found { Level::Info } else { Level::Warn },
             format!("oauth discovery for command {request_id}: {what}"),
         ),
+        Event::HarpoonCall { request_id, latency, outcome } => harpoon_line(request_id, *latency, outcome),
         Event::StdioRestarted { channel } => {
             (Level::Debug, format!("[stdio:{channel}] child restarted"))
         }

@@ -97,6 +97,7 @@ impl Engine {
                             method,
                             uri,
                             headers,
+                            body: bytes::Bytes::new(),
                         },
                     }));
                     return;

@@ -97,6 +97,9 @@ impl Engine {
             return;
         };
         let polled: PolledCommand = *polled;
+        if self.start_harpoon(now, id, &polled) {
+            return;
+        }
         let kind = self.binding_kind(&polled.channel);
         let channel = polled.channel.clone();
         let Some(kind) = kind else {
@@ -244,7 +247,7 @@ impl Engine {
     }
 
     /// Queues the terminal payload; the MCP side of the command is over.
-    fn enqueue_terminal(&mut self, id: CommandId, payload: ResponsePayload) {
+    pub(super) fn enqueue_terminal(&mut self, id: CommandId, payload: ResponsePayload) {
         let Some(cmd) = self.cmds.get_mut(&id) else {
             return;
         };

@@ -123,7 +123,10 @@ impl Engine {
             Input::Metadata { result } => self.handle_metadata_response(now, result),
             Input::Post { id, wall, result } => self.handle_post_result(now, wall, id, result),
             Input::Mcp { cmd, event } => {
-                if let Some(event) = self.discovery_event(now, cmd, event) {
+                let event = self
+                    .discovery_event(now, cmd, event)
+                    .and_then(|e| self.harpoon_event(now, cmd, e));
+                if let Some(event) = event {
                     self.route_mcp(now, cmd, event);
                 }
             }

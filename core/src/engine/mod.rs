@@ -14,6 +14,7 @@ mod cp_request;
 mod describe;
 mod discovery;
 mod dispatch;
+mod harpoon;
 mod input;
 pub mod outcome;
 mod poll;
@@ -34,6 +35,7 @@ use serde_json::value::RawValue;
 
 pub use config::{Binding, BindingKind, EngineConfig};
 pub use cp_request::SetupError;
+pub use harpoon::HARPOON;
 pub use input::{Input, McpEvent};
 pub use outcome::{McpOutput, Terminal};
 pub use poll::DRAIN_POLL_GRACE;
@@ -166,13 +168,16 @@ pub enum McpOp {
         session_id: String,
         headers: HeaderMap,
     },
-    /// One HTTP step of an `oauth_discovery` command (the engine runs the discovery):
-    /// send this request with redirects **not** followed, no body, and report the
-    /// response (the body may be cut after `oauth::MAX_BODY` + 1 bytes) or the error.
+    /// One HTTP request the engine makes itself (a step of an `oauth_discovery` command,
+    /// a hop of a Harpoon `call_target`): send it with redirects **not** followed and
+    /// report the response or the error. The engine bounds what it keeps of the body
+    /// (`oauth::MAX_BODY` + 1, a Harpoon call's limit + 1) and cancels past that.
     Fetch {
         method: http::Method,
         uri: http::Uri,
         headers: HeaderMap,
+        /// Empty for discovery and GETs.
+        body: Bytes,
     },
 }
 
@@ -380,6 +385,12 @@ pub enum Event {
     StdioRestarted {
         channel: ChannelName,
     },
+    /// A Harpoon `call_target` ended (one log line, the `harpoon_*` metrics).
+    HarpoonCall {
+        request_id: String,
+        latency: Duration,
+        outcome: Box<crate::harpoon::Outcome>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -394,6 +405,8 @@ enum Timer {
     /// A drain's grace for the poll in flight ran out.
     PollGrace,
     Discovery(CommandId),
+    /// A Harpoon call's deadline.
+    Harpoon(CommandId),
 }
 
 /// A response waiting to be POSTed.
@@ -471,6 +484,8 @@ pub struct Engine {
     /// The main channel's MCP URL (`oauth_discovery`), and the discoveries running.
     oauth_url: Option<http::Uri>,
     discoveries: HashMap<CommandId, discovery::Running>,
+    /// The Harpoon calls running.
+    harpoon_calls: HashMap<CommandId, harpoon::Running>,
 }
 
 impl Engine {
@@ -501,6 +516,7 @@ impl Engine {
             stdio: stdio::StdioChannels::default(),
             oauth_url: None,
             discoveries: HashMap::new(),
+            harpoon_calls: HashMap::new(),
             cfg,
         };
         let mut ignored: Vec<String> = Vec::new();
@@ -593,6 +609,7 @@ impl Engine {
                 Timer::Drain => self.on_drain_timeout(),
                 Timer::PollGrace => self.cancel_closing_poll(),
                 Timer::Discovery(cmd) => self.on_discovery_timeout(now, cmd),
+                Timer::Harpoon(cmd) => self.on_harpoon_timeout(now, cmd),
             }
         }
         self.drive(now);
@@ -701,6 +718,9 @@ impl Engine {
         self.clear_timer(Timer::PostRetry(id));
         if self.discoveries.remove(&id).is_some() {
             self.clear_timer(Timer::Discovery(id));
+        }
+        if self.harpoon_calls.remove(&id).is_some() {
+            self.clear_timer(Timer::Harpoon(id));
         }
         if let PostState::InFlight { id: post, .. } = cmd.post {
             self.posts.remove(&post);

@@ -1646,3 +1646,6 @@ fn oauth_discovery_steps_are_fetches_timed_by_the_engine() {
         .iter()
         .any(|e| matches!(e, Event::OAuthDiscovered { found: true, .. })));
 }
+
+#[path = "harpoon_tests.rs"]
+mod harpoon_tests;

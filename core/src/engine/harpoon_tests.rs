@@ -1,0 +1,307 @@
+//! The `harpoon` channel through the engine: routing, advertising, and a `call_target`
+//! whose hops are fetches the adapter performs.
+
+use super::*;
+use crate::harpoon::{Registry, Server, Settings, TargetSpec};
+
+fn with_harpoon(targets: &[(&str, &str)]) -> EngineConfig {
+    let mut c = cfg();
+    let mut r = Registry::new(true);
+    for (l, u) in targets {
+        r.register(TargetSpec::config(l, u)).unwrap();
+    }
+    c.harpoon = Some(Server::new(
+        r,
+        Settings {
+            client_version: "1.2.3".into(),
+            ..Settings::default()
+        },
+    ));
+    c
+}
+
+fn server_info(h: &mut H) -> String {
+    let (_, req) = h.take_poll().unwrap();
+    req.headers()["x-tunnel-mcp-server-info"]
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn call_cmd(rid: &str, args: &str) -> String {
+    command(
+        rid,
+        &format!(
+            r#","channel":"harpoon","command_type":"jsonrpc","jsonrpc":{{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{{"name":"call_target","arguments":{args}}}}}"#
+        ),
+    )
+}
+
+fn fetch(w: &McpWork) -> (String, String, Bytes) {
+    match &w.op {
+        McpOp::Fetch {
+            method, uri, body, ..
+        } => (method.to_string(), uri.to_string(), body.clone()),
+        other => panic!("not a fetch: {other:?}"),
+    }
+}
+
+fn respond(h: &mut H, cmd: CommandId, status: u16, headers: &[(&str, &str)], body: &[u8]) {
+    let mut hm = HeaderMap::new();
+    for (k, v) in headers {
+        hm.append(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    let event = McpEvent::Response {
+        status,
+        headers: hm,
+        body: Bytes::copy_from_slice(body),
+    };
+    h.e.handle(h.now, Input::Mcp { cmd, event });
+    h.collect();
+}
+
+fn result_of(h: &mut H) -> serde_json::Value {
+    let posts = h.take_posts();
+    assert_eq!(posts.len(), 1, "one terminal post");
+    let b = body_json(&posts[0].1);
+    assert_eq!(b["channel"], "harpoon");
+    assert_eq!(b["resp_type"], "jsonrpc_response");
+    b["resp_json"]["result"].clone()
+}
+
+#[test]
+fn harpoon_is_advertised_only_with_targets_and_when_polled() {
+    let mut h = H::new(with_harpoon(&[("api", "https://h/api")]));
+    assert_eq!(
+        server_info(&mut h),
+        r#"{"version":1,"channels":[{"name":"main"},{"name":"harpoon","proc_affinity":true}]}"#
+    );
+    let mut h = H::new(with_harpoon(&[]));
+    assert_eq!(
+        server_info(&mut h),
+        r#"{"version":1,"channels":[{"name":"main"}]}"#
+    );
+    let mut c = with_harpoon(&[("api", "https://h/api")]);
+    c.poll_channels = Some(vec![ChannelName::main()]);
+    let mut h = H::new(c);
+    assert_eq!(
+        server_info(&mut h),
+        r#"{"version":1,"channels":[{"name":"main"}]}"#
+    );
+}
+
+#[test]
+fn harpoon_without_targets_gets_gos_400() {
+    let mut h = H::new(with_harpoon(&[]));
+    h.answer_poll(Ok(resp(
+        200,
+        &batch(&[rpc("a", 5, "tools/list", r#","channel":"harpoon""#)]),
+    )));
+    assert!(h.take_mcp().is_empty());
+    let (_, req) = h.take_posts().pop().unwrap();
+    let v = body_json(&req);
+    assert_eq!(v["resp_code"], 400);
+    assert_eq!(
+        v["resp_json"]["error"]["message"],
+        r#"Bad Request: unsupported channel "harpoon""#
+    );
+}
+
+#[test]
+fn tools_list_and_initialize_are_answered_without_io() {
+    let mut h = H::new(with_harpoon(&[("api", "https://h/api")]));
+    h.answer_poll(Ok(resp(
+        200,
+        &batch(&[
+            rpc("i", 1, "initialize", r#","channel":"harpoon""#),
+            rpc("t", 2, "tools/list", r#","channel":"harpoon""#),
+        ]),
+    )));
+    assert!(h.take_mcp().is_empty(), "nothing leaves the process");
+    let mut posts: Vec<serde_json::Value> =
+        h.take_posts().iter().map(|p| body_json(&p.1)).collect();
+    posts.sort_by_key(|p| p["request_id"].as_str().unwrap().to_string());
+    assert_eq!(posts.len(), 2);
+    let init = &posts[0];
+    assert_eq!(init["resp_code"], 200);
+    assert_eq!(init["resp_json"]["result"]["serverInfo"]["name"], "harpoon");
+    let list = &posts[1];
+    let names: Vec<_> = list["resp_json"]["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(names.contains(&"call_target".to_string()));
+}
+
+#[test]
+fn call_target_hops_are_fetches_and_a_blocked_redirect_sends_nothing_more() {
+    let mut h = H::new(with_harpoon(&[
+        ("a", "http://127.0.0.1:1/a"),
+        ("b", "http://127.0.0.1:1/b"),
+    ]));
+    h.answer_poll(Ok(resp(
+        200,
+        &batch(&[call_cmd(
+            "c",
+            r#"{"label":"a","method":"POST","body":"hi"}"#,
+        )]),
+    )));
+    let w = h.take_mcp();
+    assert_eq!(w.len(), 1);
+    assert_eq!(
+        fetch(&w[0]),
+        (
+            "POST".into(),
+            "http://127.0.0.1:1/a".into(),
+            Bytes::from("hi")
+        )
+    );
+    let cmd = w[0].cmd;
+    // 307 to the other registered target: replayed there.
+    respond(&mut h, cmd, 307, &[("location", "/b")], b"");
+    let w = h.take_mcp();
+    assert_eq!(
+        fetch(&w[0]),
+        (
+            "POST".into(),
+            "http://127.0.0.1:1/b".into(),
+            Bytes::from("hi")
+        )
+    );
+    // Then a redirect off the allowlist: no further request, a tool error.
+    respond(
+        &mut h,
+        cmd,
+        302,
+        &[("location", "http://evil.example/")],
+        b"",
+    );
+    assert!(h.take_mcp().is_empty());
+    let r = result_of(&mut h);
+    assert_eq!(r["isError"], true);
+    assert_eq!(r["content"][0]["text"], "label a: redirect blocked");
+    let ev = h.events();
+    assert!(ev.iter().any(|e| matches!(e, Event::HarpoonCall { .. })));
+}
+
+#[test]
+fn oversized_bodies_are_cut_at_limit_plus_one_and_refused() {
+    let mut h = H::new(with_harpoon(&[("a", "http://127.0.0.1:1/a")]));
+    h.answer_poll(Ok(resp(
+        200,
+        &batch(&[call_cmd(
+            "c",
+            r#"{"label":"a","method":"GET","max_response_bytes":10}"#,
+        )]),
+    )));
+    let cmd = h.take_mcp()[0].cmd;
+    let mut hm = HeaderMap::new();
+    hm.insert("content-type", "text/plain".parse().unwrap());
+    h.e.handle(
+        h.now,
+        Input::Mcp {
+            cmd,
+            event: McpEvent::Head {
+                status: 200,
+                headers: hm,
+            },
+        },
+    );
+    h.e.handle(
+        h.now,
+        Input::Mcp {
+            cmd,
+            event: McpEvent::Body(Bytes::from(vec![b'x'; 8])),
+        },
+    );
+    h.collect();
+    assert!(h.take_posts().is_empty());
+    h.e.handle(
+        h.now,
+        Input::Mcp {
+            cmd,
+            event: McpEvent::Body(Bytes::from(vec![b'x'; 8])),
+        },
+    );
+    h.collect();
+    // The exchange is closed at once, without waiting for the rest of the body.
+    assert!(h
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::CancelMcp { cmd: c } if *c == cmd)));
+    let r = result_of(&mut h);
+    assert_eq!(
+        r["content"][0]["text"],
+        "label a: response exceeds size limit"
+    );
+}
+
+#[test]
+fn a_slow_target_is_ended_by_the_calls_own_timeout() {
+    let mut h = H::new(with_harpoon(&[("a", "http://127.0.0.1:1/a")]));
+    h.answer_poll(Ok(resp(
+        200,
+        &batch(&[call_cmd(
+            "c",
+            r#"{"label":"a","method":"GET","timeout_ms":200}"#,
+        )]),
+    )));
+    let cmd = h.take_mcp()[0].cmd;
+    h.advance(Duration::from_millis(199));
+    assert!(h.take_posts().is_empty());
+    h.advance(Duration::from_millis(1));
+    assert!(h
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::CancelMcp { cmd: c } if *c == cmd)));
+    let r = result_of(&mut h);
+    assert_eq!(r["content"][0]["text"], "label a: request failed");
+    // A late answer changes nothing.
+    respond(&mut h, cmd, 200, &[], b"late");
+    assert!(h.take_posts().is_empty());
+}
+
+#[test]
+fn metadata_addresses_are_refused_by_the_guard_before_any_request() {
+    let mut h = H::new(with_harpoon(&[(
+        "meta",
+        "http://169.254.169.254/latest/meta-data",
+    )]));
+    h.answer_poll(Ok(resp(
+        200,
+        &batch(&[call_cmd("c", r#"{"label":"meta","method":"GET"}"#)]),
+    )));
+    assert!(h.take_mcp().is_empty());
+    let r = result_of(&mut h);
+    assert_eq!(r["content"][0]["text"], "label meta: request failed");
+    let lines: Vec<String> = h
+        .events()
+        .iter()
+        .filter(|e| matches!(e, Event::HarpoonCall { .. }))
+        .map(|e| e.describe("").1)
+        .collect();
+    assert!(
+        lines[0].contains("address guard refused 169.254.169.254 (link-local address)"),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn oauth_discovery_on_the_harpoon_channel_is_refused() {
+    let mut h = H::new(with_harpoon(&[("api", "https://h/api")]));
+    let cmd = command(
+        "o",
+        r#","channel":"harpoon","command_type":"oauth_discovery""#,
+    );
+    h.answer_poll(Ok(resp(200, &batch(&[cmd]))));
+    assert!(h.take_mcp().is_empty());
+    let (_, req) = h.take_posts().pop().unwrap();
+    let v = body_json(&req);
+    assert_eq!(v["resp_code"], 400);
+    assert_eq!(v["resp_json"]["error"]["code"], "unsupported_channel");
+}
