@@ -59,6 +59,7 @@
 //! - [`prmd`]: validation of a metadata document.
 //! - [`discovery`]: candidate URLs and the fetch algorithm.
 
+pub mod auth_server;
 pub mod discovery;
 pub mod prmd;
 mod terminal;

@@ -221,7 +221,10 @@ mod tests {
         let p404 = attempt("well_known_path", Some(404));
         let r404 = attempt("well_known_root", Some(404));
         assert!(not_advertised(&[probe.clone(), p404.clone(), r404.clone()]));
-        assert!(!not_advertised(std::slice::from_ref(&probe)), "nothing fetched");
+        assert!(
+            !not_advertised(std::slice::from_ref(&probe)),
+            "nothing fetched"
+        );
         let r500 = attempt("well_known_root", Some(500));
         assert!(!not_advertised(&[p404.clone(), r500]), "a mix of statuses");
         let refused = attempt("well_known_root", None);
