@@ -62,6 +62,7 @@
 pub mod auth_server;
 pub mod discovery;
 pub mod prmd;
+pub mod startup;
 mod terminal;
 pub mod www_authenticate;
 

@@ -76,7 +76,7 @@ fn build(scheme: &str, authority: &str, path: &str) -> Option<Uri> {
 /// previous segment but never climbs above the well-known prefix (Go's `path.Join` cleans
 /// the joined path, so `/a/../../x` there yields `/.well-known/x`). The path stays escaped as
 /// written (Go re-escapes it, turning `%20` into `%2520`).
-pub(super) fn well_known(mcp: &Uri) -> Vec<(Uri, &'static str)> {
+pub(crate) fn well_known(mcp: &Uri) -> Vec<(Uri, &'static str)> {
     let (Some(scheme), Some(authority)) = (mcp.scheme_str(), mcp.authority()) else {
         return Vec::new();
     };
