@@ -45,7 +45,9 @@ impl Event {
 
 fn describe(event: &Event, auth_fix: &str, names: &SettingNames) -> (Level, String) {
     match event {
-        Event::StdioLog { level, line } => (*level, line.clone()),
+        Event::StdioLog { level, line } | Event::StartupCheck { level, line } => {
+            (*level, line.clone())
+        }
         Event::OAuthDiscovered { request_id, found, what } => (
             if *found { Level::Info } else { Level::Warn },
             format!("oauth discovery for command {request_id}: {what}"),

@@ -19,6 +19,7 @@ pub mod outcome;
 mod poll;
 mod post;
 mod served;
+mod startup;
 mod stats;
 mod status;
 mod stdio;
@@ -38,6 +39,7 @@ pub use input::{Input, McpEvent};
 pub use outcome::{McpOutput, Terminal};
 pub use poll::DRAIN_POLL_GRACE;
 pub use served::{check_bindings, parse_target_url, BindingError, Served, Targets};
+pub use startup::{ProbeState, StartupChecks, StartupReport, DISCOVERY_ID, PROBE_ID};
 pub use stats::{Stats, MAX_REJECTED_CHANNEL_SERIES};
 pub use status::Status;
 
@@ -380,6 +382,11 @@ pub enum Event {
     StdioRestarted {
         channel: ChannelName,
     },
+    /// The startup checks (MCP probe, OAuth discovery) have something for the operator log.
+    StartupCheck {
+        level: log::Level,
+        line: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -394,6 +401,12 @@ enum Timer {
     /// A drain's grace for the poll in flight ran out.
     PollGrace,
     Discovery(CommandId),
+    /// The startup probe's attempt timed out.
+    StartupProbe,
+    /// The startup probe is retried (startup wait), or the checks run again after a failure.
+    StartupRetry,
+    /// A startup discovery step timed out.
+    StartupDiscovery,
 }
 
 /// A response waiting to be POSTed.
@@ -471,6 +484,8 @@ pub struct Engine {
     /// The main channel's MCP URL (`oauth_discovery`), and the discoveries running.
     oauth_url: Option<http::Uri>,
     discoveries: HashMap<CommandId, discovery::Running>,
+    /// The startup checks of the `main` binding (probe, OAuth discovery).
+    startup: startup::Startup,
 }
 
 impl Engine {
@@ -501,6 +516,7 @@ impl Engine {
             stdio: stdio::StdioChannels::default(),
             oauth_url: None,
             discoveries: HashMap::new(),
+            startup: startup::Startup::default(),
             cfg,
         };
         let mut ignored: Vec<String> = Vec::new();
@@ -593,6 +609,9 @@ impl Engine {
                 Timer::Drain => self.on_drain_timeout(),
                 Timer::PollGrace => self.cancel_closing_poll(),
                 Timer::Discovery(cmd) => self.on_discovery_timeout(now, cmd),
+                t @ (Timer::StartupProbe | Timer::StartupRetry | Timer::StartupDiscovery) => {
+                    self.on_startup_timer(now, t)
+                }
             }
         }
         self.drive(now);

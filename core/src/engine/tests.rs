@@ -1646,3 +1646,6 @@ fn oauth_discovery_steps_are_fetches_timed_by_the_engine() {
         .iter()
         .any(|e| matches!(e, Event::OAuthDiscovered { found: true, .. })));
 }
+
+#[path = "startup_tests.rs"]
+mod startup_tests;

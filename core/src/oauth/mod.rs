@@ -67,7 +67,7 @@ mod terminal;
 pub mod www_authenticate;
 
 pub use discovery::{Attempt, Discovery, DiscoveryError, Found, Step};
-pub use terminal::{describe, not_advertised, terminal};
+pub use terminal::{describe, not_advertised, terminal, NOT_ADVERTISED};
 
 /// Largest metadata document accepted (the Go client's bound).
 pub const MAX_BODY: usize = 1024 * 1024;
