@@ -221,6 +221,10 @@ pub fn runtime_options(c: &RunConfig) -> Result<RuntimeOptions, SettingsError> {
             mcp_proxy,
         },
         mcp_connection_ttl: c.mcp.connection_max_ttl,
+        // The startup probe and OAuth discovery of an HTTP `main` feed `/readyz`.
+        startup_checks: Some(tunnel_core::engine::StartupChecks {
+            wait: c.mcp.startup_wait_timeout,
+        }),
         ..RuntimeOptions::default()
     })
 }
