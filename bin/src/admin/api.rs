@@ -37,6 +37,8 @@ pub fn route(
             | "/api/logs"
             | "/api/log-level"
             | "/api/logs/export"
+            | "/api/oauth"
+            | "/api/system"
     ) || path.starts_with("/assets/");
     if !known {
         return None;
@@ -55,6 +57,8 @@ pub fn route(
         "/api/status" => json_response(200, &status(admin, &runtime.snapshot())),
         "/api/logs" => logs(admin, req),
         "/api/logs/export" => export(admin, runtime, metrics, req),
+        "/api/oauth" => json_response(200, &super::oauth_api::oauth(&runtime.snapshot())),
+        "/api/system" => json_response(200, &super::oauth_api::system(admin, &runtime.snapshot())),
         p => assets::asset(p).unwrap_or_else(|| Response::text(404, "not found\n")),
     };
     Some(no_store(resp))
@@ -199,6 +203,7 @@ pub fn status(admin: &Admin, snap: &Snapshot) -> Value {
         "readiness": {
             "ready": snap.readiness.is_ok(),
             "reason": snap.readiness.as_ref().err(),
+            "note": snap.ready_note,
         },
         "commands": {
             "in_flight": snap.in_flight,
@@ -219,6 +224,7 @@ pub fn status(admin: &Admin, snap: &Snapshot) -> Value {
             "buffer_capacity": admin.logs.capacity(),
         },
     });
+    super::oauth_api::extend_status(&mut v, snap);
     redact::json(&mut v);
     v
 }

@@ -9,6 +9,7 @@ pub mod assets;
 pub mod browser;
 pub mod bundle;
 pub mod logbuf;
+pub mod oauth_api;
 pub mod redact;
 pub mod targz;
 
