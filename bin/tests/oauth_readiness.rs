@@ -266,3 +266,52 @@ fn broken_metadata_is_not_ready_until_fixed() {
     let body = client.wait_for("/readyz", 200, "ready", WAIT);
     assert_eq!(body.trim(), "ready");
 }
+
+/// `doctor` drives the same discovery as `run`: against the same broken metadata, its
+/// `oauth_metadata` check fails with exactly the error `/readyz` gives.
+#[test]
+fn doctor_and_run_agree_on_broken_metadata() {
+    let mcp = Server::start(|s, _| {
+        if s.path == "/mcp" && s.method == "POST" && s.body.contains("\"initialize\"") {
+            return rpc_result(
+                s,
+                json!({"protocolVersion": "2025-11-25", "capabilities": {},
+                                       "serverInfo": {"name": "x", "version": "1"}}),
+            );
+        }
+        if s.path.starts_with("/.well-known/") {
+            return Reply::new(503, "text/plain", "metadata backend down");
+        }
+        Reply::new(404, "text/plain", "not found")
+    });
+    let emu = emulator();
+    let client = Client::start(&emu, &args(&["--mcp.server-url", &mcp.url("/mcp")]));
+    let body = client.wait_for("/readyz", 503, "oauth discovery failed: ", WAIT);
+    let run_error = body
+        .trim()
+        .trim_start_matches("oauth discovery failed: ")
+        .to_string();
+
+    let mut flags = support::base_args(&emu);
+    flags.extend(args(&["--mcp.server-url", &mcp.url("/mcp"), "--json"]));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tunnel-client"))
+        .arg("doctor")
+        .args(&flags)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir())
+        .env("CONTROL_PLANE_API_KEY", emu.api_key())
+        .output()
+        .expect("run doctor");
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "oauth_metadata")
+        .expect("oauth_metadata check")
+        .clone();
+    assert_eq!(check["status"], "FAIL", "{check}");
+    assert_eq!(check["summary"], run_error, "{check}");
+}
