@@ -451,6 +451,9 @@ impl Metrics {
             "Commands taken and not finished (queued + running + posting).",
             snap.in_flight as f64,
         );
+        if let Some(p) = super::process_metrics::read() {
+            super::process_metrics::render(&mut out, &p);
+        }
         out
     }
 }

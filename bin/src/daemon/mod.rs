@@ -13,6 +13,7 @@ pub mod health;
 pub mod listener;
 pub mod metrics;
 pub mod notify;
+pub mod process_metrics;
 pub mod settings;
 mod signals;
 

@@ -52,6 +52,10 @@ fn describe(event: &Event, auth_fix: &str, names: &SettingNames) -> (Level, Stri
             if *found { Level::Info } else { Level::Warn },
             format!("oauth discovery for command {request_id}: {what}"),
         ),
+        Event::PollAuthFailed { status } => (
+            Level::Debug,
+            format!("poll rejected by the control plane (HTTP {status})"),
+        ),
         Event::StdioRestarted { channel } => {
             (Level::Debug, format!("[stdio:{channel}] child restarted"))
         }

@@ -382,6 +382,11 @@ pub enum Event {
     StdioRestarted {
         channel: ChannelName,
     },
+    /// A poll got 401/403. Every one is counted (Go counts it in `commands_poll_errors_total`);
+    /// [`Event::AuthRejected`] is the operator's line, at most once a minute.
+    PollAuthFailed {
+        status: u16,
+    },
     /// The startup checks (MCP probe, OAuth discovery) have something for the operator log.
     StartupCheck {
         level: log::Level,

@@ -313,6 +313,7 @@ impl Engine {
                 _ => None,
             };
             self.poll.auth_problem = Some((status, api_error.clone()));
+            self.events.push_back(Event::PollAuthFailed { status });
             let due = self
                 .poll
                 .last_auth_report
