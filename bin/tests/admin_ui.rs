@@ -556,7 +556,9 @@ fn secret_canaries_never_leak_into_logs_metrics_the_bundle_or_the_api() {
             "tunnel-client.runtime.yaml",
             "tunnel-client.logs.ndjson",
             "tunnel-client.metrics.prom",
-            "admin/status.json"
+            "admin/status.json",
+            "admin/system.json",
+            "admin/oauth.json"
         ]
     );
     for (name, data) in &members {
@@ -597,6 +599,17 @@ fn secret_canaries_never_leak_into_logs_metrics_the_bundle_or_the_api() {
     let status_json: serde_json::Value =
         serde_json::from_str(&member("admin/status.json")).unwrap();
     assert_eq!(status_json["control_plane_tunnel_id"], emu.tunnel_id());
+    let oauth_json: serde_json::Value = serde_json::from_str(&member("admin/oauth.json")).unwrap();
+    assert_eq!(
+        oauth_json["auth_server_metadata_mode"],
+        "authorization_servers[0] only (source of truth)"
+    );
+    let system_json: serde_json::Value =
+        serde_json::from_str(&member("admin/system.json")).unwrap();
+    assert!(
+        system_json["main_channel_probe_status"].is_string(),
+        "{system_json}"
+    );
 
     // The process's own log output: the file (json at trace) and whatever went to the
     // terminal.

@@ -162,14 +162,21 @@ fn process_families_and_401_poll_accounting() {
             .collect();
         assert_eq!(v.len(), 1, "{family}: one sample");
         // CPU time of a fresh, idle process may still be 0 ticks.
-        assert!(v[0] > 0.0 || family == "process_cpu_seconds_total", "{family} = {}", v[0]);
+        assert!(
+            v[0] > 0.0 || family == "process_cpu_seconds_total",
+            "{family} = {}",
+            v[0]
+        );
     }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
     let start = sum(&s, "process_start_time_seconds", "");
-    assert!(start <= now && start > now - 300.0, "start {start}, now {now}");
+    assert!(
+        start <= now && start > now - 300.0,
+        "start {start}, now {now}"
+    );
     assert!(sum(&s, "process_resident_memory_bytes", "") > 1e6);
 
     let before = sum(&s, "commands_poll_errors_total", "error_kind=\"other\"");

@@ -340,6 +340,8 @@ fn export(admin: &Admin, runtime: &RuntimeHandle, metrics: &Metrics, req: &Reque
             log_capacity: admin.logs.capacity(),
             metrics: &metrics_text,
             status: status(admin, &snap),
+            system: super::oauth_api::system(admin, &snap),
+            oauth: super::oauth_api::oauth(&snap),
             minutes,
             now,
         },

@@ -414,6 +414,9 @@ pub struct Live<'a> {
     pub log_capacity: usize,
     pub metrics: &'a str,
     pub status: Value,
+    /// `/api/system` and `/api/oauth` (already redacted by their handlers).
+    pub system: Value,
+    pub oauth: Value,
     pub minutes: u64,
     pub now: SystemTime,
 }
@@ -437,6 +440,9 @@ pub fn build(inputs: &Inputs, live: Live<'_>) -> (String, Vec<u8>) {
         "{}\n",
         serde_json::to_string_pretty(&status).unwrap_or_default()
     );
+    let pretty = |v: &Value| format!("{}\n", serde_json::to_string_pretty(v).unwrap_or_default());
+    let system_text = pretty(&live.system);
+    let oauth_text = pretty(&live.oauth);
     let metrics = redact::string(live.metrics);
     let readme = README.to_string();
     let files = [
@@ -446,6 +452,8 @@ pub fn build(inputs: &Inputs, live: Live<'_>) -> (String, Vec<u8>) {
         "tunnel-client.logs.ndjson",
         "tunnel-client.metrics.prom",
         "admin/status.json",
+        "admin/system.json",
+        "admin/oauth.json",
     ];
     let manifest = json!({
         "generated_at": crate::logging::rfc3339_millis(live.now),
@@ -492,6 +500,14 @@ pub fn build(inputs: &Inputs, live: Live<'_>) -> (String, Vec<u8>) {
             name: files[5],
             data: status_text.as_bytes(),
         },
+        Member {
+            name: files[6],
+            data: system_text.as_bytes(),
+        },
+        Member {
+            name: files[7],
+            data: oauth_text.as_bytes(),
+        },
     ];
     let name = format!("tunnel-client-logs-{}.tar.gz", compact_time(live.now));
     (name, tar_gz(&members, live.now))
@@ -515,6 +531,8 @@ tunnel-client.runtime.yaml  argv, relevant environment variables, the config fil
 tunnel-client.logs.ndjson   buffered log events of the window, one JSON object per line
 tunnel-client.metrics.prom  a /metrics snapshot (Prometheus text format)
 admin/status.json           what the admin UI's overview showed (/api/status)
+admin/system.json           the MCP startup probe's outcome (/api/system)
+admin/oauth.json            what OAuth startup discovery probed and found (/api/oauth)
 
 Redacted before writing: API keys, bearer tokens, cookies, shard tokens, extra-header values,
 URL userinfo, query strings and fragments in configuration URLs, secret-looking query
