@@ -39,6 +39,7 @@ pub fn route(
             | "/api/logs/export"
             | "/api/oauth"
             | "/api/system"
+            | "/api/logs/stream"
     ) || path.starts_with("/assets/");
     if !known {
         return None;
@@ -57,6 +58,7 @@ pub fn route(
         "/api/status" => json_response(200, &status(admin, &runtime.snapshot())),
         "/api/logs" => logs(admin, req),
         "/api/logs/export" => export(admin, runtime, metrics, req),
+        "/api/logs/stream" => super::log_stream::stream(&admin.logs, req),
         "/api/oauth" => json_response(200, &super::oauth_api::oauth(&runtime.snapshot())),
         "/api/system" => json_response(200, &super::oauth_api::system(admin, &runtime.snapshot())),
         p => assets::asset(p).unwrap_or_else(|| Response::text(404, "not found\n")),

@@ -8,6 +8,7 @@ pub mod api;
 pub mod assets;
 pub mod browser;
 pub mod bundle;
+pub mod log_stream;
 pub mod logbuf;
 pub mod oauth_api;
 pub mod redact;
