@@ -152,9 +152,12 @@ pub struct Response {
     pub stream: Option<Streamer>,
 }
 
+/// The function that writes a streamed body.
+pub type StreamFn = dyn Fn(&mut dyn Write) + Send + Sync;
+
 /// Writes a streamed body until it is done or a write fails (the client went away).
 #[derive(Clone)]
-pub struct Streamer(pub Arc<dyn Fn(&mut dyn Write) + Send + Sync>);
+pub struct Streamer(pub Arc<StreamFn>);
 
 impl std::fmt::Debug for Streamer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
