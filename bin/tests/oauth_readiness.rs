@@ -102,7 +102,7 @@ fn protected_server_is_ready_with_auth_required_and_api_oauth_shows_the_metadata
         "ready (mcp initialize requires auth: HTTP 401",
         WAIT,
     );
-    assert!(body.contains("Bearer challenge"), "{body}");
+    assert!(body.contains("(WWW-Authenticate scheme: Bearer)"), "{body}");
 
     let o = api(&client, "/api/oauth");
     assert_eq!(o["pending"], false, "{o}");

@@ -176,7 +176,8 @@ impl McpProbe {
                 .get(WWW_AUTHENTICATE)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.split_whitespace().next())
-                .map(|scheme| format!(" ({scheme} challenge)"))
+                // Not "Bearer <word>": log and UI redaction would take it for a token.
+                .map(|scheme| format!(" (WWW-Authenticate scheme: {scheme})"))
                 .unwrap_or_default();
             return Verdict::Done(ProbeOutcome::AuthRequired(format!(
                 "HTTP 401 Unauthorized to {}{challenge}",
@@ -351,7 +352,7 @@ mod tests {
         };
         assert_eq!(
             o.readiness(),
-            Ok(Some("mcp initialize requires auth: HTTP 401 Unauthorized to initialize (Bearer challenge)".into()))
+            Ok(Some("mcp initialize requires auth: HTTP 401 Unauthorized to initialize (WWW-Authenticate scheme: Bearer)".into()))
         );
     }
 

@@ -131,7 +131,7 @@ fn probe_then_discovery_with_go_reasons_in_go_order() {
     assert_eq!(
         readiness(&h),
         Ok(Some(
-            "mcp initialize requires auth: HTTP 401 Unauthorized to initialize (Bearer challenge)"
+            "mcp initialize requires auth: HTTP 401 Unauthorized to initialize (WWW-Authenticate scheme: Bearer)"
                 .into()
         ))
     );
