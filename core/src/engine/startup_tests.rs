@@ -241,3 +241,29 @@ fn a_stdio_main_skips_the_probe_and_discovery_is_optional() {
         Some(r#"oauth discovery disabled for transport "stdio""#)
     );
 }
+
+/// Go §2.12 `TestHarpoonOnlyDisabledMainDoesNotBootstrapOAuthE2E`: when `main` is not
+/// polled, startup never contacts it and readiness is not held by it.
+#[test]
+fn a_main_channel_that_is_not_polled_is_never_contacted() {
+    let mut c = cfg();
+    let other: ChannelName = "tools".parse().unwrap();
+    c.bindings.push(Binding {
+        channel: other.clone(),
+        kind: BindingKind::Http,
+        extra_headers: Vec::new(),
+    });
+    c.poll_channels = Some(vec![other]);
+    let now = Instant::now();
+    let mut e = Engine::new(c, 7, now).unwrap();
+    e.set_oauth_target("http://mcp.example/mcp".parse().unwrap());
+    e.start_checks(now, StartupChecks::default());
+    let mut h = H {
+        e,
+        now,
+        actions: Vec::new(),
+    };
+    h.collect();
+    assert!(h.take_mcp().is_empty(), "nothing sent to main");
+    assert_eq!(readiness(&h), Ok(None));
+}
