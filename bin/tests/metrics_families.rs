@@ -127,6 +127,16 @@ fn go_families_are_exported_with_bounded_labels() {
         values(&s, http, "server_address"),
         BTreeSet::from(["127.0.0.1".into()])
     );
+    // Request body sizes, same labels: response POSTs and MCP POSTs carry bodies, polls
+    // none.
+    let body = "http_client_request_body_size_bytes";
+    let posted = format!("http_route=\"/v1/tunnels/{tid}/response\"");
+    assert!(sum(&s, &format!("{body}_count"), &posted) >= 4.0);
+    assert!(sum(&s, &format!("{body}_sum"), &posted) > 100.0);
+    assert!(sum(&s, &format!("{body}_sum"), "http_route=\"/mcp\"") > 50.0);
+    let polled = format!("http_route=\"/v1/tunnels/{tid}/poll\"");
+    assert!(sum(&s, &format!("{body}_count"), &polled) >= 1.0);
+    assert_eq!(sum(&s, &format!("{body}_sum"), &polled), 0.0);
     let series = s
         .iter()
         .filter(|(n, _, _)| n.starts_with("http_client_request_duration_seconds"))
