@@ -13,7 +13,7 @@ use std::time::Duration;
 use loopback::{Reply, Seen, Server};
 use serde_json::{json, Value};
 use support::Client;
-use tunnel_conformance::emulator::{Emulator, EmulatorConfig};
+use tunnel_conformance::emulator::{CommandSpec, Emulator, EmulatorConfig};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -146,12 +146,40 @@ fn protected_server_is_ready_with_auth_required_and_api_oauth_shows_the_metadata
         "auth-required"
     );
 
+    // A runtime `initialize` from a connector, with its token (Go's TestMCPStaticHeadersE2E):
+    // it carries the MCP extra header, the connector's Authorization, and no discovery header.
+    let id = emu.enqueue(
+        CommandSpec::jsonrpc(json!({"jsonrpc": "2.0", "id": 7, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                       "clientInfo": {"name": "connector", "version": "1"}}}))
+        .header("Authorization", "Bearer connector-user-token"),
+    );
+    emu.wait_terminal(&id, WAIT).expect("terminal response");
     let seen = mcp.seen();
+    let runtime = seen
+        .iter()
+        .find(|s| s.header("authorization") == Some("Bearer connector-user-token"))
+        .expect("the runtime initialize reached the server");
+    assert_eq!(runtime.header("x-static"), Some("s"), "{runtime:?}");
+    assert_eq!(runtime.header("x-disc"), None, "{runtime:?}");
     let init = seen
         .iter()
-        .find(|s| s.method == "POST" && s.body.contains("\"initialize\""))
+        .find(|s| {
+            s.method == "POST"
+                && s.body.contains("\"initialize\"")
+                && s.header("authorization").is_none()
+        })
         .expect("the startup probe reached the server");
     assert_eq!(init.header("x-disc"), Some("d"), "{init:?}");
+    // The control plane never sees the operator's MCP headers.
+    for r in emu.requests() {
+        assert!(
+            r.header("X-Disc").is_none() && r.header("X-Static").is_none(),
+            "{} {}",
+            r.method,
+            r.path
+        );
+    }
     let prm = seen
         .iter()
         .find(|s| s.path == "/meta/prm")
