@@ -104,6 +104,11 @@ pub fn extend_status(v: &mut Value, snap: &Snapshot) {
                 if let Some(e) = o.error() {
                     c["probe_error"] = json!(e);
                 }
+                // Go shows a main channel whose probe failed as disabled, with this reason.
+                if o.readiness().is_err() && c["enabled"] == true {
+                    c["enabled"] = json!(false);
+                    c["reason"] = json!("initial mcp probe failed");
+                }
             }
         }
     }
