@@ -343,3 +343,30 @@ fn doctor_and_run_agree_on_broken_metadata() {
     assert_eq!(check["status"], "FAIL", "{check}");
     assert_eq!(check["summary"], run_error, "{check}");
 }
+
+/// A server that refuses both eras' requests: `/readyz` gives Go's `mcp probe failed`
+/// reason and `/api/status` shows `main` disabled with Go's reason.
+#[test]
+fn a_server_that_answers_no_mcp_is_a_failed_probe() {
+    let mcp = Server::start(|s, _| {
+        if s.path == "/mcp" && s.method == "POST" {
+            return Reply::new(500, "text/plain", "internal error");
+        }
+        Reply::new(404, "text/plain", "not found")
+    });
+    let emu = emulator();
+    let client = Client::start(&emu, &args(&["--mcp.server-url", &mcp.url("/mcp")]));
+    let body = client.wait_for("/readyz", 503, "mcp probe failed: ", WAIT);
+    assert!(body.contains("HTTP 500 to server/discover"), "{body}");
+    let st = api(&client, "/api/status");
+    let main = st["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "main")
+        .unwrap()
+        .clone();
+    assert_eq!(main["enabled"], false, "{main}");
+    assert_eq!(main["reason"], "initial mcp probe failed", "{main}");
+    assert_eq!(main["probe_status"], "failed", "{main}");
+}
