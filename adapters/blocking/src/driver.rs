@@ -302,13 +302,19 @@ fn same_startup(
     a: &tunnel_core::engine::StartupReport,
     b: &tunnel_core::engine::StartupReport,
 ) -> bool {
+    let key = |r: &tunnel_core::oauth::startup::Report| {
+        (
+            r.done,
+            r.attempts.len(),
+            r.error.clone(),
+            r.found.as_ref().map(|f| f.url.clone()),
+            r.auth_server
+                .as_ref()
+                .map(|a| (a.attempts.len(), a.selected_url.clone(), a.error.clone())),
+        )
+    };
     a.started == b.started
         && a.probe == b.probe
         && a.oauth_pending == b.oauth_pending
-        && a.oauth
-            .as_ref()
-            .map(|r| (r.done, r.attempts.len(), r.error.clone()))
-            == b.oauth
-                .as_ref()
-                .map(|r| (r.done, r.attempts.len(), r.error.clone()))
+        && a.oauth.as_ref().map(key) == b.oauth.as_ref().map(key)
 }
