@@ -143,7 +143,6 @@ async function setLevel(level) {
     const j = await r.json();
     showLevel(j.level);
     $("level-status").textContent = "level is " + j.level;
-    pollLogs();
   } catch (e) {
     $("level-status").textContent = "could not switch: " + e.message;
   }
@@ -183,34 +182,97 @@ function applyFilter() {
   $("log-count").textContent = shown + " of " + state.lines.length + " buffered events shown";
 }
 
-let polling = false;
-async function pollLogs() {
-  if (polling) return;
-  polling = true;
+function addEvents(events) {
+  const list = $("log-list");
+  const frag = document.createDocumentFragment();
+  let added = 0;
+  for (const ev of events) {
+    if (ev.seq <= state.lastSeq) continue;
+    state.lastSeq = ev.seq;
+    const el = logElement(ev);
+    const line = { el, hay: (ev.level + " " + ev.message + " " + ((ev.attrs || {}).target || "")).toLowerCase() };
+    el.hidden = !matches(line);
+    state.lines.push(line);
+    frag.appendChild(el);
+    added++;
+  }
+  list.appendChild(frag);
+  const cap = Math.min(MAX_LINES, Math.max(state.capacity, 1));
+  while (state.lines.length > cap) state.lines.shift().el.remove();
+  if (added) {
+    applyFilter();
+    if ($("log-follow").checked) list.scrollTop = list.scrollHeight;
+  }
+}
+
+// The Logs tab follows /api/logs/stream (server-sent events); the buffer is loaded once
+// first. EventSource reconnects by itself, sending the last id it saw.
+let source = null;
+async function followLogs() {
+  if (source) return;
+  source = "starting";
   try {
-    const j = await getJSON("/api/logs?limit=5000&after=" + state.lastSeq);
-    const list = $("log-list");
-    const frag = document.createDocumentFragment();
-    for (const ev of j.events) {
-      if (ev.seq <= state.lastSeq) continue;
-      state.lastSeq = ev.seq;
-      const el = logElement(ev);
-      const line = { el, hay: (ev.level + " " + ev.message + " " + ((ev.attrs || {}).target || "")).toLowerCase() };
-      el.hidden = !matches(line);
-      state.lines.push(line);
-      frag.appendChild(el);
-    }
-    list.appendChild(frag);
-    const cap = Math.min(MAX_LINES, Math.max(state.capacity, 1));
-    while (state.lines.length > cap) state.lines.shift().el.remove();
-    if (j.events.length) {
-      applyFilter();
-      if ($("log-follow").checked) list.scrollTop = list.scrollHeight;
-    }
+    addEvents((await getJSON("/api/logs?limit=5000&after=" + state.lastSeq)).events);
   } catch (e) {
     $("log-count").textContent = "Cannot load logs: " + e.message;
-  } finally {
-    polling = false;
+  }
+  source = new EventSource("/api/logs/stream?after=" + state.lastSeq);
+  source.addEventListener("open", () => { $("log-stream-state").textContent = "following the live log stream"; });
+  source.addEventListener("log", m => {
+    try { addEvents([JSON.parse(m.data)]); } catch (e) { /* a malformed event is skipped */ }
+  });
+  source.addEventListener("error", () => { $("log-stream-state").textContent = "log stream interrupted; reconnecting…"; });
+}
+
+function attemptRow(url, kind, status, problem) {
+  return row([url, kind, status == null ? "no answer" : String(status), problem || ""]);
+}
+
+function renderOAuth(o, sys) {
+  const probe = sys.main_channel_probe_status || "ok";
+  set("probe-state", probe);
+  $("probe-state").className = "big " + ({ ok: "ok", "auth-required": "ok", timeout: "warn", pending: "warn" }[probe] || "bad");
+  $("probe-error").textContent = sys.main_channel_probe_error || "";
+  let st, cls;
+  if (!o.started) { st = "not run"; cls = "warn"; }
+  else if (o.pending) { st = "pending"; cls = "warn"; }
+  else if (o.error) { st = "failed"; cls = "bad"; }
+  else if (o.disabled) { st = "not applicable"; cls = "ok"; }
+  else if (o.metadata_source === "not_advertised") { st = "not advertised (no OAuth)"; cls = "ok"; }
+  else if (o.metadata && o.metadata.url) { st = "found"; cls = "ok"; }
+  else { st = "—"; cls = ""; }
+  set("oauth-state", st);
+  $("oauth-state").className = "big " + cls;
+  $("oauth-error").textContent = o.error || o.disabled || "";
+  $("oauth-error").className = o.error ? "reason" : "muted";
+  $("oauth-fix").textContent = o.fix ? "Fix: " + o.fix : "";
+  $("oauth-warning").textContent = o.auth_server_warning || "";
+  const m = o.metadata || {};
+  const asm = m.auth_server_metadata || {};
+  const doc = asm.metadata || {};
+  set("oauth-source", o.metadata_source);
+  set("oauth-metadata-url", m.url ? m.url + " (HTTP " + m.status_code + ")" : null);
+  set("oauth-resource", m.body && m.body.resource);
+  set("oauth-as", o.selected_authorization_server);
+  set("oauth-as-url", asm.selected_url);
+  set("oauth-token", doc.token_endpoint);
+  set("oauth-registration", doc.registration_endpoint);
+  set("oauth-mode", o.auth_server_metadata_mode);
+  const rows = [];
+  if (!(m.attempts || []).length) {
+    for (const u of o.discovery_urls || []) rows.push(attemptRow(u, "candidate", null, "not tried yet"));
+  }
+  for (const a of m.attempts || []) rows.push(attemptRow(a.url, a.source + (a.selected ? " (selected)" : ""), a.status_code, a.error));
+  for (const a of asm.attempts || []) rows.push(attemptRow(a.url, a.document + " " + a.path_style + (a.selected ? " (selected)" : ""), a.status_code, a.error || a.warning));
+  $("oauth-attempts").replaceChildren(...rows);
+}
+
+async function refreshOAuth() {
+  try {
+    const [o, sys] = await Promise.all([getJSON("/api/oauth"), getJSON("/api/system")]);
+    renderOAuth(o, sys);
+  } catch (e) {
+    $("oauth-error").textContent = "Cannot load OAuth state: " + e.message;
   }
 }
 
@@ -218,7 +280,9 @@ function showTab(name) {
   for (const b of document.querySelectorAll("nav .tab")) b.classList.toggle("active", b.dataset.tab === name);
   $("panel-overview").hidden = name !== "overview";
   $("panel-logs").hidden = name !== "logs";
-  if (name === "logs") pollLogs();
+  $("panel-oauth").hidden = name !== "oauth";
+  if (name === "logs") followLogs();
+  if (name === "oauth") refreshOAuth();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -227,7 +291,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("log-filter").addEventListener("input", e => { state.filter = e.target.value.trim(); applyFilter(); });
   $("bundle-minutes").addEventListener("change", e => { $("bundle-link").href = "/api/logs/export?minutes=" + e.target.value; });
   refreshStatus();
-  pollLogs();
+  refreshOAuth();
+  followLogs();
   setInterval(refreshStatus, 2000);
-  setInterval(pollLogs, 1000);
+  setInterval(() => { if (!$("panel-oauth").hidden) refreshOAuth(); }, 2000);
 });

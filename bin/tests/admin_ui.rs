@@ -557,7 +557,9 @@ fn secret_canaries_never_leak_into_logs_metrics_the_bundle_or_the_api() {
             "tunnel-client.logs.ndjson",
             "tunnel-client.metrics.prom",
             "admin/status.json",
-            "admin/harpoon.json"
+            "admin/harpoon.json",
+            "admin/system.json",
+            "admin/oauth.json"
         ]
     );
     for (name, data) in &members {
@@ -598,6 +600,17 @@ fn secret_canaries_never_leak_into_logs_metrics_the_bundle_or_the_api() {
     let status_json: serde_json::Value =
         serde_json::from_str(&member("admin/status.json")).unwrap();
     assert_eq!(status_json["control_plane_tunnel_id"], emu.tunnel_id());
+    let oauth_json: serde_json::Value = serde_json::from_str(&member("admin/oauth.json")).unwrap();
+    assert_eq!(
+        oauth_json["auth_server_metadata_mode"],
+        "authorization_servers[0] only (source of truth)"
+    );
+    let system_json: serde_json::Value =
+        serde_json::from_str(&member("admin/system.json")).unwrap();
+    assert!(
+        system_json["main_channel_probe_status"].is_string(),
+        "{system_json}"
+    );
 
     // The process's own log output: the file (json at trace) and whatever went to the
     // terminal.
@@ -633,4 +646,66 @@ fn open_web_ui_without_a_browser_is_a_log_line_not_a_failure() {
     assert!(client
         .logs()
         .contains(&format!("web UI: {}/ui", client.health)));
+}
+
+/// `/api/logs/stream` is server-sent events: the backlog after `?after=`, then new events
+/// as they are logged (here the level switch's own line), each `event: log` with the
+/// sequence number as `id`.
+#[test]
+fn log_stream_sends_the_backlog_then_follows() {
+    let emu = emulator();
+    let mcp = stub();
+    let client = Client::start(&emu, &["--mcp.server-url".into(), mcp.url()]);
+    let addr = client.health.trim_start_matches("http://").to_string();
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET /api/logs/stream?after=0 HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    let mut read_until = |needle: &str, seen: &mut String| {
+        let end = Instant::now() + Duration::from_secs(10);
+        while !seen.contains(needle) {
+            assert!(Instant::now() < end, "{needle:?} not in:\n{seen}");
+            match s.read(&mut buf) {
+                Ok(0) => panic!("stream closed:\n{seen}"),
+                Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                Err(e) => panic!("{e}:\n{seen}"),
+            }
+        }
+    };
+    read_until("\r\n\r\n", &mut seen);
+    let head = seen.clone();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/event-stream"),
+        "{head}"
+    );
+    assert!(
+        !head.to_ascii_lowercase().contains("content-length"),
+        "{head}"
+    );
+    read_until("event: log\nid: 1\ndata: {", &mut seen);
+    let r = request(
+        &client.health,
+        "PUT",
+        "/api/log-level",
+        &[],
+        br#"{"level":"debug"}"#,
+    );
+    assert_eq!(r.status, 200);
+    read_until("runtime log level updated", &mut seen);
+    let line = seen
+        .lines()
+        .find(|l| l.starts_with("data: ") && l.contains("runtime log level updated"))
+        .unwrap();
+    let ev: serde_json::Value = serde_json::from_str(&line["data: ".len()..]).unwrap();
+    assert!(
+        ev["seq"].as_u64().unwrap() > 1 && ev["level"] == "DEBUG",
+        "{ev}"
+    );
 }

@@ -127,6 +127,16 @@ fn go_families_are_exported_with_bounded_labels() {
         values(&s, http, "server_address"),
         BTreeSet::from(["127.0.0.1".into()])
     );
+    // Request body sizes, same labels: response POSTs and MCP POSTs carry bodies, polls
+    // none.
+    let body = "http_client_request_body_size_bytes";
+    let posted = format!("http_route=\"/v1/tunnels/{tid}/response\"");
+    assert!(sum(&s, &format!("{body}_count"), &posted) >= 4.0);
+    assert!(sum(&s, &format!("{body}_sum"), &posted) > 100.0);
+    assert!(sum(&s, &format!("{body}_sum"), "http_route=\"/mcp\"") > 50.0);
+    let polled = format!("http_route=\"/v1/tunnels/{tid}/poll\"");
+    assert!(sum(&s, &format!("{body}_count"), &polled) >= 1.0);
+    assert_eq!(sum(&s, &format!("{body}_sum"), &polled), 0.0);
     let series = s
         .iter()
         .filter(|(n, _, _)| n.starts_with("http_client_request_duration_seconds"))
@@ -135,4 +145,57 @@ fn go_families_are_exported_with_bounded_labels() {
         "http_client_request_duration_seconds: {series} sample lines over {} routes",
         routes.len()
     );
+}
+
+/// The standard `process_*` families are there with plausible values, and a 401 poll is
+/// counted as a failed poll (`commands_poll_errors_total{error_kind="other"}`, Go's
+/// accounting) as well as in `tunnel_client_auth_rejected_total`.
+#[test]
+fn process_families_and_401_poll_accounting() {
+    let emu = Emulator::start(EmulatorConfig::default()).expect("emulator");
+    let mcp = McpStub::start(StubConfig::default()).expect("stub");
+    let client = Client::start(&emu, &["--mcp.server-url".into(), mcp.url()]);
+    client.wait_for("/readyz", 200, "ready", WAIT);
+    let s = samples(&client);
+    for family in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_virtual_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+    ] {
+        let v: Vec<f64> = s
+            .iter()
+            .filter(|(n, _, _)| n == family)
+            .map(|(_, _, v)| *v)
+            .collect();
+        assert_eq!(v.len(), 1, "{family}: one sample");
+        // CPU time of a fresh, idle process may still be 0 ticks.
+        assert!(
+            v[0] > 0.0 || family == "process_cpu_seconds_total",
+            "{family} = {}",
+            v[0]
+        );
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let start = sum(&s, "process_start_time_seconds", "");
+    assert!(
+        start <= now && start > now - 300.0,
+        "start {start}, now {now}"
+    );
+    assert!(sum(&s, "process_resident_memory_bytes", "") > 1e6);
+
+    let before = sum(&s, "commands_poll_errors_total", "error_kind=\"other\"");
+    emu.script_poll(Fault::status(401));
+    client.wait_for("/readyz", 503, "HTTP 401", WAIT);
+    let s = samples(&client);
+    assert!(
+        sum(&s, "commands_poll_errors_total", "error_kind=\"other\"") >= before + 1.0,
+        "a 401 poll counts as a poll error"
+    );
+    assert!(sum(&s, "tunnel_client_auth_rejected_total", "") >= 1.0);
 }

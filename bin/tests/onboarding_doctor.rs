@@ -561,8 +561,8 @@ fn probes_use_runs_proxy_headers_ca_bundle_and_client_certificate() {
     assert_eq!(prm.header("X-Discovery-Test"), Some("d-1"));
     assert_eq!(
         prm.header("X-Mcp-Test"),
-        None,
-        "MCP extra headers only go to the MCP path"
+        Some("mcp-1"),
+        "discovery carries the MCP extra headers on any path of the MCP origin, as run does (Go §2.10)"
     );
     let meta = r
         .emu

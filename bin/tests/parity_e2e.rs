@@ -516,18 +516,22 @@ fn every_control_plane_request_carries_one_instance_id() {
 }
 
 /// §11.17: without the static header a gateway requires, an `oauth_discovery` fails (every
-/// request is refused) and nothing is posted: the service times the request out.
+/// request is refused). Unlike Go (which posts nothing and leaves the service to time the
+/// request out) an error response says why at once.
 #[test]
-fn oauth_discovery_without_the_gateway_header_posts_nothing() {
+fn oauth_discovery_without_the_gateway_header_posts_an_error() {
     let target = gated_oauth_server("k1");
     let emu = emulator();
-    let client = Client::start(&emu, &args(&["--mcp.server-url", &target.url("/mcp")]));
-    let id = emu.enqueue(CommandSpec::oauth_discovery());
-    wait_until("the discovery's outcome in the log", || {
-        client.logs().contains("oauth discovery for command")
-    });
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(emu.responses_for(&id).is_empty(), "{:?}", emu.responses());
+    let _client = Client::start(&emu, &args(&["--mcp.server-url", &target.url("/mcp")]));
+    let p = discover(&emu);
+    assert_eq!(p.resp_type, "oauth_discovery_response", "{p:?}");
+    assert_eq!(p.resp_code, 502, "{p:?}");
+    let err = &p.resp_json.as_ref().expect("an error body")["error"];
+    assert_eq!(err["code"], "oauth_discovery_failed", "{err}");
+    assert!(
+        err["message"].as_str().unwrap_or("").contains("status 403"),
+        "{err}"
+    );
     let seen = target.seen();
     assert!(
         seen.iter().any(|s| s.path.starts_with("/.well-known/")),

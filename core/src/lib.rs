@@ -18,6 +18,7 @@ pub mod headers;
 pub mod http_head;
 pub mod io_error;
 pub mod mcp_http;
+pub mod mcp_probe;
 pub mod ndjson;
 pub mod oauth;
 pub mod proxy_route;

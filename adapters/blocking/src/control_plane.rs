@@ -178,7 +178,13 @@ pub(crate) fn post(
     limits: Limits,
     tx: &Sender<ToDriver>,
 ) {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    // Stated up front (ureq would send the same length): the timing middleware reads it
+    // for `http_client_request_body_size_bytes`.
+    parts.headers.insert(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from(body.len()),
+    );
     let request = Request::from_parts(parts, &body[..]);
     let (_, result) = send(agent, request, timeout, limits);
     let result = result.map_err(|(kind, e)| {

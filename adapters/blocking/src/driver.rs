@@ -247,12 +247,16 @@ impl Driver {
         let readiness = if stopped {
             Err("stopped".to_string())
         } else {
-            self.engine.readiness(now)
+            self.engine.readiness_with_note(now)
         };
+        let ready_note = readiness.clone().ok().flatten();
+        let readiness = readiness.map(|_| ());
         let in_flight = status.unfinished();
         let snapshot = Snapshot {
             status,
             readiness,
+            ready_note,
+            startup: self.startup_report(),
             stats: std::sync::Arc::clone(self.engine.stats()),
             stdio_restarts: self.stdio_restarts,
             in_flight,
@@ -261,6 +265,17 @@ impl Driver {
             updated_at: now,
         };
         self.published.set(snapshot);
+    }
+
+    /// The startup report, shared: copied only when it changed since the last publish.
+    fn startup_report(&self) -> Arc<tunnel_core::engine::StartupReport> {
+        let last = self.published.get();
+        let now = self.engine.startup_report();
+        if same_startup(&last.startup, now) {
+            Arc::clone(&last.startup)
+        } else {
+            Arc::new(now.clone())
+        }
     }
 
     /// Interrupts and stops every I/O thread; none is joined here (see `Runtime::join`).
@@ -280,4 +295,26 @@ impl Driver {
             procs.shutdown();
         }
     }
+}
+
+/// Cheap comparison of two startup reports (what readers can see change).
+fn same_startup(
+    a: &tunnel_core::engine::StartupReport,
+    b: &tunnel_core::engine::StartupReport,
+) -> bool {
+    let key = |r: &tunnel_core::oauth::startup::Report| {
+        (
+            r.done,
+            r.attempts.len(),
+            r.error.clone(),
+            r.found.as_ref().map(|f| f.url.clone()),
+            r.auth_server
+                .as_ref()
+                .map(|a| (a.attempts.len(), a.selected_url.clone(), a.error.clone())),
+        )
+    };
+    a.started == b.started
+        && a.probe == b.probe
+        && a.oauth_pending == b.oauth_pending
+        && a.oauth.as_ref().map(key) == b.oauth.as_ref().map(key)
 }

@@ -35,6 +35,9 @@ pub struct HttpTiming<'a> {
     pub status: Option<u16>,
     pub error: Option<TransportError>,
     pub duration: Duration,
+    /// Bytes of request body: the stated `Content-Length`, 0 for a bodiless `GET`, `HEAD`
+    /// or `DELETE`, `None` when unknown.
+    pub request_body_size: Option<u64>,
 }
 
 /// Receives a [`HttpTiming`] per request.
@@ -56,6 +59,16 @@ impl Middleware for Timing {
         let method = request.method().clone();
         let uri = request.uri().clone();
         let version = request.version();
+        let request_body_size = request
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .or(matches!(
+                method,
+                http::Method::GET | http::Method::HEAD | http::Method::DELETE
+            )
+            .then_some(0));
         let start = Instant::now();
         let result = next.handle(request);
         let duration = start.elapsed();
@@ -71,6 +84,7 @@ impl Middleware for Timing {
             status,
             error,
             duration,
+            request_body_size,
         });
         result
     }

@@ -102,6 +102,12 @@ impl McpBinding for HttpBinding {
                 ..
             } => {
                 tunnel_core::mcp_http::json_content_type_unless_set(&mut headers);
+                // Stated up front (ureq would send the same length): the timing
+                // middleware reads it for `http_client_request_body_size_bytes`.
+                headers.insert(
+                    http::header::CONTENT_LENGTH,
+                    http::HeaderValue::from(message.get().len()),
+                );
                 self.pool.submit(move || {
                     let body = message.get().as_bytes();
                     exchange(&agent, Method::POST, url, headers, body, bound, &sink);
@@ -136,9 +142,27 @@ impl McpBinding for HttpBinding {
                     self.pool.submit(move || {
                         let proxy = foreign.proxy_for(&uri.to_string());
                         if body.is_empty() {
-                            exchange_via(&foreign.agent, proxy, method, uri, headers, (), bound, &sink)
+                            exchange_via(
+                                &foreign.agent,
+                                proxy,
+                                method,
+                                uri,
+                                headers,
+                                (),
+                                bound,
+                                &sink,
+                            )
                         } else {
-                            exchange_via(&foreign.agent, proxy, method, uri, headers, &body[..], bound, &sink)
+                            exchange_via(
+                                &foreign.agent,
+                                proxy,
+                                method,
+                                uri,
+                                headers,
+                                &body[..],
+                                bound,
+                                &sink,
+                            )
                         }
                     });
                 }

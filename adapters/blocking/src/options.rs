@@ -82,6 +82,9 @@ pub struct RuntimeOptions {
     /// Sees every action and input at the engine boundary, on the driver thread (trace
     /// recording: `run --record-trace`).
     pub tap: Option<Arc<dyn Tap>>,
+    /// Run the startup checks of an HTTP `main` binding (MCP probe, OAuth discovery) that
+    /// feed readiness; `None` (the default) skips them.
+    pub startup_checks: Option<tunnel_core::engine::StartupChecks>,
 }
 
 impl Default for RuntimeOptions {
@@ -100,6 +103,7 @@ impl Default for RuntimeOptions {
             max_error_body: 64 * 1024,
             posters: 4,
             tap: None,
+            startup_checks: None,
         }
     }
 }
@@ -123,6 +127,7 @@ impl fmt::Debug for RuntimeOptions {
             .field("max_error_body", &self.max_error_body)
             .field("posters", &self.posters)
             .field("tap", &self.tap.as_ref().map(|_| "<tap>"))
+            .field("startup_checks", &self.startup_checks)
             .finish()
     }
 }

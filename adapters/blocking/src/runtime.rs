@@ -299,9 +299,14 @@ impl Runtime {
         if let Some(url) = main_url {
             engine.set_oauth_target(url);
         }
+        if let Some(checks) = opts.startup_checks {
+            engine.start_checks(Instant::now(), checks);
+        }
         let status = engine.status();
         let published = Published::new(Snapshot {
             readiness: Err("starting".to_string()),
+            ready_note: None,
+            startup: Arc::new(engine.startup_report().clone()),
             status,
             stats: Arc::clone(engine.stats()),
             stdio_restarts: 0,

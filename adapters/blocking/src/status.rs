@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tunnel_core::engine::{Stats, Status};
+
 use tunnel_core::wire::metadata::TunnelMetadata;
 
 /// One consistent view of the runtime.
@@ -17,6 +18,10 @@ use tunnel_core::wire::metadata::TunnelMetadata;
 pub struct Snapshot {
     pub status: Status,
     pub readiness: Result<(), String>,
+    /// When ready, what the `/readyz` body adds (`mcp initialize requires auth: …`).
+    pub ready_note: Option<String>,
+    /// The startup checks (MCP probe, OAuth discovery): `/api/oauth`, `/api/status`.
+    pub startup: Arc<tunnel_core::engine::StartupReport>,
     /// The engine's counters (one registry for `/metrics`, the admin UI and the bundle).
     pub stats: Arc<Stats>,
     /// stdio children restarted after they went away (all channels); counted here until

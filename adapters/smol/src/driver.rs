@@ -104,6 +104,9 @@ impl Driver {
         if let Some(Binding::Http(url)) = bindings.get(&ChannelName::main()) {
             engine.set_oauth_target(url.clone());
         }
+        if let Some(checks) = opts.startup_checks {
+            engine.start_checks(Instant::now(), checks);
+        }
         // Last: a child is only started once nothing else can fail the start (a failing
         // second channel drops the first one's child, which kills it).
         let mut stdio = Vec::new();

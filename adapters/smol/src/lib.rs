@@ -107,6 +107,9 @@ pub struct RuntimeOptions {
     pub observer: Option<Observer>,
     /// Sees every action and input at the engine boundary (trace recording).
     pub tap: Option<Arc<dyn Tap>>,
+    /// Run the startup checks of an HTTP `main` binding (MCP probe, OAuth discovery) that
+    /// feed readiness; `None` (the default) skips them.
+    pub startup_checks: Option<tunnel_core::engine::StartupChecks>,
 }
 
 impl Default for RuntimeOptions {
@@ -122,6 +125,7 @@ impl Default for RuntimeOptions {
             max_error_body: 64 * 1024,
             observer: None,
             tap: None,
+            startup_checks: None,
         }
     }
 }

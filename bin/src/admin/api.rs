@@ -40,6 +40,9 @@ pub fn route(
             | "/api/harpoon/status"
             | "/api/harpoon/targets"
             | "/api/harpoon/calls"
+            | "/api/oauth"
+            | "/api/system"
+            | "/api/logs/stream"
     ) || path.starts_with("/assets/");
     if !known {
         return None;
@@ -67,6 +70,9 @@ pub fn route(
                 req.query_param("limit").as_deref(),
             ),
         ),
+        "/api/logs/stream" => super::log_stream::stream(&admin.logs, req),
+        "/api/oauth" => json_response(200, &super::oauth_api::oauth(&runtime.snapshot())),
+        "/api/system" => json_response(200, &super::oauth_api::system(admin, &runtime.snapshot())),
         p => assets::asset(p).unwrap_or_else(|| Response::text(404, "not found\n")),
     };
     Some(no_store(resp))
@@ -212,6 +218,7 @@ pub fn status(admin: &Admin, snap: &Snapshot) -> Value {
         "readiness": {
             "ready": snap.readiness.is_ok(),
             "reason": snap.readiness.as_ref().err(),
+            "note": snap.ready_note,
         },
         "commands": {
             "in_flight": snap.in_flight,
@@ -232,6 +239,7 @@ pub fn status(admin: &Admin, snap: &Snapshot) -> Value {
             "buffer_capacity": admin.logs.capacity(),
         },
     });
+    super::oauth_api::extend_status(&mut v, snap);
     redact::json(&mut v);
     v
 }
@@ -348,6 +356,8 @@ fn export(admin: &Admin, runtime: &RuntimeHandle, metrics: &Metrics, req: &Reque
             metrics: &metrics_text,
             status: status(admin, &snap),
             harpoon: admin.harpoon.snapshot(),
+            system: super::oauth_api::system(admin, &snap),
+            oauth: super::oauth_api::oauth(&snap),
             minutes,
             now,
         },

@@ -416,6 +416,9 @@ pub struct Live<'a> {
     pub status: Value,
     /// Harpoon's status, targets and last calls (`admin/harpoon.json`).
     pub harpoon: Value,
+    /// `/api/system` and `/api/oauth` (already redacted by their handlers).
+    pub system: Value,
+    pub oauth: Value,
     pub minutes: u64,
     pub now: SystemTime,
 }
@@ -439,6 +442,9 @@ pub fn build(inputs: &Inputs, live: Live<'_>) -> (String, Vec<u8>) {
         "{}\n",
         serde_json::to_string_pretty(&status).unwrap_or_default()
     );
+    let pretty = |v: &Value| format!("{}\n", serde_json::to_string_pretty(v).unwrap_or_default());
+    let system_text = pretty(&live.system);
+    let oauth_text = pretty(&live.oauth);
     let metrics = redact::string(live.metrics);
     let mut harpoon = live.harpoon;
     redact::json(&mut harpoon);
@@ -455,6 +461,8 @@ pub fn build(inputs: &Inputs, live: Live<'_>) -> (String, Vec<u8>) {
         "tunnel-client.metrics.prom",
         "admin/status.json",
         "admin/harpoon.json",
+        "admin/system.json",
+        "admin/oauth.json",
     ];
     let manifest = json!({
         "generated_at": crate::logging::rfc3339_millis(live.now),
@@ -505,6 +513,14 @@ pub fn build(inputs: &Inputs, live: Live<'_>) -> (String, Vec<u8>) {
             name: files[6],
             data: harpoon_text.as_bytes(),
         },
+        Member {
+            name: files[7],
+            data: system_text.as_bytes(),
+        },
+        Member {
+            name: files[8],
+            data: oauth_text.as_bytes(),
+        },
     ];
     let name = format!("tunnel-client-logs-{}.tar.gz", compact_time(live.now));
     (name, tar_gz(&members, live.now))
@@ -528,7 +544,15 @@ tunnel-client.runtime.yaml  argv, relevant environment variables, the config fil
 tunnel-client.logs.ndjson   buffered log events of the window, one JSON object per line
 tunnel-client.metrics.prom  a /metrics snapshot (Prometheus text format)
 admin/status.json           what the admin UI's overview showed (/api/status)
-admin/harpoon.json          Harpoon's status, targets and last calls (/api/harpoon/*)
+            data: harpoon_text.as_bytes(),
+        },
+        Member {
+            name: files[7],
+            data: system_text.as_bytes(),
+        },
+        Member {
+            name: files[8],
+            data: oauth_text.as_bytes(),
 
 Redacted before writing: API keys, bearer tokens, cookies, shard tokens, extra-header values,
 URL userinfo, query strings and fragments in configuration URLs, secret-looking query

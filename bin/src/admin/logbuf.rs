@@ -3,7 +3,7 @@
 //! monotonic from 1 so the page can ask for "everything after N".
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::SystemTime;
 
 use log::Level;
@@ -50,6 +50,8 @@ pub fn go_level(l: Level) -> &'static str {
 pub struct LogBuffer {
     capacity: usize,
     inner: Mutex<Ring>,
+    /// Wakes `/api/logs/stream` subscribers when an event arrives.
+    arrived: Condvar,
 }
 
 #[derive(Debug, Default)]
@@ -66,6 +68,7 @@ impl LogBuffer {
                 events: VecDeque::new(),
                 next_seq: 1,
             }),
+            arrived: Condvar::new(),
         }
     }
 
@@ -88,6 +91,26 @@ impl LogBuffer {
             target: e.target.clone(),
             message: e.message.clone(),
         });
+        drop(r);
+        self.arrived.notify_all();
+    }
+
+    /// The newest `limit` events with `seq > after`, waiting up to `timeout` for one to
+    /// arrive when there is none yet (empty on timeout).
+    pub fn wait_after(
+        &self,
+        after: u64,
+        limit: usize,
+        timeout: std::time::Duration,
+    ) -> Vec<LogEvent> {
+        let r = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let (r, _) = self
+            .arrived
+            .wait_timeout_while(r, timeout, |r| r.next_seq <= after + 1)
+            .unwrap_or_else(|p| p.into_inner());
+        let newer: Vec<&LogEvent> = r.events.iter().filter(|e| e.seq > after).collect();
+        let skip = newer.len().saturating_sub(limit);
+        newer.into_iter().skip(skip).cloned().collect()
     }
 
     /// The newest `limit` events with `seq > after`, oldest first.

@@ -10,7 +10,9 @@ pub mod browser;
 pub mod bundle;
 pub mod harpoon;
 pub mod harpoon_mcp;
+pub mod log_stream;
 pub mod logbuf;
+pub mod oauth_api;
 pub mod redact;
 pub mod targz;
 

@@ -130,10 +130,15 @@ fn handle(app: &App, req: &Request) -> Response {
     let plain = "text/plain; charset=utf-8";
     match (get, path) {
         (true, "/healthz") => text(200, "live\n".into(), plain),
-        (true, "/readyz") => match app.runtime.readiness() {
-            Ok(()) => text(200, "ready\n".into(), plain),
-            Err(reason) => text(503, format!("{reason}\n"), plain),
-        },
+        (true, "/readyz") => {
+            let snap = app.runtime.snapshot();
+            match (&snap.readiness, &snap.ready_note) {
+                (Ok(()), None) => text(200, "ready\n".into(), plain),
+                // Go's wording: `ready (mcp initialize requires auth: …)`.
+                (Ok(()), Some(note)) => text(200, format!("ready ({note})\n"), plain),
+                (Err(reason), _) => text(503, format!("{reason}\n"), plain),
+            }
+        }
         (true, "/metrics") => {
             let snap = app.runtime.snapshot();
             text(

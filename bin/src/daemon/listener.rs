@@ -150,6 +150,22 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// A streamed body instead of `body` (server-sent events): written after the head,
+    /// without `Content-Length`, on the request's own thread; the connection closes after.
+    pub stream: Option<Streamer>,
+}
+
+/// The function that writes a streamed body.
+pub type StreamFn = dyn Fn(&mut dyn Write) + Send + Sync;
+
+/// Writes a streamed body until it is done or a write fails (the client went away).
+#[derive(Clone)]
+pub struct Streamer(pub Arc<StreamFn>);
+
+impl std::fmt::Debug for Streamer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Streamer")
+    }
 }
 
 impl Response {
@@ -158,6 +174,15 @@ impl Response {
             status,
             headers: vec![("Content-Type".into(), content_type.into())],
             body: body.into(),
+            stream: None,
+        }
+    }
+
+    /// A `200` whose body `streamer` writes as it goes.
+    pub fn streaming(content_type: &str, streamer: Streamer) -> Response {
+        Response {
+            stream: Some(streamer),
+            ..Response::new(200, content_type, Vec::new())
         }
     }
 
@@ -296,6 +321,17 @@ fn serve_request(
     }
     let head_only = req.method == "HEAD";
     let resp = handler(&req);
+    if let Some(streamer) = &resp.stream {
+        let mut head = encode_response(&resp, false, true);
+        // No length: the body ends when the connection closes.
+        let cut = head.len() - b"Content-Length: 0\r\nConnection: close\r\n\r\n".len();
+        head.truncate(cut);
+        head.extend_from_slice(b"Connection: close\r\n\r\n");
+        if stream.write_all(&head).and_then(|_| stream.flush()).is_ok() && !head_only {
+            (streamer.0)(&mut stream);
+        }
+        return None;
+    }
     if resp.status >= 500 || carry.len() > limits.max_header_bytes {
         keep_alive = false;
     }

@@ -128,6 +128,8 @@ struct Inner {
     /// Harpoon call latency (ms) and response size (bytes) by (label, status_class,
     /// outcome): labels are configured targets or `__unknown__`.
     harpoon: BTreeMap<(String, &'static str, &'static str), (Histogram, Histogram)>,
+    /// `http_client_request_body_size_bytes`, same labels (OTel default buckets).
+    http_body: BTreeMap<HttpKey, Histogram>,
 }
 
 /// The histograms (the counters are the engine's).
@@ -244,6 +246,14 @@ impl Metrics {
                 .entry(error)
                 .or_default()
                 .observe(t.duration.as_secs_f64());
+        }
+        if let Some(size) = t.request_body_size {
+            if m.http_body.len() < MAX_HTTP_SERIES || m.http_body.contains_key(&key) {
+                m.http_body
+                    .entry(key.clone())
+                    .or_default()
+                    .observe(size as f64);
+            }
         }
         if m.http.len() < MAX_HTTP_SERIES || m.http.contains_key(&key) {
             m.http
@@ -435,24 +445,18 @@ impl Metrics {
             "Duration of HTTP client requests (control plane and MCP) to the response head.",
         );
         for (k, h) in &m.http {
-            let mut labels = format!(
-                "http_request_method=\"{}\",http_route=\"{}\",network_protocol_name=\"http\",network_protocol_version=\"{}\",server_address=\"{}\",server_port=\"{}\",url_scheme=\"{}\"",
-                k.method,
-                escape(&k.route),
-                k.protocol_version,
-                escape(&k.server_address),
-                k.server_port,
-                escape(&k.scheme),
-            );
-            if let Some(code) = k.status {
-                let _ = write!(labels, ",http_response_status_code=\"{code}\"");
-            }
-            if let Some(e) = k.error_type {
-                let _ = write!(labels, ",error_type=\"{e}\"");
-            }
-            h.render(&mut out, name, &labels);
+            h.render(&mut out, name, &http_labels(k));
         }
-
+        let name = "http_client_request_body_size_bytes";
+        header(
+            &mut out,
+            name,
+            "histogram",
+            "Size of HTTP client request bodies (control plane and MCP).",
+        );
+        for (k, h) in &m.http_body {
+            h.render(&mut out, name, &http_labels(k));
+        }
         gauge(&mut out, "liveness", "1 while the process serves.", 1.0);
         gauge(
             &mut out,
@@ -507,8 +511,31 @@ impl Metrics {
             "Commands taken and not finished (queued + running + posting).",
             snap.in_flight as f64,
         );
+        if let Some(p) = super::process_metrics::read() {
+            super::process_metrics::render(&mut out, &p);
+        }
         out
     }
+}
+
+/// otelhttp's labels of one HTTP client series.
+fn http_labels(k: &HttpKey) -> String {
+    let mut labels = format!(
+        "http_request_method=\"{}\",http_route=\"{}\",network_protocol_name=\"http\",network_protocol_version=\"{}\",server_address=\"{}\",server_port=\"{}\",url_scheme=\"{}\"",
+        k.method,
+        escape(&k.route),
+        k.protocol_version,
+        escape(&k.server_address),
+        k.server_port,
+        escape(&k.scheme),
+    );
+    if let Some(code) = k.status {
+        let _ = write!(labels, ",http_response_status_code=\"{code}\"");
+    }
+    if let Some(e) = k.error_type {
+        let _ = write!(labels, ",error_type=\"{e}\"");
+    }
+    labels
 }
 
 /// The engine says `request` / `client_response`; Go's label says `call` / `notification`.

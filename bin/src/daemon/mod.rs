@@ -13,6 +13,7 @@ pub mod health;
 pub mod listener;
 pub mod metrics;
 pub mod notify;
+pub mod process_metrics;
 pub mod routes;
 pub mod settings;
 mod signals;
@@ -176,9 +177,8 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         probe.local_addr().unwrap_or(health_addr)
     };
 
-    if !cfg.mcp.startup_wait_timeout.is_zero() {
-        wait_for_main_target(&cfg);
-    }
+    // `--mcp.startup-wait-timeout` is the engine's: its startup probe retries refused
+    // connections and holds the first poll until it settles.
     let argv: Vec<String> = std::env::args().collect();
     let env: Vec<(String, String)> = std::env::vars_os()
         .map(|(k, v)| {
@@ -289,46 +289,6 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
             Ok(())
         }
         Err(e) => Err(StartupError::Io(format!("runtime failed: {e}"))),
-    }
-}
-
-/// `--mcp.startup-wait-timeout`: before the first poll, wait (50 ms doubling to 1 s) until
-/// the main HTTP target accepts a TCP connection, so commands polled right after a joint
-/// start (containers, systemd units) do not fail. Only "connection refused"-like failures
-/// are waited out; when the budget is spent the start goes on and `/readyz` reports the
-/// target as unreachable.
-fn wait_for_main_target(c: &RunConfig) {
-    let Some(main) = c.mcp.server_urls.iter().find(|b| b.channel == "main") else {
-        return; // stdio or no main binding: nothing to wait for
-    };
-    if main.http_proxy.is_some() {
-        return;
-    }
-    let Ok(uri) = main.url.parse::<http::Uri>() else {
-        return;
-    };
-    let target = uri.authority().map(|a| a.to_string()).unwrap_or_default();
-    let deadline = std::time::Instant::now() + c.mcp.startup_wait_timeout;
-    let mut delay = std::time::Duration::from_millis(50);
-    // A unix-socket binding is waited for on its socket, as its requests go there.
-    let probe = || match &main.unix_socket {
-        #[cfg(unix)]
-        Some(p) => std::os::unix::net::UnixStream::connect(p)
-            .map(drop)
-            .map_err(|e| format!("unix socket {}: {e}", p.display())),
-        _ => tunnel_blocking::reachable(&uri),
-    };
-    while let Err(why) = probe() {
-        if std::time::Instant::now() + delay > deadline {
-            log::warn!(
-                "MCP target {target} still unreachable after --mcp.startup-wait-timeout {:?} ({why}); starting anyway (/readyz reports it)",
-                c.mcp.startup_wait_timeout
-            );
-            return;
-        }
-        log::info!("retrying MCP startup probe of {target} in {delay:?}");
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(std::time::Duration::from_secs(1));
     }
 }
 

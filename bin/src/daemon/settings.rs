@@ -248,6 +248,10 @@ pub fn runtime_options(c: &RunConfig) -> Result<RuntimeOptions, SettingsError> {
             harpoon_proxy: proxy_url(&c.harpoon.http_proxy).or_else(|| proxy_url(&c.http_proxy)),
         },
         mcp_connection_ttl: c.mcp.connection_max_ttl,
+        // The startup probe and OAuth discovery of an HTTP `main` feed `/readyz`.
+        startup_checks: Some(tunnel_core::engine::StartupChecks {
+            wait: c.mcp.startup_wait_timeout,
+        }),
         ..RuntimeOptions::default()
     })
 }

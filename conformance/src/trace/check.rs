@@ -179,6 +179,31 @@ pub fn compare_req(expected: &Req, seen: &Seen, subst: &Subst) -> Result<(), Str
 }
 
 /// The first difference between two JSON values, by path.
+/// Where an expected string says `<mcp-origin>`, any `http(s)://host[:port]` stands there:
+/// a replay's MCP target lives at a different address on every run (messages that name
+/// the target's origin, e.g. a failed `oauth_discovery`'s error).
+pub const MCP_ORIGIN: &str = "<mcp-origin>";
+
+fn matches_origin_placeholder(expected: &str, got: &str) -> bool {
+    let Some((pre, post)) = expected.split_once(MCP_ORIGIN) else {
+        return false;
+    };
+    let Some(mid) = got
+        .strip_prefix(pre)
+        .and_then(|rest| rest.strip_suffix(post))
+    else {
+        return false;
+    };
+    let host = mid
+        .strip_prefix("http://")
+        .or_else(|| mid.strip_prefix("https://"))
+        .unwrap_or("");
+    !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+}
+
 pub fn json_diff(expected: &Value, got: &Value, path: &str) -> Option<String> {
     match (expected, got) {
         (Value::Object(a), Value::Object(b)) => {
@@ -203,6 +228,7 @@ pub fn json_diff(expected: &Value, got: &Value, path: &str) -> Option<String> {
             .enumerate()
             .find_map(|(i, (x, y))| json_diff(x, y, &format!("{path}/{i}"))),
         _ if expected == got => None,
+        (Value::String(e), Value::String(g)) if matches_origin_placeholder(e, g) => None,
         _ => Some(format!(
             "{}: {expected}, sent {got}",
             if path.is_empty() { "/" } else { path }
@@ -611,6 +637,26 @@ mod tests {
         assert!(json_diff(&a, &a, "").is_none());
         let b = json!({"a": {"b": [1, 2]}, "c": 1, "d": 0});
         assert!(json_diff(&a, &b, "").unwrap().contains("/d: absent"));
+    }
+
+    #[test]
+    fn mcp_origin_placeholder_stands_for_any_origin_only() {
+        let e = json!("failed at <mcp-origin> (status 200)");
+        assert!(json_diff(
+            &e,
+            &json!("failed at http://127.0.0.1:4000 (status 200)"),
+            ""
+        )
+        .is_none());
+        assert!(json_diff(
+            &e,
+            &json!("failed at http://mcp.replay.invalid (status 200)"),
+            ""
+        )
+        .is_none());
+        assert!(json_diff(&e, &json!("failed at http://a b (status 200)"), "").is_some());
+        assert!(json_diff(&e, &json!("failed at  (status 200)"), "").is_some());
+        assert!(json_diff(&e, &json!("failed at http://h (status 500)"), "").is_some());
     }
 
     #[test]

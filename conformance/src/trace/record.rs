@@ -205,6 +205,11 @@ impl Inner {
                 self.posts.insert(*id, (line, at));
             }
             Action::StartMcp(work) if work.kind == BindingKind::Stdio => self.stdio.submit(work),
+            // The startup checks (MCP probe, OAuth discovery) are not commands: a replay
+            // does not run them, so their requests are not recorded.
+            Action::StartMcp(work)
+                if work.cmd == tunnel_core::engine::PROBE_ID
+                    || work.cmd == tunnel_core::engine::DISCOVERY_ID => {}
             Action::StartMcp(work) => {
                 let (method, headers, body) = match &work.op {
                     McpOp::Send {

@@ -89,12 +89,18 @@ fn harpoon_line(
 
 fn describe(event: &Event, auth_fix: &str, names: &SettingNames) -> (Level, String) {
     match event {
-        Event::StdioLog { level, line } => (*level, line.clone()),
+        Event::StdioLog { level, line } | Event::StartupCheck { level, line } => {
+            (*level, line.clone())
+        }
         Event::OAuthDiscovered { request_id, found, what } => (
             if *found { Level::Info } else { Level::Warn },
             format!("oauth discovery for command {request_id}: {what}"),
         ),
         Event::HarpoonCall { request_id, latency, outcome } => harpoon_line(request_id, *latency, outcome),
+        Event::PollAuthFailed { status } => (
+            Level::Debug,
+            format!("poll rejected by the control plane (HTTP {status})"),
+        ),
         Event::StdioRestarted { channel } => {
             (Level::Debug, format!("[stdio:{channel}] child restarted"))
         }

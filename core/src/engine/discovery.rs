@@ -103,6 +103,7 @@ impl Engine {
                     return;
                 }
                 Step::Done(result) => {
+                    let not_advertised = oauth::not_advertised(r.d.attempts());
                     self.discoveries.remove(&id);
                     self.clear_timer(Timer::Discovery(id));
                     let (found, what) = oauth::describe(&result);
@@ -114,7 +115,7 @@ impl Engine {
                             what,
                         });
                     }
-                    let out = McpOutput::Terminal(oauth::terminal(result));
+                    let out = McpOutput::Terminal(oauth::terminal(result, not_advertised));
                     self.handle_mcp_output(now, id, out);
                     return;
                 }

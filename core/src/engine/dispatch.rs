@@ -63,7 +63,10 @@ impl Engine {
         }
     }
 
-    fn binding_kind(&self, channel: &crate::channel::ChannelName) -> Option<BindingKind> {
+    pub(super) fn binding_kind(
+        &self,
+        channel: &crate::channel::ChannelName,
+    ) -> Option<BindingKind> {
         let allowed = self
             .cfg
             .poll_channels

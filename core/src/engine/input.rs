@@ -123,6 +123,9 @@ impl Engine {
             Input::Metadata { result } => self.handle_metadata_response(now, result),
             Input::Post { id, wall, result } => self.handle_post_result(now, wall, id, result),
             Input::Mcp { cmd, event } => {
+                let Some(event) = self.startup_event(now, cmd, event) else {
+                    return;
+                };
                 let event = self
                     .discovery_event(now, cmd, event)
                     .and_then(|e| self.harpoon_event(now, cmd, e));

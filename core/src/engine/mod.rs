@@ -20,6 +20,7 @@ pub mod outcome;
 mod poll;
 mod post;
 mod served;
+mod startup;
 mod stats;
 mod status;
 mod stdio;
@@ -40,6 +41,7 @@ pub use input::{Input, McpEvent};
 pub use outcome::{McpOutput, Terminal};
 pub use poll::DRAIN_POLL_GRACE;
 pub use served::{check_bindings, parse_target_url, BindingError, Served, Targets};
+pub use startup::{ProbeState, StartupChecks, StartupReport, DISCOVERY_ID, PROBE_ID};
 pub use stats::{Stats, MAX_REJECTED_CHANNEL_SERIES};
 pub use status::Status;
 
@@ -391,6 +393,16 @@ pub enum Event {
         latency: Duration,
         outcome: Box<crate::harpoon::Outcome>,
     },
+    /// A poll got 401/403. Every one is counted (Go counts it in `commands_poll_errors_total`);
+    /// [`Event::AuthRejected`] is the operator's line, at most once a minute.
+    PollAuthFailed {
+        status: u16,
+    },
+    /// The startup checks (MCP probe, OAuth discovery) have something for the operator log.
+    StartupCheck {
+        level: log::Level,
+        line: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -407,6 +419,12 @@ enum Timer {
     Discovery(CommandId),
     /// A Harpoon call's deadline.
     Harpoon(CommandId),
+    /// The startup probe's attempt timed out.
+    StartupProbe,
+    /// The startup probe is retried (startup wait), or the checks run again after a failure.
+    StartupRetry,
+    /// A startup discovery step timed out.
+    StartupDiscovery,
 }
 
 /// A response waiting to be POSTed.
@@ -486,6 +504,8 @@ pub struct Engine {
     discoveries: HashMap<CommandId, discovery::Running>,
     /// The Harpoon calls running.
     harpoon_calls: HashMap<CommandId, harpoon::Running>,
+    /// The startup checks of the `main` binding (probe, OAuth discovery).
+    startup: startup::Startup,
 }
 
 impl Engine {
@@ -517,6 +537,7 @@ impl Engine {
             oauth_url: None,
             discoveries: HashMap::new(),
             harpoon_calls: HashMap::new(),
+            startup: startup::Startup::default(),
             cfg,
         };
         let mut ignored: Vec<String> = Vec::new();
@@ -610,6 +631,9 @@ impl Engine {
                 Timer::PollGrace => self.cancel_closing_poll(),
                 Timer::Discovery(cmd) => self.on_discovery_timeout(now, cmd),
                 Timer::Harpoon(cmd) => self.on_harpoon_timeout(now, cmd),
+                t @ (Timer::StartupProbe | Timer::StartupRetry | Timer::StartupDiscovery) => {
+                    self.on_startup_timer(now, t)
+                }
             }
         }
         self.drive(now);

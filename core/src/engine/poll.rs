@@ -132,11 +132,25 @@ impl Engine {
         self.cfg.max_inflight.max(1).saturating_sub(self.cmds.len())
     }
 
+    /// Takes back a poll queued but not yet handed to the adapter: the startup wait holds
+    /// the first poll until the startup probe settles.
+    pub(super) fn withhold_queued_poll(&mut self, now: Instant) {
+        let before = self.actions.len();
+        self.actions.retain(|a| !matches!(a, Action::Poll { .. }));
+        if self.actions.len() != before {
+            self.poll.state = State::Waiting { at: now };
+        }
+    }
+
     pub(super) fn schedule_poll(&mut self, now: Instant) {
         let State::Waiting { at } = self.poll.state else {
             return;
         };
         if self.draining.is_some() {
+            return;
+        }
+        // `--mcp.startup-wait-timeout`: the first poll waits for the startup probe.
+        if self.startup.hold_poll {
             return;
         }
         if at > now {
@@ -299,6 +313,7 @@ impl Engine {
                 _ => None,
             };
             self.poll.auth_problem = Some((status, api_error.clone()));
+            self.events.push_back(Event::PollAuthFailed { status });
             let due = self
                 .poll
                 .last_auth_report

@@ -75,6 +75,11 @@ impl Stats {
                 *self.poll_errors.entry(kind).or_default() += 1;
             }
             Event::AuthRejected { .. } => self.auth_rejected += 1,
+            // Go's accounting: a 401/403 poll is a failed poll cycle of kind `other`.
+            Event::PollAuthFailed { .. } => {
+                self.poll_cycles += 1;
+                *self.poll_errors.entry("other").or_default() += 1;
+            }
             Event::CommandDropped { reason, .. } => {
                 *self.queue_drops.entry(reason.label()).or_default() += 1;
             }
@@ -202,6 +207,25 @@ mod tests {
             s.commands_enqueued(),
             3,
             "5 polled − 1 duplicate − 1 unknown type"
+        );
+    }
+
+    #[test]
+    fn every_401_poll_is_a_failed_poll_cycle_as_in_go() {
+        let mut s = Stats::default();
+        for _ in 0..3 {
+            s.record(&Event::PollAuthFailed { status: 401 });
+        }
+        s.record(&Event::AuthRejected {
+            status: 401,
+            api_error: None,
+            retry_in: Duration::from_secs(1),
+        });
+        assert_eq!(s.poll_cycles, 3);
+        assert_eq!(s.poll_errors.get("other"), Some(&3));
+        assert_eq!(
+            s.auth_rejected, 1,
+            "the operator line is still once a minute"
         );
     }
 

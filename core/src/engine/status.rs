@@ -68,13 +68,25 @@ impl Engine {
         }
     }
 
-    /// Readiness with a reason: false while the control plane rejects the key, while polls
-    /// keep failing, while a binding is down, and while draining.
+    /// Readiness with a reason. In order: draining; a binding down (target unreachable,
+    /// stdio child down: the root cause comes first); the startup checks with the Go
+    /// client's reasons in its order (oauth discovery pending / failed, mcp startup probe
+    /// pending / failed); the control plane rejecting the key; polls failing.
     pub fn readiness(&self, now: Instant) -> Result<(), String> {
+        self.readiness_with_note(now).map(|_| ())
+    }
+
+    /// [`Engine::readiness`], and when ready, a note for the `/readyz` body that the Go
+    /// client gives too: `mcp initialize requires auth: …`, `mcp startup probe timed out: …`.
+    pub fn readiness_with_note(&self, now: Instant) -> Result<Option<String>, String> {
         let s = self.status();
         if s.draining {
             return Err("draining: shutting down".to_string());
         }
+        if let Some((ch, reason)) = s.bindings_down.first() {
+            return Err(format!("channel {ch}: {reason}"));
+        }
+        let note = self.startup_report().readiness()?;
         if let Some(p) = s.auth_problem {
             return Err(p);
         }
@@ -97,9 +109,6 @@ impl Engine {
                 ));
             }
         }
-        if let Some((ch, reason)) = s.bindings_down.first() {
-            return Err(format!("channel {ch}: {reason}"));
-        }
-        Ok(())
+        Ok(note)
     }
 }

@@ -1649,3 +1649,5 @@ fn oauth_discovery_steps_are_fetches_timed_by_the_engine() {
 
 #[path = "harpoon_tests.rs"]
 mod harpoon_tests;
+#[path = "startup_tests.rs"]
+mod startup_tests;

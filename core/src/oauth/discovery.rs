@@ -17,7 +17,7 @@ use super::www_authenticate::resource_metadata;
 use super::MAX_BODY;
 use crate::classify::{TransportError, TunnelFailure};
 
-mod urls;
+pub(crate) mod urls;
 
 use urls::{origin_label, redacted, Origin};
 

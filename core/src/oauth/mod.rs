@@ -59,13 +59,15 @@
 //! - [`prmd`]: validation of a metadata document.
 //! - [`discovery`]: candidate URLs and the fetch algorithm.
 
+pub mod auth_server;
 pub mod discovery;
 pub mod prmd;
+pub mod startup;
 mod terminal;
 pub mod www_authenticate;
 
 pub use discovery::{Attempt, Discovery, DiscoveryError, Found, Step};
-pub use terminal::{describe, terminal};
+pub use terminal::{describe, not_advertised, terminal, NOT_ADVERTISED};
 
 /// Largest metadata document accepted (the Go client's bound).
 pub const MAX_BODY: usize = 1024 * 1024;

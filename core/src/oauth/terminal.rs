@@ -22,20 +22,20 @@ const FRAMING: &[&str] = &[
 /// The command's terminal: the selected document with its upstream status and its headers
 /// — not the MCP header allowlist, which the Go client exempts this response from (the
 /// service relays it to a connector as the metadata response), but without the framing
-/// ones, which Go forwards too (a quirk: they describe a message that is not relayed) — or,
-/// when there is none, nothing posted, as in Go (the service times the command out).
-pub fn terminal(result: Result<Found, DiscoveryError>) -> Terminal {
+/// ones, which Go forwards too (a quirk: they describe a message that is not relayed).
+///
+/// When there is no document, an error response is posted (Go posts nothing and the
+/// service has to time the command out): HTTP 404 `oauth_metadata_not_advertised` when the
+/// server simply does not advertise metadata (§2.8: no challenge, every candidate 404),
+/// else HTTP 502 `oauth_discovery_failed`, with the reason (origins only, never header
+/// values or bodies) in `error.message`.
+pub fn terminal(result: Result<Found, DiscoveryError>, not_advertised: bool) -> Terminal {
     let found = match result {
         Ok(f) => f,
-        Err(_) => {
-            return Terminal::Abandon {
-                reason: "oauth discovery found no protected-resource metadata",
-            }
-        }
+        Err(e) => return failed(&e, not_advertised),
     };
     let Ok(json) = serde_json::from_slice::<Box<RawValue>>(&found.body) else {
-        // `Discovery` only selects a validated JSON object; this cannot happen, and if it
-        // did, posting nothing is the documented outcome of a failed discovery.
+        // `Discovery` only selects a validated JSON object; this cannot happen.
         return Terminal::Abandon {
             reason: "oauth discovery selected a body that is not JSON",
         };
@@ -66,6 +66,50 @@ pub fn terminal(result: Result<Found, DiscoveryError>) -> Terminal {
     }
 }
 
+/// What a server that does not advertise metadata is told (Go's `doctor` wording).
+pub const NOT_ADVERTISED: &str = "OAuth metadata not advertised; all candidates returned HTTP 404";
+
+/// The error response for a discovery that found no document.
+fn failed(e: &DiscoveryError, not_advertised: bool) -> Terminal {
+    let (status, code) = if not_advertised {
+        (404, "oauth_metadata_not_advertised")
+    } else {
+        (502, "oauth_discovery_failed")
+    };
+    let message = if not_advertised {
+        NOT_ADVERTISED.to_string()
+    } else {
+        e.to_string()
+    };
+    let body = serde_json::json!({"error": {
+        "message": message,
+        "type": "oauth_discovery_error",
+        "code": code}});
+    let json = RawValue::from_string(body.to_string())
+        .unwrap_or_else(|_| RawValue::from_string("{}".into()).expect("static JSON"));
+    let mut headers = RespHeaders::new();
+    headers.insert("Content-Type".into(), vec!["application/json".into()]);
+    Terminal::OAuthDiscovery {
+        json,
+        status,
+        headers,
+    }
+}
+
+/// The Go client's "optional" failure (§2.8): the server does not advertise metadata at
+/// all — its `WWW-Authenticate` probe gave no URL, and every metadata candidate was tried
+/// and answered HTTP 404. Any other status, or a probe URL, makes it a real failure.
+pub fn not_advertised(attempts: &[super::Attempt]) -> bool {
+    let fetches: Vec<_> = attempts
+        .iter()
+        .filter(|a| a.source != "www_authenticate_probe")
+        .collect();
+    !fetches.is_empty()
+        && fetches
+            .iter()
+            .all(|a| a.source != "www_authenticate" && a.status == Some(404))
+}
+
 /// How a discovery ended, for the adapters' log line: where the document came from, or why
 /// there is none. `true` when a document was found (logged at info, else at warn).
 pub fn describe(result: &Result<Found, DiscoveryError>) -> (bool, String) {
@@ -76,7 +120,7 @@ pub fn describe(result: &Result<Found, DiscoveryError>) -> (bool, String) {
         ),
         Err(e) => (
             false,
-            format!("found no metadata ({e}); nothing is posted, as in the Go client"),
+            format!("found no metadata ({e}); an error response is posted"),
         ),
     }
 }
@@ -109,12 +153,15 @@ mod tests {
         h.insert("content-length", "38".parse().unwrap());
         h.insert("connection", "close, x-hop".parse().unwrap());
         h.insert("x-hop", "1".parse().unwrap());
-        let t = terminal(Ok(Found {
-            status: 200,
-            headers: h,
-            body: Bytes::from_static(br#"{"resource":"https://mcp.example/mcp"}"#),
-            url: "https://mcp.example/.well-known/oauth-protected-resource/mcp".into(),
-        }));
+        let t = terminal(
+            Ok(Found {
+                status: 200,
+                headers: h,
+                body: Bytes::from_static(br#"{"resource":"https://mcp.example/mcp"}"#),
+                url: "https://mcp.example/.well-known/oauth-protected-resource/mcp".into(),
+            }),
+            false,
+        );
         let Terminal::OAuthDiscovery {
             json,
             status,
@@ -130,11 +177,62 @@ mod tests {
         assert_eq!(headers.len(), 2, "framing headers dropped: {headers:?}");
     }
 
+    fn posted(t: Terminal) -> (u16, serde_json::Value) {
+        let Terminal::OAuthDiscovery { json, status, .. } = t else {
+            panic!("{t:?}");
+        };
+        (status, serde_json::from_str(json.get()).unwrap())
+    }
+
     #[test]
-    fn no_document_means_nothing_is_posted() {
-        assert!(matches!(
-            terminal(Err(DiscoveryError::NoCandidates)),
-            Terminal::Abandon { .. }
-        ));
+    fn no_document_posts_an_error_naming_why() {
+        let e = DiscoveryError::Status {
+            origin: "https://mcp.example".into(),
+            status: 503,
+        };
+        let (status, body) = posted(terminal(Err(e), false));
+        assert_eq!(status, 502);
+        assert_eq!(body["error"]["code"], "oauth_discovery_failed");
+        assert_eq!(
+            body["error"]["message"],
+            "oauth discovery status 503 from https://mcp.example"
+        );
+    }
+
+    #[test]
+    fn metadata_not_advertised_is_a_404() {
+        let (status, body) = posted(terminal(Err(DiscoveryError::NoCandidates), true));
+        assert_eq!(status, 404);
+        assert_eq!(body["error"]["code"], "oauth_metadata_not_advertised");
+    }
+
+    fn attempt(source: &'static str, status: Option<u16>) -> crate::oauth::Attempt {
+        crate::oauth::Attempt {
+            url: "u".into(),
+            source,
+            status,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn only_404_on_every_candidate_without_a_challenge_is_not_advertised() {
+        let probe = attempt("www_authenticate_probe", Some(405));
+        let p404 = attempt("well_known_path", Some(404));
+        let r404 = attempt("well_known_root", Some(404));
+        assert!(not_advertised(&[probe.clone(), p404.clone(), r404.clone()]));
+        assert!(
+            !not_advertised(std::slice::from_ref(&probe)),
+            "nothing fetched"
+        );
+        let r500 = attempt("well_known_root", Some(500));
+        assert!(!not_advertised(&[p404.clone(), r500]), "a mix of statuses");
+        let refused = attempt("well_known_root", None);
+        assert!(
+            !not_advertised(&[p404.clone(), refused]),
+            "a transport error"
+        );
+        let challenged = attempt("www_authenticate", Some(404));
+        assert!(!not_advertised(&[challenged, p404, r404]), "a probe URL");
     }
 }

@@ -11,7 +11,7 @@ pub(super) const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
 /// What same-origin means for redirects: scheme and host compared case-insensitively, the
 /// port with the scheme's default filled in (`https://a` = `https://A:443`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Origin {
+pub(crate) struct Origin {
     scheme: String,
     host: String,
     port: Option<u16>,
@@ -19,7 +19,7 @@ pub(super) struct Origin {
 
 impl Origin {
     /// `None` for a URI without scheme or host (never the case for a request we make).
-    pub(super) fn of(uri: &Uri) -> Option<Origin> {
+    pub(crate) fn of(uri: &Uri) -> Option<Origin> {
         let scheme = uri.scheme_str()?.to_ascii_lowercase();
         let host = uri.host().filter(|h| !h.is_empty())?.to_ascii_lowercase();
         let port = uri.port_u16().or(match scheme.as_str() {
@@ -42,13 +42,13 @@ impl fmt::Display for Origin {
 }
 
 /// The origin of `uri` for messages, or a placeholder.
-pub(super) fn origin_label(uri: &Uri) -> String {
+pub(crate) fn origin_label(uri: &Uri) -> String {
     Origin::of(uri).map_or_else(|| "<no origin>".to_owned(), |o| o.to_string())
 }
 
 /// `uri` without userinfo, for attempts and logs: a URL configured as
 /// `https://user:secret@host/mcp` must not put its password in the admin UI.
-pub(super) fn redacted(uri: &Uri) -> String {
+pub(crate) fn redacted(uri: &Uri) -> String {
     match (uri.scheme_str(), uri.authority()) {
         (Some(scheme), Some(authority)) if authority.as_str().contains('@') => {
             let pq = uri.path_and_query().map_or("/", |pq| pq.as_str());
@@ -76,7 +76,7 @@ fn build(scheme: &str, authority: &str, path: &str) -> Option<Uri> {
 /// previous segment but never climbs above the well-known prefix (Go's `path.Join` cleans
 /// the joined path, so `/a/../../x` there yields `/.well-known/x`). The path stays escaped as
 /// written (Go re-escapes it, turning `%20` into `%2520`).
-pub(super) fn well_known(mcp: &Uri) -> Vec<(Uri, &'static str)> {
+pub(crate) fn well_known(mcp: &Uri) -> Vec<(Uri, &'static str)> {
     let (Some(scheme), Some(authority)) = (mcp.scheme_str(), mcp.authority()) else {
         return Vec::new();
     };
@@ -152,7 +152,7 @@ fn has_scheme(s: &str) -> bool {
 /// A `Location` resolved against the URL that answered with it (RFC 3986 §5.2; the
 /// fragment is dropped). `None` when the result is not an absolute `scheme://host` URI
 /// `http::Uri` accepts, which the caller treats as a failed redirect.
-pub(super) fn resolve(base: &Uri, location: &str) -> Option<Uri> {
+pub(crate) fn resolve(base: &Uri, location: &str) -> Option<Uri> {
     let location = location.split('#').next().unwrap_or("");
     let scheme = base.scheme_str()?;
     let authority = base.authority()?.as_str();
