@@ -279,10 +279,20 @@ fn per_entry_proxy_differs_from_the_control_plane_proxy() {
     assert!(mcp_seen
         .iter()
         .all(|r| r.authorized && r.target.contains("mcp.test")));
+    // The startup checks (probe, OAuth discovery) may still have a request between the
+    // proxy and the stub when the snapshot above was taken: let both sides settle.
+    let deadline = std::time::Instant::now() + WAIT;
+    let (mut at_stub, mut via_proxy) = (mcp.requests().len(), mcp_proxy.carried().len());
+    while at_stub != via_proxy && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        (at_stub, via_proxy) = (mcp.requests().len(), mcp_proxy.carried().len());
+    }
     assert_eq!(
-        mcp.requests().len(),
-        mcp_seen.len(),
-        "every MCP request went through its proxy"
+        at_stub,
+        via_proxy,
+        "every MCP request went through its proxy: carried {:#?}, stub saw {:#?}",
+        mcp_proxy.carried(),
+        mcp.requests().iter().map(|r| (&r.method, &r.path)).collect::<Vec<_>>()
     );
 }
 

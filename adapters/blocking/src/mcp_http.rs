@@ -127,9 +127,13 @@ impl McpBinding for HttpBinding {
                 body,
             } => {
                 let target = TargetAddr::parse(&uri.to_string());
+                // A bodiless POST (the WWW-Authenticate probe) goes out with
+                // `Content-Length: 0`, as Go sends it; `()` would make ureq frame it as an
+                // empty chunked body, which some proxies and servers refuse.
+                let bodiless = body.is_empty() && !method_has_body(&method);
                 if target.is_some() && target == self.origin {
                     self.pool.submit(move || {
-                        if body.is_empty() {
+                        if bodiless {
                             exchange(&agent, method, uri, headers, (), bound, &sink)
                         } else {
                             exchange(&agent, method, uri, headers, &body[..], bound, &sink)
@@ -141,7 +145,7 @@ impl McpBinding for HttpBinding {
                     let foreign = self.foreign.clone();
                     self.pool.submit(move || {
                         let proxy = foreign.proxy_for(&uri.to_string());
-                        if body.is_empty() {
+                        if bodiless {
                             exchange_via(
                                 &foreign.agent,
                                 proxy,
@@ -190,6 +194,11 @@ fn exchange<B: ureq::AsSendBody>(
     sink: &McpSink,
 ) {
     exchange_with(agent, None, method, url, headers, body, bound, sink)
+}
+
+/// Methods whose requests carry a body (possibly empty, then `Content-Length: 0`).
+fn method_has_body(m: &Method) -> bool {
+    *m == Method::POST || *m == Method::PUT || *m == Method::PATCH
 }
 
 /// A request to another origin through `proxy` (`None`: direct).
