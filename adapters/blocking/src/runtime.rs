@@ -307,6 +307,7 @@ impl Runtime {
             readiness: Err("starting".to_string()),
             ready_note: None,
             startup: Arc::new(engine.startup_report().clone()),
+            oauth_fetched_at: None,
             status,
             stats: Arc::clone(engine.stats()),
             stdio_restarts: 0,

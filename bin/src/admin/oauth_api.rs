@@ -31,6 +31,12 @@ pub fn oauth(snap: &Snapshot) -> Value {
     if v.get("error").is_some() {
         v["fix"] = json!(FIX);
     }
+    // Go's `metadata.fetched_at`: the runtime stamps it (the core keeps no wall clock).
+    if let (Some(t), Some(m)) = (snap.oauth_fetched_at, v.get_mut("metadata")) {
+        if m.get("url").is_some() {
+            m["fetched_at"] = json!(crate::logging::rfc3339_millis(t));
+        }
+    }
     v["started"] = json!(s.started);
     scrub(&mut v);
     v
