@@ -220,6 +220,23 @@ fn explicit_proxy_tunnels_https_and_forwards_http_in_absolute_form_with_basic_au
         assert_eq!(r["proxy_url"], shown.as_str(), "{r}");
         assert_eq!(r["proxy_id"].as_str().map(str::len), Some(64), "{r}");
     }
+    // /api/system: the same routes, and the one proxy once in the identity map.
+    let (code, system) = c.get("/api/system");
+    assert_eq!(code, 200, "{system}");
+    assert!(!system.contains(SECRET), "proxy password in /api/system");
+    let system: serde_json::Value = serde_json::from_str(&system).unwrap();
+    assert_eq!(system["routes"], status["routes"], "{system}");
+    let map = system["proxy_identity_map"]
+        .as_array()
+        .expect("proxy_identity_map");
+    assert_eq!(map.len(), 1, "{system}");
+    assert_eq!(map[0]["proxy_url"], shown.as_str(), "{system}");
+    assert_eq!(map[0]["proxy_id"], routes[0]["proxy_id"], "{system}");
+    assert_eq!(
+        system["tls"]["ca_bundle"],
+        pki.ca_pem.display().to_string(),
+        "{system}"
+    );
     let logs = c.logs();
     assert!(
         logs.contains(&format!("route kind=mcp_channel name=main target=mcp.test:{} route_mode=proxy proxy_source=http-proxy proxy_url={shown}", mcp_front.addr.port())),
@@ -401,6 +418,20 @@ fn the_platform_trust_store_is_honoured_and_the_bundle_adds_to_it() {
         "{id}\n{}",
         c.logs()
     );
+    // /api/system reports the same trust store: the system roots counted, the bundle's
+    // certificate by id.
+    let (code, system) = c.get("/api/system");
+    assert_eq!(code, 200, "{system}");
+    let system: serde_json::Value = serde_json::from_str(&system).unwrap();
+    let tls = &system["tls"];
+    assert_eq!(tls["trust_source"], "system cert pool", "{system}");
+    assert!(tls["system_cert_count"].as_u64() >= Some(1), "{system}");
+    assert_eq!(
+        tls["ca_bundle_cert_ids"],
+        serde_json::json!([id]),
+        "{system}"
+    );
+    assert_eq!(tls["mcp_client_cert"], false, "{system}");
 }
 
 #[test]

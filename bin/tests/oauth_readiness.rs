@@ -8,11 +8,12 @@ mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use loopback::{Reply, Seen, Server};
 use serde_json::{json, Value};
 use support::Client;
+use tunnel_client::logging::rfc3339_millis;
 use tunnel_conformance::emulator::{CommandSpec, Emulator, EmulatorConfig};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -85,6 +86,7 @@ fn protected_server_is_ready_with_auth_required_and_api_oauth_shows_the_metadata
     let asrv = auth_server();
     let mcp = protected_server(asrv.origin());
     let emu = emulator();
+    let before = rfc3339_millis(SystemTime::now());
     let client = Client::start(
         &emu,
         &args(&[
@@ -117,6 +119,14 @@ fn protected_server_is_ready_with_auth_required_and_api_oauth_shows_the_metadata
     );
     assert_eq!(o["metadata"]["url"], mcp.url("/meta/prm"), "{o}");
     assert_eq!(o["metadata"]["status_code"], 200, "{o}");
+    // Go's `fetched_at`: wall-clock time of the fetch, between start and now (RFC 3339
+    // UTC with millis, which orders as text).
+    let fetched = o["metadata"]["fetched_at"].as_str().unwrap_or_default();
+    let after = rfc3339_millis(SystemTime::now());
+    assert!(
+        fetched.len() == before.len() && before.as_str() <= fetched && fetched <= after.as_str(),
+        "fetched_at {fetched:?} not within {before}..{after}: {o}"
+    );
     let asm = &o["metadata"]["auth_server_metadata"];
     assert_eq!(
         asm["selected_url"],

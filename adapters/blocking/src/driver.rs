@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tunnel_core::channel::ChannelName;
 use tunnel_core::engine::{Action, CommandId, Engine, Event, Input, McpEvent, McpOutput, Terminal};
@@ -252,11 +252,15 @@ impl Driver {
         let ready_note = readiness.clone().ok().flatten();
         let readiness = readiness.map(|_| ());
         let in_flight = status.unfinished();
+        let last = self.published.get();
+        let startup = self.startup_report();
+        let oauth_fetched_at = fetched_at(&last, &startup);
         let snapshot = Snapshot {
             status,
             readiness,
             ready_note,
-            startup: self.startup_report(),
+            startup,
+            oauth_fetched_at,
             stats: std::sync::Arc::clone(self.engine.stats()),
             stdio_restarts: self.stdio_restarts,
             in_flight,
@@ -294,6 +298,29 @@ impl Driver {
         for procs in self.stdio.values() {
             procs.shutdown();
         }
+    }
+}
+
+/// When the selected OAuth metadata was fetched: now if this publish is the first to see
+/// it (or a different one), else what the last publish said. A publish follows every batch
+/// of inputs, so the stamp is within one batch of the response's arrival.
+fn fetched_at(
+    last: &Snapshot,
+    now: &Arc<tunnel_core::engine::StartupReport>,
+) -> Option<SystemTime> {
+    let found = |r: &tunnel_core::engine::StartupReport| {
+        r.oauth
+            .as_ref()
+            .and_then(|o| o.found.as_ref())
+            .map(|f| (f.url.clone(), f.status, f.body.clone()))
+    };
+    let current = found(now);
+    if current.is_none() {
+        None
+    } else if Arc::ptr_eq(&last.startup, now) || found(&last.startup) == current {
+        last.oauth_fetched_at
+    } else {
+        Some(SystemTime::now())
     }
 }
 

@@ -52,6 +52,7 @@ pub use options::{
 pub use probe::reachable;
 pub use runtime::{Finished, Runtime, RuntimeHandle};
 pub use status::Snapshot;
+pub use tls::TrustReport;
 pub use tunnel_core::engine::Stats;
 
 /// The agent configurations `run` builds (trust store, control-plane and MCP agents), for the

@@ -43,6 +43,7 @@ pub struct Finished {
 pub struct RuntimeHandle {
     tx: Sender<ToDriver>,
     published: Published,
+    trust: Arc<tls::TrustReport>,
 }
 
 impl RuntimeHandle {
@@ -55,6 +56,11 @@ impl RuntimeHandle {
     /// The latest published snapshot (shared: cloning the `Arc` is all a reader pays).
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.published.get()
+    }
+
+    /// The trust store every agent of this runtime uses (`/api/system`).
+    pub fn trust_report(&self) -> &tls::TrustReport {
+        &self.trust
     }
 
     pub fn status(&self) -> Status {
@@ -307,6 +313,7 @@ impl Runtime {
             readiness: Err("starting".to_string()),
             ready_note: None,
             startup: Arc::new(engine.startup_report().clone()),
+            oauth_fetched_at: None,
             status,
             stats: Arc::clone(engine.stats()),
             stdio_restarts: 0,
@@ -379,7 +386,11 @@ impl Runtime {
             .spawn(move || driver.run())
             .map_err(StartError::Spawn)?;
         Ok(Runtime {
-            handle: RuntimeHandle { tx, published },
+            handle: RuntimeHandle {
+                tx,
+                published,
+                trust: Arc::clone(trust.report()),
+            },
             driver: Some(handle),
             threads,
         })

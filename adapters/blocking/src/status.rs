@@ -7,7 +7,7 @@
 //! ([`Stats`]), shared, not copied per reader.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use tunnel_core::engine::{Stats, Status};
 
@@ -22,6 +22,9 @@ pub struct Snapshot {
     pub ready_note: Option<String>,
     /// The startup checks (MCP probe, OAuth discovery): `/api/oauth`, `/api/status`.
     pub startup: Arc<tunnel_core::engine::StartupReport>,
+    /// Wall-clock time the selected OAuth metadata was fetched (Go's `fetched_at`), stamped
+    /// here because the core has no wall clock: the first publish that saw it.
+    pub oauth_fetched_at: Option<SystemTime>,
     /// The engine's counters (one registry for `/metrics`, the admin UI and the bundle).
     pub stats: Arc<Stats>,
     /// stdio children restarted after they went away (all channels); counted here until

@@ -20,6 +20,24 @@ use crate::options::{ClientCertPaths, StartError, TlsOptions};
 #[derive(Clone)]
 pub struct Trust {
     roots: RootCerts,
+    report: Arc<TrustReport>,
+}
+
+/// What the trust store holds, for the startup log and `/api/system` (Go's trust report):
+/// where the roots came from, how many, and the operator's bundle by path and certificate
+/// ids. No certificate contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustReport {
+    /// `system cert pool`, or the built-in Mozilla roots when the platform has none.
+    pub source: &'static str,
+    pub system_certs: usize,
+    /// `--ca-bundle`, as configured.
+    pub ca_bundle: Option<String>,
+    /// Hex SHA-256 ids of the bundle's certificates ([`cert_id`]).
+    pub ca_bundle_cert_ids: Vec<String>,
+    /// A client certificate is configured for the control plane / for MCP servers (mTLS).
+    pub control_plane_client_cert: bool,
+    pub mcp_client_cert: bool,
 }
 
 /// The platform's roots, read once per process: the system store an enterprise adds its CA
@@ -85,26 +103,38 @@ impl Trust {
                 )));
             }
         }
+        let report = TrustReport {
+            source,
+            system_certs: system.len(),
+            ca_bundle: opts.ca_bundle.as_ref().map(|p| p.display().to_string()),
+            ca_bundle_cert_ids: certs[system.len()..]
+                .iter()
+                .map(|c| cert_id(c.der()))
+                .collect(),
+            control_plane_client_cert: opts.control_plane_client_cert.is_some(),
+            mcp_client_cert: opts.mcp_client_cert.is_some(),
+        };
         static SUMMARY: std::sync::Once = std::sync::Once::new();
-        SUMMARY.call_once(|| match &opts.ca_bundle {
+        SUMMARY.call_once(|| match &report.ca_bundle {
             Some(p) => log::info!(
-                "tls trust summary: {} certificate(s) from the {source}, plus {extra} from CA bundle {} (cert_id: {})",
-                system.len(),
-                p.display(),
-                certs[system.len()..]
-                    .iter()
-                    .map(|c| cert_id(c.der()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "tls trust summary: {} certificate(s) from the {source}, plus {extra} from CA bundle {p} (cert_id: {})",
+                report.system_certs,
+                report.ca_bundle_cert_ids.join(", ")
             ),
             None => log::debug!(
                 "tls trust summary: {} certificate(s) from the {source}",
-                system.len()
+                report.system_certs
             ),
         });
         Ok(Trust {
             roots: RootCerts::Specific(Arc::new(certs)),
+            report: Arc::new(report),
         })
+    }
+
+    /// What this store holds ([`TrustReport`]).
+    pub fn report(&self) -> &Arc<TrustReport> {
+        &self.report
     }
 
     fn tls_config(&self, client: Option<ClientCert>) -> TlsConfig {

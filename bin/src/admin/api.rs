@@ -72,7 +72,10 @@ pub fn route(
         ),
         "/api/logs/stream" => super::log_stream::stream(&admin.logs, req),
         "/api/oauth" => json_response(200, &super::oauth_api::oauth(&runtime.snapshot())),
-        "/api/system" => json_response(200, &super::oauth_api::system(admin, &runtime.snapshot())),
+        "/api/system" => json_response(
+            200,
+            &super::oauth_api::system(admin, &runtime.snapshot(), runtime.trust_report()),
+        ),
         p => assets::asset(p).unwrap_or_else(|| Response::text(404, "not found\n")),
     };
     Some(no_store(resp))
@@ -356,7 +359,7 @@ fn export(admin: &Admin, runtime: &RuntimeHandle, metrics: &Metrics, req: &Reque
             metrics: &metrics_text,
             status: status(admin, &snap),
             harpoon: admin.harpoon.snapshot(),
-            system: super::oauth_api::system(admin, &snap),
+            system: super::oauth_api::system(admin, &snap, runtime.trust_report()),
             oauth: super::oauth_api::oauth(&snap),
             minutes,
             now,

@@ -50,6 +50,8 @@ pub struct Info {
     pub warnings: Vec<String>,
     /// Route summaries (`daemon::routes`), for `/api/status`.
     pub routes: serde_json::Value,
+    /// Each proxy once (`daemon::routes::identity_map`), for `/api/system`.
+    pub proxy_identity_map: serde_json::Value,
 }
 
 impl Info {
@@ -97,6 +99,7 @@ impl Info {
             },
             warnings: warnings.iter().map(|w| redact::string(w)).collect(),
             routes: serde_json::Value::Array(Vec::new()),
+            proxy_identity_map: serde_json::Value::Array(Vec::new()),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! admin answer.
 
 use serde_json::{json, Value};
-use tunnel_blocking::Snapshot;
+use tunnel_blocking::{Snapshot, TrustReport};
 use tunnel_core::engine::ProbeState;
 
 use super::{redact, Admin};
@@ -30,6 +30,12 @@ pub fn oauth(snap: &Snapshot) -> Value {
     }
     if v.get("error").is_some() {
         v["fix"] = json!(FIX);
+    }
+    // Go's `metadata.fetched_at`: the runtime stamps it (the core keeps no wall clock).
+    if let (Some(t), Some(m)) = (snap.oauth_fetched_at, v.get_mut("metadata")) {
+        if m.get("url").is_some() {
+            m["fetched_at"] = json!(crate::logging::rfc3339_millis(t));
+        }
     }
     v["started"] = json!(s.started);
     scrub(&mut v);
@@ -65,10 +71,22 @@ fn scrub(v: &mut Value) {
 /// What to do when discovery fails (Go's doctor advice, in our words).
 const FIX: &str = "serve GET /.well-known/oauth-protected-resource<mcp path> (or name it in a 401 WWW-Authenticate Bearer resource_metadata) with {\"resource\": <mcp url>, \"authorization_servers\": [<issuer>]}, and the issuer's /.well-known/oauth-authorization-server; if the server uses no OAuth, let those paths answer 404; `tunnel-client doctor` runs the same discovery";
 
-/// `/api/system`: the main channel's probe status, and the trust settings in effect.
-pub fn system(admin: &Admin, snap: &Snapshot) -> Value {
+/// `/api/system`: the trust store and the proxy routes in effect (Go's TLS and proxy
+/// report: the same routes as `/api/status` and the startup log, each proxy once in
+/// `proxy_identity_map`), and the main channel's probe status.
+pub fn system(admin: &Admin, snap: &Snapshot, trust: &TrustReport) -> Value {
     let probe = &snap.startup.probe;
     let mut v = json!({
+        "tls": {
+            "trust_source": trust.source,
+            "system_cert_count": trust.system_certs,
+            "ca_bundle": trust.ca_bundle,
+            "ca_bundle_cert_ids": trust.ca_bundle_cert_ids,
+            "control_plane_client_cert": trust.control_plane_client_cert,
+            "mcp_client_cert": trust.mcp_client_cert,
+        },
+        "routes": admin.info.routes,
+        "proxy_identity_map": admin.info.proxy_identity_map,
         "main_channel_probe_status": probe.status(),
         "channels": admin.info.channels.iter().map(|c| json!({
             "name": c.name, "transport_kind": c.transport,

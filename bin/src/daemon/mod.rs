@@ -194,6 +194,7 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         None => health_addr.to_string(),
     };
     info.routes = routes::to_json(&net_routes);
+    info.proxy_identity_map = routes::identity_map_json(&net_routes);
     let admin = Arc::new(Admin {
         allow_remote: cfg.admin_ui.allow_remote,
         logs: log_buffer,

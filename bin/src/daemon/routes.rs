@@ -120,22 +120,41 @@ pub fn log(routes: &[RouteSummary]) {
             r.proxy_id.as_deref().unwrap_or("-"),
         );
     }
-    let mut ids: Vec<String> = routes
+    let ids: Vec<String> = identity_map(routes)
+        .iter()
+        .map(|(id, url, source)| format!("{}={url} ({source})", &id[..12.min(id.len())]))
+        .collect();
+    if !ids.is_empty() {
+        log::info!("proxy identity map: {}", ids.join(", "));
+    }
+}
+
+/// Each proxy the routes use once: `(proxy_id, proxy_url, proxy_source)`, sorted. The log's
+/// proxy identity map and `/api/system`'s `proxy_identity_map`.
+pub fn identity_map(routes: &[RouteSummary]) -> Vec<(String, String, String)> {
+    let mut ids: Vec<(String, String, String)> = routes
         .iter()
         .filter_map(|r| {
-            Some(format!(
-                "{}={} ({})",
-                r.proxy_id.as_deref()?.get(..12)?,
-                r.proxy_url.as_deref()?,
-                r.proxy_source
+            Some((
+                r.proxy_id.clone()?,
+                r.proxy_url.clone()?,
+                r.proxy_source.clone(),
             ))
         })
         .collect();
     ids.sort();
     ids.dedup();
-    if !ids.is_empty() {
-        log::info!("proxy identity map: {}", ids.join(", "));
-    }
+    ids
+}
+
+/// [`identity_map`] as JSON objects.
+pub fn identity_map_json(routes: &[RouteSummary]) -> Value {
+    Value::Array(
+        identity_map(routes)
+            .into_iter()
+            .map(|(id, url, source)| json!({"proxy_id": id, "proxy_url": url, "proxy_source": source}))
+            .collect(),
+    )
 }
 
 /// Passwords of every proxy a route may use (explicit or from the environment), for the

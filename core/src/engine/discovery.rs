@@ -75,7 +75,7 @@ impl Engine {
                 } => {
                     let left = r.end.saturating_duration_since(now);
                     if left.is_zero() {
-                        r.d.handle_error(TransportError::Timeout);
+                        r.d.budget_spent();
                         continue;
                     }
                     let mut headers = r.headers.clone();

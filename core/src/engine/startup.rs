@@ -23,7 +23,7 @@ use super::{Action, BindingKind, CommandId, Engine, Event, McpEvent, McpOp, McpW
 use crate::channel::ChannelName;
 use crate::classify::TransportError;
 use crate::mcp_probe::{McpProbe, ProbeOutcome, Verdict, ATTEMPT_TIMEOUT};
-use crate::oauth::startup::{Report, StartupDiscovery, BUDGET};
+use crate::oauth::startup::{Report, StartupDiscovery};
 
 /// The probe's reserved command id (never a polled command's: those count up from 0).
 pub const PROBE_ID: CommandId = CommandId(u64::MAX);
@@ -102,7 +102,6 @@ impl StartupReport {
 #[derive(Debug)]
 struct DiscoveryRun {
     d: StartupDiscovery,
-    end: Instant,
     head: Option<(u16, HeaderMap)>,
     body: Vec<u8>,
 }
@@ -342,8 +341,7 @@ impl Engine {
         };
         let (statics, _) = self.startup_headers();
         self.startup.discovery = Some(DiscoveryRun {
-            d: StartupDiscovery::new(&url, statics),
-            end: now + BUDGET,
+            d: StartupDiscovery::new(&url, statics, now),
             head: None,
             body: Vec::new(),
         });
@@ -352,46 +350,35 @@ impl Engine {
 
     fn advance_startup_discovery(&mut self, now: Instant) {
         let (_, ua) = self.startup_headers();
-        loop {
-            let Some(r) = &mut self.startup.discovery else {
-                return;
-            };
-            match r.d.poll() {
-                Some(rq) => {
-                    let left = r.end.saturating_duration_since(now);
-                    if left.is_zero() {
-                        r.d.handle_error(TransportError::Timeout);
-                        continue;
-                    }
-                    r.head = None;
-                    r.body.clear();
-                    let mut headers = ua.clone();
-                    headers.extend(rq.headers);
-                    let at = now + rq.timeout.min(left);
-                    self.set_timer(at, Timer::StartupDiscovery);
-                    self.actions.push_back(Action::StartMcp(McpWork {
-                        cmd: DISCOVERY_ID,
-                        request_id: "startup-oauth-discovery".into(),
-                        channel: ChannelName::main(),
-                        kind: BindingKind::Http,
-                        deadline: Some(at + BACKSTOP),
-                        op: McpOp::Fetch {
-                            method: rq.method,
-                            uri: rq.uri,
-                            headers,
-                            body: bytes::Bytes::new(),
-                        },
-                    }));
-                    return;
-                }
-                None => {
-                    let report = r.d.report();
-                    self.startup.discovery = None;
-                    self.finish_startup_discovery(now, report);
-                    return;
-                }
-            }
-        }
+        let Some(r) = &mut self.startup.discovery else {
+            return;
+        };
+        // The request's timeout is already cut to the discovery's budget.
+        let Some(rq) = r.d.poll(now) else {
+            let report = r.d.report();
+            self.startup.discovery = None;
+            self.finish_startup_discovery(now, report);
+            return;
+        };
+        r.head = None;
+        r.body.clear();
+        let mut headers = ua;
+        headers.extend(rq.headers);
+        let at = now + rq.timeout;
+        self.set_timer(at, Timer::StartupDiscovery);
+        self.actions.push_back(Action::StartMcp(McpWork {
+            cmd: DISCOVERY_ID,
+            request_id: "startup-oauth-discovery".into(),
+            channel: ChannelName::main(),
+            kind: BindingKind::Http,
+            deadline: Some(at + BACKSTOP),
+            op: McpOp::Fetch {
+                method: rq.method,
+                uri: rq.uri,
+                headers,
+                body: bytes::Bytes::new(),
+            },
+        }));
     }
 
     fn finish_startup_discovery(&mut self, now: Instant, report: Report) {

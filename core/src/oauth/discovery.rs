@@ -25,6 +25,15 @@ use urls::{origin_label, redacted, Origin};
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Budget of each metadata request. The adapter also bounds the whole discovery.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Per-request timeouts of the second pass (Go's §2.4 backoff): when every candidate of
+/// the first pass timed out, each is tried again up to three times with these, moving on
+/// at the first answer or non-timeout error. The caller's overall budget still bounds it
+/// ([`Discovery::budget_spent`]).
+pub const RETRY_TIMEOUTS: [Duration; 3] = [
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+];
 /// Redirects followed per chain (Go's `http.Client` default, kept by its discovery client).
 pub const MAX_REDIRECTS: u32 = 10;
 
@@ -222,6 +231,11 @@ pub struct Discovery {
     /// The operator's static headers (`--mcp.extra-headers`, with
     /// `--mcp.discovery-extra-headers` over them), sent only to the MCP server's origin.
     static_headers: HeaderMap,
+    /// Every candidate chain of the first pass so far ended in a timeout.
+    all_timed_out: bool,
+    /// In the second pass: the candidate being retried and its try (index into
+    /// [`RETRY_TIMEOUTS`]).
+    retry: Option<(usize, usize)>,
 }
 
 impl Discovery {
@@ -239,6 +253,8 @@ impl Discovery {
             outcome: None,
             attempts: Vec::new(),
             static_headers: HeaderMap::new(),
+            all_timed_out: true,
+            retry: None,
         };
         match d.mcp.clone() {
             Some(uri) => d.pending = Some(Pending::start(Chain::Probe(Method::POST), uri)),
@@ -275,9 +291,10 @@ impl Discovery {
             HeaderMap::new()
         };
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let timeout = match p.chain {
-            Chain::Probe(_) => PROBE_TIMEOUT,
-            Chain::Fetch(_) => FETCH_TIMEOUT,
+        let timeout = match (&p.chain, self.retry) {
+            (Chain::Probe(_), _) => PROBE_TIMEOUT,
+            (Chain::Fetch(_), None) => FETCH_TIMEOUT,
+            (Chain::Fetch(i), Some((c, k))) => RETRY_TIMEOUTS[if *i == c { k } else { 0 }],
         };
         Step::Request {
             method: p.method.clone(),
@@ -321,6 +338,27 @@ impl Discovery {
         self.chain_failed(p, DiscoveryError::Transport { origin, error });
     }
 
+    /// The caller's overall budget ran out before the next request could be sent: end
+    /// with a timeout on the request that was due (no request is recorded; none was made).
+    pub fn budget_spent(&mut self) {
+        if self.outcome.is_some() {
+            return;
+        }
+        let origin = self
+            .pending
+            .take()
+            .map_or_else(String::new, |p| origin_label(&p.uri));
+        self.outcome = Some(Err(DiscoveryError::Transport {
+            origin,
+            error: TransportError::Timeout,
+        }));
+    }
+
+    /// The second pass (retries with [`RETRY_TIMEOUTS`]) has started.
+    pub fn retrying(&self) -> bool {
+        self.retry.is_some()
+    }
+
     /// Every request made so far.
     pub fn attempts(&self) -> &[Attempt] {
         &self.attempts
@@ -362,7 +400,36 @@ impl Discovery {
             Chain::Probe(_) => self.probe_failed(&p, ProbeError::Request(e)),
             Chain::Fetch(i) => {
                 self.note_error(e.to_string());
-                self.next_or_end(i, e);
+                let timed_out = matches!(
+                    e,
+                    DiscoveryError::Transport {
+                        error: TransportError::Timeout,
+                        ..
+                    }
+                );
+                match self.retry {
+                    None => {
+                        self.all_timed_out &= timed_out;
+                        let last = i + 1 >= self.candidates.len();
+                        if last && self.all_timed_out {
+                            // Go: "timed out for all candidates; retrying with timeout
+                            // backoff".
+                            self.retry = Some((0, 0));
+                            self.fetch(0);
+                        } else {
+                            self.next_or_end(i, e);
+                        }
+                    }
+                    Some((c, k)) => {
+                        let k = if c == i { k } else { 0 };
+                        if timed_out && k + 1 < RETRY_TIMEOUTS.len() {
+                            self.retry = Some((i, k + 1));
+                            self.fetch(i);
+                        } else {
+                            self.next_or_end(i, e);
+                        }
+                    }
+                }
             }
         }
     }
@@ -380,6 +447,7 @@ impl Discovery {
 
     /// The Go client's rules for a candidate's response (§2.3): select, pass over, or stop.
     fn judge(&mut self, p: &Pending, i: usize, status: u16, headers: &HeaderMap, body: &[u8]) {
+        self.all_timed_out = false;
         let origin = origin_label(&p.uri);
         let more = i + 1 < self.candidates.len();
         let fallback = status == 404 || status >= 500;

@@ -6,7 +6,7 @@
 //! engine drives it at startup (each request an ordinary MCP request) and `doctor` drives
 //! the very same machine with a blocking client, so the two never disagree.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::ACCEPT;
@@ -42,18 +42,22 @@ pub struct StartupDiscovery {
     mcp_origin: Option<Origin>,
     static_headers: HeaderMap,
     candidates: Vec<String>,
+    /// The end of the [`BUDGET`].
+    end: Instant,
 }
 
 impl StartupDiscovery {
     /// `static_headers` go to requests on the MCP server's origin only (the Go scoping:
-    /// `--mcp.extra-headers` with `--mcp.discovery-extra-headers` over them).
-    pub fn new(mcp_url: &Uri, static_headers: HeaderMap) -> StartupDiscovery {
+    /// `--mcp.extra-headers` with `--mcp.discovery-extra-headers` over them). `now` starts
+    /// the [`BUDGET`].
+    pub fn new(mcp_url: &Uri, static_headers: HeaderMap, now: Instant) -> StartupDiscovery {
         StartupDiscovery {
             prmd: Discovery::new(mcp_url).with_static_headers(static_headers.clone()),
             prmd_result: None,
             auth: None,
             mcp_origin: Origin::of(mcp_url),
             static_headers,
+            end: now + BUDGET,
             candidates: super::discovery::urls::well_known(mcp_url)
                 .into_iter()
                 .map(|(u, _)| u.to_string())
@@ -61,8 +65,26 @@ impl StartupDiscovery {
         }
     }
 
-    /// The next request, or `None` when discovery is over ([`StartupDiscovery::report`]).
-    pub fn poll(&mut self) -> Option<Request> {
+    /// The next request at `now`, or `None` when discovery is over
+    /// ([`StartupDiscovery::report`]). Each request's timeout is cut to what is left of the
+    /// [`BUDGET`]; once it is spent no request is made: the metadata fetch ends with a
+    /// timeout, and the authorization server's candidates are passed over as timed out.
+    pub fn poll(&mut self, now: Instant) -> Option<Request> {
+        let left = self.end.saturating_duration_since(now);
+        let mut rq = self.next()?;
+        while left.is_zero() {
+            match (&self.prmd_result, &mut self.auth) {
+                (None, _) => self.prmd.budget_spent(),
+                (Some(_), Some(a)) => a.handle_error(TransportError::Timeout),
+                _ => return None,
+            }
+            rq = self.next()?;
+        }
+        rq.timeout = rq.timeout.min(left);
+        Some(rq)
+    }
+
+    fn next(&mut self) -> Option<Request> {
         if self.prmd_result.is_none() {
             match self.prmd.poll() {
                 Step::Request {
@@ -362,7 +384,8 @@ mod tests {
         mut net: impl FnMut(&Request) -> Result<(u16, HeaderMap, Vec<u8>), TransportError>,
     ) -> Vec<Request> {
         let mut seen = Vec::new();
-        while let Some(rq) = d.poll() {
+        let now = Instant::now();
+        while let Some(rq) = d.poll(now) {
             match net(&rq) {
                 Ok((s, h, b)) => d.handle_response(s, &h, &b),
                 Err(e) => d.handle_error(e),
@@ -377,7 +400,11 @@ mod tests {
     fn finds_prmd_then_the_auth_server_with_headers_only_on_the_mcp_origin() {
         let mut statics = HeaderMap::new();
         statics.insert("x-gw", "k".parse().unwrap());
-        let mut d = StartupDiscovery::new(&"https://mcp.example/mcp".parse().unwrap(), statics);
+        let mut d = StartupDiscovery::new(
+            &"https://mcp.example/mcp".parse().unwrap(),
+            statics,
+            Instant::now(),
+        );
         let seen = run(&mut d, |rq| {
             match rq.uri.to_string().as_str() {
             "https://mcp.example/.well-known/oauth-protected-resource/mcp" => Ok((
@@ -417,7 +444,11 @@ mod tests {
 
     #[test]
     fn every_candidate_404_is_not_advertised_and_not_a_failure() {
-        let mut d = StartupDiscovery::new(&"http://h/mcp".parse().unwrap(), HeaderMap::new());
+        let mut d = StartupDiscovery::new(
+            &"http://h/mcp".parse().unwrap(),
+            HeaderMap::new(),
+            Instant::now(),
+        );
         run(&mut d, |_| Ok((404, HeaderMap::new(), b"nope".to_vec())));
         let r = d.report();
         assert!(r.not_advertised && r.error.is_some());
@@ -428,7 +459,11 @@ mod tests {
 
     #[test]
     fn a_server_error_is_a_failure() {
-        let mut d = StartupDiscovery::new(&"http://h/mcp".parse().unwrap(), HeaderMap::new());
+        let mut d = StartupDiscovery::new(
+            &"http://h/mcp".parse().unwrap(),
+            HeaderMap::new(),
+            Instant::now(),
+        );
         run(&mut d, |rq| {
             if rq.uri.path() == "/mcp" {
                 Ok((405, HeaderMap::new(), vec![]))
@@ -443,5 +478,121 @@ mod tests {
             "{:?}",
             r.failure()
         );
+    }
+
+    /// Drives the machine with passed-in time: each request takes `cost(timeout)` of it.
+    fn run_timed(
+        d: &mut StartupDiscovery,
+        start: Instant,
+        mut net: impl FnMut(&Request, usize) -> Option<(u16, HeaderMap, Vec<u8>)>,
+        cost: impl Fn(Duration) -> Duration,
+    ) -> Vec<(String, u128)> {
+        let mut now = start;
+        let mut seen = Vec::new();
+        while let Some(rq) = d.poll(now) {
+            seen.push((rq.uri.path().to_string(), rq.timeout.as_millis()));
+            match net(&rq, seen.len()) {
+                Some((s, h, b)) => d.handle_response(s, &h, &b),
+                None => d.handle_error(TransportError::Timeout),
+            }
+            now += cost(rq.timeout);
+            assert!(seen.len() < 50, "runaway");
+        }
+        seen
+    }
+
+    const PATH: &str = "/.well-known/oauth-protected-resource/mcp";
+    const ROOT: &str = "/.well-known/oauth-protected-resource";
+
+    /// Go's §2.4 second pass: every candidate timed out quickly (a firewall dropping the
+    /// connection attempt, 100 ms each), so each is tried again with 2, 4 and 8 s — the
+    /// 8 s cut to what is left of the 5 s budget — and the first answer ends the retries.
+    #[test]
+    fn all_candidates_timing_out_get_a_second_pass_with_backoff_within_the_budget() {
+        let start = Instant::now();
+        let mut d =
+            StartupDiscovery::new(&"http://h/mcp".parse().unwrap(), HeaderMap::new(), start);
+        let seen = run_timed(
+            &mut d,
+            start,
+            |rq, n| {
+                // The root candidate answers on its second retry (request 9).
+                (n == 9 && rq.uri.path() == ROOT).then(|| {
+                    (
+                        200,
+                        json_headers(),
+                        br#"{"resource":"http://h/mcp"}"#.to_vec(),
+                    )
+                })
+            },
+            |_| Duration::from_millis(100),
+        );
+        assert_eq!(
+            seen,
+            [
+                ("/mcp".to_string(), 1000), // POST probe
+                ("/mcp".into(), 1000),      // GET probe
+                (PATH.into(), 4800),        // pass 1: 5 s, cut to the budget left
+                (ROOT.into(), 4700),
+                (PATH.into(), 2000), // pass 2
+                (PATH.into(), 4000),
+                (PATH.into(), 4400), // 8 s, cut to the budget left
+                (ROOT.into(), 2000),
+                (ROOT.into(), 4000), // answered
+            ]
+        );
+        let r = d.report();
+        assert_eq!(
+            r.found.as_ref().map(|f| f.url.as_str()),
+            Some("http://h/.well-known/oauth-protected-resource")
+        );
+        assert_eq!(r.failure(), None);
+    }
+
+    /// With the 5 s budget, a server that hangs (each request runs to its timeout) leaves
+    /// no time for the second pass: the probes take 2 s, the first candidate the other 3,
+    /// and discovery ends with a timeout without sending more.
+    #[test]
+    fn a_hanging_server_spends_the_budget_before_any_second_pass() {
+        let start = Instant::now();
+        let mut d =
+            StartupDiscovery::new(&"http://h/mcp".parse().unwrap(), HeaderMap::new(), start);
+        let seen = run_timed(&mut d, start, |_, _| None, |t| t);
+        assert_eq!(
+            seen,
+            [
+                ("/mcp".to_string(), 1000),
+                ("/mcp".into(), 1000),
+                (PATH.into(), 3000),
+            ]
+        );
+        let r = d.report();
+        assert_eq!(r.attempts.len(), 3, "{:?}", r.attempts);
+        assert!(
+            r.failure().is_some_and(|f| f.contains("timeout")),
+            "{:?}",
+            r.failure()
+        );
+    }
+
+    /// A non-timeout error on a retry stops that candidate's retries.
+    #[test]
+    fn a_non_timeout_error_stops_the_retries_of_a_candidate() {
+        let start = Instant::now();
+        let mut d =
+            StartupDiscovery::new(&"http://h/mcp".parse().unwrap(), HeaderMap::new(), start);
+        let mut now = start;
+        let mut paths = Vec::new();
+        while let Some(rq) = d.poll(now) {
+            paths.push(rq.uri.path().to_string());
+            if paths.len() == 5 {
+                d.handle_error(TransportError::ConnectionRefused);
+            } else {
+                d.handle_error(TransportError::Timeout);
+            }
+            now += Duration::from_millis(10);
+        }
+        // probes, pass 1, PATH refused on its first retry, then ROOT's three tries.
+        assert_eq!(&paths[4..], [PATH, ROOT, ROOT, ROOT]);
     }
 }

@@ -115,15 +115,17 @@ fn probe_then_path_specific_then_root() {
     );
 }
 
+/// Probes get 1 s, fetches 5 s; when every candidate timed out, Go's second pass tries
+/// each again with 2, 4 and 8 s (the caller's budget cuts these further).
 #[test]
-fn probes_get_one_second_and_fetches_five() {
+fn probes_get_one_second_fetches_five_and_all_timeouts_a_second_pass() {
     let mut d = Discovery::new(&MCP.parse().unwrap());
     let mut timeouts = Vec::new();
     while let Step::Request { timeout, .. } = d.poll() {
         timeouts.push(timeout.as_secs());
         d.handle_error(TransportError::Timeout);
     }
-    assert_eq!(timeouts, [1, 1, 5, 5]);
+    assert_eq!(timeouts, [1, 1, 5, 5, 2, 4, 8, 2, 4, 8]);
 }
 
 #[test]
@@ -535,10 +537,10 @@ fn stray_reports_and_repeated_polls_are_harmless() {
     let a = format!("{:?}", d.poll());
     let b = format!("{:?}", d.poll());
     assert_eq!(a, b);
-    d.handle_error(TransportError::Timeout);
-    d.handle_error(TransportError::Timeout);
-    d.handle_error(TransportError::Timeout);
-    d.handle_error(TransportError::Timeout);
+    d.handle_error(TransportError::ConnectionRefused);
+    d.handle_error(TransportError::ConnectionRefused);
+    d.handle_error(TransportError::ConnectionRefused);
+    d.handle_error(TransportError::ConnectionRefused);
     assert!(matches!(d.poll(), Step::Done(Err(_))));
     d.handle_response(200, &HeaderMap::new(), DOC.as_bytes());
     assert!(matches!(d.poll(), Step::Done(Err(_))));

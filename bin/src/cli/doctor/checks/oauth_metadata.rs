@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use http::HeaderMap;
 use tunnel_blocking::errors::{classify, Phase};
 use tunnel_core::classify::TransportError;
-use tunnel_core::oauth::startup::{Report, Request, StartupDiscovery, BUDGET};
+use tunnel_core::oauth::startup::{Report, Request, StartupDiscovery};
 
 use super::why;
 use crate::cli::doctor::probe::{self, Agents, Resp};
@@ -58,15 +58,10 @@ fn fetch(
 /// Runs startup discovery for `url` with doctor's agent, within the 5 s budget.
 pub(crate) fn discover(l: &Loaded, url: &http::Uri, a: &Agents) -> Report {
     let statics = static_headers(l);
-    let mut d = StartupDiscovery::new(url, statics);
-    let end = Instant::now() + BUDGET;
-    while let Some(rq) = d.poll() {
-        let left = end.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            d.handle_error(TransportError::Timeout);
-            continue;
-        }
-        match fetch(&a.mcp, &rq, rq.timeout.min(left)) {
+    let mut d = StartupDiscovery::new(url, statics, Instant::now());
+    // Each request's timeout is already cut to what is left of the budget.
+    while let Some(rq) = d.poll(Instant::now()) {
+        match fetch(&a.mcp, &rq, rq.timeout) {
             Ok((status, headers, body)) => d.handle_response(status, &headers, &body),
             Err(kind) => d.handle_error(kind),
         }
