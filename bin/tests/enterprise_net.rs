@@ -309,7 +309,10 @@ fn per_entry_proxy_differs_from_the_control_plane_proxy() {
         via_proxy,
         "every MCP request went through its proxy: carried {:#?}, stub saw {:#?}",
         mcp_proxy.carried(),
-        mcp.requests().iter().map(|r| (&r.method, &r.path)).collect::<Vec<_>>()
+        mcp.requests()
+            .iter()
+            .map(|r| (&r.method, &r.path))
+            .collect::<Vec<_>>()
     );
 }
 
