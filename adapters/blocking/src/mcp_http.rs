@@ -131,45 +131,21 @@ impl McpBinding for HttpBinding {
                 // `Content-Length: 0`, as Go sends it; `()` would make ureq frame it as an
                 // empty chunked body, which some proxies and servers refuse.
                 let bodiless = body.is_empty() && !method_has_body(&method);
-                if target.is_some() && target == self.origin {
-                    self.pool.submit(move || {
-                        if bodiless {
-                            exchange(&agent, method, uri, headers, (), bound, &sink)
-                        } else {
-                            exchange(&agent, method, uri, headers, &body[..], bound, &sink)
-                        }
-                    });
+                // Another origin: never the binding's client certificate, and the proxy
+                // that origin's route asks for (`Some(route)`; `None` keeps the agent's).
+                let (agent, foreign) = if target.is_some() && target == self.origin {
+                    (agent, None)
                 } else {
-                    // Another origin: never the binding's client certificate, and the
-                    // proxy that origin's route asks for.
-                    let foreign = self.foreign.clone();
-                    self.pool.submit(move || {
-                        let proxy = foreign.proxy_for(&uri.to_string());
-                        if bodiless {
-                            exchange_via(
-                                &foreign.agent,
-                                proxy,
-                                method,
-                                uri,
-                                headers,
-                                (),
-                                bound,
-                                &sink,
-                            )
-                        } else {
-                            exchange_via(
-                                &foreign.agent,
-                                proxy,
-                                method,
-                                uri,
-                                headers,
-                                &body[..],
-                                bound,
-                                &sink,
-                            )
-                        }
-                    });
-                }
+                    (self.foreign.agent.clone(), Some(self.foreign.clone()))
+                };
+                self.pool.submit(move || {
+                    let proxy = foreign.map(|f| f.proxy_for(&uri.to_string()));
+                    if bodiless {
+                        exchange_with(&agent, proxy, method, uri, headers, (), bound, &sink)
+                    } else {
+                        exchange_with(&agent, proxy, method, uri, headers, &body[..], bound, &sink)
+                    }
+                });
             }
         }
     }
@@ -199,21 +175,6 @@ fn exchange<B: ureq::AsSendBody>(
 /// Methods whose requests carry a body (possibly empty, then `Content-Length: 0`).
 fn method_has_body(m: &Method) -> bool {
     *m == Method::POST || *m == Method::PUT || *m == Method::PATCH
-}
-
-/// A request to another origin through `proxy` (`None`: direct).
-#[allow(clippy::too_many_arguments)]
-fn exchange_via<B: ureq::AsSendBody>(
-    agent: &ureq::Agent,
-    proxy: Option<ureq::Proxy>,
-    method: Method,
-    url: Uri,
-    headers: http::HeaderMap,
-    body: B,
-    bound: ExchangeBound,
-    sink: &McpSink,
-) {
-    exchange_with(agent, Some(proxy), method, url, headers, body, bound, sink)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderMap, Uri};
 
+use super::fetch_buf::Fed;
 use super::Timer;
 use super::{Action, BindingKind, CommandId, Engine, Event, McpEvent, McpOp, McpOutput, McpWork};
 use crate::classify::TransportError;
@@ -134,44 +135,19 @@ impl Engine {
         let Some(r) = self.discoveries.get_mut(&id) else {
             return Some(event);
         };
-        let cap = oauth::MAX_BODY + 1;
-        let done = match event {
-            McpEvent::Head { status, headers } => {
-                r.head = Some((status, headers));
-                false
-            }
-            McpEvent::Body(chunk) => {
-                let room = cap.saturating_sub(r.body.len());
-                r.body
-                    .extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or(&[]));
-                r.body.len() >= cap
-            }
-            McpEvent::End => true,
-            McpEvent::Response {
-                status,
-                headers,
-                body,
-            } => {
-                r.head = Some((status, headers));
-                r.body = body.get(..cap.min(body.len())).unwrap_or(&[]).to_vec();
-                true
-            }
-            McpEvent::Error(e) => {
+        match super::fetch_buf::feed(&mut r.head, &mut r.body, event, oauth::MAX_BODY + 1) {
+            Fed::More => {}
+            Fed::Failed(e) => {
                 r.d.handle_error(e);
                 self.end_fetch(now, id);
-                return None;
             }
-            // Nothing else reports on a fetch.
-            McpEvent::Output(_) => false,
-        };
-        if done {
-            if let Some(r) = self.discoveries.get_mut(&id) {
-                match r.head.take() {
+            Fed::Done(head) => {
+                match head {
                     Some((status, headers)) => r.d.handle_response(status, &headers, &r.body),
                     None => r.d.handle_error(TransportError::Eof),
                 }
+                self.end_fetch(now, id);
             }
-            self.end_fetch(now, id);
         }
         None
     }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use http::HeaderMap;
 use serde_json::Value;
 
+use super::fetch_buf::Fed;
 use super::{
     Action, BindingKind, CommandId, Engine, Event, McpEvent, McpOp, McpOutput, McpWork, Phase,
     Terminal, Timer,
@@ -233,45 +234,22 @@ impl Engine {
             return None; // a late report of a hop already ended
         }
         let cap = r.call.max_response_bytes().saturating_add(1);
-        let done = match event {
-            McpEvent::Head { status, headers } => {
-                r.head = Some((status, headers));
-                false
-            }
-            McpEvent::Body(chunk) => {
-                let room = cap.saturating_sub(r.body.len());
-                r.body
-                    .extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or(&[]));
-                r.body.len() >= cap
-            }
-            McpEvent::End => true,
-            McpEvent::Response {
-                status,
-                headers,
-                body,
-            } => {
-                r.head = Some((status, headers));
-                r.body = body.get(..cap.min(body.len())).unwrap_or(&[]).to_vec();
-                true
-            }
-            McpEvent::Error(e) => {
-                let head_seen = r.head.is_some();
+        let head_seen = r.head.is_some();
+        match super::fetch_buf::feed(&mut r.head, &mut r.body, event, cap) {
+            Fed::More => {}
+            Fed::Failed(e) => {
                 r.call.handle_error(e, head_seen);
                 self.end_hop(now, id);
-                return None;
             }
-            McpEvent::Output(_) => false,
-        };
-        if done {
-            if let Some(r) = self.harpoon_calls.get_mut(&id) {
-                match r.head.take() {
+            Fed::Done(head) => {
+                match head {
                     Some((status, headers)) => r.call.handle_response(status, &headers, &r.body),
                     None => r
                         .call
                         .handle_error(crate::classify::TransportError::Eof, false),
                 }
+                self.end_hop(now, id);
             }
-            self.end_hop(now, id);
         }
         None
     }

@@ -14,6 +14,7 @@ mod cp_request;
 mod describe;
 mod discovery;
 mod dispatch;
+mod fetch_buf;
 mod harpoon;
 mod input;
 pub mod outcome;

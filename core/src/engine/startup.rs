@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use http::HeaderMap;
 use serde_json::value::RawValue;
 
+use super::fetch_buf::Fed;
 use super::{Action, BindingKind, CommandId, Engine, Event, McpEvent, McpOp, McpWork, Timer};
 use crate::channel::ChannelName;
 use crate::classify::TransportError;
@@ -427,40 +428,19 @@ impl Engine {
         let Some(r) = &mut self.startup.discovery else {
             return;
         };
-        let cap = crate::oauth::MAX_BODY + 1;
-        let done = match event {
-            McpEvent::Head { status, headers } => {
-                r.head = Some((status, headers));
-                false
-            }
-            McpEvent::Body(chunk) => {
-                let room = cap.saturating_sub(r.body.len());
-                r.body.extend_from_slice(&chunk[..room.min(chunk.len())]);
-                r.body.len() >= cap
-            }
-            McpEvent::End => true,
-            McpEvent::Response {
-                status,
-                headers,
-                body,
-            } => {
-                r.head = Some((status, headers));
-                r.body = body[..cap.min(body.len())].to_vec();
-                true
-            }
-            McpEvent::Error(e) => {
+        match super::fetch_buf::feed(&mut r.head, &mut r.body, event, crate::oauth::MAX_BODY + 1) {
+            Fed::More => {}
+            Fed::Failed(e) => {
                 r.d.handle_error(e);
                 self.end_startup_fetch(now);
-                return;
             }
-            McpEvent::Output(_) => false,
-        };
-        if done {
-            match r.head.take() {
-                Some((status, headers)) => r.d.handle_response(status, &headers, &r.body),
-                None => r.d.handle_error(TransportError::Eof),
+            Fed::Done(head) => {
+                match head {
+                    Some((status, headers)) => r.d.handle_response(status, &headers, &r.body),
+                    None => r.d.handle_error(TransportError::Eof),
+                }
+                self.end_startup_fetch(now);
             }
-            self.end_startup_fetch(now);
         }
     }
 

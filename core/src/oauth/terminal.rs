@@ -86,7 +86,7 @@ fn failed(e: &DiscoveryError, not_advertised: bool) -> Terminal {
         "type": "oauth_discovery_error",
         "code": code}});
     let json = RawValue::from_string(body.to_string())
-        .unwrap_or_else(|_| RawValue::from_string("{}".into()).expect("static JSON"));
+        .unwrap_or_else(|_| RawValue::from_string("{}".into()).expect("static JSON")); // ok: a literal object
     let mut headers = RespHeaders::new();
     headers.insert("Content-Type".into(), vec!["application/json".into()]);
     Terminal::OAuthDiscovery {
