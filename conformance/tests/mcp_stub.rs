@@ -344,3 +344,23 @@ fn oauth_metadata_documents() {
         assert_eq!(r.status, 404, "{path}");
     }
 }
+
+/// A test that stops a server to see "connection refused" must get exactly that: once
+/// `shutdown` returns, the port refuses connections. (tiny_http closes its listener on a
+/// thread of its own after the server is dropped; a connect in that window was accepted into
+/// the dying backlog and then reset, which made the blocking adapter's refused-target test
+/// see `connection_reset` under load.)
+#[test]
+fn a_stopped_stub_refuses_connections_at_once() {
+    for _ in 0..40 {
+        let mut stub = start();
+        let addr = stub.addr();
+        // A keep-alive connection is open when the stub stops, as the tunnel's pool has one.
+        let _r = post(&agent(), &stub.url(), &[ACCEPT], "{}");
+        stub.shutdown();
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}"),
+            Ok(_) => panic!("{addr} still accepts connections after shutdown returned"),
+        }
+    }
+}

@@ -25,7 +25,8 @@ pub(crate) type Handler = Arc<dyn Fn(tiny_http::Request) + Send + Sync>;
 
 /// A tiny_http listener served by a fixed pool of worker threads.
 pub(crate) struct HttpServer {
-    server: Arc<tiny_http::Server>,
+    /// `None` once stopped: dropping the last reference is what closes tiny_http's listener.
+    server: Option<Arc<tiny_http::Server>>,
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
     addr: SocketAddr,
@@ -85,7 +86,7 @@ impl HttpServer {
             handles.push(handle);
         }
         Ok(Self {
-            server,
+            server: Some(server),
             stop,
             workers: handles,
             addr,
@@ -100,9 +101,15 @@ impl HttpServer {
     /// closes every connection still open on the listener so tiny_http's per-connection
     /// threads (which have no read timeout) end too. Workers still busy after `grace` are
     /// detached; every handler wait is bounded, so they end on their own.
+    ///
+    /// It returns once the port refuses new connections, so a test that stops a server to
+    /// see "connection refused" sees exactly that (bounded by `grace` as well).
     pub(crate) fn stop(&mut self, grace: Duration) {
         self.stop.store(true, Ordering::SeqCst);
-        self.server.unblock();
+        let Some(server) = self.server.take() else {
+            return;
+        };
+        server.unblock();
         let deadline = Instant::now() + grace;
         for handle in self.workers.drain(..) {
             while !handle.is_finished() && Instant::now() < deadline {
@@ -113,12 +120,32 @@ impl HttpServer {
             }
         }
         sockdrop::shutdown_matching(self.addr, None);
+        // tiny_http closes its listener on its own accept thread after the server is
+        // dropped; until then a connect completes into a backlog that is about to be reset.
+        drop(server);
+        wait_until_refused(
+            self.addr,
+            deadline.max(Instant::now() + Duration::from_secs(2)),
+        );
+    }
+}
+
+/// Connects to `addr` until the connection is refused or `deadline` passes. Each probe that
+/// connects is closed at once (it may even be the one that wakes the accept thread).
+fn wait_until_refused(addr: SocketAddr, deadline: Instant) {
+    while Instant::now() < deadline {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(s) => drop(s),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => return,
+            Err(_) => {}
+        }
+        thread::sleep(Duration::from_millis(2));
     }
 }
 
 impl Drop for HttpServer {
     fn drop(&mut self) {
-        if !self.stop.load(Ordering::SeqCst) {
+        if self.server.is_some() {
             self.stop(Duration::from_secs(5));
         }
     }
