@@ -16,8 +16,10 @@
 //! turns up, that first mismatched document is selected (external enterprise IdPs publish
 //! their own issuer). The mismatch is a diagnostic, never fatal.
 //!
-//! Known difference from the Go client: no second pass with 2/4/8 s timeouts when every
-//! candidate timed out (as for the protected-resource metadata, see [`super`]).
+//! Retries are Go's (§2.4), as for the protected-resource metadata: when every candidate of
+//! the first pass timed out, the attempt list starts over and each candidate is tried up to
+//! three times with 2, 4 and 8 s, moving on at its first answer or non-timeout error. The
+//! caller's budget still bounds it ([`AuthServerDiscovery::budget_spent`]).
 
 use std::time::Duration;
 
@@ -27,6 +29,7 @@ use http::{HeaderMap, StatusCode, Uri};
 use serde::Deserialize;
 
 use super::discovery::urls::{self, origin_label, redacted, Origin};
+use super::discovery::RETRY_TIMEOUTS;
 use super::MAX_BODY;
 use crate::classify::TransportError;
 
@@ -118,6 +121,11 @@ pub struct AuthServerDiscovery {
     outcome: Option<AsOutcome>,
     attempts: Vec<AsAttempt>,
     errors: Vec<String>,
+    /// Every request of the first pass so far ended in a timeout.
+    all_timed_out: bool,
+    /// In the second pass: the candidate being retried and its try (index into
+    /// [`RETRY_TIMEOUTS`]).
+    retry: Option<(usize, usize)>,
 }
 
 /// A request to send: `GET uri` within `timeout`, no body.
@@ -140,6 +148,8 @@ impl AuthServerDiscovery {
             outcome: None,
             attempts: Vec::new(),
             errors: Vec::new(),
+            all_timed_out: true,
+            retry: None,
         };
         d.start(0);
         d
@@ -149,7 +159,11 @@ impl AuthServerDiscovery {
     pub fn poll(&self) -> Option<AsRequest> {
         self.pending.as_ref().map(|p| AsRequest {
             uri: p.uri.clone(),
-            timeout: FETCH_TIMEOUT,
+            timeout: match self.retry {
+                Some((c, k)) if c == p.i => RETRY_TIMEOUTS[k],
+                Some(_) => RETRY_TIMEOUTS[0],
+                None => FETCH_TIMEOUT,
+            },
         })
     }
 
@@ -163,6 +177,7 @@ impl AuthServerDiscovery {
         let Some(p) = self.pending.take() else {
             return;
         };
+        self.all_timed_out = false;
         let at = self.record(&p, Some(status));
         if matches!(status, 301 | 302 | 303 | 307 | 308) {
             if let Some(location) = headers.get(LOCATION) {
@@ -251,7 +266,45 @@ impl AuthServerDiscovery {
         let name = crate::classify::TunnelFailure::from_transport(error)
             .and_then(|f| f.kind())
             .map_or("canceled", |k| k.as_str());
+        let timed_out = error == TransportError::Timeout;
+        match self.retry {
+            None => {
+                self.all_timed_out &= timed_out;
+                if p.i + 1 >= self.candidates.len() && self.all_timed_out {
+                    // Go: the attempt list is reset, then every candidate again.
+                    self.attempts.clear();
+                    self.errors.clear();
+                    self.retry = Some((0, 0));
+                    return self.start(0);
+                }
+            }
+            Some((c, k)) => {
+                let k = if c == p.i { k } else { 0 };
+                if timed_out && k + 1 < RETRY_TIMEOUTS.len() {
+                    self.retry = Some((p.i, k + 1));
+                    if let Some(a) = self.attempts.get_mut(at) {
+                        a.error = Some(format!("request failed ({name})"));
+                    }
+                    return self.start(p.i);
+                }
+                self.retry = Some((p.i + 1, 0));
+            }
+        }
         self.fail(at, &p, format!("request failed ({name})"));
+    }
+
+    /// The caller's time budget ran out with a request due: end now (no more requests, no
+    /// second pass). The outstanding candidate counts as timed out; a remembered mismatched
+    /// document is still selected.
+    pub fn budget_spent(&mut self) {
+        let Some(p) = self.pending.take() else {
+            return;
+        };
+        self.errors.push(format!(
+            "{}: request failed (timeout; discovery budget spent)",
+            origin_label(&p.uri)
+        ));
+        self.start(self.candidates.len());
     }
 
     fn record(&mut self, p: &Pending, status: Option<u16>) -> usize {
@@ -527,5 +580,96 @@ mod tests {
         let o = d.outcome().expect("done at once");
         assert_eq!(o.issuer_url, "::");
         assert!(o.attempts.is_empty() && o.error.is_none() && o.metadata.is_none());
+    }
+
+    /// Drives `d` to its end: `answer(i, uri)` is the i-th request's fate (`Err` a transport
+    /// error, `Ok` a status with the document). Returns each request's path and timeout.
+    fn drive(
+        d: &mut AuthServerDiscovery,
+        mut answer: impl FnMut(usize, &Uri) -> Result<(u16, Vec<u8>), TransportError>,
+    ) -> Vec<(String, u64)> {
+        let mut seen = Vec::new();
+        while let Some(rq) = d.poll() {
+            assert!(seen.len() < 50, "runaway: {seen:?}");
+            seen.push((rq.uri.path().to_string(), rq.timeout.as_secs()));
+            match answer(seen.len() - 1, &rq.uri) {
+                Ok((status, body)) => d.handle_response(status, &json(), &body),
+                Err(e) => d.handle_error(e),
+            }
+        }
+        seen
+    }
+
+    /// Go's §2.4 for the authorization server too: when every candidate of the first pass
+    /// timed out, each is tried again with 2, 4 and 8 s, and the attempt list starts over.
+    #[test]
+    fn all_timeouts_bring_a_second_pass_with_growing_timeouts() {
+        let mut d = AuthServerDiscovery::new("https://as.example");
+        let seen = drive(&mut d, |i, _| {
+            if i == 4 {
+                Ok((200, doc("https://as.example")))
+            } else {
+                Err(TransportError::Timeout)
+            }
+        });
+        let oas = "/.well-known/oauth-authorization-server";
+        let oidc = "/.well-known/openid-configuration";
+        assert_eq!(
+            seen,
+            [
+                (oas.to_string(), 5),
+                (oidc.to_string(), 5),
+                (oas.to_string(), 2),
+                (oas.to_string(), 4),
+                (oas.to_string(), 8),
+            ],
+            "request 5 (the third retry of the first candidate) answers"
+        );
+        let o = d.outcome().expect("done");
+        assert_eq!(o.error, None);
+        assert_eq!(o.attempts.len(), 3, "the second pass's attempts only");
+        assert!(o.attempts[2].selected);
+    }
+
+    /// A non-timeout answer in the first pass means no second pass.
+    #[test]
+    fn no_second_pass_when_one_candidate_answered() {
+        let mut d = AuthServerDiscovery::new("https://as.example");
+        let seen = drive(&mut d, |i, _| {
+            if i == 0 {
+                Ok((404, b"no".to_vec()))
+            } else {
+                Err(TransportError::Timeout)
+            }
+        });
+        assert_eq!(seen.len(), 2);
+        assert!(d.outcome().unwrap().error.is_some());
+    }
+
+    /// In the second pass a non-timeout error moves on to the next candidate at once.
+    #[test]
+    fn a_non_timeout_error_in_the_second_pass_ends_that_candidates_retries() {
+        let mut d = AuthServerDiscovery::new("https://as.example");
+        let seen = drive(&mut d, |i, _| match i {
+            0 | 1 | 3 | 4 => Err(TransportError::Timeout),
+            2 => Err(TransportError::ConnectionRefused),
+            _ => Ok((200, doc("https://as.example"))),
+        });
+        let secs: Vec<u64> = seen.iter().map(|s| s.1).collect();
+        // Pass 1: 5, 5. Pass 2: candidate 1 refused at 2 s; candidate 2: 2, 4 time out, 8 answers.
+        assert_eq!(secs, [5, 5, 2, 2, 4, 8]);
+        assert!(d.outcome().unwrap().metadata.is_some());
+    }
+
+    /// When the caller's budget is spent the fetch ends without more requests or retries.
+    #[test]
+    fn a_spent_budget_ends_the_fetch_without_retrying() {
+        let mut d = AuthServerDiscovery::new("https://as.example");
+        d.handle_error(TransportError::Timeout);
+        d.budget_spent();
+        assert!(d.poll().is_none());
+        let o = d.outcome().expect("done");
+        let e = o.error.as_deref().unwrap();
+        assert!(e.contains("timeout"), "{e}");
     }
 }

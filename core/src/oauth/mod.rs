@@ -39,9 +39,6 @@
 //!
 //! ## Known differences from the Go client
 //!
-//! - No timeout-retry pass (Go §2.4): when every candidate timed out, Go tries each again
-//!   with 2/4/8 s timeouts inside the same 5 s budget, which leaves room for little more
-//!   than one retry. Here a discovery is one pass within the adapter's budget.
 //! - A body read error is reported as a transport error, so it always moves on to the next
 //!   candidate (Go stops on one unless the status was 404 or ≥ 500).
 //! - Every `WWW-Authenticate` field is looked at (Go reads the first only); a parameter

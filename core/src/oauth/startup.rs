@@ -68,14 +68,14 @@ impl StartupDiscovery {
     /// The next request at `now`, or `None` when discovery is over
     /// ([`StartupDiscovery::report`]). Each request's timeout is cut to what is left of the
     /// [`BUDGET`]; once it is spent no request is made: the metadata fetch ends with a
-    /// timeout, and the authorization server's candidates are passed over as timed out.
+    /// timeout, and the authorization server's fetch ends (no second pass).
     pub fn poll(&mut self, now: Instant) -> Option<Request> {
         let left = self.end.saturating_duration_since(now);
         let mut rq = self.next()?;
         while left.is_zero() {
             match (&self.prmd_result, &mut self.auth) {
                 (None, _) => self.prmd.budget_spent(),
-                (Some(_), Some(a)) => a.handle_error(TransportError::Timeout),
+                (Some(_), Some(a)) => a.budget_spent(),
                 _ => return None,
             }
             rq = self.next()?;
