@@ -490,6 +490,11 @@ fn per_binding_mcp_client_certificate_goes_to_its_origin_only() {
             && !seen.contains(&Handshake::Ok { client_cert: true }),
         "the other binding's server got a certificate: {seen:?}"
     );
+    // /api/system says an MCP client certificate is in use, though only per binding.
+    let (code, system) = c.get("/api/system");
+    assert_eq!(code, 200, "{system}");
+    let system: serde_json::Value = serde_json::from_str(&system).expect("json");
+    assert_eq!(system["tls"]["mcp_client_cert"], true, "{system}");
 }
 
 #[test]

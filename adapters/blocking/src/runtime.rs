@@ -389,7 +389,12 @@ impl Runtime {
             handle: RuntimeHandle {
                 tx,
                 published,
-                trust: Arc::clone(trust.report()),
+                trust: Arc::new(tls::TrustReport {
+                    // A certificate given per binding counts as much as the global one.
+                    mcp_client_cert: trust.report().mcp_client_cert
+                        || opts.mcp_targets.iter().any(|t| t.client_cert.is_some()),
+                    ..(**trust.report()).clone()
+                }),
             },
             driver: Some(handle),
             threads,
