@@ -6,7 +6,7 @@
 //! instant the response head arrived (which anchors `response_timeout`).
 
 use std::io::Read;
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -121,31 +121,20 @@ pub(crate) fn send<B: ureq::AsSendBody>(
     )
 }
 
-/// The poller thread: one long poll at a time, in the order the engine asks for them.
-pub(crate) fn poller(
-    agent: ureq::Agent,
-    jobs: Receiver<PollJob>,
-    tx: Sender<ToDriver>,
-    limits: Limits,
-) {
-    while let Ok(job) = jobs.recv() {
-        let (at, result) = send(&agent, job.request, job.timeout, limits);
-        let result = result.map_err(|(kind, e)| {
-            log::debug!("poll failed: {e}");
-            kind
-        });
-        if tx
-            .send(ToDriver::Engine(Input::Poll {
-                id: job.id,
-                received: at,
-                wall: SystemTime::now(),
-                result,
-            }))
-            .is_err()
-        {
-            return;
-        }
-    }
+/// One poll, on a thread of the poll pool (one long poll, a few more while the service has
+/// a backlog: the engine decides); its outcome goes to the driver.
+pub(crate) fn poll_once(agent: &ureq::Agent, job: PollJob, tx: &Sender<ToDriver>, limits: Limits) {
+    let (at, result) = send(agent, job.request, job.timeout, limits);
+    let result = result.map_err(|(kind, e)| {
+        log::debug!("poll failed: {e}");
+        kind
+    });
+    let _ = tx.send(ToDriver::Engine(Input::Poll {
+        id: job.id,
+        received: at,
+        wall: SystemTime::now(),
+        result,
+    }));
 }
 
 /// Whether a failed POST may have reached the service. Only failures before any byte of

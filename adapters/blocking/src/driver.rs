@@ -42,8 +42,9 @@ pub(crate) struct Driver {
     pub engine: Engine,
     pub rx: Receiver<ToDriver>,
     pub tx: Sender<ToDriver>,
-    pub poll_jobs: Option<Sender<PollJob>>,
-    /// The poller's agent, kept to interrupt the outstanding long poll on drain.
+    /// Threads that perform polls, one job per poll.
+    pub pollers: Pool,
+    /// The pollers' agent, kept to interrupt the outstanding long polls on drain.
     pub poll_agent: ureq::Agent,
     /// Posts and the metadata fetch.
     pub cp_agent: ureq::Agent,
@@ -159,24 +160,21 @@ impl Driver {
                     request,
                     timeout,
                 } => {
-                    if let Some(jobs) = &self.poll_jobs {
-                        if jobs
-                            .send(PollJob {
-                                id,
-                                request,
-                                timeout,
-                            })
-                            .is_err()
-                        {
-                            log::error!("the poller thread is gone; polling stopped");
-                        }
-                    }
+                    let (agent, tx, limits) =
+                        (self.poll_agent.clone(), self.tx.clone(), self.limits);
+                    let job = PollJob {
+                        id,
+                        request,
+                        timeout,
+                    };
+                    self.pollers
+                        .submit(move || control_plane::poll_once(&agent, job, &tx, limits));
                 }
                 Action::CancelPoll { .. } => {
-                    // Only a drain cancels the poll, and no poll follows it: closing the job
-                    // channel ends the poller, and shutting its agent down interrupts the
-                    // long poll in flight instead of waiting out `timeout_ms`.
-                    self.poll_jobs = None;
+                    // Only a drain cancels polls, and no poll follows: stopping the pool ends
+                    // its threads, and shutting the agent down interrupts the long polls in
+                    // flight instead of waiting out `timeout_ms`.
+                    self.pollers.stop();
                     self.poll_agent.clone().shutdown();
                 }
                 Action::Post {
@@ -288,7 +286,7 @@ impl Driver {
             flag.store(true, Ordering::Release);
         }
         self.running.clear();
-        self.poll_jobs = None;
+        self.pollers.stop();
         self.posters.stop();
         self.poll_agent.clone().shutdown();
         self.cp_agent.clone().shutdown();

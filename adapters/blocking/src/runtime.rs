@@ -11,7 +11,7 @@ use tunnel_core::engine::{BindingError, Engine, EngineConfig, Served, Stats, Sta
 use tunnel_core::proxy_route::{ExplicitProxy, RouteKind};
 
 use crate::binding::McpBinding;
-use crate::control_plane::{self, Limits, PollJob};
+use crate::control_plane::Limits;
 use crate::driver::{Driver, ToDriver};
 use crate::egress;
 use crate::entropy;
@@ -324,7 +324,6 @@ impl Runtime {
         });
 
         let (tx, rx) = mpsc::channel::<ToDriver>();
-        let (poll_tx, poll_rx) = mpsc::channel::<PollJob>();
         let limits = Limits {
             ok_body: opts.max_poll_body,
             other_body: opts.max_error_body,
@@ -346,14 +345,15 @@ impl Runtime {
             );
             stdio.insert(t.channel.clone(), procs);
         }
-        {
-            let (agent, tx) = (poll_agent.clone(), tx.clone());
-            threads
-                .spawn("tunnel-poll", move || {
-                    control_plane::poller(agent, poll_rx, tx, limits)
-                })
-                .map_err(StartError::Spawn)?;
-        }
+        // One long poll, a few more while the service has a backlog (the engine decides;
+        // extra threads linger so a backlog does not start a thread per poll).
+        let pollers = Pool::new(
+            "tunnel-poll",
+            1,
+            tunnel_core::engine::MAX_CONCURRENT_POLLS,
+            threads.clone(),
+        )
+        .linger(crate::pool::POSTER_LINGER);
         if !probe_targets.is_empty() {
             let (tx, published) = (tx.clone(), published.clone());
             threads
@@ -366,7 +366,7 @@ impl Runtime {
             engine,
             rx,
             tx: tx.clone(),
-            poll_jobs: Some(poll_tx),
+            pollers,
             poll_agent,
             cp_agent,
             posters,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use http::HeaderMap;
 
+use super::poll::{MAX_CONCURRENT_POLLS, MAX_POLL_LIMIT};
 use super::*;
 
 fn cfg(max_inflight: usize, max_concurrent: usize) -> EngineConfig {
@@ -122,8 +123,8 @@ fn posting_commands_hold_their_slots_until_the_post_completes() {
 
 /// A service with a deep backlog, an MCP server that answers at once and a control plane
 /// that takes 80 ms per POST and per poll carrying commands: the client never holds more
-/// than `max_inflight` commands, never asks for more than it has room for, and still
-/// answers every command.
+/// than `max_inflight` commands, never asks (over all its polls in flight) for more than it
+/// has room for, and still answers every command.
 #[test]
 fn in_flight_never_exceeds_max_inflight_when_posts_are_slow() {
     const MAX: usize = 8;
@@ -135,9 +136,9 @@ fn in_flight_never_exceeds_max_inflight_when_posts_are_slow() {
     let mut now = t0;
     let mut handed_out = 0usize;
     let mut completed = 0usize;
-    // (due, id) of POSTs and of the one poll in flight, answered in time order.
+    // (due, id) of POSTs and of the polls in flight, answered in time order.
     let mut posts: VecDeque<(Instant, PostId)> = VecDeque::new();
-    let mut poll: Option<(Instant, PollId, usize)> = None;
+    let mut polls: VecDeque<(Instant, PollId, usize)> = VecDeque::new();
     let mut max_seen = 0usize;
 
     for _ in 0..100_000 {
@@ -150,13 +151,13 @@ fn in_flight_never_exceeds_max_inflight_when_posts_are_slow() {
             posts.push_back((now + rtt, id));
         }
         for (id, limit) in out.polls.drain(..) {
-            assert!(poll.is_none(), "one poll at a time");
             let held = e.status().unfinished();
+            let claimed: usize = polls.iter().map(|p| p.2).sum();
             assert!(
-                limit + held <= MAX,
-                "poll limit {limit} with {held} held exceeds {MAX}"
+                limit + claimed + held <= MAX,
+                "poll limit {limit} with {claimed} asked for by other polls and {held} held exceeds {MAX}"
             );
-            poll = Some((now + rtt, id, limit));
+            polls.push_back((now + rtt, id, limit));
         }
         let held = e.status().unfinished();
         max_seen = max_seen.max(held);
@@ -166,7 +167,7 @@ fn in_flight_never_exceeds_max_inflight_when_posts_are_slow() {
         }
         // Next thing to happen: the earliest POST answer, the poll answer, or a timer.
         let next_post = posts.front().map(|p| p.0);
-        let next_poll = poll.map(|p| p.0);
+        let next_poll = polls.front().map(|p| p.0);
         let next = [next_post, next_poll, e.poll_timeout()]
             .into_iter()
             .flatten()
@@ -177,7 +178,7 @@ fn in_flight_never_exceeds_max_inflight_when_posts_are_slow() {
             let (_, id) = posts.pop_front().unwrap();
             e.handle_post_result(now, WALL, id, Ok(ok(200, "{}".into())));
         } else if next_poll == Some(next) {
-            let (_, id, limit) = poll.take().unwrap();
+            let (_, id, limit) = polls.pop_front().unwrap();
             let n = limit.min(TOTAL - handed_out);
             let body = if n == 0 {
                 ok(204, String::new())
@@ -201,5 +202,154 @@ fn in_flight_never_exceeds_max_inflight_when_posts_are_slow() {
     assert_eq!(
         max_seen, MAX,
         "the bound was reached, so the test exercised it"
+    );
+}
+
+/// Drives a service with `total` commands waiting, a control plane `rtt` away for polls
+/// and POSTs and an MCP server that answers at once. Returns (virtual seconds until every
+/// command was answered, most polls seen in flight at once).
+fn backlog_run(max: usize, total: usize, rtt: Duration) -> (f64, usize) {
+    let t0 = Instant::now();
+    let mut e = Engine::new(cfg(max, 64), 3, t0).unwrap();
+    let mut out = Out::default();
+    let mut now = t0;
+    let (mut handed_out, mut completed, mut most_polls) = (0usize, 0usize, 0usize);
+    let mut posts: VecDeque<(Instant, PostId)> = VecDeque::new();
+    let mut polls: VecDeque<(Instant, PollId, usize)> = VecDeque::new();
+    for _ in 0..1_000_000 {
+        drain(&mut e, &mut out);
+        for cmd in std::mem::take(&mut out.mcp) {
+            answer_mcp(&mut e, now, cmd);
+            drain(&mut e, &mut out);
+        }
+        posts.extend(out.posts.drain(..).map(|id| (now + rtt, id)));
+        polls.extend(out.polls.drain(..).map(|(id, l)| (now + rtt, id, l)));
+        most_polls = most_polls.max(polls.len());
+        let claimed: usize = polls.iter().map(|p| p.2).sum();
+        assert!(e.status().unfinished() + claimed <= max);
+        if completed == total {
+            return ((now - t0).as_secs_f64(), most_polls);
+        }
+        let next_post = posts.front().map(|p| p.0);
+        let next_poll = polls.front().map(|p| p.0);
+        let next = [next_post, next_poll, e.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+            .expect("something pending");
+        now = now.max(next);
+        if next_post == Some(next) {
+            let (_, id) = posts.pop_front().unwrap();
+            e.handle_post_result(now, WALL, id, Ok(ok(200, "{}".into())));
+        } else if next_poll == Some(next) {
+            let (_, id, limit) = polls.pop_front().unwrap();
+            let n = limit.min(total - handed_out);
+            let body = if n == 0 {
+                ok(204, String::new())
+            } else {
+                ok(200, batch(handed_out, n))
+            };
+            handed_out += n;
+            e.handle_poll_response(now, WALL, id, Ok(body));
+        } else {
+            e.handle_timeout(now);
+        }
+        while let Some(ev) = e.poll_event() {
+            if let Event::CommandCompleted { .. } = ev {
+                completed += 1;
+            }
+        }
+    }
+    panic!("the run did not finish");
+}
+
+/// Issue #22's goal at 80 ms: with 256 slots a backlog brings several polls at once, so
+/// intake is no longer 25 per round trip (~300/s) and 5,000 commands take under 5 s of
+/// virtual time (over 1,000/s).
+#[test]
+fn a_backlog_brings_concurrent_polls_past_25_per_round_trip() {
+    let (secs, most) = backlog_run(256, 5_000, Duration::from_millis(80));
+    let rate = 5_000.0 / secs;
+    assert!(
+        most > 1 && most <= MAX_CONCURRENT_POLLS,
+        "{most} polls at once"
+    );
+    assert!(rate > 1_000.0, "{rate:.0} commands/s at 80 ms");
+}
+
+/// Without a backlog there is one long poll: a poll that comes back short (or empty) ends
+/// the concurrency, whatever `max_inflight` allows.
+#[test]
+fn no_backlog_one_long_poll() {
+    let t0 = Instant::now();
+    let mut e = Engine::new(cfg(256, 64), 4, t0).unwrap();
+    let mut out = Out::default();
+    drain(&mut e, &mut out);
+    assert_eq!(out.polls.len(), 1, "one poll to start with");
+    let (id, limit) = out.polls.pop().unwrap();
+    assert_eq!(limit, MAX_POLL_LIMIT);
+    // A full batch: a backlog, so more polls go out at once.
+    e.handle_poll_response(t0, WALL, id, Ok(ok(200, batch(0, limit))));
+    drain(&mut e, &mut out);
+    assert!(
+        out.polls.len() > 1,
+        "{} polls after a full batch",
+        out.polls.len()
+    );
+    // Every one of them comes back short: back to one poll.
+    for (k, (id, _)) in std::mem::take(&mut out.polls).into_iter().enumerate() {
+        e.handle_poll_response(t0, WALL, id, Ok(ok(200, batch(100 + k, 1))));
+    }
+    drain(&mut e, &mut out);
+    assert_eq!(out.polls.len(), 1, "one long poll once the backlog is gone");
+    let (id, _) = out.polls.pop().unwrap();
+    e.handle_poll_response(t0, WALL, id, Ok(ok(204, String::new())));
+    drain(&mut e, &mut out);
+    assert_eq!(out.polls.len(), 1);
+}
+
+/// A drain with several polls in flight takes in every answer that arrives within the
+/// grace (the service already handed those commands out), then cancels the rest; no poll
+/// follows.
+#[test]
+fn a_drain_waits_for_every_poll_in_flight_then_cancels_the_rest() {
+    let t0 = Instant::now();
+    let mut e = Engine::new(cfg(256, 64), 5, t0).unwrap();
+    let mut out = Out::default();
+    drain(&mut e, &mut out);
+    let (id, limit) = out.polls.pop().unwrap();
+    e.handle_poll_response(t0, WALL, id, Ok(ok(200, batch(0, limit))));
+    drain(&mut e, &mut out);
+    let flights: Vec<PollId> = out.polls.drain(..).map(|p| p.0).collect();
+    assert!(flights.len() >= 3, "{} polls in flight", flights.len());
+    e.begin_drain(t0, Duration::from_secs(30));
+    // One answers within the grace: its commands are taken in and run.
+    e.handle_poll_response(t0, WALL, flights[0], Ok(ok(200, batch(500, 2))));
+    let mut cancelled = Vec::new();
+    let mut mcp = 0;
+    while let Some(a) = e.poll_action() {
+        match a {
+            Action::StartMcp(_) => mcp += 1,
+            Action::Poll { .. } => panic!("a poll during a drain"),
+            Action::CancelPoll { id } => cancelled.push(id),
+            _ => {}
+        }
+    }
+    assert_eq!(out.mcp.len(), limit, "the first batch runs");
+    assert_eq!(mcp, 2, "the batch answered within the grace runs too");
+    assert!(cancelled.is_empty(), "nothing cancelled within the grace");
+    e.handle_timeout(t0 + DRAIN_POLL_GRACE);
+    while let Some(a) = e.poll_action() {
+        match a {
+            Action::Poll { .. } => panic!("a poll during a drain"),
+            Action::CancelPoll { id } => cancelled.push(id),
+            _ => {}
+        }
+    }
+    cancelled.sort_by_key(|id| id.0);
+    assert_eq!(
+        cancelled,
+        flights[1..],
+        "the others are cancelled after the grace"
     );
 }

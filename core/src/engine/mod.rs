@@ -40,7 +40,7 @@ pub use cp_request::SetupError;
 pub use harpoon::HARPOON;
 pub use input::{Input, McpEvent};
 pub use outcome::{McpOutput, Terminal};
-pub use poll::DRAIN_POLL_GRACE;
+pub use poll::{DRAIN_POLL_GRACE, MAX_CONCURRENT_POLLS, MAX_POLL_LIMIT};
 pub use served::{check_bindings, parse_target_url, BindingError, Served, Targets};
 pub use startup::{ProbeState, StartupChecks, StartupReport, DISCOVERY_ID, PROBE_ID};
 pub use stats::{Stats, MAX_REJECTED_CHANNEL_SERIES};
@@ -666,7 +666,7 @@ impl Engine {
     /// The drain's grace for the poll in flight is over: abort it.
     fn cancel_closing_poll(&mut self) {
         self.clear_timer(Timer::PollGrace);
-        if let Some(id) = self.poll.cancel_closing() {
+        for id in self.poll.cancel_closing() {
             self.actions.push_back(Action::CancelPoll { id });
         }
     }

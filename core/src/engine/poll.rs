@@ -1,7 +1,18 @@
-//! The poll scheduler: one long poll at a time, `limit` from the free in-flight slots
-//! (queued + running + posting),
-//! exponential backoff with jitter on failure, `Retry-After` as a floor, and 401/403 treated
-//! as an operator problem (slow retries, a rate-limited event, readiness false).
+//! The poll scheduler: one long poll at a time while the service has no backlog, `limit`
+//! from the free in-flight slots (queued + running + posting), exponential backoff with
+//! jitter on failure, `Retry-After` as a floor, and 401/403 treated as an operator problem
+//! (slow retries, a rate-limited event, readiness false).
+//!
+//! Why more than one poll at times: a poll that carries commands costs a round trip, so one
+//! poll of at most [`MAX_POLL_LIMIT`] caps intake at about 25 ÷ round trip — ~300 commands/s
+//! with the control plane 80 ms away, whatever `max-inflight` allows (issue #22). When the
+//! last answered poll came back full (the service has more waiting) and slots are free
+//! beyond what the polls in flight may bring, another poll goes out at once, up to
+//! [`MAX_CONCURRENT_POLLS`]; each asks only for slots no other poll has claimed, so
+//! `max-inflight` still bounds everything held. The first poll that comes back short ends
+//! the backlog: back to one long poll, as the Go client always has. An idle tunnel therefore
+//! holds one long poll, as in Go; a second poll goes out only after a full batch, while slots
+//! are free that no poll in flight has claimed (a deliberate difference, `docs/go-parity.md`).
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -25,31 +36,32 @@ pub const MAX_POLL_LIMIT: usize = 25;
 /// poll is nearly always being answered, so a rolling update would lose that batch). An
 /// idle long poll, answered only when a command comes, is cancelled once this has passed.
 pub const DRAIN_POLL_GRACE: Duration = Duration::from_secs(1);
+/// Most polls in flight at once, during a backlog (see the module docs): 8 × 25 commands
+/// per round trip is ~2,500/s at 80 ms.
+pub const MAX_CONCURRENT_POLLS: usize = 8;
 /// How often an ongoing 401/403 is reported again.
 const AUTH_REPORT_EVERY: Duration = Duration::from_secs(60);
 
-#[derive(Debug)]
-enum State {
-    /// Poll again at this instant (if there is room in the prefetch buffer).
-    Waiting {
-        at: Instant,
-    },
-    InFlight {
-        id: PollId,
-    },
-    /// A drain began while this poll was in flight: its answer is still taken in, and no
-    /// poll follows. `cancelled` once [`DRAIN_POLL_GRACE`] passed and the adapter was told
-    /// to abort it; the drain no longer waits for it then.
-    Closing {
-        id: PollId,
-        cancelled: bool,
-    },
-    Stopped,
+/// A poll the adapter is performing and the slots it may fill.
+#[derive(Debug, Clone, Copy)]
+struct Flight {
+    id: PollId,
+    limit: usize,
 }
 
 #[derive(Debug)]
 pub(crate) struct PollScheduler {
-    state: State,
+    /// When the next poll may go out (if there is a free slot); `None` once stopped by a
+    /// drain: no poll follows.
+    next_at: Option<Instant>,
+    /// Polls in flight, oldest first.
+    in_flight: Vec<Flight>,
+    /// A drain began with polls in flight: their answers are still taken in. `Some(true)`
+    /// once [`DRAIN_POLL_GRACE`] passed and the adapter was told to abort them; the drain
+    /// no longer waits for them then.
+    closing: Option<bool>,
+    /// The last answered poll came back full: the service has more waiting.
+    backlog: bool,
     next_id: u64,
     backoff: Backoff,
     auth_backoff: Backoff,
@@ -65,7 +77,10 @@ pub(crate) struct PollScheduler {
 impl PollScheduler {
     pub(crate) fn new(now: Instant) -> Self {
         PollScheduler {
-            state: State::Waiting { at: now },
+            next_at: Some(now),
+            in_flight: Vec::new(),
+            closing: None,
+            backlog: false,
             next_id: 0,
             backoff: Backoff::poll(),
             auth_backoff: Backoff::auth(),
@@ -79,46 +94,34 @@ impl PollScheduler {
         }
     }
 
-    /// Stops polling. Returns true when a poll is in flight: it is left to finish (see
+    /// Stops polling. Returns true when polls are in flight: they are left to finish (see
     /// [`DRAIN_POLL_GRACE`]).
     pub(crate) fn stop(&mut self) -> bool {
-        let prev = std::mem::replace(&mut self.state, State::Stopped);
-        match prev {
-            State::InFlight { id } => {
-                self.state = State::Closing {
-                    id,
-                    cancelled: false,
-                };
-                true
-            }
-            State::Closing { .. } => {
-                self.state = prev;
-                false
-            }
-            _ => false,
+        self.next_at = None;
+        if self.in_flight.is_empty() || self.closing.is_some() {
+            return false;
         }
+        self.closing = Some(false);
+        true
     }
 
-    /// The poll left to finish by a drain, if it is still awaited; it is no longer.
-    pub(crate) fn cancel_closing(&mut self) -> Option<PollId> {
-        match &mut self.state {
-            State::Closing { id, cancelled } if !*cancelled => {
-                *cancelled = true;
-                Some(*id)
-            }
-            _ => None,
+    /// The polls left to finish by a drain, if they are still awaited; they are no longer.
+    pub(crate) fn cancel_closing(&mut self) -> Vec<PollId> {
+        if self.closing != Some(false) {
+            return Vec::new();
         }
+        self.closing = Some(true);
+        self.in_flight.iter().map(|f| f.id).collect()
     }
 
-    /// True while a drain waits for the poll in flight.
+    /// True while a drain waits for polls in flight.
     pub(crate) fn holds_drain(&self) -> bool {
-        matches!(
-            self.state,
-            State::Closing {
-                cancelled: false,
-                ..
-            }
-        )
+        self.closing == Some(false) && !self.in_flight.is_empty()
+    }
+
+    /// How many polls are in flight.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.len()
     }
 }
 
@@ -135,15 +138,24 @@ impl Engine {
     /// Takes back a poll queued but not yet handed to the adapter: the startup wait holds
     /// the first poll until the startup probe settles.
     pub(super) fn withhold_queued_poll(&mut self, now: Instant) {
-        let before = self.actions.len();
-        self.actions.retain(|a| !matches!(a, Action::Poll { .. }));
-        if self.actions.len() != before {
-            self.poll.state = State::Waiting { at: now };
+        let mut withheld = Vec::new();
+        self.actions.retain(|a| match a {
+            Action::Poll { id, .. } => {
+                withheld.push(*id);
+                false
+            }
+            _ => true,
+        });
+        if !withheld.is_empty() {
+            self.poll.in_flight.retain(|f| !withheld.contains(&f.id));
+            if self.poll.next_at.is_some() {
+                self.poll.next_at = Some(now);
+            }
         }
     }
 
     pub(super) fn schedule_poll(&mut self, now: Instant) {
-        let State::Waiting { at } = self.poll.state else {
+        let Some(at) = self.poll.next_at else {
             return;
         };
         if self.draining.is_some() {
@@ -153,27 +165,39 @@ impl Engine {
         if self.startup.hold_poll {
             return;
         }
-        if at > now {
-            self.set_timer(at, Timer::Poll);
-            return;
+        loop {
+            let room = if self.poll.backlog {
+                MAX_CONCURRENT_POLLS
+            } else {
+                1
+            };
+            if self.poll.in_flight.len() >= room {
+                return;
+            }
+            if at > now {
+                self.set_timer(at, Timer::Poll);
+                return;
+            }
+            // Slots the polls in flight may still fill are taken already.
+            let claimed: usize = self.poll.in_flight.iter().map(|f| f.limit).sum();
+            let free = self.free_slots().saturating_sub(claimed);
+            if free == 0 {
+                // Full: nothing is sent; a command leaving the engine (posted, expired,
+                // abandoned) or a poll coming back calls drive() again.
+                return;
+            }
+            let limit = free.min(MAX_POLL_LIMIT);
+            let id = PollId(self.poll.next_id);
+            self.poll.next_id += 1;
+            self.poll.in_flight.push(Flight { id, limit });
+            self.poll.last_limit = limit;
+            let timeout = self.cp_timeout();
+            self.actions.push_back(Action::Poll {
+                id,
+                request: self.req.poll(limit),
+                timeout,
+            });
         }
-        let free = self.free_slots();
-        if free == 0 {
-            // Full: nothing is sent; a command leaving the engine (posted, expired,
-            // abandoned) calls drive() again.
-            return;
-        }
-        let limit = free.min(MAX_POLL_LIMIT);
-        let id = PollId(self.poll.next_id);
-        self.poll.next_id += 1;
-        self.poll.state = State::InFlight { id };
-        self.poll.last_limit = limit;
-        let timeout = self.cp_timeout();
-        self.actions.push_back(Action::Poll {
-            id,
-            request: self.req.poll(limit),
-            timeout,
-        });
     }
 
     /// Reports the outcome of a poll. `now` must be the instant the response head arrived:
@@ -186,26 +210,28 @@ impl Engine {
         id: PollId,
         result: Result<HttpResponse, TransportError>,
     ) {
-        match self.poll.state {
-            State::InFlight { id: current } if current == id => {}
-            State::Closing { id: current, .. } if current == id => {
-                // Draining: take in what the service handed out, never poll again.
-                self.poll.state = State::Stopped;
+        let Some(at) = self.poll.in_flight.iter().position(|f| f.id == id) else {
+            return; // stale poll
+        };
+        let flight = self.poll.in_flight.remove(at);
+        if self.poll.closing.is_some() {
+            // Draining: take in what the service handed out, never poll again.
+            if self.poll.in_flight.is_empty() {
                 self.clear_timer(Timer::PollGrace);
-                if let Ok(resp) = &result {
-                    if resp.status == 200 {
-                        if let Ok(batch) = decode_poll_body(&resp.body) {
-                            let (n, d, created_at) = self.take_batch(now, batch);
-                            self.poll_succeeded(now, n, d, created_at);
-                        }
+            }
+            if let Ok(resp) = &result {
+                if resp.status == 200 {
+                    if let Ok(batch) = decode_poll_body(&resp.body) {
+                        let (n, d, created_at) = self.take_batch(now, batch, flight.limit);
+                        self.poll_succeeded(now, n, d, created_at);
                     }
                 }
-                self.drive(now);
-                return;
             }
-            _ => return, // stale poll
+            self.drive(now);
+            return;
         }
-        self.poll.state = State::Waiting { at: now };
+        self.poll.next_at = Some(now);
+        self.poll.backlog = false;
         match result {
             Err(e) => self.poll_failed(now, PollError::Transport(e), None),
             Ok(resp) => match resp.status {
@@ -213,7 +239,9 @@ impl Engine {
                 200 => match decode_poll_body(&resp.body) {
                     Err(e) => self.poll_failed(now, PollError::MalformedBody(e.0), None),
                     Ok(batch) => {
-                        let (n, d, created_at) = self.take_batch(now, batch);
+                        let (n, d, created_at) = self.take_batch(now, batch, flight.limit);
+                        // A full batch: the service has more waiting (see the module docs).
+                        self.poll.backlog = n + d >= flight.limit;
                         self.poll_succeeded(now, n, d, created_at);
                     }
                 },
@@ -237,12 +265,13 @@ impl Engine {
         &mut self,
         now: Instant,
         batch: crate::wire::command::PollBatch,
+        limit: usize,
     ) -> (usize, usize, Vec<String>) {
         let (n, d) = (batch.commands.len(), batch.dropped.len());
-        if n + d > self.poll.last_limit {
+        if n + d > limit {
             self.events.push_back(Event::OverLimit {
                 returned: n + d,
-                limit: self.poll.last_limit,
+                limit,
             });
         }
         for dropped in batch.dropped {
@@ -339,7 +368,7 @@ impl Engine {
         };
         self.poll.last_error = Some(error);
         let at = now.checked_add(delay).unwrap_or(now);
-        self.poll.state = State::Waiting { at };
+        self.poll.next_at = Some(at);
     }
 
     /// Takes one decoded command into the prefetch buffer (or reports why not and returns

@@ -21,6 +21,8 @@ pub struct Status {
     /// Commands whose MCP work is done and whose responses are being posted.
     pub posting: usize,
     pub draining: bool,
+    /// Long polls out now: one, or more while the service has a backlog.
+    pub polls_in_flight: usize,
     pub bindings_down: Vec<(ChannelName, String)>,
 }
 
@@ -57,6 +59,7 @@ impl Engine {
             consecutive_poll_failures: self.poll.consecutive_failures,
             last_poll_error: self.poll.last_error.as_ref().map(|e| e.to_string()),
             auth_problem,
+            polls_in_flight: self.poll.in_flight(),
             queued: self.queue.len(),
             running: self.running,
             posting: self
