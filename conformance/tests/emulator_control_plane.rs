@@ -435,3 +435,31 @@ fn concurrent_pollers_each_get_a_command_exactly_once() {
     }
     assert_eq!(emu.pending_commands(), 0);
 }
+
+/// The counters a long soak reads instead of copying every post agree with the copies:
+/// handouts, terminal posts (a notification is not one) and the answered ids.
+#[test]
+fn soak_counters_agree_with_the_recorded_posts() {
+    let emu = start();
+    let a = agent();
+    let ids: Vec<String> = (1..=3).map(|i| emu.enqueue(tools_list(i))).collect();
+    let r = poll(&a, &emu, "limit=3&timeout_ms=1000");
+    let cmds = r.json()["commands"].as_array().unwrap().clone();
+    assert_eq!(emu.handout_count(), 3);
+    assert_eq!(emu.handout_count(), emu.handouts().len());
+    let token = |i: usize| cmds[i]["shard_token"].as_str().unwrap().to_string();
+    let notify = json!({"request_id": ids[0], "channel":"main", "resp_code":200,
+        "resp_type":"jsonrpc_notify", "resp_json":{"jsonrpc":"2.0","method":"notifications/progress","params":{}}});
+    assert_eq!(post_response(&a, &emu, &token(0), &notify).status, 200);
+    assert_eq!(emu.terminal_count(), 0, "a notification is not terminal");
+    for i in [0, 2] {
+        let done = json!({"request_id": ids[i], "channel":"main", "resp_code":200,
+            "resp_type":"jsonrpc_response", "resp_json":{"jsonrpc":"2.0","id":1,"result":{}}});
+        assert_eq!(post_response(&a, &emu, &token(i), &done).status, 200);
+    }
+    assert_eq!(emu.terminal_count(), 2);
+    let answered = emu.answered_ids();
+    assert!(answered.contains(&ids[0]) && answered.contains(&ids[2]));
+    assert!(!answered.contains(&ids[1]));
+    assert_eq!(emu.responses().len(), 3);
+}

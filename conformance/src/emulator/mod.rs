@@ -255,6 +255,28 @@ impl Emulator {
         state::posts_for(&self.ctx.state.lock(), request_id)
     }
 
+    /// How many commands polls have handed out so far (without copying them).
+    pub fn handout_count(&self) -> usize {
+        self.ctx.state.lock().handouts.len()
+    }
+
+    /// How many accepted posts were terminal so far (without copying them).
+    pub fn terminal_count(&self) -> usize {
+        self.ctx.state.lock().terminal_posts
+    }
+
+    /// The request ids that have a terminal post.
+    pub fn answered_ids(&self) -> std::collections::HashSet<String> {
+        self.ctx
+            .state
+            .lock()
+            .posted
+            .iter()
+            .filter(|p| p.is_terminal())
+            .map(|p| p.request_id.clone())
+            .collect()
+    }
+
     /// Every accepted post, in arrival order.
     pub fn responses(&self) -> Vec<PostedResponse> {
         self.ctx.state.lock().posted.clone()

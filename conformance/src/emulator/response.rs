@@ -229,6 +229,7 @@ fn validate(ctx: &Ctx, inc: &Incoming) -> Result<(), Rejection> {
         received_at: Instant::now(),
     };
     if TERMINAL_TYPES.contains(&post.resp_type.as_str()) {
+        g.terminal_posts += 1;
         if let Some(i) = g.issued.get_mut(&request_id) {
             i.done = true;
         }

@@ -98,6 +98,8 @@ pub(crate) struct Inner {
     pub queue: VecDeque<(String, Tracked)>,
     pub issued: HashMap<String, Issued>,
     pub posted: Vec<PostedResponse>,
+    /// How many of `posted` are terminal (kept so a long soak need not scan them).
+    pub terminal_posts: usize,
     pub requests: Vec<RecordedRequest>,
     pub faults: HashMap<Endpoint, VecDeque<Fault>>,
     /// Faults for the response POSTs of one request id, in attempt order.

@@ -27,7 +27,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tunnel_conformance::emulator::{CommandSpec, Latency, TERMINAL_TYPES};
+use tunnel_conformance::emulator::{CommandSpec, Latency};
 use tunnel_conformance::mcp_stub::{McpStub, StubConfig};
 use tunnel_conformance::peers::Peers;
 
@@ -127,14 +127,9 @@ pub fn run(bin: &Path, s: &Soak) -> Vec<String> {
     {
         return vec!["notifications/initialized was never acknowledged".into()];
     }
-    let terminals = |emu: &tunnel_conformance::emulator::Emulator| {
-        emu.responses()
-            .iter()
-            .filter(|r| TERMINAL_TYPES.contains(&r.resp_type.as_str()))
-            .count()
-    };
-    let base_terminals = terminals(&emu);
-    let base_handouts = emu.handouts().len();
+    // Counters, not copies: a one-hour run holds ~720,000 posts.
+    let base_terminals = emu.terminal_count();
+    let base_handouts = emu.handout_count();
 
     let payload = "x".repeat(256);
     let interval = Duration::from_secs_f64(1.0 / f64::from(s.rate.max(1)));
@@ -165,8 +160,8 @@ pub fn run(bin: &Path, s: &Soak) -> Vec<String> {
             next_send += interval;
         }
         if now >= next_sample {
-            let held = (emu.handouts().len() - base_handouts)
-                .saturating_sub(terminals(&emu) - base_terminals);
+            let held = (emu.handout_count() - base_handouts)
+                .saturating_sub(emu.terminal_count() - base_terminals);
             max_held = max_held.max(held);
             let smp = Sample {
                 rss: procstat::rss_kib(pid).unwrap_or(0),
@@ -197,12 +192,7 @@ pub fn run(bin: &Path, s: &Soak) -> Vec<String> {
     // (One pass over the responses per second: waiting per id scans them all each time.)
     let deadline = Instant::now() + Duration::from_secs(35);
     let lost = loop {
-        let answered: std::collections::HashSet<String> = emu
-            .responses()
-            .into_iter()
-            .filter(|r| TERMINAL_TYPES.contains(&r.resp_type.as_str()))
-            .map(|r| r.request_id)
-            .collect();
+        let answered = emu.answered_ids();
         let missing = ids.iter().filter(|id| !answered.contains(*id)).count();
         if missing == 0 || Instant::now() >= deadline {
             break missing;
