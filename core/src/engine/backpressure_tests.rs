@@ -124,96 +124,37 @@ fn posting_commands_hold_their_slots_until_the_post_completes() {
 /// A service with a deep backlog, an MCP server that answers at once and a control plane
 /// that takes 80 ms per POST and per poll carrying commands: the client never holds more
 /// than `max_inflight` commands, never asks (over all its polls in flight) for more than it
-/// has room for, and still answers every command.
+/// has room for, and still answers every command (the harness checks each step).
 #[test]
 fn in_flight_never_exceeds_max_inflight_when_posts_are_slow() {
-    const MAX: usize = 8;
-    const TOTAL: usize = 200;
-    let rtt = Duration::from_millis(80);
-    let t0 = Instant::now();
-    let mut e = Engine::new(cfg(MAX, 4), 2, t0).unwrap();
-    let mut out = Out::default();
-    let mut now = t0;
-    let mut handed_out = 0usize;
-    let mut completed = 0usize;
-    // (due, id) of POSTs and of the polls in flight, answered in time order.
-    let mut posts: VecDeque<(Instant, PostId)> = VecDeque::new();
-    let mut polls: VecDeque<(Instant, PollId, usize)> = VecDeque::new();
-    let mut max_seen = 0usize;
-
-    for _ in 0..100_000 {
-        drain(&mut e, &mut out);
-        for cmd in std::mem::take(&mut out.mcp) {
-            answer_mcp(&mut e, now, cmd);
-            drain(&mut e, &mut out);
-        }
-        for id in out.posts.drain(..) {
-            posts.push_back((now + rtt, id));
-        }
-        for (id, limit) in out.polls.drain(..) {
-            let held = e.status().unfinished();
-            let claimed: usize = polls.iter().map(|p| p.2).sum();
-            assert!(
-                limit + claimed + held <= MAX,
-                "poll limit {limit} with {claimed} asked for by other polls and {held} held exceeds {MAX}"
-            );
-            polls.push_back((now + rtt, id, limit));
-        }
-        let held = e.status().unfinished();
-        max_seen = max_seen.max(held);
-        assert!(held <= MAX, "{held} commands held, max_inflight {MAX}");
-        if completed == TOTAL {
-            break;
-        }
-        // Next thing to happen: the earliest POST answer, the poll answer, or a timer.
-        let next_post = posts.front().map(|p| p.0);
-        let next_poll = polls.front().map(|p| p.0);
-        let next = [next_post, next_poll, e.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
-            .expect("something is always pending until every command is answered");
-        now = now.max(next);
-        if next_post == Some(next) {
-            let (_, id) = posts.pop_front().unwrap();
-            e.handle_post_result(now, WALL, id, Ok(ok(200, "{}".into())));
-        } else if next_poll == Some(next) {
-            let (_, id, limit) = polls.pop_front().unwrap();
-            let n = limit.min(TOTAL - handed_out);
-            let body = if n == 0 {
-                ok(204, String::new())
-            } else {
-                ok(200, batch(handed_out, n))
-            };
-            handed_out += n;
-            e.handle_poll_response(now, WALL, id, Ok(body));
-        } else {
-            e.handle_timeout(now);
-        }
-        while let Some(ev) = e.poll_event() {
-            match ev {
-                Event::CommandCompleted { .. } => completed += 1,
-                Event::DeadlineExpired { request_id, .. } => panic!("{request_id} expired"),
-                _ => {}
-            }
-        }
-    }
-    assert_eq!(completed, TOTAL, "every command answered, none lost");
+    let run = backlog_run(8, 4, 200, Duration::from_millis(80));
     assert_eq!(
-        max_seen, MAX,
+        run.max_held, 8,
         "the bound was reached, so the test exercised it"
     );
 }
 
+/// What [`backlog_run`] saw.
+struct Run {
+    /// Virtual seconds until every command was answered.
+    secs: f64,
+    /// Most polls in flight at once.
+    most_polls: usize,
+    /// Most commands held at once.
+    max_held: usize,
+}
+
 /// Drives a service with `total` commands waiting, a control plane `rtt` away for polls
-/// and POSTs and an MCP server that answers at once. Returns (virtual seconds until every
-/// command was answered, most polls seen in flight at once).
-fn backlog_run(max: usize, total: usize, rtt: Duration) -> (f64, usize) {
+/// and POSTs and an MCP server that answers at once, checking at every step that what is
+/// held plus what the polls in flight may bring stays within `max` and that nothing
+/// expires.
+fn backlog_run(max: usize, max_concurrent: usize, total: usize, rtt: Duration) -> Run {
     let t0 = Instant::now();
-    let mut e = Engine::new(cfg(max, 64), 3, t0).unwrap();
+    let mut e = Engine::new(cfg(max, max_concurrent), 3, t0).unwrap();
     let mut out = Out::default();
     let mut now = t0;
     let (mut handed_out, mut completed, mut most_polls) = (0usize, 0usize, 0usize);
+    let mut max_held = 0usize;
     let mut posts: VecDeque<(Instant, PostId)> = VecDeque::new();
     let mut polls: VecDeque<(Instant, PollId, usize)> = VecDeque::new();
     for _ in 0..1_000_000 {
@@ -226,9 +167,18 @@ fn backlog_run(max: usize, total: usize, rtt: Duration) -> (f64, usize) {
         polls.extend(out.polls.drain(..).map(|(id, l)| (now + rtt, id, l)));
         most_polls = most_polls.max(polls.len());
         let claimed: usize = polls.iter().map(|p| p.2).sum();
-        assert!(e.status().unfinished() + claimed <= max);
+        let held = e.status().unfinished();
+        max_held = max_held.max(held);
+        assert!(
+            held + claimed <= max,
+            "{held} held and {claimed} asked for by polls in flight exceed {max}"
+        );
         if completed == total {
-            return ((now - t0).as_secs_f64(), most_polls);
+            return Run {
+                secs: (now - t0).as_secs_f64(),
+                most_polls,
+                max_held,
+            };
         }
         let next_post = posts.front().map(|p| p.0);
         let next_poll = polls.front().map(|p| p.0);
@@ -255,8 +205,10 @@ fn backlog_run(max: usize, total: usize, rtt: Duration) -> (f64, usize) {
             e.handle_timeout(now);
         }
         while let Some(ev) = e.poll_event() {
-            if let Event::CommandCompleted { .. } = ev {
-                completed += 1;
+            match ev {
+                Event::CommandCompleted { .. } => completed += 1,
+                Event::DeadlineExpired { request_id, .. } => panic!("{request_id} expired"),
+                _ => {}
             }
         }
     }
@@ -268,8 +220,8 @@ fn backlog_run(max: usize, total: usize, rtt: Duration) -> (f64, usize) {
 /// virtual time (over 1,000/s).
 #[test]
 fn a_backlog_brings_concurrent_polls_past_25_per_round_trip() {
-    let (secs, most) = backlog_run(256, 5_000, Duration::from_millis(80));
-    let rate = 5_000.0 / secs;
+    let run = backlog_run(256, 64, 5_000, Duration::from_millis(80));
+    let (rate, most) = (5_000.0 / run.secs, run.most_polls);
     assert!(
         most > 1 && most <= MAX_CONCURRENT_POLLS,
         "{most} polls at once"
