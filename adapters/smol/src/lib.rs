@@ -43,6 +43,7 @@
 mod driver;
 mod h1;
 mod mcp;
+mod net;
 mod stdio;
 
 use std::fmt;
@@ -58,7 +59,9 @@ use tunnel_core::engine::{BindingKind, EngineConfig, Event, SetupError, Stats, S
 use tunnel_core::tap::Tap;
 
 pub use driver::Finished;
-pub use tunnel_core::mcp_http::HttpTarget;
+pub use tunnel_core::egress::TlsOptions;
+pub use tunnel_core::mcp_http::{ClientCertPaths, HttpTarget};
+pub use tunnel_core::proxy_route::{ExplicitProxy, ProxyEnv};
 // The same types as tunnel_blocking's (one definition, in the core).
 pub use tunnel_core::stdio::{StdioCommandError, StdioOptions, StdioTarget};
 
@@ -96,6 +99,10 @@ pub struct RuntimeOptions {
     pub stdio_targets: Vec<StdioTarget>,
     /// Supervision of stdio children (restart backoff, shutdown grace, line bound).
     pub stdio: StdioOptions,
+    /// CA bundle, client certificates and proxies (the same settings as the blocking
+    /// adapter's; `docs/networking.md`). `Default`: platform roots, no certificates, the
+    /// process environment's proxy variables.
+    pub tls: TlsOptions,
     pub drain_timeout: Duration,
     /// Bound on an MCP exchange whose command has no `response_timeout`
     /// (`--mcp.connection-max-ttl`); reaching it abandons the command, as in Go.
@@ -119,6 +126,7 @@ impl Default for RuntimeOptions {
             in_process: Vec::new(),
             stdio_targets: Vec::new(),
             stdio: StdioOptions::default(),
+            tls: TlsOptions::default(),
             drain_timeout: Duration::from_secs(30),
             mcp_connection_ttl: Duration::from_secs(600),
             max_poll_body: 32 * 1024 * 1024,
@@ -140,6 +148,7 @@ impl fmt::Debug for RuntimeOptions {
             )
             .field("stdio_targets", &self.stdio_targets)
             .field("stdio", &self.stdio)
+            .field("tls", &self.tls)
             .field("drain_timeout", &self.drain_timeout)
             .field("mcp_connection_ttl", &self.mcp_connection_ttl)
             .finish_non_exhaustive()
@@ -161,6 +170,7 @@ pub enum StartError {
     Unsupported(String),
     /// A binding without a target or handler, or a bad URL.
     Target(String),
+    /// A CA bundle, client certificate or proxy setting could not be used.
     Tls(String),
 }
 
@@ -261,26 +271,24 @@ impl Future for Driver {
 /// its handle. Nothing else happens until the driver is polled (the first poll goes out
 /// then); a child's output waits in its pipe meanwhile.
 pub fn start(
-    cfg: EngineConfig,
+    mut cfg: EngineConfig,
     opts: RuntimeOptions,
 ) -> Result<(RuntimeHandle, Driver), StartError> {
-    let bindings = mcp::bindings(&cfg, &opts)?;
-    let tls = h1::Tls::new().map_err(StartError::Tls)?;
+    let net = net::Net::new(&opts.tls)?;
+    let has_cert = opts.tls.control_plane_client_cert.is_some();
+    if let Some(m) = tunnel_core::egress::mtls_base_url(&cfg.base_url.to_string(), has_cert) {
+        log::info!("control-plane client certificate configured: using {m}");
+        cfg.base_url = http::Uri::from_static(m);
+    }
+    let bindings = mcp::bindings(&cfg, &opts, &net)?;
+    let cp = net.control_plane(&cfg.base_url.to_string(), &opts.tls)?;
     let (tx, rx) = async_channel::unbounded();
     let status = Arc::new(Shared {
         state: Mutex::new((None, Err("starting".to_string()))),
         stats: Mutex::default(),
         stdio_restarts: AtomicU64::new(0),
     });
-    let d = driver::Driver::new(
-        cfg,
-        opts,
-        bindings,
-        tls,
-        tx.clone(),
-        rx,
-        Arc::clone(&status),
-    )?;
+    let d = driver::Driver::new(cfg, opts, bindings, cp, tx.clone(), rx, Arc::clone(&status))?;
     Ok((
         RuntimeHandle { tx, status },
         Driver {
