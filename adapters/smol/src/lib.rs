@@ -16,6 +16,12 @@
 //! and it is restarted with backoff when it goes away; the channel is reported not ready
 //! meanwhile.
 //!
+//! Networking is `run`'s (`docs/networking.md`): [`RuntimeOptions::tls`] and each
+//! [`HttpTarget`]'s proxy, client certificate and unix socket; the route of every
+//! destination (environment proxies and `NO_PROXY` included) from `tunnel_core::proxy_route`;
+//! and, when `EngineConfig::harpoon` has targets, the `harpoon` channel with the address
+//! guard on what each hop resolved.
+//!
 //! **Stdio limitation: no death signal.** The blocking adapter starts children with Linux's
 //! `PR_SET_PDEATHSIG`, so even a SIGKILLed client takes its child down. That needs an unsafe
 //! `pre_exec` hook, and this crate forbids unsafe code. So if the host process is killed
