@@ -215,6 +215,7 @@ pub(crate) type Published = Arc<Shared>;
 pub struct RuntimeHandle {
     tx: async_channel::Sender<driver::Msg>,
     status: Published,
+    routes: Arc<[tunnel_core::proxy_route::Route]>,
 }
 
 impl RuntimeHandle {
@@ -253,6 +254,13 @@ impl RuntimeHandle {
         Arc::clone(&self.status.stats.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// The route of the control plane and of each HTTP binding (kind, name, target,
+    /// direct or proxy, the setting it came from, `proxy_url()` without credentials), as
+    /// `run` shows them in `/api/status` and logs them at startup.
+    pub fn routes(&self) -> &[tunnel_core::proxy_route::Route] {
+        &self.routes
+    }
+
     /// How many times a stdio child has been restarted (all channels), for metrics.
     pub fn stdio_restarts(&self) -> u64 {
         self.status.stdio_restarts.load(Ordering::Relaxed)
@@ -286,8 +294,8 @@ pub fn start(
         log::info!("control-plane client certificate configured: using {m}");
         cfg.base_url = http::Uri::from_static(m);
     }
-    let bindings = mcp::bindings(&cfg, &opts, &net)?;
     let cp = net.control_plane(&cfg.base_url.to_string(), &opts.tls)?;
+    let bindings = mcp::bindings(&cfg, &opts, &net)?;
     let (tx, rx) = async_channel::unbounded();
     let status = Arc::new(Shared {
         state: Mutex::new((None, Err("starting".to_string()))),
@@ -296,7 +304,11 @@ pub fn start(
     });
     let d = driver::Driver::new(cfg, opts, bindings, cp, tx.clone(), rx, Arc::clone(&status))?;
     Ok((
-        RuntimeHandle { tx, status },
+        RuntimeHandle {
+            tx,
+            status,
+            routes: net.routes().into(),
+        },
         Driver {
             fut: Box::pin(d.run()),
         },

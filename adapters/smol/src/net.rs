@@ -24,7 +24,7 @@ use tunnel_core::classify::TransportError;
 use tunnel_core::egress::{connect_reply, ConnectReply, ProxyAddr, TlsOptions};
 use tunnel_core::harpoon::guard::AddressPolicy;
 use tunnel_core::mcp_http::{ClientCertPaths, HttpTarget};
-use tunnel_core::proxy_route::{self, ExplicitProxy, ProxyEnv, RouteKind, TargetAddr};
+use tunnel_core::proxy_route::{self, ExplicitProxy, ProxyEnv, Route, RouteKind, TargetAddr};
 
 use crate::h1::{classify, Conn, Origin, Phase, Pool, Stream};
 use crate::StartError;
@@ -37,6 +37,15 @@ pub(crate) struct Net {
     env: ProxyEnv,
     pool: Pool,
     ids: AtomicUsize,
+    /// The route of each destination with a URL, in the order they were set up.
+    routes: Mutex<Vec<Route>>,
+}
+
+/// Hex SHA-256: certificate ids (of the DER) and proxy ids (of the shown URL), as `run`
+/// prints them.
+fn sha256_hex(bytes: &[u8]) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// One destination's way out (see the module doc).
@@ -143,10 +152,12 @@ impl Net {
                     "invalid ca-bundle \"{shown}\": PEM bundle contained no certificates"
                 )));
             }
+            let ids: Vec<String> = extra.iter().map(|c| sha256_hex(c)).collect();
             log::info!(
-                "tls trust summary: {} certificate(s) from the {source}, plus {} from CA bundle {shown}",
+                "tls trust summary: {} certificate(s) from the {source}, plus {} from CA bundle {shown} (cert_id: {})",
                 system.len(),
-                extra.len()
+                extra.len(),
+                ids.join(", ")
             );
             roots.add_parsable_certificates(extra);
         }
@@ -157,6 +168,7 @@ impl Net {
             env: opts.env(),
             pool: Pool::default(),
             ids: AtomicUsize::new(0),
+            routes: Mutex::default(),
         })
     }
 
@@ -185,7 +197,22 @@ impl Net {
                 unix_shown.as_deref(),
                 &env,
             );
-            log::debug!("{} route: {route:?}", kind.as_str());
+            let proxy_url = route.proxy_url();
+            let proxy_id = proxy_url.as_ref().map(|u| sha256_hex(u.as_bytes()));
+            log::info!(
+                "route kind={} name={} target={} route_mode={} proxy_source={} proxy_url={} proxy_id={}",
+                kind.as_str(),
+                route.name,
+                route.target,
+                route.mode.as_str(),
+                route.source,
+                proxy_url.as_deref().unwrap_or("-"),
+                proxy_id.as_deref().unwrap_or("-"),
+            );
+            self.routes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(route);
         }
         let own = match url.and_then(TargetAddr::parse) {
             Some(origin) => Some(Own {
@@ -210,6 +237,14 @@ impl Net {
             guard,
             warned: Mutex::default(),
         }))
+    }
+
+    /// Every route set up so far (`RuntimeHandle::routes`).
+    pub(crate) fn routes(&self) -> Vec<Route> {
+        self.routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The control plane: its explicit proxy or the environment, its client certificate.

@@ -24,6 +24,35 @@ use tunnel_smol::{
 const WAIT: Duration = Duration::from_secs(20);
 const SECRET: &str = "Pr0xyS3cret";
 
+/// Every log line of this test binary (all tests share the logger).
+static LINES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::Level::Info
+    }
+    fn log(&self, r: &log::Record) {
+        if !self.enabled(r.metadata()) {
+            return;
+        }
+        LINES.lock().unwrap().push(r.args().to_string());
+    }
+    fn flush(&self) {}
+}
+
+/// The log so far; asserts that no proxy password ever reached it.
+fn logs() -> String {
+    let _ = log::set_logger(&Capture).map(|()| log::set_max_level(log::LevelFilter::Info));
+    let all = LINES.lock().unwrap().join("\n");
+    assert!(
+        !all.contains(SECRET),
+        "a proxy password reached the log:\n{all}"
+    );
+    all
+}
+
 /// A smol runtime on its own thread; stopped and joined when dropped.
 struct Tunnel {
     handle: RuntimeHandle,
@@ -32,6 +61,7 @@ struct Tunnel {
 
 impl Tunnel {
     fn start(cfg: EngineConfig, opts: RuntimeOptions) -> Tunnel {
+        logs(); // installs the logger
         let (handle, driver) = start(cfg, opts).expect("start");
         let thread = std::thread::spawn(move || futures_lite::future::block_on(driver));
         Tunnel {
@@ -171,6 +201,17 @@ fn private_ca_fails_without_the_bundle_and_works_with_it() {
     assert!(mcp_front
         .handshakes()
         .contains(&Handshake::Ok { client_cert: false }));
+    // The bundle's certificate is named by its SHA-256 id, as `run` names it.
+    let pem = std::fs::read(&pki.ca_pem).unwrap();
+    let der: rustls::pki_types::CertificateDer<'static> =
+        rustls::pki_types::pem::PemObject::from_pem_slice(&pem).unwrap();
+    let id: String = ring::digest::digest(&ring::digest::SHA256, &der)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let want = format!("from CA bundle {} (cert_id: {id})", pki.ca_pem.display());
+    assert!(logs().contains(&want), "{want}\n{}", logs());
 }
 
 #[test]
@@ -266,23 +307,45 @@ fn explicit_proxy_tunnels_https_and_forwards_http_in_absolute_form_with_basic_au
         assert!(!r.head.contains(emu.api_key()), "{}", r.head);
         assert!(!r.header_names.contains(&"authorization".to_string()));
     }
+    // Route reporting: both destinations through the explicit proxy, shown without
+    // credentials, on the handle and in the log.
+    let shown = format!("http://{}", proxy.addr);
+    let routes = t.handle.routes();
+    assert_eq!(routes.len(), 2, "{routes:?}");
+    for r in routes {
+        assert_eq!(r.mode.as_str(), "proxy", "{r:?}");
+        assert_eq!(r.proxy_url().as_deref(), Some(shown.as_str()), "{r:?}");
+        assert!(!format!("{r:?}").contains(SECRET));
+    }
+    assert_eq!(routes[0].source, "control-plane.http-proxy");
+    assert_eq!(routes[1].source, "mcp.http-proxy");
+    let line = format!(
+        "route kind=mcp_channel name=main target={connect} route_mode=proxy proxy_source=mcp.http-proxy proxy_url={shown} proxy_id="
+    );
+    assert!(logs().contains(&line), "{}", logs());
 }
 
 #[test]
 fn wrong_proxy_credentials_stop_traffic() {
+    let pki = Pki::new(scratch("wrongcreds"));
     let (emu, mcp) = (emulator(), stub());
+    // An https control plane, so the proxy's 407 answers the CONNECT.
+    let front = TlsFront::start(&pki, false, emu.addr());
     let proxy = ForwardProxy::start(Some(("corp", "right")));
     let tls = TlsOptions {
         control_plane_proxy: Some(proxy.url(Some(("corp", SECRET)))),
-        ..TlsOptions::default()
+        ..bundle(&pki)
     };
-    let t = Tunnel::start(
-        config(&emu, &emu.base_url()),
-        opts(main_target(mcp.url()), tls),
-    );
+    let base = format!("https://cp.test:{}", front.addr.port());
+    let t = Tunnel::start(config(&emu, &base), opts(main_target(mcp.url()), tls));
     t.never_ready();
     drop(t);
     assert!(emu.polls().is_empty());
+    assert!(
+        logs().contains("answered CONNECT with HTTP 407"),
+        "{}",
+        logs()
+    );
     let carried = proxy.carried();
     assert!(
         !carried.is_empty() && carried.iter().all(|r| !r.authorized),
@@ -366,6 +429,11 @@ fn environment_proxy_carries_named_hosts_skips_loopback_and_honours_no_proxy() {
     let t = Tunnel::start(config(&emu, &base), opts(main_target(mcp.url()), env("")));
     assert_eq!(t.ready(), Ok(()));
     assert_eq!(initialize(&emu), Some(200));
+    let routes = t.handle.routes();
+    let shown = |r: &tunnel_core::proxy_route::Route| (r.mode.as_str(), r.source.clone());
+    assert_eq!(shown(&routes[0]), ("proxy", "env:HTTP_PROXY".to_string()));
+    // Loopback: the environment proxy is skipped, and the source says which one was.
+    assert_eq!(shown(&routes[1]), ("direct", "env:HTTP_PROXY".to_string()));
     drop(t);
     let seen = proxy.carried();
     assert!(
