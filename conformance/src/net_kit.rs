@@ -499,3 +499,71 @@ impl Drop for UnixFront {
         let _ = std::fs::remove_file(&self.path);
     }
 }
+
+/// The Python SDK's server (the peers' tools) under uvicorn on `sock`.
+#[cfg(unix)]
+pub struct UdsServer(std::process::Child);
+
+#[cfg(unix)]
+impl UdsServer {
+    pub fn start(peers: &crate::peers::Peers, sock: &std::path::Path) -> UdsServer {
+        let dir = crate::peers::workspace_root().join("conformance/peers");
+        let script = format!(
+            "import sys; sys.path.insert(0, {dir:?}); from py_stdio_server import app; import uvicorn; uvicorn.run(app.streamable_http_app(), uds={sock:?}, log_level='warning')",
+            dir = dir.display().to_string(),
+            sock = sock.display().to_string(),
+        );
+        let child = std::process::Command::new(&peers.python)
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the Python MCP SDK under uvicorn");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::os::unix::net::UnixStream::connect(sock).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "uvicorn did not listen on {}",
+                sock.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        UdsServer(child)
+    }
+}
+
+#[cfg(unix)]
+impl Drop for UdsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `initialize`, then `tools/list` in that session, through the tunnel; the list's JSON.
+pub fn tools_list(emu: &crate::emulator::Emulator, wait: Duration) -> serde_json::Value {
+    let init = emu.enqueue(crate::emulator::CommandSpec::jsonrpc(serde_json::json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                   "clientInfo": {"name": "uds", "version": "1"}}
+    })));
+    let posts = emu.wait_terminal(&init, wait).expect("initialize answered");
+    let last = posts.last().unwrap();
+    assert_eq!(last.resp_code, 200, "{last:?}");
+    let sid = last
+        .resp_headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("mcp-session-id"))
+        .and_then(|(_, v)| v.first().cloned())
+        .expect("session id");
+    let list = emu.enqueue(
+        crate::emulator::CommandSpec::jsonrpc(
+            serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        )
+        .header("Mcp-Session-Id", &sid)
+        .header("Mcp-Protocol-Version", "2025-11-25"),
+    );
+    let posts = emu.wait_terminal(&list, wait).expect("tools/list answered");
+    posts.last().unwrap().resp_json.clone().expect("resp_json")
+}

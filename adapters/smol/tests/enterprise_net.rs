@@ -571,3 +571,35 @@ fn unix_socket_binding_is_dialled_and_never_proxied() {
     );
     assert!(proxy.carried().is_empty(), "{:#?}", proxy.carried());
 }
+
+#[cfg(unix)]
+#[test]
+fn unix_socket_binding_reaches_the_python_sdk_under_uvicorn() {
+    use tunnel_conformance::net_kit::{tools_list, UdsServer};
+    let peers = tunnel_conformance::peers::Peers::require();
+    let sock = scratch("uds-sdk").join("mcp.sock");
+    let _server = UdsServer::start(&peers, &sock);
+    let emu = emulator();
+    let proxy = ForwardProxy::start(None);
+    // The SDK accepts `Host: localhost:*`; the connection goes to the socket. An MCP proxy
+    // and an environment proxy are both set, and both are ignored for this binding.
+    let target = HttpTarget {
+        unix_socket: Some(sock.clone()),
+        ..HttpTarget::new(ChannelName::main(), "http://localhost:9/mcp")
+    };
+    let purl = proxy.url(None);
+    let tls = TlsOptions {
+        mcp_proxy: Some(purl.clone()),
+        proxy_env: Some(ProxyEnv::from_lookup(|n| {
+            (n == "HTTP_PROXY").then(|| purl.clone())
+        })),
+        ..TlsOptions::default()
+    };
+    let t = Tunnel::start(config(&emu, &emu.base_url()), opts(vec![target], tls));
+    assert_eq!(t.ready(), Ok(()));
+    let result = tools_list(&emu, WAIT);
+    let tools = result["result"]["tools"].as_array().expect("tools");
+    assert!(!tools.is_empty(), "{result}");
+    assert_eq!(t.handle.routes()[1].source, "ignored");
+    assert!(proxy.carried().is_empty(), "{:#?}", proxy.carried());
+}
