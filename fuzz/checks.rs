@@ -741,3 +741,37 @@ pub fn check_harpoon_url(data: &[u8]) {
         }
     }
 }
+
+/// `proxy_reply`: the adapters' reading of a proxy's answer to `CONNECT` and of proxy URLs.
+/// The verdict on a reply never depends on how it arrived: every prefix shorter than the
+/// head is `Partial`, and every prefix from the head's end on gives the whole input's
+/// verdict; an established tunnel's head is bounded and ends in a blank line. The input
+/// as a proxy URL parses or not without panicking, never shows its credentials in `Debug`,
+/// and a `CONNECT` built from it is one head.
+pub fn check_proxy_reply(data: &[u8]) {
+    use tunnel_core::egress::{connect_reply, ConnectReply, ProxyAddr, MAX_CONNECT_REPLY};
+    let whole = connect_reply(data);
+    let end = tunnel_core::http_head::find_head_end(data);
+    for cut in 0..=data.len() {
+        let part = connect_reply(&data[..cut]);
+        match end {
+            Some(e) if cut >= e => assert_eq!(part, whole, "prefix {cut} differs"),
+            _ if cut > MAX_CONNECT_REPLY => assert_eq!(part, ConnectReply::Malformed),
+            _ => assert_eq!(part, ConnectReply::Partial, "prefix {cut} decided early"),
+        }
+    }
+    if let ConnectReply::Established { head_len } = whole {
+        assert!(head_len <= MAX_CONNECT_REPLY && data[..head_len].ends_with(b"\r\n\r\n"));
+    }
+    let text = String::from_utf8_lossy(data);
+    if let Ok(p) = ProxyAddr::parse(&text) {
+        if let Some(auth) = &p.authorization {
+            assert!(auth.starts_with("Basic ") && !format!("{p:?}").contains(auth.as_str()));
+        }
+        let head = p.connect_request("h:1");
+        assert_eq!(
+            tunnel_core::http_head::find_head_end(&head),
+            Some(head.len())
+        );
+    }
+}

@@ -5,85 +5,21 @@
 mod net_support;
 mod support;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use net_support::ForwardProxy;
-use serde_json::json;
 use support::{Client, Scratch};
-use tunnel_conformance::emulator::{CommandSpec, Emulator, EmulatorConfig};
-use tunnel_conformance::peers::{workspace_root, Peers};
+use tunnel_conformance::emulator::{Emulator, EmulatorConfig};
+use tunnel_conformance::peers::Peers;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// The Python SDK's server (the peers' tools) under uvicorn on `sock`.
-struct UdsServer(Child);
-
-impl UdsServer {
-    fn start(peers: &Peers, sock: &std::path::Path) -> UdsServer {
-        let dir = workspace_root().join("conformance/peers");
-        let script = format!(
-            "import sys; sys.path.insert(0, {dir:?}); from py_stdio_server import app; import uvicorn; uvicorn.run(app.streamable_http_app(), uds={sock:?}, log_level='warning')",
-            dir = dir.display().to_string(),
-            sock = sock.display().to_string(),
-        );
-        let child = Command::new(&peers.python)
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the Python MCP SDK under uvicorn");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::os::unix::net::UnixStream::connect(sock).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "uvicorn did not listen on {}",
-                sock.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        UdsServer(child)
-    }
-}
-
-impl Drop for UdsServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn tools_list(emu: &Emulator) -> serde_json::Value {
-    let init = emu.enqueue(CommandSpec::jsonrpc(json!({
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
-                   "clientInfo": {"name": "uds", "version": "1"}}
-    })));
-    let posts = emu.wait_terminal(&init, WAIT).expect("initialize answered");
-    let last = posts.last().unwrap();
-    assert_eq!(last.resp_code, 200, "{last:?}");
-    let sid = last
-        .resp_headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("mcp-session-id"))
-        .and_then(|(_, v)| v.first().cloned())
-        .expect("session id");
-    let list = emu.enqueue(
-        CommandSpec::jsonrpc(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
-            .header("Mcp-Session-Id", &sid)
-            .header("Mcp-Protocol-Version", "2025-11-25"),
-    );
-    let posts = emu.wait_terminal(&list, WAIT).expect("tools/list answered");
-    posts.last().unwrap().resp_json.clone().expect("resp_json")
-}
 
 #[test]
 fn unix_socket_binding_reaches_the_python_sdk_and_is_never_proxied() {
     let peers = Peers::require();
     let dir = Scratch::new("uds");
     let sock = dir.path("mcp.sock");
-    let _server = UdsServer::start(&peers, &sock);
+    let _server = net_support::UdsServer::start(&peers, &sock);
     let proxy = ForwardProxy::start(None);
     let emu = Emulator::start(EmulatorConfig::default()).expect("emulator");
     // The host in the URL is only the Host header (the SDK accepts localhost:*); the
@@ -102,7 +38,7 @@ fn unix_socket_binding_reaches_the_python_sdk_and_is_never_proxied() {
     ];
     let purl = proxy.url(None);
     let c = Client::start_with_env(&emu, &args, &[("HTTP_PROXY", &purl)]);
-    let result = tools_list(&emu);
+    let result = net_support::tools_list(&emu, WAIT);
     let names: Vec<&str> = result["result"]["tools"]
         .as_array()
         .unwrap_or_else(|| panic!("{result}\n{}", c.logs()))

@@ -12,6 +12,7 @@ pub mod backoff;
 pub mod channel;
 pub mod classify;
 pub mod codex;
+pub mod egress;
 pub mod engine;
 pub mod harpoon;
 pub mod headers;

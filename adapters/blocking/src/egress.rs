@@ -142,10 +142,7 @@ impl Foreign {
 
 /// The proxy variables `opts` asks for, or the process environment's.
 pub(crate) fn env_of(opts: &crate::options::TlsOptions) -> ProxyEnv {
-    match &opts.proxy_env {
-        Some(e) => e.clone(),
-        None => ProxyEnv::from_lookup(|n| std::env::var(n).ok()),
-    }
+    opts.env()
 }
 
 /// A control-plane agent for `base_url` with `run`'s route, trust and client certificate

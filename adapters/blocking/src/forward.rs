@@ -135,25 +135,6 @@ impl<In> std::fmt::Debug for Rewriting<In> {
     }
 }
 
-/// The request head with its first line in absolute form and `Proxy-Authorization` after
-/// it; `None` when `out` does not start with a request line.
-pub(crate) fn rewrite_head(out: &[u8], prefix: &str, auth: Option<&str>) -> Option<Vec<u8>> {
-    let line_end = out.windows(2).position(|w| w == b"\r\n")?;
-    let line = std::str::from_utf8(&out[..line_end]).ok()?;
-    let mut parts = line.splitn(3, ' ');
-    let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
-    if !target.starts_with('/') {
-        return None;
-    }
-    let mut v = Vec::with_capacity(out.len() + prefix.len() + 64);
-    v.extend_from_slice(format!("{method} {prefix}{target} {version}\r\n").as_bytes());
-    if let Some(a) = auth {
-        v.extend_from_slice(format!("Proxy-Authorization: {a}\r\n").as_bytes());
-    }
-    v.extend_from_slice(&out[line_end + 2..]);
-    Some(v)
-}
-
 impl<In: Transport> Transport for Rewriting<In> {
     fn buffers(&mut self) -> &mut dyn Buffers {
         self.inner.buffers()
@@ -164,7 +145,9 @@ impl<In: Transport> Transport for Rewriting<In> {
             return self.inner.transmit_output(amount, timeout);
         }
         let original = &self.inner.buffers().output()[..amount];
-        let Some(head) = rewrite_head(original, &self.prefix, self.auth.as_deref()) else {
+        let Some(head) =
+            tunnel_core::egress::absolute_form(original, &self.prefix, self.auth.as_deref())
+        else {
             return self.inner.transmit_output(amount, timeout);
         };
         for piece in head.chunks(self.inner.buffers().output().len().max(1)) {
@@ -187,18 +170,6 @@ impl<In: Transport> Transport for Rewriting<In> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn request_line_becomes_absolute_with_credentials_after_it() {
-        let head = b"POST /mcp?x=1 HTTP/1.1\r\nhost: a:1\r\ncontent-length: 2\r\n\r\n{}";
-        let out = rewrite_head(head, "http://a:1", Some("Basic dTpw")).unwrap();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "POST http://a:1/mcp?x=1 HTTP/1.1\r\nProxy-Authorization: Basic dTpw\r\nhost: a:1\r\ncontent-length: 2\r\n\r\n{}"
-        );
-        assert!(rewrite_head(b"{\"partial\":", "http://a", None).is_none());
-        assert!(rewrite_head(b"no line end", "http://a", None).is_none());
-    }
 
     #[test]
     fn credentials_are_percent_decoded_into_basic() {

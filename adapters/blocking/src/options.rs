@@ -3,7 +3,6 @@
 //! who wants to hear about events.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use tunnel_core::tap::Tap;
 
 use crate::http_timing::HttpObserver;
 
+pub use tunnel_core::egress::TlsOptions;
 pub use tunnel_core::mcp_http::{ClientCertPaths, HttpTarget};
 pub use tunnel_core::proxy_route::{ExplicitProxy, ProxyEnv};
 // One definition for both adapters (pure data); re-exported so `tunnel_blocking::…` keeps
@@ -22,32 +22,6 @@ pub use tunnel_core::stdio::{StdioCommandError, StdioOptions, StdioTarget};
 /// Receives every engine event, on the driver thread, after it has been logged. It must not
 /// block (hand the event to a channel or update counters); the driver waits for it.
 pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
-
-/// TLS and proxy settings. Paths are plain file paths (the settings layer resolves `env:`
-/// and `file:` forms before this point).
-#[derive(Debug, Clone, Default)]
-pub struct TlsOptions {
-    /// PEM CA bundle trusted *in addition to* the built-in Mozilla roots, for the control
-    /// plane and every MCP binding (`--ca-bundle`).
-    pub ca_bundle: Option<PathBuf>,
-    /// Client certificate chain + key (PEM) presented to the control plane (mTLS).
-    pub control_plane_client_cert: Option<ClientCertPaths>,
-    /// Client certificate chain + key (PEM) presented to the MCP servers (mTLS). Redirects
-    /// are never followed on MCP agents, so it only ever reaches the configured origins.
-    pub mcp_client_cert: Option<ClientCertPaths>,
-    /// Explicit proxy for the control plane (`--control-plane.http-proxy`, else
-    /// `--http-proxy`). `None`: the process environment (`HTTPS_PROXY`/`HTTP_PROXY` by
-    /// scheme, `NO_PROXY`, loopback never proxied), as the Go client does.
-    pub control_plane_proxy: Option<String>,
-    /// Explicit proxy for MCP bindings whose [`HttpTarget::proxy`] is `None`. `None`: the
-    /// process environment, as for the control plane.
-    pub mcp_proxy: Option<String>,
-    /// The proxy variables to use instead of the process environment's (tests, embedders).
-    pub proxy_env: Option<ProxyEnv>,
-    /// Proxy of the `harpoon` channel's requests (`--harpoon.http-proxy`, else the
-    /// global one); `None` = direct.
-    pub harpoon_proxy: Option<String>,
-}
 
 /// Runtime settings. `Default` gives no MCP targets (add one per HTTP or stdio binding), a
 /// 30 s drain and no observer.

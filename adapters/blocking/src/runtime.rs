@@ -470,25 +470,11 @@ impl Drop for Runtime {
     }
 }
 
-/// The address guard of the Harpoon agent: `tunnel_core::harpoon::guard` on every resolved
-/// address, lifted for the hosts of targets registered with `allow-link-local=true`.
+/// The address guard of the Harpoon agent (`tunnel_core::harpoon::guard::AddressPolicy`).
 fn harpoon_guard(registry: &tunnel_core::harpoon::Registry) -> crate::resolver::AddressPolicy {
-    let permissive: Vec<String> = registry
-        .targets()
-        .iter()
-        .filter(|t| t.allow_link_local)
-        .map(|t| t.url.hostname())
-        .collect();
+    let policy = tunnel_core::harpoon::guard::AddressPolicy::new(registry);
     Arc::new(move |uri: &http::Uri, ip: std::net::IpAddr| {
-        let host = uri
-            .host()
-            .unwrap_or("")
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
-        let allow = permissive.contains(&host);
-        tunnel_core::harpoon::guard::check(ip, allow)
-            .map_err(|why| tunnel_core::harpoon::guard::refusal_text(ip, why))
+        policy.check(uri.host().unwrap_or(""), ip)
     })
 }
 

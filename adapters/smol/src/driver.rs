@@ -28,8 +28,9 @@ use tunnel_core::engine::{
 };
 use tunnel_core::tap::Tap;
 
-use crate::h1::{self, Tls};
+use crate::h1;
 use crate::mcp::{self, Binding, Reply};
+use crate::net::Dialer;
 use crate::stdio::StdioProcs;
 use crate::{Observer, Published, RuntimeOptions, StartError};
 
@@ -63,7 +64,8 @@ pub(crate) struct Driver {
     engine: Engine,
     opts: RuntimeOptions,
     bindings: HashMap<ChannelName, Binding>,
-    tls: Tls,
+    /// The control plane's way out (its proxy, trust and client certificate).
+    cp: Arc<Dialer>,
     tx: Sender<Msg>,
     rx: Receiver<Msg>,
     tasks: HashMap<Key, Task>,
@@ -91,7 +93,7 @@ impl Driver {
         mut cfg: EngineConfig,
         opts: RuntimeOptions,
         bindings: HashMap<ChannelName, Binding>,
-        tls: Tls,
+        cp: Arc<Dialer>,
         tx: Sender<Msg>,
         rx: Receiver<Msg>,
         status: Published,
@@ -101,7 +103,7 @@ impl Driver {
         }
         let mut engine = Engine::new(cfg, seed(), Instant::now()).map_err(StartError::Engine)?;
         engine.set_tap(opts.tap.clone());
-        if let Some(Binding::Http(url)) = bindings.get(&ChannelName::main()) {
+        if let Some(Binding::Http(url, _)) = bindings.get(&ChannelName::main()) {
             engine.set_oauth_target(url.clone());
         }
         if let Some(checks) = opts.startup_checks {
@@ -123,7 +125,7 @@ impl Driver {
             tap: opts.tap.clone(),
             opts,
             bindings,
-            tls,
+            cp,
             tx,
             rx,
             tasks: HashMap::new(),
@@ -253,15 +255,15 @@ impl Driver {
                     request,
                     timeout,
                 } => {
-                    let (tls, tx, limit) =
-                        (self.tls.clone(), self.tx.clone(), self.opts.max_poll_body);
+                    let (cp, tx, limit) =
+                        (self.cp.clone(), self.tx.clone(), self.opts.max_poll_body);
                     let small = self.opts.max_error_body;
                     self.tasks.insert(
                         Key::Poll(id),
                         Box::pin(async move {
                             let (parts, _) = request.into_parts();
                             let (at, result) =
-                                exchange(&tls, parts, Vec::new(), timeout, limit, small).await;
+                                exchange(&cp, parts, Vec::new(), timeout, limit, small).await;
                             let _ = tx
                                 .send(Msg::Engine(Input::Poll {
                                     id,
@@ -281,14 +283,14 @@ impl Driver {
                     request,
                     timeout,
                 } => {
-                    let (tls, tx, small) =
-                        (self.tls.clone(), self.tx.clone(), self.opts.max_error_body);
+                    let (cp, tx, small) =
+                        (self.cp.clone(), self.tx.clone(), self.opts.max_error_body);
                     self.tasks.insert(
                         Key::Post(id),
                         Box::pin(async move {
                             let (parts, body) = request.into_parts();
                             let (_, result) =
-                                exchange(&tls, parts, body.to_vec(), timeout, small, small).await;
+                                exchange(&cp, parts, body.to_vec(), timeout, small, small).await;
                             let result =
                                 result.map_err(|(error, written)| PostError { error, written });
                             let wall = SystemTime::now();
@@ -297,15 +299,15 @@ impl Driver {
                     );
                 }
                 Action::FetchMetadata { request, timeout } => {
-                    let (tls, tx, limit) =
-                        (self.tls.clone(), self.tx.clone(), self.opts.max_poll_body);
+                    let (cp, tx, limit) =
+                        (self.cp.clone(), self.tx.clone(), self.opts.max_poll_body);
                     let small = self.opts.max_error_body;
                     self.tasks.insert(
                         Key::Metadata,
                         Box::pin(async move {
                             let (parts, _) = request.into_parts();
                             let (_, result) =
-                                exchange(&tls, parts, Vec::new(), timeout, limit, small).await;
+                                exchange(&cp, parts, Vec::new(), timeout, limit, small).await;
                             let result = result.map_err(|(e, _)| e);
                             let _ = tx.send(Msg::Engine(Input::Metadata { result })).await;
                         }),
@@ -334,9 +336,9 @@ impl Driver {
             // The engine runs the commands of its stdio channels itself.
             Some(Binding::Stdio) | None => Err(no_runner()),
             Some(Binding::InProcess(h)) => Ok(mcp::in_process(Arc::clone(h), work, reply)),
-            Some(Binding::Http(uri)) => {
-                let (uri, tls) = (uri.clone(), self.tls.clone());
-                mcp::http(uri, work, tls, self.opts.mcp_connection_ttl, reply)
+            Some(Binding::Http(uri, dialer)) => {
+                let (uri, dialer) = (uri.clone(), Arc::clone(dialer));
+                mcp::http(uri, work, dialer, self.opts.mcp_connection_ttl, reply)
             }
         };
         match task {
@@ -393,7 +395,7 @@ async fn shut_down(channels: Vec<StdioProcs>) {
 /// A control-plane exchange: the response (body bounded) and when its head arrived, or the
 /// failure with whether the request had been written.
 async fn exchange(
-    tls: &Tls,
+    cp: &Dialer,
     parts: http::request::Parts,
     body: Vec<u8>,
     timeout: Duration,
@@ -401,7 +403,7 @@ async fn exchange(
     other_limit: usize,
 ) -> (Instant, Result<HttpResponse, (TransportError, bool)>) {
     let run = async {
-        let mut resp = match h1::send(tls, &parts.method, &parts.uri, &parts.headers, &body).await {
+        let mut resp = match h1::send(cp, &parts.method, &parts.uri, &parts.headers, &body).await {
             Ok(r) => r,
             Err(e) => return (Instant::now(), Err(e)),
         };

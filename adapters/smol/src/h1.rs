@@ -5,7 +5,9 @@
 //! response head and body (`Content-Length`, chunked, or until close) from the bytes this
 //! module reads, so SSE events reach the engine as they arrive. This module only moves
 //! bytes and keeps idle connections. No redirects are followed (MCP requests must not be
-//! re-sent anywhere else) and there are no proxies.
+//! re-sent anywhere else). How a connection is opened (proxy, TLS, unix socket) is
+//! `crate::net`; a connection to a proxy for a plain-http target gets its request lines in
+//! absolute form here.
 //!
 //! Pooling: a connection whose exchange ended cleanly (body read to its end, no
 //! `Connection: close`, nothing left over) goes back to an idle list per origin (scheme,
@@ -21,13 +23,14 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_net::TcpStream;
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use futures_lite::{AsyncRead, AsyncWrite};
 use http::{HeaderMap, Method, Uri};
 use tunnel_core::classify::TransportError;
 use ureq_proto::client::{Call, RecvBodyResult, RecvResponseResult, SendRequestResult};
 use ureq_proto::BodyMode;
+
+use crate::net::Dialer;
 
 /// Largest response head accepted.
 const MAX_HEAD: usize = 64 * 1024;
@@ -46,7 +49,7 @@ pub(crate) const MAX_IDLE: Duration = Duration::from_secs(4);
 /// Read and write buffer size.
 const BUF: usize = 16 * 1024;
 
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 pub(crate) use tunnel_core::io_error::Phase;
@@ -60,47 +63,49 @@ pub(crate) fn classify(e: &io::Error, phase: Phase) -> TransportError {
     tunnel_core::io_error::classify(e.kind(), e.raw_os_error(), &e.to_string(), phase)
 }
 
-/// TLS settings and the idle-connection pool shared by every request of a driver.
-#[derive(Clone)]
-pub(crate) struct Tls {
-    connector: futures_rustls::TlsConnector,
-    idle: Arc<Mutex<Idle>>,
+/// Idle connections of a runtime, by dialer and origin, each with the instant it went idle.
+#[derive(Clone, Default)]
+pub(crate) struct Pool(Arc<Mutex<Idle>>);
+
+type Idle = HashMap<Key, Vec<(Conn, Instant)>>;
+
+/// The dialer and the origin: a connection is only reused for the same route and certificate.
+type Key = (usize, Origin);
+
+/// Scheme, host, port.
+pub(crate) type Origin = (String, String, u16);
+
+/// An open connection; `absolute` when it goes to a proxy for a plain-http target.
+pub(crate) struct Conn {
+    pub(crate) io: Box<dyn Stream>,
+    /// `http://host:port` before each request's origin-form target, and the proxy's
+    /// `Proxy-Authorization` value.
+    absolute: Option<(String, Option<String>)>,
 }
 
-/// Idle connections by origin, each with the instant it went idle.
-type Idle = HashMap<Origin, Vec<(Box<dyn Stream>, Instant)>>;
-
-/// Scheme, host, port: connections are only reused for the same.
-type Origin = (String, String, u16);
-
-impl Tls {
-    /// Mozilla's roots (the same set the blocking adapter trusts by default).
-    pub(crate) fn new() -> Result<Tls, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        for der in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
-            let _ = roots.add(der.clone());
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS setup: {e}"))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(Tls {
-            connector: futures_rustls::TlsConnector::from(Arc::new(config)),
-            idle: Arc::default(),
-        })
+impl Conn {
+    pub(crate) fn direct(io: Box<dyn Stream>) -> Conn {
+        Conn { io, absolute: None }
     }
 
-    /// The newest idle connection to `origin` that is still quiet, if any.
-    async fn checkout(&self, origin: &Origin) -> Option<Box<dyn Stream>> {
+    pub(crate) fn absolute(io: Box<dyn Stream>, prefix: String, auth: Option<String>) -> Conn {
+        Conn {
+            io,
+            absolute: Some((prefix, auth)),
+        }
+    }
+}
+
+impl Pool {
+    /// The newest idle connection for `key` that is still quiet, if any.
+    async fn checkout(&self, key: &Key) -> Option<Conn> {
         loop {
             let (mut conn, since) = {
-                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-                let list = idle.get_mut(origin)?;
+                let mut idle = self.0.lock().unwrap_or_else(|e| e.into_inner());
+                let list = idle.get_mut(key)?;
                 let c = list.pop();
                 if list.is_empty() {
-                    idle.remove(origin);
+                    idle.remove(key);
                 }
                 c?
             };
@@ -110,7 +115,7 @@ impl Tls {
             // A quiet connection has nothing to read; one that is readable was closed by
             // the server (EOF) or sent something unasked: either way, not reusable.
             let mut probe = [0u8; 1];
-            if futures_lite::future::poll_once(conn.read(&mut probe))
+            if futures_lite::future::poll_once(conn.io.read(&mut probe))
                 .await
                 .is_none()
             {
@@ -121,14 +126,14 @@ impl Tls {
 
     /// Keeps `conn` for reuse within the bounds; expired idle connections (any origin)
     /// are closed on the way.
-    fn checkin(&self, origin: Origin, conn: Box<dyn Stream>) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+    fn checkin(&self, key: Key, conn: Conn) {
+        let mut idle = self.0.lock().unwrap_or_else(|e| e.into_inner());
         idle.retain(|_, list| {
             list.retain(|(_, since)| since.elapsed() < MAX_IDLE);
             !list.is_empty()
         });
         let total: usize = idle.values().map(Vec::len).sum();
-        let list = idle.entry(origin).or_default();
+        let list = idle.entry(key).or_default();
         if list.len() < MAX_IDLE_PER_ORIGIN && total < MAX_IDLE_TOTAL {
             list.push((conn, Instant::now()));
         }
@@ -136,8 +141,8 @@ impl Tls {
 
     /// Idle connections currently kept (all origins).
     #[cfg(test)]
-    pub(crate) fn idle_count(&self) -> usize {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+    pub(crate) fn count(&self) -> usize {
+        let idle = self.0.lock().unwrap_or_else(|e| e.into_inner());
         idle.values().map(Vec::len).sum()
     }
 }
@@ -155,44 +160,23 @@ struct Body {
 }
 
 struct Reading {
-    conn: Box<dyn Stream>,
+    conn: Conn,
     call: Call<ureq_proto::client::state::RecvBody>,
     /// Bytes read from the connection and not yet parsed.
     input: Vec<u8>,
-    tls: Tls,
-    origin: Origin,
+    pool: Pool,
+    key: Key,
 }
 
 fn invalid(e: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e.to_string())
 }
 
-/// Opens a connection to `origin` (TLS for `https`).
-async fn connect(tls: &Tls, origin: &Origin) -> Result<Box<dyn Stream>, TransportError> {
-    let (scheme, host, port) = origin;
-    let tcp = match TcpStream::connect((host.as_str(), *port)).await {
-        Ok(s) => s,
-        // async-net resolves first: the core tells a lookup failure from a connect failure.
-        Err(e) => return Err(classify(&e, Phase::Connect)),
-    };
-    let _ = tcp.set_nodelay(true);
-    if scheme == "https" {
-        let name = rustls::pki_types::ServerName::try_from(host.clone())
-            .map_err(|_| TransportError::Tls)?;
-        match tls.connector.connect(name, tcp).await {
-            Ok(s) => Ok(Box::new(s)),
-            Err(_) => Err(TransportError::Tls),
-        }
-    } else {
-        Ok(Box::new(tcp))
-    }
-}
-
 /// Sends one request (on an idle connection to the same origin when there is one); returns
 /// when the response head has arrived. `Err` carries whether the request had been written
 /// completely (a POST that may have landed).
 pub(crate) async fn send(
-    tls: &Tls,
+    dialer: &Dialer,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -208,9 +192,10 @@ pub(crate) async fn send(
         .port_u16()
         .unwrap_or(if scheme == "https" { 443 } else { 80 });
     let origin: Origin = (scheme, host, port);
-    let mut conn = match tls.checkout(&origin).await {
+    let key = dialer.key(&origin);
+    let mut conn = match dialer.pool.checkout(&key).await {
         Some(c) => c,
-        None => connect(tls, &origin).await.map_err(|e| (e, false))?,
+        None => dialer.connect(&origin).await.map_err(|e| (e, false))?,
     };
 
     let mut req = http::Request::builder()
@@ -235,20 +220,26 @@ pub(crate) async fn send(
     let mut call = Call::new(req).map_err(|e| unsent(invalid(e)))?.proceed();
 
     let mut out = vec![0u8; BUF];
+    let mut head = Vec::new();
     loop {
         let n = call.write(&mut out).map_err(|e| unsent(invalid(e)))?;
-        conn.write_all(&out[..n]).await.map_err(unsent)?;
+        head.extend_from_slice(&out[..n]);
         if call.can_proceed() {
             break;
         }
     }
+    if let Some((prefix, auth)) = &conn.absolute {
+        let rewritten = tunnel_core::egress::absolute_form(&head, prefix, auth.as_deref());
+        head = rewritten.ok_or_else(|| unsent(invalid("request line")))?;
+    }
+    conn.io.write_all(&head).await.map_err(unsent)?;
     let mut call = match call.proceed().map_err(|e| unsent(invalid(e)))? {
         Some(SendRequestResult::RecvResponse(c)) => c,
         Some(SendRequestResult::SendBody(mut c)) => {
             let mut rest = body;
             loop {
                 let (used, n) = c.write(rest, &mut out).map_err(|e| unsent(invalid(e)))?;
-                conn.write_all(&out[..n]).await.map_err(unsent)?;
+                conn.io.write_all(&out[..n]).await.map_err(unsent)?;
                 rest = &rest[used..];
                 if rest.is_empty() && c.can_proceed() {
                     break;
@@ -262,7 +253,7 @@ pub(crate) async fn send(
             return Err(unsent(invalid("unexpected request state")))
         }
     };
-    conn.flush().await.map_err(unsent)?;
+    conn.io.flush().await.map_err(unsent)?;
 
     let sent = |e: io::Error| (classify(&e, Phase::Head), true);
     let mut input = Vec::new();
@@ -281,7 +272,7 @@ pub(crate) async fn send(
         if input.len() > MAX_HEAD {
             return Err(sent(invalid("response head too large")));
         }
-        let n = conn.read(&mut buf).await.map_err(sent)?;
+        let n = conn.io.read(&mut buf).await.map_err(sent)?;
         if n == 0 {
             return Err(sent(io::ErrorKind::UnexpectedEof.into()));
         }
@@ -294,12 +285,12 @@ pub(crate) async fn send(
             conn,
             call,
             input,
-            tls: tls.clone(),
-            origin,
+            pool: dialer.pool.clone(),
+            key,
         }),
         Some(RecvResponseResult::Cleanup(c)) => {
             if !c.must_close_connection() && input.is_empty() {
-                tls.checkin(origin, conn);
+                dialer.pool.checkin(key, conn);
             }
             None
         }
@@ -364,14 +355,14 @@ impl Body {
                 if let Some(r) = self.live.take() {
                     if let Some(RecvBodyResult::Cleanup(c)) = r.call.proceed() {
                         if !c.must_close_connection() && r.input.is_empty() {
-                            r.tls.checkin(r.origin, r.conn);
+                            r.pool.checkin(r.key, r.conn);
                         }
                     }
                 }
                 return Ok(None);
             }
             let mut buf = vec![0u8; BUF];
-            let n = r.conn.read(&mut buf).await?;
+            let n = r.conn.io.read(&mut buf).await?;
             if n == 0 {
                 if close_delimited {
                     self.live = None;

@@ -100,7 +100,7 @@ fn echo(n: usize, body: &str) -> String {
     }
 }
 
-fn post(tls: &Tls, uri: &Uri, body: &str) -> (u16, String) {
+fn post(tls: &Dialer, uri: &Uri, body: &str) -> (u16, String) {
     async_io::block_on(async {
         let mut resp = send(tls, &Method::POST, uri, &HeaderMap::new(), body.as_bytes())
             .await
@@ -114,7 +114,7 @@ fn post(tls: &Tls, uri: &Uri, body: &str) -> (u16, String) {
 #[test]
 fn sequential_requests_reuse_one_connection() {
     let server = Server::start(echo);
-    let tls = Tls::new().unwrap();
+    let tls = Dialer::plain();
     let uri = server.uri("/mcp");
     for i in 0..6 {
         let msg = format!("request {i}");
@@ -137,7 +137,7 @@ fn connection_close_and_unread_bodies_are_not_reused() {
         )
     }
     let server = Server::start(closing);
-    let tls = Tls::new().unwrap();
+    let tls = Dialer::plain();
     let uri = server.uri("/");
     assert_eq!(post(&tls, &uri, "a"), (200, "a".into()));
     assert_eq!(post(&tls, &uri, "b"), (200, "b".into()));
@@ -161,7 +161,7 @@ fn connection_close_and_unread_bodies_are_not_reused() {
 
 /// Opens `n` connections to `uri` at once (all heads first, then all bodies), so that
 /// `n` connections end their exchange and are offered to the pool.
-fn burst(tls: &Tls, uri: &Uri, n: usize) {
+fn burst(tls: &Dialer, uri: &Uri, n: usize) {
     async_io::block_on(async {
         let mut open = Vec::new();
         for i in 0..n {
@@ -181,7 +181,7 @@ fn burst(tls: &Tls, uri: &Uri, n: usize) {
 #[test]
 fn idle_connections_per_origin_are_bounded() {
     let server = Server::start(echo);
-    let tls = Tls::new().unwrap();
+    let tls = Dialer::plain();
     let n = MAX_IDLE_PER_ORIGIN + 4;
     burst(&tls, &server.uri("/"), n);
     assert_eq!(server.accepted.load(Ordering::Relaxed), n);
@@ -193,7 +193,7 @@ fn idle_connections_over_all_origins_are_bounded() {
     let servers: Vec<Server> = (0..MAX_IDLE_TOTAL / MAX_IDLE_PER_ORIGIN + 2)
         .map(|_| Server::start(echo))
         .collect();
-    let tls = Tls::new().unwrap();
+    let tls = Dialer::plain();
     for s in &servers {
         burst(&tls, &s.uri("/"), MAX_IDLE_PER_ORIGIN);
     }
@@ -229,7 +229,7 @@ fn a_connection_the_server_closed_while_idle_is_not_reused() {
             w.shutdown(std::net::Shutdown::Both).unwrap();
         }
     });
-    let tls = Tls::new().unwrap();
+    let tls = Dialer::plain();
     let uri: Uri = format!("http://{addr}/").parse().unwrap();
     assert_eq!(post(&tls, &uri, "one"), (200, "one".into()));
     std::thread::sleep(Duration::from_millis(100));
@@ -241,7 +241,7 @@ fn a_connection_the_server_closed_while_idle_is_not_reused() {
 #[test]
 fn bodiless_requests_and_empty_posts_complete_and_reuse() {
     let server = Server::start(echo);
-    let tls = Tls::new().unwrap();
+    let tls = Dialer::plain();
     let uri = server.uri("/");
     assert_eq!(post(&tls, &uri, ""), (200, String::new()));
     let got = async_io::block_on(async {

@@ -16,6 +16,12 @@
 //! and it is restarted with backoff when it goes away; the channel is reported not ready
 //! meanwhile.
 //!
+//! Networking is `run`'s (`docs/networking.md`): [`RuntimeOptions::tls`] and each
+//! [`HttpTarget`]'s proxy, client certificate and unix socket; the route of every
+//! destination (environment proxies and `NO_PROXY` included) from `tunnel_core::proxy_route`;
+//! and, when `EngineConfig::harpoon` has targets, the `harpoon` channel with the address
+//! guard on what each hop resolved.
+//!
 //! **Stdio limitation: no death signal.** The blocking adapter starts children with Linux's
 //! `PR_SET_PDEATHSIG`, so even a SIGKILLed client takes its child down. That needs an unsafe
 //! `pre_exec` hook, and this crate forbids unsafe code. So if the host process is killed
@@ -43,6 +49,7 @@
 mod driver;
 mod h1;
 mod mcp;
+mod net;
 mod stdio;
 
 use std::fmt;
@@ -58,7 +65,9 @@ use tunnel_core::engine::{BindingKind, EngineConfig, Event, SetupError, Stats, S
 use tunnel_core::tap::Tap;
 
 pub use driver::Finished;
-pub use tunnel_core::mcp_http::HttpTarget;
+pub use tunnel_core::egress::TlsOptions;
+pub use tunnel_core::mcp_http::{ClientCertPaths, HttpTarget};
+pub use tunnel_core::proxy_route::{ExplicitProxy, ProxyEnv};
 // The same types as tunnel_blocking's (one definition, in the core).
 pub use tunnel_core::stdio::{StdioCommandError, StdioOptions, StdioTarget};
 
@@ -96,6 +105,10 @@ pub struct RuntimeOptions {
     pub stdio_targets: Vec<StdioTarget>,
     /// Supervision of stdio children (restart backoff, shutdown grace, line bound).
     pub stdio: StdioOptions,
+    /// CA bundle, client certificates and proxies (the same settings as the blocking
+    /// adapter's; `docs/networking.md`). `Default`: platform roots, no certificates, the
+    /// process environment's proxy variables.
+    pub tls: TlsOptions,
     pub drain_timeout: Duration,
     /// Bound on an MCP exchange whose command has no `response_timeout`
     /// (`--mcp.connection-max-ttl`); reaching it abandons the command, as in Go.
@@ -119,6 +132,7 @@ impl Default for RuntimeOptions {
             in_process: Vec::new(),
             stdio_targets: Vec::new(),
             stdio: StdioOptions::default(),
+            tls: TlsOptions::default(),
             drain_timeout: Duration::from_secs(30),
             mcp_connection_ttl: Duration::from_secs(600),
             max_poll_body: 32 * 1024 * 1024,
@@ -140,6 +154,7 @@ impl fmt::Debug for RuntimeOptions {
             )
             .field("stdio_targets", &self.stdio_targets)
             .field("stdio", &self.stdio)
+            .field("tls", &self.tls)
             .field("drain_timeout", &self.drain_timeout)
             .field("mcp_connection_ttl", &self.mcp_connection_ttl)
             .finish_non_exhaustive()
@@ -161,6 +176,7 @@ pub enum StartError {
     Unsupported(String),
     /// A binding without a target or handler, or a bad URL.
     Target(String),
+    /// A CA bundle, client certificate or proxy setting could not be used.
     Tls(String),
 }
 
@@ -199,6 +215,7 @@ pub(crate) type Published = Arc<Shared>;
 pub struct RuntimeHandle {
     tx: async_channel::Sender<driver::Msg>,
     status: Published,
+    routes: Arc<[tunnel_core::proxy_route::Route]>,
 }
 
 impl RuntimeHandle {
@@ -237,6 +254,13 @@ impl RuntimeHandle {
         Arc::clone(&self.status.stats.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// The route of the control plane and of each HTTP binding (kind, name, target,
+    /// direct or proxy, the setting it came from, `proxy_url()` without credentials), as
+    /// `run` shows them in `/api/status` and logs them at startup.
+    pub fn routes(&self) -> &[tunnel_core::proxy_route::Route] {
+        &self.routes
+    }
+
     /// How many times a stdio child has been restarted (all channels), for metrics.
     pub fn stdio_restarts(&self) -> u64 {
         self.status.stdio_restarts.load(Ordering::Relaxed)
@@ -261,28 +285,30 @@ impl Future for Driver {
 /// its handle. Nothing else happens until the driver is polled (the first poll goes out
 /// then); a child's output waits in its pipe meanwhile.
 pub fn start(
-    cfg: EngineConfig,
+    mut cfg: EngineConfig,
     opts: RuntimeOptions,
 ) -> Result<(RuntimeHandle, Driver), StartError> {
-    let bindings = mcp::bindings(&cfg, &opts)?;
-    let tls = h1::Tls::new().map_err(StartError::Tls)?;
+    let net = net::Net::new(&opts.tls)?;
+    let has_cert = opts.tls.control_plane_client_cert.is_some();
+    if let Some(m) = tunnel_core::egress::mtls_base_url(&cfg.base_url.to_string(), has_cert) {
+        log::info!("control-plane client certificate configured: using {m}");
+        cfg.base_url = http::Uri::from_static(m);
+    }
+    let cp = net.control_plane(&cfg.base_url.to_string(), &opts.tls)?;
+    let bindings = mcp::bindings(&cfg, &opts, &net)?;
     let (tx, rx) = async_channel::unbounded();
     let status = Arc::new(Shared {
         state: Mutex::new((None, Err("starting".to_string()))),
         stats: Mutex::default(),
         stdio_restarts: AtomicU64::new(0),
     });
-    let d = driver::Driver::new(
-        cfg,
-        opts,
-        bindings,
-        tls,
-        tx.clone(),
-        rx,
-        Arc::clone(&status),
-    )?;
+    let d = driver::Driver::new(cfg, opts, bindings, cp, tx.clone(), rx, Arc::clone(&status))?;
     Ok((
-        RuntimeHandle { tx, status },
+        RuntimeHandle {
+            tx,
+            status,
+            routes: net.routes().into(),
+        },
         Driver {
             fut: Box::pin(d.run()),
         },

@@ -19,22 +19,26 @@ use tunnel_core::wire::response::RespHeaders;
 use tunnel_core::engine::{check_bindings, Input, McpEvent, Served, Targets};
 
 use crate::driver::{Msg, Task};
-use crate::h1::{self, Tls};
+use crate::h1;
+use crate::net::{Dialer, Net};
 use crate::{InProcessHandler, RuntimeOptions, StartError};
 
 #[derive(Clone)]
 pub(crate) enum Binding {
-    Http(Uri),
+    /// The endpoint and the way there (for the `harpoon` channel a placeholder URL: every
+    /// hop is a fetch to a URL of its own).
+    Http(Uri, Arc<Dialer>),
     InProcess(Arc<dyn InProcessHandler>),
     /// Served by the driver's `StdioChannel` of the same channel.
     Stdio,
 }
 
 /// The core's binding check (`tunnel_core::engine::check_bindings`), then a runner for
-/// each channel.
+/// each channel (and the `harpoon` channel when targets are registered).
 pub(crate) fn bindings(
     cfg: &EngineConfig,
     opts: &RuntimeOptions,
+    net: &Net,
 ) -> Result<HashMap<ChannelName, Binding>, StartError> {
     let targets = Targets {
         http: opts
@@ -47,29 +51,14 @@ pub(crate) fn bindings(
         in_process_supported: true,
     };
     let served = check_bindings(cfg, &targets).map_err(|e| StartError::Target(e.to_string()))?;
-    // Per-binding proxies, client certificates and unix sockets are carried out by the
-    // blocking adapter only so far: refuse rather than silently send traffic elsewhere.
-    if let Some(t) = opts
-        .mcp_targets
-        .iter()
-        .find(|t| t.unix_socket.is_some() || t.proxy.is_some() || t.client_cert.is_some())
-    {
-        return Err(StartError::Unsupported(format!(
-            "channel {}: unix-socket, http-proxy and client-cert bindings are not supported by the smol adapter yet; use tunnel-blocking",
-            t.channel
-        )));
-    }
-    // Harpoon's hops need the address guard on every resolved address, which only the
-    // blocking adapter's resolver applies today: refuse rather than serve it unguarded.
-    if cfg.harpoon.as_ref().is_some_and(|s| !s.registry.is_empty()) {
-        return Err(StartError::Unsupported(
-            "the harpoon channel (--harpoon.target) is served by tunnel-blocking only; leave EngineConfig::harpoon empty with tunnel-smol".into(),
-        ));
-    }
     let mut out = HashMap::new();
     for (ch, s) in served {
         let binding = match s {
-            Served::Http(uri) => Binding::Http(uri),
+            Served::Http(uri) => {
+                let t = opts.mcp_targets.iter().find(|t| t.channel == ch);
+                let t = t.ok_or_else(|| StartError::Target(format!("channel {ch}: no target")))?;
+                Binding::Http(uri, net.binding(t, &opts.tls)?)
+            }
             Served::Stdio => Binding::Stdio,
             Served::InProcess => match opts.in_process.iter().find(|(c, _)| *c == ch) {
                 Some((_, h)) => Binding::InProcess(Arc::clone(h)),
@@ -77,6 +66,15 @@ pub(crate) fn bindings(
             },
         };
         out.insert(ch, binding);
+    }
+    if let Some(server) = cfg.harpoon.as_ref().filter(|s| !s.registry.is_empty()) {
+        let ch = tunnel_core::engine::HARPOON.parse::<ChannelName>();
+        let ch = ch.map_err(|_| StartError::Target("harpoon channel name".into()))?;
+        let placeholder = Uri::from_static("http://harpoon.invalid/");
+        out.insert(
+            ch,
+            Binding::Http(placeholder, net.harpoon(&server.registry, &opts.tls)?),
+        );
     }
     Ok(out)
 }
@@ -155,7 +153,7 @@ pub(crate) fn in_process(handler: Arc<dyn InProcessHandler>, work: McpWork, repl
 pub(crate) fn http(
     mut uri: Uri,
     work: McpWork,
-    tls: Tls,
+    dialer: Arc<Dialer>,
     ttl: Duration,
     reply: Reply,
 ) -> Result<Task, McpOutput> {
@@ -186,7 +184,7 @@ pub(crate) fn http(
     };
     Ok(Box::pin(async move {
         let run = async {
-            let mut resp = match h1::send(&tls, &method, &uri, &headers, &body).await {
+            let mut resp = match h1::send(&dialer, &method, &uri, &headers, &body).await {
                 Ok(r) => r,
                 Err((e, _)) => {
                     reply.send(McpEvent::Error(e)).await;
@@ -228,28 +226,4 @@ pub(crate) fn http(
         };
         future::or(run, expired).await;
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_harpoon_server_is_refused_not_served_unguarded() {
-        let mut cfg = EngineConfig::new("http://127.0.0.1:1".parse().unwrap(), "t", "k");
-        let opts = RuntimeOptions {
-            mcp_targets: vec![crate::HttpTarget::new(
-                ChannelName::main(),
-                "http://127.0.0.1:2/mcp",
-            )],
-            ..RuntimeOptions::default()
-        };
-        assert!(bindings(&cfg, &opts).is_ok());
-        let mut r = tunnel_core::harpoon::Registry::new(true);
-        r.register(tunnel_core::harpoon::TargetSpec::config("a", "http://h/"))
-            .unwrap();
-        cfg.harpoon = Some(tunnel_core::harpoon::Server::new(r, Default::default()));
-        let err = bindings(&cfg, &opts).err().expect("refused");
-        assert!(err.to_string().contains("tunnel-blocking only"), "{err}");
-    }
 }

@@ -20,7 +20,6 @@ use super::table::{Command, SETTINGS};
 use super::{select, yaml, Env, Files, Loaded, Source};
 
 const DEFAULT_BASE_URL: &str = "https://api.openai.com";
-const MTLS_BASE_URL: &str = "https://mtls.api.openai.com";
 
 fn valid_api_key(k: &str) -> bool {
     !k.is_empty()
@@ -157,13 +156,10 @@ fn control_plane(cx: &mut Ctx<'_>, c: &mut RunConfig) {
         );
     }
     cp.configured_base_url = base.clone();
-    cp.base_url = if cp.client_cert.is_some()
-        && cp.client_key.is_some()
-        && base.trim_end_matches('/') == DEFAULT_BASE_URL
-    {
-        MTLS_BASE_URL.into()
-    } else {
-        base
+    let has_cert = cp.client_cert.is_some() && cp.client_key.is_some();
+    cp.base_url = match tunnel_core::egress::mtls_base_url(&base, has_cert) {
+        Some(mtls) => mtls.into(),
+        None => base,
     };
     let path = cx.string("control-plane.url-path").unwrap_or_default();
     if !path.is_empty() {

@@ -81,6 +81,35 @@ pub fn check(ip: IpAddr, allow_link_local: bool) -> Result<(), Refusal> {
     }
 }
 
+/// The guard of one registry: [`check`] on every resolved address, lifted for the hosts of
+/// targets registered with `allow-link-local=true`. Both adapters apply it to what they
+/// resolved and connect only to an address that passed.
+#[derive(Debug, Clone, Default)]
+pub struct AddressPolicy {
+    permissive: Vec<String>,
+}
+
+impl AddressPolicy {
+    pub fn new(registry: &super::registry::Registry) -> AddressPolicy {
+        AddressPolicy {
+            permissive: registry
+                .targets()
+                .iter()
+                .filter(|t| t.allow_link_local)
+                .map(|t| t.url.hostname())
+                .collect(),
+        }
+    }
+
+    /// `Ok` when `ip` (resolved for `host`, brackets allowed) may be connected to; else the
+    /// operator-facing refusal ([`refusal_text`]).
+    pub fn check(&self, host: &str, ip: IpAddr) -> Result<(), String> {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let allow = self.permissive.iter().any(|p| p.eq_ignore_ascii_case(host));
+        check(ip, allow).map_err(|why| refusal_text(ip, why))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
