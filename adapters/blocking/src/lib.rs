@@ -36,6 +36,7 @@ mod mcp_http;
 mod options;
 mod pool;
 mod probe;
+mod proxy_health;
 mod resolver;
 mod runtime;
 mod status;
@@ -50,6 +51,7 @@ pub use options::{
     StdioCommandError, StdioOptions, StdioTarget, TlsOptions,
 };
 pub use probe::reachable;
+pub use proxy_health::{ProxyCheckObserver, ProxyHealth, ProxyHealthHandle};
 pub use runtime::{Finished, Runtime, RuntimeHandle};
 pub use status::Snapshot;
 pub use tls::TrustReport;

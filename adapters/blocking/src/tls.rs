@@ -137,6 +137,23 @@ impl Trust {
         &self.report
     }
 
+    /// A rustls client configuration trusting the same roots, for the connections ureq
+    /// does not make (the proxy health checker's TLS to an `https://` proxy).
+    pub(crate) fn rustls_config(&self) -> Result<Arc<rustls::ClientConfig>, StartError> {
+        let mut store = rustls::RootCertStore::empty();
+        if let RootCerts::Specific(certs) = &self.roots {
+            for c in certs.iter() {
+                // A root rustls cannot use is skipped, as Go skips what it cannot parse.
+                let _ = store.add(rustls::pki_types::CertificateDer::from(c.der().to_vec()));
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map(|b| Arc::new(b.with_root_certificates(store).with_no_client_auth()))
+            .map_err(|e| StartError::Tls(format!("proxy health checker TLS: {e}")))
+    }
+
     fn tls_config(&self, client: Option<ClientCert>) -> TlsConfig {
         TlsConfig::builder()
             .root_certs(self.roots.clone())
