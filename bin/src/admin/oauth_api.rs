@@ -97,6 +97,12 @@ pub fn system(admin: &Admin, snap: &Snapshot, trust: &TrustReport) -> Value {
             v["main_channel_probe_error"] = json!(e);
         }
     }
+    if let Some(h) = &admin.proxy_health {
+        let health = crate::daemon::routes::health_json(&h.summaries());
+        if health.as_array().is_some_and(|a| !a.is_empty()) {
+            v["proxy_health"] = health;
+        }
+    }
     scrub(&mut v);
     v
 }
