@@ -10,7 +10,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use net_support::ForwardProxy;
+use net_support::{ForwardProxy, Handshake};
 use serde_json::Value;
 use support::Client;
 use tunnel_conformance::emulator::{Emulator, EmulatorConfig};
@@ -358,4 +358,66 @@ fn chromium_shows_the_routes_and_their_health() {
         "the overview again",
         "document.getElementById('panel-network').hidden && !document.getElementById('panel-overview').hidden",
     );
+}
+
+/// An `https://` proxy: the check speaks TLS to it first (trusting `--ca-bundle`), then
+/// sends the `CONNECT` and the credentials inside; without the bundle the handshake fails
+/// and the route is `connect_error`.
+#[test]
+fn https_proxy_is_checked_over_tls_with_the_ca_bundle() {
+    use net_support::{Pki, TlsFront};
+    let dir = support::Scratch::new("health-https");
+    let pki = Pki::new(dir.path("pki"));
+    let emu = Emulator::start(EmulatorConfig::default()).unwrap();
+    let mcp = McpStub::start(StubConfig::default()).unwrap();
+    let proxy = ForwardProxy::start(Some(("corp", SECRET)));
+    let proxy_tls = TlsFront::start(&pki, false, proxy.addr);
+    // The proxy answers 200 only once it reached the target: give it a live port.
+    let target_host = format!("mcp.test:{}", mcp.addr().port());
+    let target = format!("https://{target_host}/mcp");
+    for (bundle, want) in [(true, "healthy"), (false, "unhealthy")] {
+        let mut args = vec![
+            s("--mcp.server-url"),
+            mcp.url(),
+            s("--mcp.server-url"),
+            format!("channel=docs,url={target}"),
+            s("--mcp.http-proxy"),
+            format!("https://corp:{SECRET}@localhost:{}", proxy_tls.addr.port()),
+            s("--proxy.check-interval"),
+            s("1s"),
+        ];
+        if bundle {
+            args.extend([s("--ca-bundle"), pki.ca_pem.display().to_string()]);
+        }
+        let c = Client::start(&emu, &args);
+        let sys = wait_system(&c, "a check of docs", |sys| {
+            health(sys, "mcp_channel", "docs")["history"]
+                .as_array()
+                .is_some_and(|h| !h.is_empty())
+        });
+        let docs = health(&sys, "mcp_channel", "docs");
+        assert_eq!(docs["health_state"], want, "bundle={bundle}: {docs}");
+        assert_eq!(
+            docs["route"]["proxy_url"],
+            format!("https://localhost:{}", proxy_tls.addr.port()).as_str()
+        );
+        if !bundle {
+            let rec = &docs["history"][0];
+            assert_eq!(rec["error_phase"], "connect", "{rec}");
+            assert_eq!(rec["error_reason"], "connect_error", "{rec}");
+        }
+        assert!(!c.logs().contains(SECRET));
+    }
+    // With the bundle, the proxy got the CONNECT (and the credentials) inside TLS.
+    assert!(
+        proxy
+            .carried()
+            .iter()
+            .any(|r| r.method == "CONNECT" && r.target == target_host && r.authorized),
+        "{:#?}",
+        proxy.carried()
+    );
+    assert!(proxy_tls
+        .handshakes()
+        .contains(&Handshake::Ok { client_cert: false }));
 }
