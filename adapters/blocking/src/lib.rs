@@ -24,6 +24,7 @@
 #![deny(unsafe_code)]
 
 mod binding;
+mod cert_info;
 mod control_plane;
 mod driver;
 mod egress;
@@ -46,6 +47,7 @@ mod tls;
 mod unix;
 
 pub use binding::{McpBinding, McpSink};
+pub use cert_info::CertInfo;
 pub use options::{
     ClientCertPaths, ExplicitProxy, HttpTarget, Observer, ProxyEnv, RuntimeOptions, StartError,
     StdioCommandError, StdioOptions, StdioTarget, TlsOptions,
@@ -54,7 +56,7 @@ pub use probe::reachable;
 pub use proxy_health::{ProxyCheckObserver, ProxyHealth, ProxyHealthHandle};
 pub use runtime::{Finished, Runtime, RuntimeHandle};
 pub use status::Snapshot;
-pub use tls::TrustReport;
+pub use tls::{BundleCert, TrustReport};
 pub use tunnel_core::engine::Stats;
 
 /// The agent configurations `run` builds (trust store, control-plane and MCP agents), for the
