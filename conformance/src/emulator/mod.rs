@@ -89,6 +89,11 @@ pub struct EmulatorConfig {
     /// [`Latency`]); changeable later with [`Emulator::set_latency`]. Each delayed request
     /// holds a worker for the delay: size `workers` for rate × latency.
     pub latency: Latency,
+    /// Behave as the Go client's `tunnel-client dev proxy` local service where it differs
+    /// from the hosted one: the MCP ingress drops Go's 40 request headers (and the names
+    /// `Connection` nominates) instead of this emulator's list, and rewrites
+    /// `resource_metadata` in `WWW-Authenticate` answers to the local well-known URL.
+    pub dev_proxy: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -112,6 +117,7 @@ impl Default for EmulatorConfig {
             workers: 32,
             close_connections: false,
             latency: Latency::default(),
+            dev_proxy: false,
         }
     }
 }
