@@ -238,6 +238,8 @@ pub fn proxy(args: &[String]) -> Result<(), CliError> {
         ingress_timeout: o.response,
         ingress_response_timeout: None,
         dev_proxy: true,
+        // A long-running local service: bounded memory (each poll is recorded).
+        history_limit: Some(1000),
         ..EmulatorConfig::default()
     })
     .map_err(|e| CliError::Io(format!("dev proxy: cannot listen on {}: {e}", o.listen)))?;

@@ -227,13 +227,27 @@ pub(crate) fn handle(ctx: &Ctx, inc: Incoming, id: &str, channel: Option<&str>) 
         .cfg
         .dev_proxy
         .then(|| public_mcp_url(ctx, &inc.head, id));
-    relay(
+    let status = relay(
         ctx,
         inc.rq,
         &rid,
         wants_sse && streamable,
         public.as_deref(),
-    )
+    );
+    forget_if_bounded(ctx, &rid);
+    status
+}
+
+/// With `history_limit`, a command whose caller has its answer leaves nothing behind: its
+/// posts and its issued record go (a late post for it then gets 404, as an expired one).
+fn forget_if_bounded(ctx: &Ctx, rid: &str) {
+    if ctx.cfg.history_limit.is_none() {
+        return;
+    }
+    let mut g = ctx.state.lock();
+    g.posted.retain(|p| p.request_id != rid);
+    g.issued.remove(rid);
+    g.queue.retain(|(_, t)| t.request_id != rid);
 }
 
 /// `GET /.well-known/oauth-protected-resource/v1/mcp/{id}`: an `oauth_discovery` command
@@ -261,6 +275,7 @@ pub(crate) fn oauth_discovery(ctx: &Ctx, inc: Incoming, id: &str) -> Option<u16>
     let terminal = ctx.state.wait_until(deadline, |g| {
         posts_for(g, &rid).into_iter().find(|p| p.is_terminal())
     });
+    forget_if_bounded(ctx, &rid);
     let Some(p) = terminal else {
         expire(ctx, &rid);
         respond_json(

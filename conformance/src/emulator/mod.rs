@@ -94,6 +94,10 @@ pub struct EmulatorConfig {
     /// `Connection` nominates) instead of this emulator's list, and rewrites
     /// `resource_metadata` in `WWW-Authenticate` answers to the local well-known URL.
     pub dev_proxy: bool,
+    /// Keep at most about this many recorded requests and handouts (the oldest go first),
+    /// and forget each ingress command's posts once its MCP caller has its answer: for a
+    /// long-running local service (`dev proxy`). `None` (tests): keep everything.
+    pub history_limit: Option<usize>,
 }
 
 impl Default for EmulatorConfig {
@@ -118,6 +122,7 @@ impl Default for EmulatorConfig {
             close_connections: false,
             latency: Latency::default(),
             dev_proxy: false,
+            history_limit: None,
         }
     }
 }
@@ -165,6 +170,7 @@ impl Emulator {
             latency: latency::Delayer::new(cfg.latency),
             cfg,
         });
+        ctx.state.lock().history_limit = ctx.cfg.history_limit;
         ctx.state.lock().admin.tunnels.push(TunnelRecord {
             id: ctx.cfg.tunnel_id.clone(),
             name: ctx.cfg.tunnel_name.clone(),
