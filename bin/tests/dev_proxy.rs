@@ -4,6 +4,7 @@
 //! SSE; the `oauth_discovery` well-known route; Go's header sanitising; the local control
 //! plane's auth rule.
 
+mod loopback;
 mod support;
 
 use std::io::{BufRead, BufReader};
@@ -247,4 +248,91 @@ fn well_known_route_headers_and_local_auth() {
         }
         assert_eq!(rq.call().unwrap().status(), 401, "{auth:?}");
     }
+}
+
+/// An MCP server that wants OAuth: its 401 reaches the MCP client with
+/// `resource_metadata` pointed at dev proxy's own well-known URL, and that URL answers the
+/// server's metadata (fetched through the client) with `resource` set to the local MCP URL.
+#[test]
+fn www_authenticate_points_the_mcp_client_at_the_local_metadata() {
+    use loopback::{Reply, Server};
+    let mcp = Server::start(|s, me| {
+        if s.method == "GET" && s.path == "/.well-known/oauth-protected-resource/mcp" {
+            return Reply::json(
+                200,
+                &serde_json::json!({
+                    "resource": format!("http://{me}/mcp"),
+                    "authorization_servers": ["https://idp.example"],
+                }),
+            )
+            .with("x-upstream", "yes");
+        }
+        if s.path == "/mcp" {
+            return Reply::json(
+                401,
+                &serde_json::json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -32001, "message": "auth"}}),
+            )
+            .with(
+                "www-authenticate",
+                format!(
+                    "Bearer resource_metadata=\"http://{me}/.well-known/oauth-protected-resource/mcp\", scope=\"mcp\""
+                ),
+            );
+        }
+        Reply::new(404, "text/plain", "not found")
+    });
+    let dir = Scratch::new("devproxy-oauth");
+    let proxy = DevProxy::start(&dir, &["--mcp-server-url", &mcp.url("/mcp")]);
+    let mcp_url = proxy.mcp_url();
+    let local_meta = format!(
+        "{}/.well-known/oauth-protected-resource/v1/mcp/tunnel_22222222222222222222222222222222",
+        proxy.base()
+    );
+    let agent = ureq::Agent::new_with_config(
+        ureq::config::Config::builder()
+            .http_status_as_error(false)
+            .build(),
+    );
+    let resp = agent
+        .post(&mcp_url)
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .expect("ingress answers");
+    assert_eq!(resp.status(), 401, "{}", proxy.logs());
+    let www = resp
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        www,
+        format!("Bearer resource_metadata=\"{local_meta}\", scope=\"mcp\"")
+    );
+    let resp = agent.get(&local_meta).call().expect("well-known answers");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()
+            .get("x-upstream")
+            .and_then(|v| v.to_str().ok()),
+        Some("yes")
+    );
+    let prm: Value = serde_json::from_str(&resp.into_body().read_to_string().unwrap()).unwrap();
+    assert_eq!(prm["resource"], mcp_url.as_str(), "{prm}");
+    assert_eq!(
+        prm["authorization_servers"][0], "https://idp.example",
+        "{prm}"
+    );
+    // The discovery request reached the server without the MCP client's headers.
+    let seen = mcp.seen();
+    let fetch = seen
+        .iter()
+        .find(|r| r.method == "GET" && r.path == "/.well-known/oauth-protected-resource/mcp")
+        .expect("the client fetched the metadata");
+    assert!(
+        fetch.header("authorization").is_none(),
+        "{:?}",
+        fetch.headers
+    );
 }
