@@ -128,8 +128,8 @@ pub struct Report {
     pub connect: Option<(Duration, Result<String, IoFailure>)>,
 }
 
-/// A check for the adapter to perform.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A check for the adapter to perform. Its `Debug` never shows the credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Job {
     /// Hand back with [`Checker::handle_report`].
     pub route: usize,
@@ -143,6 +143,22 @@ pub struct Job {
     /// `user:password` from the proxy URL, percent-decoded; the adapter Base64-encodes it
     /// into `Proxy-Authorization` (the core has no Base64). Never log it.
     pub credentials: Option<String>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("route", &self.route)
+            .field("tls", &self.tls)
+            .field("proxy_host", &self.proxy_host)
+            .field("proxy_port", &self.proxy_port)
+            .field("target", &self.target)
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
 }
 
 impl Job {
@@ -513,6 +529,10 @@ mod tests {
         );
         assert_eq!(job.target, "a.example:443");
         assert_eq!(job.credentials.as_deref(), Some("u:p@ss"));
+        assert!(
+            !format!("{job:?}{c:?}").contains("p@ss"),
+            "Debug shows no password"
+        );
         assert_eq!(
             String::from_utf8(job.connect_request(Some("Basic eA=="))).unwrap(),
             "CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\nProxy-Authorization: Basic eA==\r\n\r\n"
