@@ -296,3 +296,49 @@ document.addEventListener("DOMContentLoaded", () => {
   setInterval(refreshStatus, 2000);
   setInterval(() => { if (!$("panel-oauth").hidden) refreshOAuth(); }, 2000);
 });
+
+// ---- Network tab: routes and proxy health (/api/system proxy_health) ------------------
+// Self-contained: its own tab listener, refresh loop and rendering. Proxy URLs arrive
+// without credentials; everything is written with textContent.
+(function () {
+  function checkText(h) {
+    if (h.success) return "ok " + (h.http_status_category || "") + " (" + (h.tcp_duration_ms || 0) + "+" + (h.connect_duration_ms || 0) + " ms)";
+    return (h.error_phase || "?") + ": " + (h.error_reason || "?") + (h.http_status_category ? " " + h.http_status_category : "");
+  }
+  function healthPill(state) {
+    return pill(state, state === "healthy" ? "ok" : state === "unhealthy" ? "bad" : "");
+  }
+  function renderNetwork(sys) {
+    const items = sys.proxy_health || (sys.routes || []).map(r => ({ route: r, health_state: r.route_mode === "proxy" ? "unhealthy" : "direct" }));
+    $("network-routes").replaceChildren(...items.map(h => {
+      const r = h.route || {};
+      const recent = (h.history || []).slice(-3).reverse().map(checkText).join("\n");
+      return row([
+        r.kind, r.name, r.target, r.route_mode, r.proxy_source, r.proxy_url || "—",
+        healthPill(h.health_state), h.last_check ? when(h.last_check) : "—", recent || "—",
+      ], { "data-route": (r.kind || "") + "/" + (r.name || ""), "data-health": h.health_state || "" });
+    }));
+  }
+  async function refreshNetwork() {
+    try {
+      renderNetwork(await getJSON("/api/system"));
+      $("network-error").hidden = true;
+    } catch (e) {
+      $("network-error").hidden = false;
+      $("network-error").textContent = "Cannot load routes: " + e.message;
+    }
+  }
+  document.addEventListener("DOMContentLoaded", () => {
+    for (const b of document.querySelectorAll("nav .tab")) {
+      b.addEventListener("click", () => {
+        const mine = b.dataset.tab === "network";
+        $("panel-network").hidden = !mine;
+        if (mine) {
+          for (const p of document.querySelectorAll("main > .panel")) if (p.id !== "panel-network") p.hidden = true;
+          refreshNetwork();
+        }
+      });
+    }
+    setInterval(() => { if (!$("panel-network").hidden) refreshNetwork(); }, 2000);
+  });
+})();

@@ -42,6 +42,8 @@ fn dispatch(args: &[String]) -> Result<(), CliError> {
         ["dev", "control-plane", ..] => cli::dev::control_plane(&args[2..]),
         #[cfg(feature = "dev-tools")]
         ["dev", "mcp-stub", ..] => cli::dev::mcp_stub(&args[2..]),
+        #[cfg(feature = "dev-tools")]
+        ["dev", "proxy", ..] => cli::dev_proxy::proxy(&args[2..]),
         // A product build (`--no-default-features`) carries no emulator or demo server.
         #[cfg(not(feature = "dev-tools"))]
         [cmd @ ("demo" | "dev"), ..] => Err(CliError::Usage(format!(
@@ -50,12 +52,12 @@ fn dispatch(args: &[String]) -> Result<(), CliError> {
         ))),
         #[cfg(feature = "dev-tools")]
         ["dev"] | ["dev", "--help" | "-h"] => {
-            println!("Usage: tunnel-client dev control-plane|mcp-stub [flags]\n\n  dev control-plane    run the local control-plane emulator\n  dev mcp-stub         run the demo MCP server");
+            println!("Usage: tunnel-client dev control-plane|mcp-stub|proxy [flags]\n\n  dev control-plane    run the local control-plane emulator\n  dev mcp-stub         run the demo MCP server\n  dev proxy            a local MCP URL through the tunnel protocol and a real client");
             Ok(())
         }
         #[cfg(feature = "dev-tools")]
         ["dev", other, ..] => Err(CliError::Usage(format!(
-            "unknown dev command {other:?}; use `dev control-plane` or `dev mcp-stub`"
+            "unknown dev command {other:?}; use `dev control-plane`, `dev mcp-stub` or `dev proxy`"
         ))),
         [other, ..] => {
             let known = help_topics::COMMANDS.iter().map(|(c, _)| *c);

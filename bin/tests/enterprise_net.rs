@@ -298,11 +298,19 @@ fn per_entry_proxy_differs_from_the_control_plane_proxy() {
         .all(|r| r.authorized && r.target.contains("mcp.test")));
     // The startup checks (probe, OAuth discovery) may still have a request between the
     // proxy and the stub when the snapshot above was taken: let both sides settle.
+    // The proxy health checker's `CONNECT`s reach no MCP server: count requests only.
+    let forwarded = || {
+        mcp_proxy
+            .carried()
+            .iter()
+            .filter(|r| r.method != "CONNECT")
+            .count()
+    };
     let deadline = std::time::Instant::now() + WAIT;
-    let (mut at_stub, mut via_proxy) = (mcp.requests().len(), mcp_proxy.carried().len());
+    let (mut at_stub, mut via_proxy) = (mcp.requests().len(), forwarded());
     while at_stub != via_proxy && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));
-        (at_stub, via_proxy) = (mcp.requests().len(), mcp_proxy.carried().len());
+        (at_stub, via_proxy) = (mcp.requests().len(), forwarded());
     }
     assert_eq!(
         at_stub,
@@ -435,6 +443,31 @@ fn the_platform_trust_store_is_honoured_and_the_bundle_adds_to_it() {
         "{system}"
     );
     assert_eq!(tls["mcp_client_cert"], false, "{system}");
+    // Go's per-certificate fields: names and validity (rcgen's defaults: 1975 to 4096), in
+    // the log line and in `extra_bundle`.
+    let cert = &tls["extra_bundle"]["certificates"][0];
+    assert_eq!(cert["cert_id"], id.as_str(), "{system}");
+    assert_eq!(
+        cert["subject_cn"], "tunnel-client test private CA",
+        "{cert}"
+    );
+    assert_eq!(cert["issuer_cn"], "tunnel-client test private CA", "{cert}");
+    assert_eq!(cert["not_before"], "1975-01-01T00:00:00Z", "{cert}");
+    assert_eq!(cert["not_after"], "4096-01-01T00:00:00Z", "{cert}");
+    assert_eq!(cert["parse_status"], "ok", "{cert}");
+    assert_eq!(tls["extra_bundle"]["cert_count"], 1, "{system}");
+    let logs = c.logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("tls trust summary"))
+        .unwrap();
+    for want in [
+        "subject_cn=\"tunnel-client test private CA\"",
+        "issuer_cn=\"tunnel-client test private CA\"",
+        "not_after=4096-01-01T00:00:00Z",
+    ] {
+        assert!(line.contains(want), "{want} not in {line}");
+    }
 }
 
 #[test]

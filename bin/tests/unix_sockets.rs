@@ -5,7 +5,7 @@
 mod net_support;
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use net_support::ForwardProxy;
 use support::{Client, Scratch};
@@ -107,9 +107,13 @@ fn health_and_admin_listen_on_a_unix_socket_which_counts_as_loopback() {
         status["health_listen_addr"],
         format!("unix:{}", sock.display())
     );
-    assert!(c
-        .logs()
-        .contains(&format!("health URL: unix:{}", sock.display())));
+    // The line follows the URL file by a moment: wait for it rather than race it.
+    let line = format!("health URL: unix:{}", sock.display());
+    let until = Instant::now() + WAIT;
+    while !c.logs().contains(&line) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(c.logs().contains(&line), "{}", c.logs());
     c.signal("TERM");
     assert!(c.wait_exit(WAIT).success(), "{}", c.logs());
     assert!(!sock.exists(), "the socket file is removed at exit");

@@ -233,13 +233,19 @@ pub struct ForwardProxy {
 
 impl ForwardProxy {
     pub fn start(creds: Option<(&str, &str)>) -> ForwardProxy {
+        ForwardProxy::start_at("127.0.0.1:0".parse().unwrap(), creds)
+    }
+
+    /// On a given address: a proxy brought back up where an earlier one was stopped
+    /// (dropped: its listener closes within a few milliseconds).
+    pub fn start_at(addr: SocketAddr, creds: Option<(&str, &str)>) -> ForwardProxy {
         let expected = creds.map(|(u, p)| {
             format!(
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
             )
         });
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = TcpListener::bind(addr).unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));

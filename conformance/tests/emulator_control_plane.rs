@@ -463,3 +463,28 @@ fn soak_counters_agree_with_the_recorded_posts() {
     assert!(!answered.contains(&ids[1]));
     assert_eq!(emu.responses().len(), 3);
 }
+
+/// `history_limit` (a long-running `dev proxy`): the request log stays bounded, the newest
+/// requests keep their status, and the emulator keeps serving.
+#[test]
+fn history_limit_bounds_the_request_log() {
+    let emu = Emulator::start(EmulatorConfig {
+        history_limit: Some(5),
+        ..EmulatorConfig::default()
+    })
+    .unwrap();
+    let agent = common::agent();
+    let url = format!("{}/v1/tunnels/{}", emu.base_url(), emu.tunnel_id());
+    let h = common::cp_headers(&emu);
+    for _ in 0..40 {
+        let r = common::get(&agent, &url, &common::refs(&h)).unwrap();
+        assert_eq!(r.status, 200);
+    }
+    let log = emu.requests();
+    assert!(log.len() <= 10, "{} requests kept", log.len());
+    assert!(log.len() >= 5);
+    let last = log.last().unwrap();
+    assert_eq!(last.seq, 40, "the newest request is kept");
+    // Kept requests keep their status (the newest two may still be finishing).
+    assert!(log[..log.len() - 2].iter().all(|r| r.status == Some(200)));
+}

@@ -22,6 +22,7 @@ pub mod mcp_http;
 pub mod mcp_probe;
 pub mod ndjson;
 pub mod oauth;
+pub mod proxy_health;
 pub mod proxy_route;
 pub mod retry_after;
 pub mod sse;

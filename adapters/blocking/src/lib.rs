@@ -24,6 +24,7 @@
 #![deny(unsafe_code)]
 
 mod binding;
+mod cert_info;
 mod control_plane;
 mod driver;
 mod egress;
@@ -36,6 +37,7 @@ mod mcp_http;
 mod options;
 mod pool;
 mod probe;
+mod proxy_health;
 mod resolver;
 mod runtime;
 mod status;
@@ -45,14 +47,16 @@ mod tls;
 mod unix;
 
 pub use binding::{McpBinding, McpSink};
+pub use cert_info::CertInfo;
 pub use options::{
     ClientCertPaths, ExplicitProxy, HttpTarget, Observer, ProxyEnv, RuntimeOptions, StartError,
     StdioCommandError, StdioOptions, StdioTarget, TlsOptions,
 };
 pub use probe::reachable;
+pub use proxy_health::{ProxyCheckObserver, ProxyHealth, ProxyHealthHandle};
 pub use runtime::{Finished, Runtime, RuntimeHandle};
 pub use status::Snapshot;
-pub use tls::TrustReport;
+pub use tls::{BundleCert, TrustReport};
 pub use tunnel_core::engine::Stats;
 
 /// The agent configurations `run` builds (trust store, control-plane and MCP agents), for the

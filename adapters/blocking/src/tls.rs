@@ -35,9 +35,47 @@ pub struct TrustReport {
     pub ca_bundle: Option<String>,
     /// Hex SHA-256 ids of the bundle's certificates ([`cert_id`]).
     pub ca_bundle_cert_ids: Vec<String>,
+    /// Each bundle certificate as Go's trust report lists it: id, names, validity, or why
+    /// it could not be read (`parse_status`).
+    pub ca_bundle_certs: Vec<BundleCert>,
     /// A client certificate is configured for the control plane / for MCP servers (mTLS).
     pub control_plane_client_cert: bool,
     pub mcp_client_cert: bool,
+}
+
+/// One `--ca-bundle` certificate in the trust report (Go's `extra_bundle.certificates[]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleCert {
+    pub cert_id: String,
+    /// `Ok` with the fields, or the `parse_status` text (the certificate is still added to
+    /// the roots: rustls, not this report, decides whether it can anchor a chain).
+    pub info: Result<crate::cert_info::CertInfo, String>,
+}
+
+impl BundleCert {
+    fn new(der: &[u8]) -> BundleCert {
+        BundleCert {
+            cert_id: cert_id(der),
+            info: crate::cert_info::parse(der),
+        }
+    }
+
+    /// `cert_id=… name="…" subject_cn="…" issuer_cn="…" not_before=… not_after=…` (or the
+    /// parse status), for the summary line.
+    pub fn describe(&self) -> String {
+        match &self.info {
+            Ok(i) => format!(
+                "cert_id={} name={:?} subject_cn={:?} issuer_cn={:?} not_before={} not_after={} parse_status=ok",
+                self.cert_id,
+                i.name(),
+                i.subject_cn.as_deref().unwrap_or(""),
+                i.issuer_cn.as_deref().unwrap_or(""),
+                i.not_before.as_deref().unwrap_or("-"),
+                i.not_after.as_deref().unwrap_or("-"),
+            ),
+            Err(e) => format!("cert_id={} parse_status={e:?}", self.cert_id),
+        }
+    }
 }
 
 /// The platform's roots, read once per process: the system store an enterprise adds its CA
@@ -111,15 +149,24 @@ impl Trust {
                 .iter()
                 .map(|c| cert_id(c.der()))
                 .collect(),
+            ca_bundle_certs: certs[system.len()..]
+                .iter()
+                .map(|c| BundleCert::new(c.der()))
+                .collect(),
             control_plane_client_cert: opts.control_plane_client_cert.is_some(),
             mcp_client_cert: opts.mcp_client_cert.is_some(),
         };
         static SUMMARY: std::sync::Once = std::sync::Once::new();
         SUMMARY.call_once(|| match &report.ca_bundle {
             Some(p) => log::info!(
-                "tls trust summary: {} certificate(s) from the {source}, plus {extra} from CA bundle {p} (cert_id: {})",
+                "tls trust summary: {} certificate(s) from the {source}, plus {extra} from CA bundle {p}: [{}]",
                 report.system_certs,
-                report.ca_bundle_cert_ids.join(", ")
+                report
+                    .ca_bundle_certs
+                    .iter()
+                    .map(BundleCert::describe)
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
             None => log::debug!(
                 "tls trust summary: {} certificate(s) from the {source}",
@@ -135,6 +182,23 @@ impl Trust {
     /// What this store holds ([`TrustReport`]).
     pub fn report(&self) -> &Arc<TrustReport> {
         &self.report
+    }
+
+    /// A rustls client configuration trusting the same roots, for the connections ureq
+    /// does not make (the proxy health checker's TLS to an `https://` proxy).
+    pub(crate) fn rustls_config(&self) -> Result<Arc<rustls::ClientConfig>, StartError> {
+        let mut store = rustls::RootCertStore::empty();
+        if let RootCerts::Specific(certs) = &self.roots {
+            for c in certs.iter() {
+                // A root rustls cannot use is skipped, as Go skips what it cannot parse.
+                let _ = store.add(rustls::pki_types::CertificateDer::from(c.der().to_vec()));
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map(|b| Arc::new(b.with_root_certificates(store).with_no_client_auth()))
+            .map_err(|e| StartError::Tls(format!("proxy health checker TLS: {e}")))
     }
 
     fn tls_config(&self, client: Option<ClientCert>) -> TlsConfig {

@@ -125,6 +125,8 @@ pub struct Admin {
     pub info: Info,
     pub bundle: bundle::Inputs,
     pub harpoon: Arc<harpoon::HarpoonAdmin>,
+    /// The proxy health checker's state (`/api/system` `proxy_health`, the UI's panel).
+    pub proxy_health: Option<tunnel_blocking::ProxyHealthHandle>,
 }
 
 impl Admin {

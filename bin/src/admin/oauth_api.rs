@@ -84,6 +84,8 @@ pub fn system(admin: &Admin, snap: &Snapshot, trust: &TrustReport) -> Value {
             "ca_bundle_cert_ids": trust.ca_bundle_cert_ids,
             "control_plane_client_cert": trust.control_plane_client_cert,
             "mcp_client_cert": trust.mcp_client_cert,
+            "system_trust": {"enabled": true, "source": trust.source},
+            "extra_bundle": extra_bundle(trust),
         },
         "routes": admin.info.routes,
         "proxy_identity_map": admin.info.proxy_identity_map,
@@ -97,8 +99,51 @@ pub fn system(admin: &Admin, snap: &Snapshot, trust: &TrustReport) -> Value {
             v["main_channel_probe_error"] = json!(e);
         }
     }
+    if let Some(h) = &admin.proxy_health {
+        let health = crate::daemon::routes::health_json(&h.summaries());
+        if health.as_array().is_some_and(|a| !a.is_empty()) {
+            v["proxy_health"] = health;
+        }
+    }
     scrub(&mut v);
     v
+}
+
+/// Go's `extra_bundle` (`null` without `--ca-bundle`): the bundle's path and each
+/// certificate's id, names and validity, as the `tls trust summary` log line.
+fn extra_bundle(trust: &TrustReport) -> Value {
+    let Some(path) = &trust.ca_bundle else {
+        return Value::Null;
+    };
+    let certs: Vec<Value> = trust
+        .ca_bundle_certs
+        .iter()
+        .map(|c| {
+            let mut v = json!({
+                "cert_id": c.cert_id,
+                "description": "extra CA bundle certificate",
+                "source": path,
+            });
+            match &c.info {
+                Ok(i) => {
+                    v["name"] = json!(i.name());
+                    v["subject_cn"] = json!(i.subject_cn.as_deref().unwrap_or(""));
+                    v["issuer_cn"] = json!(i.issuer_cn.as_deref().unwrap_or(""));
+                    v["not_before"] = json!(i.not_before);
+                    v["not_after"] = json!(i.not_after);
+                    v["parse_status"] = json!("ok");
+                }
+                Err(e) => v["parse_status"] = json!(e),
+            }
+            v
+        })
+        .collect();
+    json!({
+        "path": path,
+        "cert_count": certs.len(),
+        "parse_errors": trust.ca_bundle_certs.iter().filter(|c| c.info.is_err()).count(),
+        "certificates": certs,
+    })
 }
 
 /// Adds the startup-check fields to `/api/status`: `mcp_resource_metadata_urls` and the

@@ -64,6 +64,19 @@ impl<'a> Args<'a> {
             .ok_or_else(|| CliError::Usage(format!("{}: --{flag} needs a value", self.cmd)))
     }
 
+    /// A boolean flag: `--flag` is true, `--flag=true|false` says which.
+    pub fn switch(&mut self, flag: &str) -> Result<bool, CliError> {
+        match self.pending.take().as_deref() {
+            None => Ok(true),
+            Some("true" | "1") => Ok(true),
+            Some("false" | "0") => Ok(false),
+            Some(v) => Err(CliError::Usage(format!(
+                "{}: --{flag}={v}: use true or false",
+                self.cmd
+            ))),
+        }
+    }
+
     pub fn value_parsed<T: std::str::FromStr>(&mut self, flag: &str) -> Result<T, CliError>
     where
         T::Err: fmt::Display,

@@ -104,7 +104,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         "dev",
-        "dev control-plane (local emulator) | dev mcp-stub (demo MCP server)",
+        "dev control-plane (local emulator) | dev mcp-stub (demo MCP server) | dev proxy (local MCP URL through a real client)",
     ),
     (
         "completion",
@@ -206,6 +206,11 @@ pub fn root() -> String {
         "run the local control-plane emulator",
     );
     line(&mut out, "dev mcp-stub", "run the demo MCP server");
+    line(
+        &mut out,
+        "dev proxy",
+        "a local MCP URL served through the tunnel protocol and a real client",
+    );
     out.push_str("\nOther:\n");
     line(
         &mut out,

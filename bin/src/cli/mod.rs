@@ -9,6 +9,8 @@ pub mod completion;
 pub mod demo;
 #[cfg(feature = "dev-tools")]
 pub mod dev;
+#[cfg(feature = "dev-tools")]
+pub mod dev_proxy;
 pub mod doctor;
 pub mod health;
 pub mod help_topics;

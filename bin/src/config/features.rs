@@ -225,7 +225,6 @@ pub(crate) fn unsupported_in_use(l: &Loaded) -> Vec<ConfigError> {
             "cloudflared.managed" => cf.managed,
             "cloudflared.path" => cf.path.is_some(),
             "cloudflared.ready-timeout" => secs(cf.ready_timeout) != 30.0,
-            "proxy.check-interval" => secs(c.proxy.check_interval) != 60.0,
             other => unreachable!("not-yet setting {other} has no default check"),
         };
         if non_default {

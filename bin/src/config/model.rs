@@ -212,7 +212,7 @@ pub struct Cloudflared {
     pub ready_timeout: Duration,
 }
 
-/// Proxy health checker settings (not supported yet).
+/// Proxy health checker settings (`--proxy.check-interval`).
 #[derive(Debug, Clone, Default)]
 pub struct ProxyHealth {
     pub check_interval: Duration,

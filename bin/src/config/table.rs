@@ -234,7 +234,7 @@ pub static SETTINGS: &[Setting] = &[
     s("--allow-remote-ui", Bool, "serve the UI and admin APIs to non-loopback clients").env(&["ALLOW_REMOTE_UI"]).yaml("admin_ui.allow_remote").default("false"),
     s("--open-web-ui", Bool, "open the web UI in a browser at startup").env(&["OPEN_WEB_UI"]).yaml("admin_ui.open_browser").default("false"),
     s("--admin-ui.log-buffer-events", Int, "log events kept for the UI (1..100000)").env(&["ADMIN_UI_LOG_BUFFER_EVENTS"]).yaml("admin_ui.log_buffer_events").default("2000"),
-    s("--proxy.check-interval", Duration, "interval of explicit-proxy health checks").env(&["PROXY_CHECK_INTERVAL"]).yaml("proxy.check_interval").default("60s").not_yet(),
+    s("--proxy.check-interval", Duration, "interval of the proxy health checks (TCP + CONNECT to each proxied route's proxy)").env(&["PROXY_CHECK_INTERVAL"]).yaml("proxy.check_interval").default("60s"),
     // ---- run only: embedded demo MCP stub ----
     s("--embedded-mcp-stub", Bool, "start the in-process demo MCP stub and bind channel main to it").default("false").only(RUN),
     s("--embedded-mcp-listen-addr", Str, "listen address of the demo stub").default("127.0.0.1:0").only(RUN),

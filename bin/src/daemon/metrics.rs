@@ -36,7 +36,7 @@ const HTTP_DURATION_BUCKETS: [f64; 14] = [
 const MAX_HTTP_SERIES: usize = 256;
 
 #[derive(Debug, Clone)]
-struct Histogram {
+pub(super) struct Histogram {
     bounds: &'static [f64],
     counts: Vec<u64>,
     sum: f64,
@@ -44,7 +44,7 @@ struct Histogram {
 }
 
 impl Histogram {
-    fn new(bounds: &'static [f64]) -> Histogram {
+    pub(super) fn new(bounds: &'static [f64]) -> Histogram {
         Histogram {
             bounds,
             counts: vec![0; bounds.len()],
@@ -53,7 +53,7 @@ impl Histogram {
         }
     }
 
-    fn observe(&mut self, v: f64) {
+    pub(super) fn observe(&mut self, v: f64) {
         for (i, le) in self.bounds.iter().enumerate() {
             if v <= *le {
                 self.counts[i] += 1;
@@ -64,7 +64,7 @@ impl Histogram {
     }
 
     /// `_bucket` (cumulative, then `+Inf`), `_sum`, `_count` lines; `labels` without braces.
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
+    pub(super) fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
         for (i, le) in self.bounds.iter().enumerate() {
             let _ = writeln!(
@@ -139,6 +139,8 @@ pub struct Metrics {
     queue_capacity: usize,
     worker_capacity: usize,
     inner: Mutex<Inner>,
+    /// The proxy health checker's families (`proxy_*`).
+    pub proxy: super::proxy_metrics::ProxyMetrics,
 }
 
 impl Metrics {
@@ -148,6 +150,7 @@ impl Metrics {
             queue_capacity,
             worker_capacity,
             inner: Mutex::new(Inner::default()),
+            proxy: Default::default(),
         }
     }
 
@@ -457,6 +460,7 @@ impl Metrics {
         for (k, h) in &m.http_body {
             h.render(&mut out, name, &http_labels(k));
         }
+        self.proxy.render(&mut out);
         gauge(&mut out, "liveness", "1 while the process serves.", 1.0);
         gauge(
             &mut out,
@@ -658,13 +662,13 @@ fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn unix_seconds(t: SystemTime) -> f64 {
+pub(super) fn unix_seconds(t: SystemTime) -> f64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(super) fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
@@ -680,7 +684,7 @@ fn gauge(out: &mut String, name: &str, help: &str, v: f64) {
 }
 
 /// Prometheus label-value escaping: backslash, double quote, newline.
-fn escape(s: &str) -> String {
+pub(super) fn escape(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")

@@ -14,6 +14,7 @@ pub mod listener;
 pub mod metrics;
 pub mod notify;
 pub mod process_metrics;
+pub mod proxy_metrics;
 pub mod routes;
 pub mod settings;
 mod signals;
@@ -188,6 +189,19 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
             )
         })
         .collect();
+    // The proxy health checker (Go: `proxyhealth`), first round at once; it checks the
+    // routes the runtime uses, with the same trust store for https proxies.
+    let proxy_health = {
+        let m = metrics.clone();
+        tunnel_blocking::ProxyHealth::start(
+            routes::health_routes(&cfg, &proxy_env),
+            cfg.proxy.check_interval,
+            &opts.tls,
+            Some(Arc::new(move |r, rec| m.proxy.record(r, rec))),
+        )
+        .map_err(|e| StartupError::Config(format!("configure tunnel-client: {e}")))?
+    };
+    metrics.proxy.watch(proxy_health.handle());
     let mut info = admin::Info::from_config(&cfg, &instance_id, &loaded.warnings);
     info.health_listen_addr = match &unix_health {
         Some(p) => format!("unix:{}", p.display()),
@@ -202,6 +216,7 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         info,
         bundle: admin::bundle::Inputs::capture(&loaded, &argv, &env),
         harpoon: harpoon_admin,
+        proxy_health: Some(proxy_health.handle()),
     });
     let runtime = Runtime::start(engine_cfg, opts)
         .map_err(|e| StartupError::Config(format!("configure tunnel-client: {e}")))?;

@@ -87,6 +87,63 @@ pub fn routes(c: &RunConfig, env: &ProxyEnv) -> Vec<RouteSummary> {
     out
 }
 
+/// The routes the proxy health checker watches (Go's `buildRoutes`): the control plane,
+/// every MCP binding (stdio ones as `ignored`, never checked) and every Harpoon target, the
+/// last through `--harpoon.http-proxy` (else the global proxy) or directly, as the runtime
+/// sends them (Harpoon ignores the proxy variables of the environment). Each route keeps
+/// its proxy's credentials, for the check's `Proxy-Authorization`.
+pub fn health_routes(c: &RunConfig, env: &ProxyEnv) -> Vec<Route> {
+    let mut out = vec![proxy_route::select(
+        RouteKind::ControlPlane,
+        "control-plane",
+        &c.control_plane.base_url,
+        explicit(&c.control_plane.http_proxy).as_ref(),
+        None,
+        env,
+    )];
+    for b in &c.mcp.server_urls {
+        let unix = b.unix_socket.as_ref().map(|p| p.display().to_string());
+        out.push(proxy_route::select(
+            RouteKind::McpChannel,
+            &b.channel,
+            &b.url,
+            explicit(&b.http_proxy).as_ref(),
+            unix.as_deref(),
+            env,
+        ));
+    }
+    for b in &c.mcp.commands {
+        let mut r = proxy_route::select(
+            RouteKind::McpChannel,
+            &b.channel,
+            "",
+            None,
+            Some("stdio"),
+            env,
+        );
+        r.target = "stdio".into();
+        out.push(r);
+    }
+    let harpoon_proxy = explicit(&c.harpoon.http_proxy).or_else(|| explicit(&c.http_proxy));
+    for t in &c.harpoon.targets {
+        let unix = t.unix_socket.as_ref().map(|p| p.display().to_string());
+        out.push(proxy_route::select(
+            RouteKind::HarpoonTarget,
+            &t.label,
+            &t.url,
+            harpoon_proxy.as_ref(),
+            unix.as_deref(),
+            &ProxyEnv::default(),
+        ));
+    }
+    out
+}
+
+/// A route as shown (credentials dropped, `proxy_id` added).
+pub fn summarize(r: &Route) -> RouteSummary {
+    summary(r)
+}
+
 pub fn to_json(routes: &[RouteSummary]) -> Value {
     Value::Array(
         routes
@@ -101,6 +158,67 @@ pub fn to_json(routes: &[RouteSummary]) -> Value {
                     "proxy_url": r.proxy_url,
                     "proxy_id": r.proxy_id,
                 })
+            })
+            .collect(),
+    )
+}
+
+/// Go's `RouteHealthSummary` list for `/api/system` `proxy_health`: each route (as
+/// shown, no credentials), its `health_state` (`direct`, `healthy`, `unhealthy`),
+/// `last_check` / `last_success` (RFC 3339, absent before the first) and its last ten
+/// check records, oldest first, with Go's field names (zero durations and absent errors
+/// omitted, as Go's `omitempty`).
+pub fn health_json(routes: &[tunnel_core::proxy_health::RouteHealth]) -> Value {
+    let time = |t: std::time::SystemTime| crate::logging::rfc3339_millis(t);
+    Value::Array(
+        routes
+            .iter()
+            .map(|r| {
+                let s = summary(&r.route);
+                let mut route = json!({
+                    "kind": s.kind,
+                    "name": s.name,
+                    "target": s.target,
+                    "route_mode": s.route_mode,
+                    "proxy_source": s.proxy_source,
+                });
+                if let (Some(url), Some(id)) = (s.proxy_url, s.proxy_id) {
+                    route["proxy_url"] = json!(url);
+                    route["proxy_id"] = json!(id);
+                }
+                let history: Vec<Value> = r
+                    .history
+                    .iter()
+                    .map(|h| {
+                        let mut v = json!({"timestamp": time(h.timestamp), "success": h.success});
+                        let ms = |d: std::time::Duration| d.as_millis() as u64;
+                        if ms(h.tcp_duration) > 0 {
+                            v["tcp_duration_ms"] = json!(ms(h.tcp_duration));
+                        }
+                        if ms(h.connect_duration) > 0 {
+                            v["connect_duration_ms"] = json!(ms(h.connect_duration));
+                        }
+                        if let Some((phase, reason)) = h.error {
+                            v["error_phase"] = json!(phase.as_str());
+                            v["error_reason"] = json!(reason.as_str());
+                        }
+                        if let Some(c) = &h.http_status_category {
+                            v["http_status_category"] = json!(c);
+                        }
+                        v
+                    })
+                    .collect();
+                let mut v = json!({"route": route, "health_state": r.state.as_str()});
+                if let Some(t) = r.last_check {
+                    v["last_check"] = json!(time(t));
+                }
+                if let Some(t) = r.last_success {
+                    v["last_success"] = json!(time(t));
+                }
+                if !history.is_empty() {
+                    v["history"] = json!(history);
+                }
+                v
             })
             .collect(),
     )
@@ -164,6 +282,7 @@ pub fn proxy_passwords(c: &RunConfig, env: &ProxyEnv) -> Vec<String> {
         c.http_proxy.as_ref(),
         c.mcp.http_proxy.as_ref(),
         c.control_plane.http_proxy.as_ref(),
+        c.harpoon.http_proxy.as_ref(),
     ]
     .into_iter()
     .flatten()

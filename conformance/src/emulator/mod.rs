@@ -89,6 +89,15 @@ pub struct EmulatorConfig {
     /// [`Latency`]); changeable later with [`Emulator::set_latency`]. Each delayed request
     /// holds a worker for the delay: size `workers` for rate × latency.
     pub latency: Latency,
+    /// Behave as the Go client's `tunnel-client dev proxy` local service where it differs
+    /// from the hosted one: the MCP ingress drops Go's 40 request headers (and the names
+    /// `Connection` nominates) instead of this emulator's list, and rewrites
+    /// `resource_metadata` in `WWW-Authenticate` answers to the local well-known URL.
+    pub dev_proxy: bool,
+    /// Keep at most about this many recorded requests and handouts (the oldest go first),
+    /// and forget each ingress command's posts once its MCP caller has its answer: for a
+    /// long-running local service (`dev proxy`). `None` (tests): keep everything.
+    pub history_limit: Option<usize>,
 }
 
 impl Default for EmulatorConfig {
@@ -112,6 +121,8 @@ impl Default for EmulatorConfig {
             workers: 32,
             close_connections: false,
             latency: Latency::default(),
+            dev_proxy: false,
+            history_limit: None,
         }
     }
 }
@@ -159,6 +170,7 @@ impl Emulator {
             latency: latency::Delayer::new(cfg.latency),
             cfg,
         });
+        ctx.state.lock().history_limit = ctx.cfg.history_limit;
         ctx.state.lock().admin.tunnels.push(TunnelRecord {
             id: ctx.cfg.tunnel_id.clone(),
             name: ctx.cfg.tunnel_name.clone(),

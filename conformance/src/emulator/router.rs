@@ -79,6 +79,9 @@ fn route(ctx: &Ctx, inc: Incoming) -> Option<u16> {
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let method = inc.head.method.as_str();
     match segs.as_slice() {
+        [".well-known", "oauth-protected-resource", "v1", "mcp", id] if method == "GET" => {
+            ingress::oauth_discovery(ctx, inc, id)
+        }
         ["v1", "mcp", id] => ingress::handle(ctx, inc, id, None),
         ["v1", "mcp", id, channel] => ingress::handle(ctx, inc, id, Some(channel)),
         ["v1", "tunnels"] if prefixed => management(ctx, inc, None),

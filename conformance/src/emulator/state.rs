@@ -101,6 +101,11 @@ pub(crate) struct Inner {
     /// How many of `posted` are terminal (kept so a long soak need not scan them).
     pub terminal_posts: usize,
     pub requests: Vec<RecordedRequest>,
+    /// Requests dropped from the front of `requests` by `history_limit` (indexes handed
+    /// out by [`State::record`] count them).
+    pub requests_dropped: usize,
+    /// Most requests and handouts kept (`EmulatorConfig::history_limit`); `None`: all.
+    pub history_limit: Option<usize>,
     pub faults: HashMap<Endpoint, VecDeque<Fault>>,
     /// Faults for the response POSTs of one request id, in attempt order.
     pub response_faults: HashMap<String, VecDeque<Fault>>,
@@ -200,21 +205,40 @@ impl State {
             fault: None,
             received_at: Instant::now(),
         });
-        let idx = g.requests.len() - 1;
+        let mut idx = g.requests_dropped + g.requests.len() - 1;
+        if let Some(limit) = g.history_limit.filter(|&l| g.requests.len() > l.max(1) * 2) {
+            // Amortised: drop the older half at once.
+            let n = g.requests.len() - limit.max(1);
+            g.requests.drain(..n);
+            g.requests_dropped += n;
+            let h = g.handouts.len().saturating_sub(limit.max(1));
+            g.handouts.drain(..h);
+            idx = g.requests_dropped + g.requests.len() - 1;
+        }
         drop(g);
         self.notify();
         idx
     }
 
     pub(crate) fn set_fault(&self, idx: usize, fault: &Fault) {
-        if let Some(r) = self.lock().requests.get_mut(idx) {
+        let mut g = self.lock();
+        let Some(i) = idx.checked_sub(g.requests_dropped) else {
+            return;
+        };
+        if let Some(r) = g.requests.get_mut(i) {
             r.fault = Some(fault.describe());
         }
     }
 
     pub(crate) fn finish(&self, idx: usize, status: Option<u16>) {
-        if let Some(r) = self.lock().requests.get_mut(idx) {
-            r.status = status;
+        {
+            let mut g = self.lock();
+            if let Some(r) = idx
+                .checked_sub(g.requests_dropped)
+                .and_then(|i| g.requests.get_mut(i))
+            {
+                r.status = status;
+            }
         }
         self.notify();
     }
