@@ -404,6 +404,13 @@ pub enum Event {
         level: log::Level,
         line: String,
     },
+    /// OAuth discovery found hosts for Harpoon (§1.14): one registration, refusal or
+    /// no-op; `target` is set when a target was registered.
+    HarpoonHost {
+        level: log::Level,
+        line: String,
+        target: Option<Box<crate::harpoon::Target>>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -502,6 +509,8 @@ pub struct Engine {
     stdio: stdio::StdioChannels,
     /// The main channel's MCP URL (`oauth_discovery`), and the discoveries running.
     oauth_url: Option<http::Uri>,
+    /// The unix socket `main` dials, if any (OAuth-discovered targets on its origin use it).
+    oauth_unix_socket: Option<String>,
     discoveries: HashMap<CommandId, discovery::Running>,
     /// The Harpoon calls running.
     harpoon_calls: HashMap<CommandId, harpoon::Running>,
@@ -536,6 +545,7 @@ impl Engine {
             last_now: now,
             stdio: stdio::StdioChannels::default(),
             oauth_url: None,
+            oauth_unix_socket: None,
             discoveries: HashMap::new(),
             harpoon_calls: HashMap::new(),
             startup: startup::Startup::default(),

@@ -414,6 +414,9 @@ impl Engine {
                 line: format!("OAuth discovery: {w}"),
             });
         }
+        if let Some(found) = &report.found {
+            self.register_discovered(found, report.auth_server.as_ref());
+        }
         let probe_failed =
             matches!(&self.startup.report.probe, ProbeState::Done(o) if o.readiness().is_err());
         let failed = report.failure().is_some() || probe_failed;
