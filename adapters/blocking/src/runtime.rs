@@ -255,11 +255,8 @@ impl Runtime {
             );
         }
 
-        if let Some(server) = engine_config
-            .harpoon
-            .as_ref()
-            .filter(|s| !s.registry.is_empty())
-        {
+        // Created even without configured targets: OAuth discovery may register some.
+        if let Some(server) = engine_config.harpoon.as_ref() {
             // The `harpoon` channel's hops are plain fetches; this binding only performs
             // them (its own URL is never used), through an agent whose connections go only
             // to addresses the core's address guard accepts.
@@ -305,6 +302,13 @@ impl Runtime {
         if let Some(url) = main_url {
             engine.set_oauth_target(url);
         }
+        let main_socket = opts
+            .mcp_targets
+            .iter()
+            .find(|t| t.channel == ChannelName::main())
+            .and_then(|t| t.unix_socket.as_ref())
+            .map(|p| p.display().to_string());
+        engine.set_oauth_unix_socket(main_socket);
         if let Some(checks) = opts.startup_checks {
             engine.start_checks(Instant::now(), checks);
         }

@@ -25,7 +25,9 @@ const REFUSED: &str = "harpoon transport is restricted to loopback\n";
 
 /// The server and the agent that performs its hops.
 pub struct HarpoonMcp {
-    server: Server,
+    /// Written only when OAuth discovery registers a target (the engine's registry gets
+    /// the same ones).
+    server: std::sync::RwLock<Server>,
     agent: ureq::Agent,
 }
 
@@ -41,7 +43,33 @@ fn json(status: u16, body: &str) -> Response {
 
 impl HarpoonMcp {
     pub fn new(server: Server, agent: ureq::Agent) -> HarpoonMcp {
-        HarpoonMcp { server, agent }
+        HarpoonMcp {
+            server: std::sync::RwLock::new(server),
+            agent,
+        }
+    }
+
+    /// A target OAuth discovery registered in the engine: reachable here too.
+    pub fn register(&self, t: &tunnel_core::harpoon::Target) {
+        let mut s = self.server.write().unwrap_or_else(|e| e.into_inner());
+        let spec = tunnel_core::harpoon::TargetSpec {
+            label: t.label.clone(),
+            url: t.exact.clone(),
+            unix_socket: t.unix_socket.clone(),
+            description: t.description.clone(),
+            category: t.category.clone(),
+            source: t.source.clone(),
+            tags: t.tags.clone(),
+            inclusion_reason: t.inclusion_reason.clone(),
+            allow_link_local: t.allow_link_local,
+        };
+        if let Err(e) = s.registry.register(spec) {
+            log::warn!("harpoon http-streamable transport: {e}");
+        }
+    }
+
+    fn server(&self) -> std::sync::RwLockReadGuard<'_, Server> {
+        self.server.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Answers one request; `record` sees the `HarpoonCall` event of a call (metrics,
@@ -81,7 +109,8 @@ impl HarpoonMcp {
                 r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error"}}"#,
             );
         };
-        match self.server.handle(&raw) {
+        let reply = self.server().handle(&raw);
+        match reply {
             Reply::Ack => Response::new(202, "application/json", Vec::new()),
             Reply::Response(r) => json(200, r.get()),
             Reply::Refused { response, outcome } => {
@@ -95,7 +124,7 @@ impl HarpoonMcp {
             Reply::Call { id, call } => {
                 let started = Instant::now();
                 let outcome = self.run(*call);
-                let body = self.server.call_result(&id, &outcome);
+                let body = self.server().call_result(&id, &outcome);
                 record(&Event::HarpoonCall {
                     request_id: "harpoon/mcp".into(),
                     latency: started.elapsed(),
