@@ -29,6 +29,9 @@ pub struct HarpoonMcp {
     /// the same ones).
     server: std::sync::RwLock<Server>,
     agent: ureq::Agent,
+    /// Agents of targets behind a unix socket (never proxied).
+    #[cfg(unix)]
+    unix: Option<tunnel_blocking::agents::UnixAgents>,
 }
 
 impl std::fmt::Debug for HarpoonMcp {
@@ -46,6 +49,26 @@ impl HarpoonMcp {
         HarpoonMcp {
             server: std::sync::RwLock::new(server),
             agent,
+            #[cfg(unix)]
+            unix: None,
+        }
+    }
+
+    /// Lets hops to `unix-socket=` targets dial their socket.
+    #[cfg(unix)]
+    pub fn with_unix(mut self, agents: tunnel_blocking::agents::UnixAgents) -> HarpoonMcp {
+        self.unix = Some(agents);
+        self
+    }
+
+    /// The agent of one hop: its target's socket, else the (guarded, proxied) TCP agent.
+    fn agent_for(&self, unix_socket: Option<&str>) -> Option<ureq::Agent> {
+        match unix_socket {
+            None => Some(self.agent.clone()),
+            #[cfg(unix)]
+            Some(p) => self.unix.as_ref().map(|u| u.get(std::path::Path::new(p))),
+            #[cfg(not(unix))]
+            Some(_) => None,
         }
     }
 
@@ -159,16 +182,19 @@ impl HarpoonMcp {
                         call.handle_timeout(false);
                         continue;
                     }
+                    let Some(agent) = self.agent_for(hop.unix_socket.as_deref()) else {
+                        call.handle_refused("unix sockets are not available here".into());
+                        continue;
+                    };
                     let mut request = http::Request::new(hop.body.to_vec());
                     *request.method_mut() = hop.method;
                     *request.uri_mut() = hop.uri;
                     *request.headers_mut() = hop.headers;
-                    let request = self
-                        .agent
+                    let request = agent
                         .configure_request(request)
                         .timeout_global(Some(left))
                         .build();
-                    let response = match self.agent.run(request) {
+                    let response = match agent.run(request) {
                         Ok(r) => r,
                         Err(ureq::Error::Timeout(_)) => {
                             call.handle_timeout(false);

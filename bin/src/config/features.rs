@@ -4,7 +4,7 @@
 use super::error::{problem, ConfigError};
 use super::grammar::check_url;
 use super::model::*;
-use super::resolve::{resolve_path, row, Ctx, Raw};
+use super::resolve::{resolve_path, Ctx, Raw};
 use super::table::{Status, SETTINGS};
 use super::{Loaded, Source};
 
@@ -194,13 +194,6 @@ pub(crate) fn unsupported_in_use(l: &Loaded) -> Vec<ConfigError> {
                 origin: l.source(s.name()).origin(s),
             });
         }
-    }
-    if c.harpoon.targets.iter().any(|t| t.unix_socket.is_some()) {
-        let s = row("harpoon.target");
-        out.push(ConfigError::NotSupportedYet {
-            name: "harpoon.target unix-socket".into(),
-            origin: l.source(s.name()).origin(s),
-        });
     }
     out
 }

@@ -79,6 +79,35 @@ impl Server {
             seen,
         }
     }
+    /// The same server on a unix socket at `path` (`addr` is the path).
+    #[cfg(unix)]
+    pub fn start_unix(
+        path: &std::path::Path,
+        handler: impl Fn(&Seen) -> Answer + Send + Sync + 'static,
+    ) -> Server {
+        let listener = std::os::unix::net::UnixListener::bind(path).expect("bind unix socket");
+        let connections = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let handler: Handler = Arc::new(handler);
+        let (c, s) = (connections.clone(), seen.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                c.fetch_add(1, Ordering::SeqCst);
+                let (s, h) = (s.clone(), handler.clone());
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                    let reader = stream.try_clone().unwrap();
+                    serve_stream(reader, stream, &s, &h)
+                });
+            }
+        });
+        Server {
+            addr: path.display().to_string(),
+            connections,
+            seen,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

@@ -171,6 +171,7 @@ impl Engine {
             channel: cmd.channel.clone(),
             kind: BindingKind::Http,
             deadline: Some(at + BACKSTOP),
+            unix_socket: None,
             op: McpOp::Fetch {
                 method,
                 uri,

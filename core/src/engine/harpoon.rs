@@ -101,8 +101,15 @@ impl Engine {
         };
         let now_routable = was_empty && !server.registry.is_empty();
         for r in registrations {
+            // Every discovery registers the same bundle again: a refusal already said
+            // once (e.g. `https is required`) is repeated at debug level only.
+            let level = if r.target.is_none() && !self.harpoon_said.insert(r.line.clone()) {
+                log::Level::Debug
+            } else {
+                r.level
+            };
             self.events.push_back(Event::HarpoonHost {
-                level: r.level,
+                level,
                 line: r.line,
                 target: r.target.map(Box::new),
             });
@@ -234,6 +241,7 @@ impl Engine {
                         channel: cmd.channel.clone(),
                         kind: BindingKind::Http,
                         deadline: Some(end + BACKSTOP),
+                        unix_socket: hop.unix_socket,
                         op: McpOp::Fetch {
                             method: hop.method,
                             uri: hop.uri,

@@ -416,3 +416,53 @@ fn oauth_discovery_registers_discovered_hosts_once() {
         r#"{"version":1,"channels":[{"name":"main"},{"name":"harpoon","proc_affinity":true}]}"#
     );
 }
+
+/// http URLs without plaintext allowed are refused; the refusal is said once at info level,
+/// then only at debug level on every later discovery.
+#[test]
+fn refusals_are_said_once_then_at_debug_level() {
+    let mut c = cfg();
+    c.harpoon = Some(Server::new(Registry::new(false), Settings::default()));
+    let mut h = H::new(c);
+    h.e.set_oauth_target("http://127.0.0.1:9/mcp".parse().unwrap());
+    let prmd = r#"{"resource":"http://127.0.0.1:9/mcp"}"#;
+    let routes = [(
+        "http://127.0.0.1:9/.well-known/oauth-protected-resource/mcp",
+        prmd,
+    )];
+    let mut levels = Vec::new();
+    for round in 0..2 {
+        let cmds = [command(
+            &format!("oauth{round}"),
+            r#","channel":"main","command_type":"oauth_discovery""#,
+        )];
+        let (id, _) = h.take_poll().expect("a poll");
+        let wall = h.wall();
+        h.e.handle_poll_response(h.now, wall, id, Ok(resp(200, &batch(&cmds))));
+        h.collect();
+        serve_discovery(&mut h, &routes);
+        h.take_posts();
+        levels.push(
+            h.events()
+                .iter()
+                .filter_map(|e| match e {
+                    Event::HarpoonHost { level, line, .. } => {
+                        assert!(line.contains("https"), "{line}");
+                        Some(*level)
+                    }
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert!(!levels[0].is_empty());
+    assert!(
+        levels[0].iter().all(|l| *l == log::Level::Info),
+        "{levels:?}"
+    );
+    assert!(
+        levels[1].iter().all(|l| *l == log::Level::Debug),
+        "{levels:?}"
+    );
+    assert!(h.e.config().harpoon.as_ref().unwrap().registry.is_empty());
+}

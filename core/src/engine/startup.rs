@@ -264,6 +264,7 @@ impl Engine {
             channel: ChannelName::main(),
             kind: BindingKind::Http,
             deadline: Some(at + BACKSTOP),
+            unix_socket: None,
             op: McpOp::Send {
                 message,
                 headers,
@@ -373,6 +374,7 @@ impl Engine {
             channel: ChannelName::main(),
             kind: BindingKind::Http,
             deadline: Some(at + BACKSTOP),
+            unix_socket: None,
             op: McpOp::Fetch {
                 method: rq.method,
                 uri: rq.uri,

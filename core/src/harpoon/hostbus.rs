@@ -553,6 +553,12 @@ pub fn register(
                 ),
                 target: Some(t.clone()),
             }),
+            // An http URL without --harpoon.allow-plaintext-http is the configuration
+            // working as intended, not a fault: said at info level, with the switch.
+            Err(e @ super::RegistryError::HttpsRequired) => out.push(note(
+                Level::Info,
+                format!("harpoon host auto-registration failed: label={label} {ctx} inclusion_reason={reason} error={:?} (--harpoon.allow-plaintext-http admits http URLs)", e.to_string()),
+            )),
             Err(e) => out.push(note(
                 Level::Warn,
                 format!("harpoon host auto-registration failed: label={label} {ctx} inclusion_reason={reason} error={:?}", e.to_string()),
