@@ -2,6 +2,7 @@
 //! server on `localhost` that publishes protected-resource and authorization-server
 //! metadata, startup discovery and `oauth_discovery` commands, the host-include rules.
 
+mod admin_support;
 mod harpoon_support;
 mod support;
 
@@ -41,7 +42,7 @@ fn oauth_server() -> Server {
                     "issuer": base,
                     "authorization_endpoint": format!("{base}/authorize"),
                     "token_endpoint": format!("{base}/token"),
-                    "registration_endpoint": format!("{base}/register"),
+                    "registration_endpoint": format!("{base}/register?token=canary-reg-secret"),
                     "jwks_uri": base.replace("localhost", "127.0.0.1") + "/jwks",
                 })
                 .to_string(),
@@ -83,13 +84,23 @@ fn labels(client: &Client) -> Vec<String> {
         .collect()
 }
 
-/// Waits until startup discovery has logged its outcome (and so registered what it found).
+/// The admin API learns a registration just after its log line: waits for `want`.
+fn wait_labels(client: &Client, want: &[&str]) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while labels(client) != want {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?} != {want:?}",
+            labels(client)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until startup discovery has logged its decision on the bundle's last record.
 fn discovered(client: &Client) {
     let deadline = std::time::Instant::now() + WAIT;
-    while !client
-        .logs()
-        .contains("OAuth discovery: protected-resource metadata from")
-    {
+    while !client.logs().contains("role=registration-endpoint") {
         assert!(
             std::time::Instant::now() < deadline,
             "startup discovery did not finish: {}",
@@ -115,7 +126,7 @@ fn discovered_hosts_become_callable_targets_once() {
     let server = oauth_server();
     let client = start(&emu, &server, &[], &[]);
     discovered(&client);
-    assert_eq!(labels(&client), REGISTERED);
+    wait_labels(&client, &REGISTERED);
     let t = targets(&client);
     let token = t
         .iter()
@@ -172,6 +183,31 @@ fn discovered_hosts_become_callable_targets_once() {
         server.url("/token").replace("127.0.0.1", "localhost")
     );
 
+    // The API shows the full URL; the support bundle's admin/harpoon.json lists the
+    // registered targets redacted.
+    let reg = t
+        .iter()
+        .find(|t| t["label"] == "oauth-registration-endpoint-0")
+        .unwrap();
+    assert!(reg["url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/register?token=canary-reg-secret"));
+    let bundle = admin_support::get(&client.health, "/api/logs/export?minutes=5");
+    assert_eq!(bundle.status, 200);
+    let members = admin_support::untar_gz(&bundle.body);
+    let (_, harpoon) = members
+        .iter()
+        .find(|(n, _)| n == "admin/harpoon.json")
+        .expect("admin/harpoon.json");
+    let harpoon = String::from_utf8(harpoon.clone()).unwrap();
+    assert!(
+        harpoon.contains("oauth-registration-endpoint-0"),
+        "{harpoon}"
+    );
+    assert!(harpoon.contains("oauth-token-endpoint-0"), "{harpoon}");
+    assert!(!harpoon.contains("canary-reg-secret"), "{harpoon}");
+
     // Every oauth_discovery command registers the same bundle again: a no-op, not Go's
     // suffixed duplicates.
     for _ in 0..3 {
@@ -225,7 +261,7 @@ fn include_rules_decide_what_a_loopback_name_may_register() {
         &[("HARPOON_HOSTS_INCLUDE_REGEX", "^LOCALHOST$")],
     );
     discovered(&regex);
-    assert_eq!(labels(&regex), REGISTERED);
+    wait_labels(&regex, &REGISTERED);
     assert!(targets(&regex)
         .iter()
         .all(|t| t["inclusion_reason"] == "regex:(?i:^LOCALHOST$)"));
@@ -243,6 +279,7 @@ fn include_rules_decide_what_a_loopback_name_may_register() {
         &[],
     );
     discovered(&suffix);
+    wait_labels(&suffix, &REGISTERED);
     assert_eq!(targets(&suffix)[0]["inclusion_reason"], "suffix:.localhost");
 }
 

@@ -180,3 +180,69 @@ fn https_targets_need_the_private_ca_in_the_bundle() {
     assert_eq!(body_text(&r), "secret-but-trusted", "{r}");
     assert_eq!(backend.seen()[0].target, "/x");
 }
+
+/// Go's `harpoon_connection_ttl`: with `--mcp.connection-max-ttl 250ms` and one command at
+/// a time, a call slower than the TTL is cut when the TTL ends (its request to the target
+/// is dropped, never answered late), and the next `initialize` works, cycle after cycle.
+#[test]
+fn connection_ttl_cuts_a_slow_call_and_the_channel_keeps_serving() {
+    let slow = Server::start(|s| {
+        let mut a = plain(200, "late", &[]);
+        if s.target == "/slow" {
+            a.delay = Duration::from_millis(3000);
+        }
+        a
+    });
+    let emu = Emulator::start(EmulatorConfig::default()).expect("emulator");
+    let main = quiet_main();
+    let mut args = vec![
+        "--harpoon.allow-plaintext-http".to_string(),
+        "--mcp.connection-max-ttl".into(),
+        "250ms".into(),
+        "--mcp.max-concurrent-requests".into(),
+        "1".into(),
+    ];
+    args.extend(target("slow", &slow.url("/slow"), None));
+    args.extend(target("fast", &slow.url("/fast"), None));
+    let client = start(&emu, &main, &args);
+    for cycle in 0..2 {
+        let started = std::time::Instant::now();
+        let r = call(
+            &emu,
+            json!({"label": "slow", "method": "GET", "timeout_ms": 10000}),
+        );
+        let took = started.elapsed();
+        assert_eq!(
+            error_text(&r),
+            "label slow: request failed",
+            "cycle {cycle}"
+        );
+        // The server answers after 3 s; the TTL (250 ms) ends the call long before.
+        assert!(
+            took < Duration::from_millis(2500),
+            "cut by the TTL, not the server: {took:?}"
+        );
+        let init = rpc(
+            &emu,
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "ttl", "version": "1"}}}),
+        );
+        let init = init.resp_json.expect("initialize answered");
+        assert_eq!(init["result"]["serverInfo"]["name"], "harpoon", "{init}");
+        assert!(!init.to_string().contains("closed pipe"), "{init}");
+        let r = call(&emu, json!({"label": "fast", "method": "GET"}));
+        assert_eq!(body_text(&r), "late", "cycle {cycle}: {r}");
+    }
+    // Let the slow server's late answers come and go: nothing more is posted.
+    std::thread::sleep(Duration::from_millis(3200));
+    let mut seen = std::collections::HashMap::new();
+    for p in emu.responses() {
+        *seen.entry(p.request_id.clone()).or_insert(0) += 1;
+    }
+    assert!(
+        seen.values().all(|n| *n == 1),
+        "one response per command: {seen:?}"
+    );
+    assert!(client.logs().contains("harpoon request failed: label=slow"));
+}

@@ -61,7 +61,10 @@ fn chromium_shows_harpoon_targets_and_recent_calls() {
     );
     let ok = call(&emu, json!({"label": "api", "method": "GET"}));
     assert_eq!(ok["structuredContent"]["status_code"], 200, "{ok}");
-    let failed = call(&emu, json!({"label": "down", "method": "POST", "body": "x"}));
+    let failed = call(
+        &emu,
+        json!({"label": "down", "method": "POST", "body": "x"}),
+    );
     assert_eq!(error_text(&failed), "label down: request failed");
 
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("admin-ui");
