@@ -124,9 +124,23 @@ const REGISTERED: [&str; 7] = [
 fn discovered_hosts_become_callable_targets_once() {
     let emu = Emulator::start(EmulatorConfig::default()).expect("emulator");
     let server = oauth_server();
-    let client = start(&emu, &server, &[], &[]);
+    let client = start(
+        &emu,
+        &server,
+        &["--harpoon.additional-transport", "http-streamable"],
+        &[],
+    );
     discovered(&client);
     wait_labels(&client, &REGISTERED);
+    // The /harpoon/mcp transport serves the registered targets too.
+    let (status, body) = support::http_post_json(
+        &format!("{}/harpoon/mcp", client.health.trim_end_matches('/')),
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "list_targets", "arguments": {"tags": ["token-endpoint"]}}})
+        .to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("oauth-token-endpoint-0"), "{body}");
     let t = targets(&client);
     let token = t
         .iter()

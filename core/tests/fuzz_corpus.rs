@@ -67,3 +67,8 @@ fn fuzz_corpus_codex_app_server() {
 fn fuzz_corpus_harpoon_url() {
     replay("harpoon_url", checks::check_harpoon_url);
 }
+
+#[test]
+fn fuzz_corpus_harpoon_hostbus() {
+    replay("harpoon_hostbus", checks::check_harpoon_hostbus);
+}
