@@ -317,3 +317,30 @@ fn a_bad_host_regex_stops_run_with_gos_message() {
     );
     assert!(!err.contains("not supported yet"), "{err}");
 }
+
+/// A Harpoon-only process (`--control-plane.poll-channel harpoon`, a static target) never
+/// contacts the `main` MCP server for OAuth, so nothing is auto-registered; the static
+/// target is served.
+#[test]
+fn a_harpoon_only_process_never_contacts_main_for_oauth() {
+    let emu = Emulator::start(EmulatorConfig::default()).expect("emulator");
+    let server = oauth_server();
+    let seed = Server::start(|_| answer(200, "{\"seed\":true}"));
+    let client = start(
+        &emu,
+        &server,
+        &[
+            "--control-plane.poll-channel",
+            "harpoon",
+            "--harpoon.target",
+            &format!("label=seed,url={}", seed.url("/seed")),
+        ],
+        &[],
+    );
+    let r = call(&emu, json!({"label": "seed", "method": "GET"}));
+    assert_eq!(r["structuredContent"]["status_code"], 200, "{r}");
+    std::thread::sleep(Duration::from_millis(500));
+    // (A TCP reachability check may connect; no HTTP request is made.)
+    assert!(server.seen().is_empty(), "main got requests: {:?}", server.seen());
+    assert_eq!(labels(&client), ["seed"]);
+}
