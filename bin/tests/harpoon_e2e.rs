@@ -384,9 +384,15 @@ fn streamable_transport_serves_the_same_tools_on_loopback() {
         text.contains(r#"harpoon_call_total{label="api",outcome="success",status_class="2xx"} 1"#),
         "{text}"
     );
-    assert!(client
+    // Logged just after the health URL file is written: wait for it.
+    let deadline = std::time::Instant::now() + WAIT;
+    while !client
         .logs()
-        .contains("harpoon streamable transport enabled: path=/harpoon/mcp"));
+        .contains("harpoon streamable transport enabled: path=/harpoon/mcp")
+    {
+        assert!(std::time::Instant::now() < deadline, "{}", client.logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     // --harpoon.capture-payloads keeps the bodies in the receipts.
     let (status, _) = post(json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",

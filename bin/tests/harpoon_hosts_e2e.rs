@@ -341,6 +341,10 @@ fn a_harpoon_only_process_never_contacts_main_for_oauth() {
     assert_eq!(r["structuredContent"]["status_code"], 200, "{r}");
     std::thread::sleep(Duration::from_millis(500));
     // (A TCP reachability check may connect; no HTTP request is made.)
-    assert!(server.seen().is_empty(), "main got requests: {:?}", server.seen());
+    assert!(
+        server.seen().is_empty(),
+        "main got requests: {:?}",
+        server.seen()
+    );
     assert_eq!(labels(&client), ["seed"]);
 }
