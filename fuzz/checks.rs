@@ -775,3 +775,84 @@ pub fn check_proxy_reply(data: &[u8]) {
         );
     }
 }
+
+/// `harpoon_hostbus`: untrusted protected-resource and authorization-server metadata (split
+/// at the first `0xff`; the first byte picks the MCP URL, the socket and the include rules)
+/// through the OAuth bundle and host registration. Invariants: no panic; every registered
+/// target has a valid, unique label and was admitted by a rule (classifier reason or the
+/// protected-resource host); the authorization endpoint is never a target; registering the
+/// same bundle again registers nothing (no Go-style duplicates).
+pub fn check_harpoon_hostbus(data: &[u8]) {
+    use tunnel_core::harpoon::hostbus::{bundle, register, Discovered, PROTECTED_RESOURCE_HOST};
+    use tunnel_core::harpoon::hosts::HostRules;
+    use tunnel_core::harpoon::Registry;
+    use tunnel_core::oauth::auth_server::{AsOutcome, AuthServerMetadata};
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
+    let (prmd, meta) = match rest.iter().position(|b| *b == 0xff) {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, &[][..]),
+    };
+    let mcp = [
+        "http://localhost:8080/mcp",
+        "https://mcp.example.com/mcp",
+        "https://10.0.0.1/",
+    ][usize::from(flags % 3)];
+    let outcome = serde_json::from_slice::<AuthServerMetadata>(meta)
+        .ok()
+        .map(|m| AsOutcome {
+            issuer_url: m.issuer.clone().unwrap_or_default(),
+            selected_url: Some(format!("{mcp}/.well-known/oauth-authorization-server")),
+            metadata: Some(m),
+            body: None,
+            error: None,
+            attempts: Vec::new(),
+        });
+    let d = Discovered {
+        prmd,
+        source_url: Some("https://mcp.example.com/.well-known/oauth-protected-resource"),
+        mcp_url: Some(mcp),
+        unix_socket: (flags & 4 != 0).then_some("/run/mcp.sock"),
+        auth_server: outcome.as_ref(),
+    };
+    let Ok(records) = bundle(&d) else {
+        return;
+    };
+    let rules = HostRules::new(
+        flags & 8 != 0,
+        flags & 16 != 0,
+        &["internal".to_string()],
+        &["^auth\\.".to_string()],
+    )
+    .expect("fixed rules compile");
+    let mut reg = Registry::new(flags & 32 != 0);
+    register(&mut reg, &rules, &records);
+    let before: Vec<String> = reg.targets().iter().map(|t| t.label.clone()).collect();
+    let mut labels = std::collections::HashSet::new();
+    for t in reg.targets() {
+        assert!(
+            tunnel_core::harpoon::registry::valid_label(&t.label),
+            "{}",
+            t.label
+        );
+        assert!(
+            labels.insert(t.label.clone()),
+            "duplicate label {}",
+            t.label
+        );
+        let by_rule =
+            rules.classify(&t.url.hostname()).as_deref() == Some(t.inclusion_reason.as_str());
+        assert!(
+            by_rule || t.inclusion_reason == PROTECTED_RESOURCE_HOST,
+            "{t:?}"
+        );
+        // Only URLs of the bundle (never the authorization endpoint: it is no record).
+        assert!(records.iter().any(|r| r.url.trim() == t.exact), "{t:?}");
+        assert!(records.iter().all(|r| r.role != "authorization-endpoint"));
+    }
+    let again = register(&mut reg, &rules, &records);
+    assert!(again.iter().all(|r| r.target.is_none()), "registered twice");
+    let after: Vec<String> = reg.targets().iter().map(|t| t.label.clone()).collect();
+    assert_eq!(before, after);
+}

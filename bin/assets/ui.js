@@ -342,3 +342,56 @@ document.addEventListener("DOMContentLoaded", () => {
     setInterval(() => { if (!$("panel-network").hidden) refreshNetwork(); }, 2000);
   });
 })();
+
+// ---- Harpoon panel (issue #15): what Harpoon may reach and what it did, from
+// /api/harpoon/status, /api/harpoon/targets and /api/harpoon/calls. Self-contained: its
+// own tab listener shows this panel and hides it when another tab is chosen.
+function renderHarpoon(st, t, c) {
+  const targets = t.targets || [];
+  const calls = c.calls || [];
+  set("harpoon-state", st.enabled ? "enabled" : "disabled");
+  $("harpoon-state").className = "big " + (st.enabled ? "ok" : "warn");
+  $("harpoon-reason").textContent = st.enabled ? "" : (st.reason || "");
+  set("harpoon-max-bytes", st.max_response_bytes);
+  set("harpoon-max-redirects", st.max_redirects);
+  set("harpoon-plaintext", st.allow_plaintext_http ? "allowed" : "https only");
+  set("harpoon-capture", st.capture_payloads ? "on (bodies kept in receipts)" : "off");
+  set("harpoon-target-count", targets.length);
+  const routes = {};
+  for (const r of st.proxy_routes || []) routes[r.name] = r;
+  $("harpoon-targets").replaceChildren(...targets.map(x => {
+    const r = routes[x.label];
+    const route = r ? (r.route_mode === "proxy" ? "proxy " + r.proxy_url : "direct") : "";
+    return row([x.label, x.url, x.description, x.source, route, x.inclusion_reason || (x.source === "config" ? "configured" : "")],
+      { "data-label": x.label });
+  }));
+  $("harpoon-calls").replaceChildren(...calls.map(x => {
+    const ok = !x.error;
+    return row([when(x.timestamp), x.label, x.method, pill(ok ? "ok" : x.error, ok ? "ok" : "bad"),
+      x.status ? String(x.status) : "—", ms(x.latency_ms), x.resp_bytes + " / " + x.req_bytes, x.url],
+      { "data-label": x.label, "data-outcome": ok ? "ok" : "error" });
+  }));
+  $("harpoon-calls-empty").hidden = calls.length > 0;
+}
+
+async function refreshHarpoon() {
+  try {
+    const [st, t, c] = await Promise.all([
+      getJSON("/api/harpoon/status"), getJSON("/api/harpoon/targets"), getJSON("/api/harpoon/calls?limit=50")]);
+    renderHarpoon(st, t, c);
+  } catch (e) {
+    $("harpoon-reason").textContent = "Cannot load Harpoon state: " + e.message;
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const b of document.querySelectorAll("nav .tab")) {
+    b.addEventListener("click", () => {
+      const mine = b.dataset.tab === "harpoon";
+      if (mine) for (const p of document.querySelectorAll("main > section.panel")) p.hidden = true;
+      $("panel-harpoon").hidden = !mine;
+      if (mine) refreshHarpoon();
+    });
+  }
+  setInterval(() => { if (!$("panel-harpoon").hidden) refreshHarpoon(); }, 2000);
+});

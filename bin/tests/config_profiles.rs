@@ -411,18 +411,20 @@ fn table_is_consistent() {
     }
     // Defaults never count as "in use".
     assert!(unsupported_in_use(&ok(&[], &base_env())).is_empty());
-    // health.unix-socket runs now (issue #17): only the Harpoon setting is refused.
+    // health.unix-socket (issue #17) and the Harpoon host-include rules (issue #15) run
+    // now: only the raw HTTP log is refused.
     let l = ok(
         &[
             "--harpoon.hosts-include-loopback=false",
             "--health.unix-socket=/s",
+            "--log.http-raw-unsafe",
         ],
         &base_env(),
     );
     assert_eq!(unsupported_in_use(&l).len(), 1);
     let e = &unsupported_in_use(&l)[0].to_string();
     assert!(
-        e.contains("`harpoon.hosts-include-loopback` is not supported yet"),
+        e.contains("`log.http-raw-unsafe` is not supported yet"),
         "{e}"
     );
 }

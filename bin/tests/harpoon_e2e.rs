@@ -2,183 +2,35 @@
 //! on 127.0.0.1 that count every connection they get (an allowlisted target, a redirector,
 //! a host that must never be reached, an oversized and a slow one).
 
+mod harpoon_support;
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use harpoon_support::*;
 use serde_json::{json, Value};
 use support::Client;
-use tunnel_conformance::emulator::{CommandSpec, Emulator, EmulatorConfig, PostedResponse};
+use tunnel_conformance::emulator::{Emulator, EmulatorConfig};
 
-const WAIT: Duration = Duration::from_secs(20);
-
-/// A request as a test server saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    target: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-/// What a test server answers.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    delay: Duration,
-}
-
-impl Answer {
-    fn ok(body: &[u8]) -> Answer {
-        Answer {
-            status: 200,
-            headers: vec![("Content-Type".into(), "text/plain".into())],
-            body: body.to_vec(),
-            delay: Duration::ZERO,
-        }
-    }
-    fn redirect(status: u16, location: &str) -> Answer {
-        Answer {
-            status,
-            headers: vec![("Location".into(), location.into())],
-            body: Vec::new(),
-            delay: Duration::ZERO,
-        }
-    }
-}
-
-type Handler = Arc<dyn Fn(&Seen) -> Answer + Send + Sync>;
-
-/// A loopback HTTP/1.1 server (one request per connection) that records what it gets.
-struct Server {
-    addr: String,
-    connections: Arc<AtomicUsize>,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Server {
-    fn start(handler: impl Fn(&Seen) -> Answer + Send + Sync + 'static) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().unwrap().to_string();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let handler: Handler = Arc::new(handler);
-        let (c, s) = (connections.clone(), seen.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                c.fetch_add(1, Ordering::SeqCst);
-                let (s, h) = (s.clone(), handler.clone());
-                std::thread::spawn(move || serve(stream, &s, &h));
-            }
-        });
-        Server {
-            addr,
-            connections,
-            seen,
-        }
-    }
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-    fn hits(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
-    }
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>, handler: &Handler) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() || line.is_empty() {
-        return;
-    }
-    let mut parts = line.split_whitespace();
-    let (method, target) = (
-        parts.next().unwrap_or("").to_string(),
-        parts.next().unwrap_or("").to_string(),
-    );
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.trim_end().split_once(':') {
-            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-        }
-    }
-    let len = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-        .unwrap_or(0);
-    let mut body = vec![0u8; len];
-    let _ = reader.read_exact(&mut body);
-    let req = Seen {
-        method,
-        target,
-        headers,
-        body,
-    };
-    seen.lock().unwrap().push(req.clone());
-    let a = handler(&req);
-    std::thread::sleep(a.delay);
-    let mut out = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", a.status);
-    for (k, v) in &a.headers {
-        out.push_str(&format!("{k}: {v}\r\n"));
-    }
-    out.push_str(&format!("Content-Length: {}\r\n\r\n", a.body.len()));
-    let mut stream = stream;
-    let _ = stream.write_all(out.as_bytes());
-    let _ = stream.write_all(&a.body);
-}
-
-fn terminal(emu: &Emulator, id: &str) -> PostedResponse {
-    emu.wait_terminal(id, WAIT)
-        .unwrap_or_else(|| panic!("no terminal for {id}; posted: {:?}", emu.responses()))
-        .pop()
-        .unwrap()
-}
-
-fn rpc(emu: &Emulator, msg: Value) -> PostedResponse {
-    let id = emu.enqueue(CommandSpec::jsonrpc(msg).on_channel("harpoon"));
-    terminal(emu, &id)
-}
-
-fn call(emu: &Emulator, args: Value) -> Value {
-    let p = rpc(
-        emu,
-        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
-               "params": {"name": "call_target", "arguments": args}}),
-    );
-    assert_eq!(p.channel.as_deref(), Some("harpoon"), "{p:?}");
-    assert_eq!(p.resp_code, 200, "{p:?}");
-    p.resp_json.expect("resp_json")["result"].clone()
-}
-
-fn error_text(result: &Value) -> String {
-    assert_eq!(result["isError"], true, "{result}");
-    result["content"][0]["text"].as_str().unwrap().to_string()
-}
-
-fn start(emu: &Emulator, targets: &[String]) -> Client {
+/// A client whose `main` MCP server publishes no OAuth metadata (so OAuth discovery
+/// registers nothing: only the configured targets are reachable).
+fn start(emu: &Emulator, targets: &[String]) -> (Client, Server) {
+    let mcp = Server::start(|_| Answer {
+        status: 404,
+        headers: Vec::new(),
+        body: Vec::new(),
+        delay: Duration::ZERO,
+    });
     let mut args = vec![
-        "--embedded-mcp-stub".to_string(),
+        "--mcp.server-url".to_string(),
+        mcp.url("/mcp"),
         "--harpoon.allow-plaintext-http".into(),
     ];
     for t in targets {
         args.push("--harpoon.target".into());
         args.push(t.clone());
     }
-    Client::start(emu, &args)
+    (Client::start(emu, &args), mcp)
 }
 
 #[test]
@@ -193,7 +45,7 @@ fn harpoon_channel_serves_tools_and_reaches_only_allowlisted_targets() {
         delay: Duration::from_secs(3),
         ..Answer::ok(b"late")
     });
-    let client = start(
+    let (client, _mcp) = start(
         &emu,
         &[
             format!("label=api,url={},desc=The API", target.url("/")),
@@ -476,6 +328,7 @@ fn harpoon_channel_serves_tools_and_reaches_only_allowlisted_targets() {
 fn harpoon_command_without_targets_gets_gos_400() {
     let emu = Emulator::start(EmulatorConfig::default()).expect("emulator");
     let _client = start(&emu, &[]);
+    std::thread::sleep(Duration::from_millis(300)); // startup discovery ran and found nothing
     let p = rpc(
         &emu,
         json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
@@ -531,9 +384,15 @@ fn streamable_transport_serves_the_same_tools_on_loopback() {
         text.contains(r#"harpoon_call_total{label="api",outcome="success",status_class="2xx"} 1"#),
         "{text}"
     );
-    assert!(client
+    // Logged just after the health URL file is written: wait for it.
+    let deadline = std::time::Instant::now() + WAIT;
+    while !client
         .logs()
-        .contains("harpoon streamable transport enabled: path=/harpoon/mcp"));
+        .contains("harpoon streamable transport enabled: path=/harpoon/mcp")
+    {
+        assert!(std::time::Instant::now() < deadline, "{}", client.logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     // --harpoon.capture-payloads keeps the bodies in the receipts.
     let (status, _) = post(json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",

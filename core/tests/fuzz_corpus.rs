@@ -72,3 +72,8 @@ fn fuzz_corpus_harpoon_url() {
 fn fuzz_corpus_proxy_reply() {
     replay("proxy_reply", checks::check_proxy_reply);
 }
+
+#[test]
+fn fuzz_corpus_harpoon_hostbus() {
+    replay("harpoon_hostbus", checks::check_harpoon_hostbus);
+}

@@ -65,5 +65,9 @@ pub mod agents {
     pub use crate::egress::{control_plane_agent, mcp_agents};
     pub use crate::resolver::agent;
     pub use crate::runtime::harpoon_agent;
+    #[cfg(unix)]
+    pub use crate::runtime::harpoon_unix_agent_set;
     pub use crate::tls::{control_plane_config, load_client_cert, mcp_config, Trust};
+    #[cfg(unix)]
+    pub use crate::unix::UnixAgents;
 }

@@ -38,6 +38,9 @@ pub(crate) struct HttpBinding {
     pool: Pool,
     /// Bound for an exchange whose command has no deadline (and cap for one that has).
     ttl: Duration,
+    /// Agents for requests that name a unix socket (`McpWork::unix_socket`).
+    #[cfg(unix)]
+    unix: Option<std::sync::Arc<crate::unix::UnixAgents>>,
 }
 
 impl HttpBinding {
@@ -55,6 +58,30 @@ impl HttpBinding {
             foreign,
             pool,
             ttl,
+            #[cfg(unix)]
+            unix: None,
+        }
+    }
+
+    /// Lets requests that name a unix socket dial it (the `harpoon` binding).
+    #[cfg(unix)]
+    pub(crate) fn with_unix(mut self, agents: std::sync::Arc<crate::unix::UnixAgents>) -> Self {
+        self.unix = Some(agents);
+        self
+    }
+
+    /// The agent for a request that names a unix socket, or why there is none.
+    fn unix_agent(&self, path: &str) -> Option<ureq::Agent> {
+        #[cfg(unix)]
+        {
+            self.unix
+                .as_ref()
+                .map(|u| u.get(std::path::Path::new(path)))
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = path;
+            None
         }
     }
 }
@@ -126,11 +153,44 @@ impl McpBinding for HttpBinding {
                 headers,
                 body,
             } => {
+                let bodiless = body.is_empty() && !method_has_body(&method);
+                // A target behind a unix socket: that socket, never a proxy.
+                if let Some(path) = &work.unix_socket {
+                    let Some(agent) = self.unix_agent(path) else {
+                        sink.error(TransportError::Dial);
+                        return;
+                    };
+                    self.pool.submit(move || {
+                        if bodiless {
+                            exchange_with(
+                                &agent,
+                                Some(None),
+                                method,
+                                uri,
+                                headers,
+                                (),
+                                bound,
+                                &sink,
+                            )
+                        } else {
+                            exchange_with(
+                                &agent,
+                                Some(None),
+                                method,
+                                uri,
+                                headers,
+                                &body[..],
+                                bound,
+                                &sink,
+                            )
+                        }
+                    });
+                    return;
+                }
                 let target = TargetAddr::parse(&uri.to_string());
                 // A bodiless POST (the WWW-Authenticate probe) goes out with
                 // `Content-Length: 0`, as Go sends it; `()` would make ureq frame it as an
                 // empty chunked body, which some proxies and servers refuse.
-                let bodiless = body.is_empty() && !method_has_body(&method);
                 // Another origin: never the binding's client certificate, and the proxy
                 // that origin's route asks for (`Some(route)`; `None` keeps the agent's).
                 let (agent, foreign) = if target.is_some() && target == self.origin {
@@ -155,6 +215,10 @@ impl McpBinding for HttpBinding {
         // Interrupts reads blocked on this binding's connections (cancelled SSE streams).
         self.agent.clone().shutdown();
         self.foreign.agent.clone().shutdown();
+        #[cfg(unix)]
+        if let Some(u) = &self.unix {
+            u.shutdown();
+        }
     }
 }
 

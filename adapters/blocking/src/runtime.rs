@@ -255,11 +255,8 @@ impl Runtime {
             );
         }
 
-        if let Some(server) = engine_config
-            .harpoon
-            .as_ref()
-            .filter(|s| !s.registry.is_empty())
-        {
+        // Created even without configured targets: OAuth discovery may register some.
+        if let Some(server) = engine_config.harpoon.as_ref() {
             // The `harpoon` channel's hops are plain fetches; this binding only performs
             // them (its own URL is never used), through an agent whose connections go only
             // to addresses the core's address guard accepts.
@@ -287,16 +284,21 @@ impl Runtime {
                 env: tunnel_core::proxy_route::ProxyEnv::default(),
                 name: tunnel_core::engine::HARPOON.to_string(),
             };
-            bindings.insert(
-                channel,
-                Arc::new(HttpBinding::new(
-                    http::Uri::from_static("http://harpoon.invalid/"),
-                    agent,
-                    foreign,
-                    mcp_pool.clone(),
-                    opts.mcp_connection_ttl,
-                )),
+            let binding = HttpBinding::new(
+                http::Uri::from_static("http://harpoon.invalid/"),
+                agent,
+                foreign,
+                mcp_pool.clone(),
+                opts.mcp_connection_ttl,
             );
+            // Targets with `unix-socket=`: their socket, never the proxy.
+            #[cfg(unix)]
+            let binding = binding.with_unix(Arc::new(harpoon_unix_agents(
+                &trust,
+                &opts.tls,
+                opts.mcp_connect_timeout,
+            )?));
+            bindings.insert(channel, Arc::new(binding));
         }
 
         let mut engine = Engine::new(engine_config, entropy::seed(), Instant::now())
@@ -305,6 +307,13 @@ impl Runtime {
         if let Some(url) = main_url {
             engine.set_oauth_target(url);
         }
+        let main_socket = opts
+            .mcp_targets
+            .iter()
+            .find(|t| t.channel == ChannelName::main())
+            .and_then(|t| t.unix_socket.as_ref())
+            .map(|p| p.display().to_string());
+        engine.set_oauth_unix_socket(main_socket);
         if let Some(checks) = opts.startup_checks {
             engine.start_checks(Instant::now(), checks);
         }
@@ -476,6 +485,30 @@ fn harpoon_guard(registry: &tunnel_core::harpoon::Registry) -> crate::resolver::
     Arc::new(move |uri: &http::Uri, ip: std::net::IpAddr| {
         policy.check(uri.host().unwrap_or(""), ip)
     })
+}
+
+/// The agents of Harpoon hops to targets behind a unix socket: the Harpoon settings
+/// without a proxy.
+#[cfg(unix)]
+fn harpoon_unix_agents(
+    trust: &tls::Trust,
+    tls: &crate::options::TlsOptions,
+    connect_timeout: std::time::Duration,
+) -> Result<crate::unix::UnixAgents, StartError> {
+    let mut direct = tls.clone();
+    direct.harpoon_proxy = None;
+    let config = tls::harpoon_config_timed(trust, &direct, connect_timeout, None)?;
+    Ok(crate::unix::UnixAgents::new(config))
+}
+
+/// [`harpoon_agent`]'s counterpart for targets behind a unix socket.
+#[cfg(unix)]
+pub fn harpoon_unix_agent_set(
+    tls: &crate::options::TlsOptions,
+    connect_timeout: std::time::Duration,
+) -> Result<crate::unix::UnixAgents, StartError> {
+    let trust = tls::Trust::load(tls)?;
+    harpoon_unix_agents(&trust, tls, connect_timeout)
 }
 
 /// The agent the `harpoon` channel's hops use (Harpoon proxy, CA bundle, no redirects, the

@@ -137,3 +137,59 @@ impl Transport for UnixTransport {
         open && s.set_nonblocking(false).is_ok()
     }
 }
+
+/// Agents that dial unix sockets, one per socket path and kept (Go caches one transport
+/// per socket path): a request the engine makes to a target registered with
+/// `unix-socket=` (`McpWork::unix_socket`). Never through a proxy.
+pub struct UnixAgents {
+    config: Config,
+    agents: std::sync::Mutex<std::collections::HashMap<PathBuf, ureq::Agent>>,
+}
+
+impl std::fmt::Debug for UnixAgents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UnixAgents")
+    }
+}
+
+impl UnixAgents {
+    /// `config` must carry no proxy.
+    pub(crate) fn new(config: Config) -> UnixAgents {
+        UnixAgents {
+            config,
+            agents: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The agent of the socket at `path`.
+    pub fn get(&self, path: &std::path::Path) -> ureq::Agent {
+        let mut agents = self.agents.lock().unwrap_or_else(|e| e.into_inner());
+        agents
+            .entry(path.to_path_buf())
+            .or_insert_with(|| {
+                crate::egress::agent(
+                    |_| self.config.clone(),
+                    &crate::egress::Way::Unix(path.to_path_buf()),
+                )
+            })
+            .clone()
+    }
+
+    /// How many sockets have an agent.
+    pub fn len(&self) -> usize {
+        self.agents.lock().map(|a| a.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Interrupts the reads of every agent's connections.
+    pub(crate) fn shutdown(&self) {
+        if let Ok(agents) = self.agents.lock() {
+            for a in agents.values() {
+                a.clone().shutdown();
+            }
+        }
+    }
+}

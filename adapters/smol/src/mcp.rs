@@ -68,6 +68,19 @@ pub(crate) fn bindings(
         out.insert(ch, binding);
     }
     if let Some(server) = cfg.harpoon.as_ref().filter(|s| !s.registry.is_empty()) {
+        // `unix-socket=` Harpoon targets are dialled by `run`'s blocking adapter only:
+        // refuse them rather than send their traffic over TCP.
+        if let Some(t) = server
+            .registry
+            .targets()
+            .iter()
+            .find(|t| t.unix_socket.is_some())
+        {
+            return Err(StartError::Target(format!(
+                "harpoon target {}: unix-socket targets are not supported by tunnel-smol yet; use tunnel-blocking (tunnel-client run)",
+                t.label
+            )));
+        }
         let ch = tunnel_core::engine::HARPOON.parse::<ChannelName>();
         let ch = ch.map_err(|_| StartError::Target("harpoon channel name".into()))?;
         let placeholder = Uri::from_static("http://harpoon.invalid/");

@@ -57,9 +57,30 @@ pub struct HarpoonAdmin {
     /// The `/harpoon/mcp` endpoint, when `--harpoon.additional-transport http-streamable`.
     pub mcp: Option<super::harpoon_mcp::HarpoonMcp>,
     status: Value,
-    targets: Value,
+    /// Configured targets, then those OAuth discovery registered (with their routes).
+    targets: Mutex<(Vec<Value>, Vec<Value>)>,
+    /// The proxy route of Harpoon requests (`None`: direct).
+    proxy: Option<(String, String)>,
     calls: Mutex<VecDeque<Receipt>>,
     capture: bool,
+}
+
+/// Go's route summary of one target (unix-socket targets never use the proxy).
+fn route(proxy: &Option<(String, String)>, label: &str, url: &str, unix: bool) -> Value {
+    let target = HUrl::parse(url)
+        .ok()
+        .map(|u| format!("{}:{}", u.hostname(), u.port_or_default().unwrap_or(0)))
+        .unwrap_or_default();
+    match proxy {
+        Some((proxy_url, source)) if !unix => json!({
+            "kind": "harpoon_target", "name": label, "target": target,
+            "route_mode": "proxy", "proxy_source": source, "proxy_url": proxy_url,
+        }),
+        _ => json!({
+            "kind": "harpoon_target", "name": label, "target": target,
+            "route_mode": "direct", "proxy_source": if unix { "ignored" } else { "none" }, "proxy_url": "",
+        }),
+    }
 }
 
 /// `scheme://host` of a proxy URL (never its credentials).
@@ -80,26 +101,18 @@ impl HarpoonAdmin {
             .as_ref()
             .map(|p| (p, "harpoon.http-proxy"))
             .or(c.http_proxy.as_ref().map(|p| (p, "http-proxy")));
+        let proxy = proxy.map(|(p, source)| {
+            let source = if p.source.is_empty() {
+                source
+            } else {
+                p.source.as_str()
+            };
+            (proxy_origin(&p.url), source.to_string())
+        });
         let routes: Vec<Value> = h
             .targets
             .iter()
-            .map(|t| {
-                let target = HUrl::parse(&t.url)
-                    .ok()
-                    .map(|u| format!("{}:{}", u.hostname(), u.port_or_default().unwrap_or(0)))
-                    .unwrap_or_default();
-                match proxy {
-                    Some((p, source)) => json!({
-                        "kind": "harpoon_target", "name": t.label, "target": target,
-                        "route_mode": "proxy", "proxy_source": if p.source.is_empty() { source } else { p.source.as_str() },
-                        "proxy_url": proxy_origin(&p.url),
-                    }),
-                    None => json!({
-                        "kind": "harpoon_target", "name": t.label, "target": target,
-                        "route_mode": "direct", "proxy_source": "none", "proxy_url": "",
-                    }),
-                }
-            })
+            .map(|t| route(&proxy, &t.label, &t.url, t.unix_socket.is_some()))
             .collect();
         let status = json!({
             "enabled": !h.targets.is_empty(),
@@ -108,7 +121,7 @@ impl HarpoonAdmin {
             "allow_plaintext_http": h.allow_plaintext_http,
             "max_response_bytes": h.max_response_bytes,
             "max_redirects": h.max_redirects,
-            "proxy_routes": routes,
+            "proxy_routes": [],
         });
         let targets: Vec<Value> = h
             .targets
@@ -128,14 +141,46 @@ impl HarpoonAdmin {
         HarpoonAdmin {
             mcp: None,
             status,
-            targets: json!({ "targets": targets }),
+            targets: Mutex::new((targets, routes)),
+            proxy,
             calls: Mutex::new(VecDeque::new()),
             capture: h.capture_payloads,
         }
     }
 
+    /// A target OAuth discovery registered: listed, routed, and served on `/harpoon/mcp`.
+    fn registered(&self, t: &tunnel_core::harpoon::Target) {
+        let mut g = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        g.0.push(json!({
+            "label": t.label,
+            "url": t.exact,
+            "description": t.description,
+            "category": t.category,
+            "source": t.source,
+            "tags": t.tags,
+            "inclusion_reason": t.inclusion_reason,
+        }));
+        g.1.push(route(
+            &self.proxy,
+            &t.label,
+            &t.exact,
+            t.unix_socket.is_some(),
+        ));
+        drop(g);
+        if let Some(m) = &self.mcp {
+            m.register(t);
+        }
+    }
+
     /// Keeps a receipt of a finished call.
     pub fn record(&self, event: &Event) {
+        if let Event::HarpoonHost {
+            target: Some(t), ..
+        } = event
+        {
+            self.registered(t);
+            return;
+        }
         let Event::HarpoonCall {
             latency, outcome, ..
         } = event
@@ -184,11 +229,19 @@ impl HarpoonAdmin {
     }
 
     pub fn status(&self) -> Value {
-        self.status.clone()
+        let g = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.status.clone();
+        if !g.0.is_empty() {
+            s["enabled"] = json!(true);
+            s["reason"] = json!("");
+        }
+        s["proxy_routes"] = json!(g.1);
+        s
     }
 
     pub fn targets(&self) -> Value {
-        self.targets.clone()
+        let g = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        json!({ "targets": g.0 })
     }
 
     /// Newest first, optionally for one label; `limit` 1…100 (default 100; invalid →

@@ -25,8 +25,13 @@ const REFUSED: &str = "harpoon transport is restricted to loopback\n";
 
 /// The server and the agent that performs its hops.
 pub struct HarpoonMcp {
-    server: Server,
+    /// Written only when OAuth discovery registers a target (the engine's registry gets
+    /// the same ones).
+    server: std::sync::RwLock<Server>,
     agent: ureq::Agent,
+    /// Agents of targets behind a unix socket (never proxied).
+    #[cfg(unix)]
+    unix: Option<tunnel_blocking::agents::UnixAgents>,
 }
 
 impl std::fmt::Debug for HarpoonMcp {
@@ -41,7 +46,53 @@ fn json(status: u16, body: &str) -> Response {
 
 impl HarpoonMcp {
     pub fn new(server: Server, agent: ureq::Agent) -> HarpoonMcp {
-        HarpoonMcp { server, agent }
+        HarpoonMcp {
+            server: std::sync::RwLock::new(server),
+            agent,
+            #[cfg(unix)]
+            unix: None,
+        }
+    }
+
+    /// Lets hops to `unix-socket=` targets dial their socket.
+    #[cfg(unix)]
+    pub fn with_unix(mut self, agents: tunnel_blocking::agents::UnixAgents) -> HarpoonMcp {
+        self.unix = Some(agents);
+        self
+    }
+
+    /// The agent of one hop: its target's socket, else the (guarded, proxied) TCP agent.
+    fn agent_for(&self, unix_socket: Option<&str>) -> Option<ureq::Agent> {
+        match unix_socket {
+            None => Some(self.agent.clone()),
+            #[cfg(unix)]
+            Some(p) => self.unix.as_ref().map(|u| u.get(std::path::Path::new(p))),
+            #[cfg(not(unix))]
+            Some(_) => None,
+        }
+    }
+
+    /// A target OAuth discovery registered in the engine: reachable here too.
+    pub fn register(&self, t: &tunnel_core::harpoon::Target) {
+        let mut s = self.server.write().unwrap_or_else(|e| e.into_inner());
+        let spec = tunnel_core::harpoon::TargetSpec {
+            label: t.label.clone(),
+            url: t.exact.clone(),
+            unix_socket: t.unix_socket.clone(),
+            description: t.description.clone(),
+            category: t.category.clone(),
+            source: t.source.clone(),
+            tags: t.tags.clone(),
+            inclusion_reason: t.inclusion_reason.clone(),
+            allow_link_local: t.allow_link_local,
+        };
+        if let Err(e) = s.registry.register(spec) {
+            log::warn!("harpoon http-streamable transport: {e}");
+        }
+    }
+
+    fn server(&self) -> std::sync::RwLockReadGuard<'_, Server> {
+        self.server.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Answers one request; `record` sees the `HarpoonCall` event of a call (metrics,
@@ -81,7 +132,8 @@ impl HarpoonMcp {
                 r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error"}}"#,
             );
         };
-        match self.server.handle(&raw) {
+        let reply = self.server().handle(&raw);
+        match reply {
             Reply::Ack => Response::new(202, "application/json", Vec::new()),
             Reply::Response(r) => json(200, r.get()),
             Reply::Refused { response, outcome } => {
@@ -95,7 +147,7 @@ impl HarpoonMcp {
             Reply::Call { id, call } => {
                 let started = Instant::now();
                 let outcome = self.run(*call);
-                let body = self.server.call_result(&id, &outcome);
+                let body = self.server().call_result(&id, &outcome);
                 record(&Event::HarpoonCall {
                     request_id: "harpoon/mcp".into(),
                     latency: started.elapsed(),
@@ -130,16 +182,19 @@ impl HarpoonMcp {
                         call.handle_timeout(false);
                         continue;
                     }
+                    let Some(agent) = self.agent_for(hop.unix_socket.as_deref()) else {
+                        call.handle_refused("unix sockets are not available here".into());
+                        continue;
+                    };
                     let mut request = http::Request::new(hop.body.to_vec());
                     *request.method_mut() = hop.method;
                     *request.uri_mut() = hop.uri;
                     *request.headers_mut() = hop.headers;
-                    let request = self
-                        .agent
+                    let request = agent
                         .configure_request(request)
                         .timeout_global(Some(left))
                         .build();
-                    let response = match self.agent.run(request) {
+                    let response = match agent.run(request) {
                         Ok(r) => r,
                         Err(ureq::Error::Timeout(_)) => {
                             call.handle_timeout(false);

@@ -4,7 +4,7 @@
 use super::error::{problem, ConfigError};
 use super::grammar::check_url;
 use super::model::*;
-use super::resolve::{resolve_path, row, Ctx, Raw};
+use super::resolve::{resolve_path, Ctx, Raw};
 use super::table::{Status, SETTINGS};
 use super::{Loaded, Source};
 
@@ -94,11 +94,11 @@ pub(crate) fn harpoon(cx: &mut Ctx<'_>, c: &mut RunConfig) {
     h.hosts_include_suffix = cx.list("harpoon.hosts-include-suffix");
     h.hosts_include_regex = cx.list("harpoon.hosts-include-regex");
     for r in &h.hosts_include_regex {
-        if let Err(e) = rough_regex_check(r) {
+        if let Err(e) = tunnel_core::harpoon::hosts::check_regex(r) {
             cx.errors.push(
                 problem(
-                    format!("invalid harpoon host regex: {e}"),
-                    "fix the pattern",
+                    e.to_string(),
+                    "fix the pattern (RE2 syntax, matched case-insensitively against the host name)",
                 )
                 .at(cx.origin("harpoon.hosts-include-regex"), Some(r)),
             );
@@ -107,41 +107,6 @@ pub(crate) fn harpoon(cx: &mut Ctx<'_>, c: &mut RunConfig) {
     h.hosts_include_loopback = cx.boolean("harpoon.hosts-include-loopback");
     h.hosts_include_private = cx.boolean("harpoon.hosts-include-private");
     h.capture_payloads = cx.boolean("harpoon.capture-payloads");
-}
-
-/// Without a regex engine (footprint) only the structure is checked: balanced groups and
-/// classes, no trailing backslash, no empty pattern. The Harpoon issue must compile it.
-fn rough_regex_check(r: &str) -> Result<(), &'static str> {
-    if r.trim().is_empty() {
-        return Err("empty pattern");
-    }
-    let (mut depth, mut class, mut esc) = (0i32, false, false);
-    for ch in r.chars() {
-        match (esc, class, ch) {
-            (true, _, _) => esc = false,
-            (_, _, '\\') => esc = true,
-            (_, true, ']') => class = false,
-            (_, true, _) => {}
-            (_, false, '[') => class = true,
-            (_, false, '(') => depth += 1,
-            (_, false, ')') => {
-                depth -= 1;
-                if depth < 0 {
-                    return Err("unbalanced )");
-                }
-            }
-            _ => {}
-        }
-    }
-    if esc {
-        Err("trailing backslash")
-    } else if class {
-        Err("missing ]")
-    } else if depth != 0 {
-        Err("missing )")
-    } else {
-        Ok(())
-    }
 }
 
 /// Poll allowlist / main-binding cross-check, and the embedded stub exclusion.
@@ -212,15 +177,10 @@ pub(crate) fn unsupported_in_use(l: &Loaded) -> Vec<ConfigError> {
         .iter()
         .filter(|s| s.status == Status::NotYet && s.applies_to(l.command))
     {
-        let h = &c.harpoon;
         let cf = &c.cloudflared;
         let secs = |d: std::time::Duration| d.as_secs_f64();
         let non_default = match s.name() {
             "log.http-raw-unsafe" => c.log.http_raw_unsafe,
-            "harpoon.hosts-include-suffix" => !h.hosts_include_suffix.is_empty(),
-            "harpoon.hosts-include-regex" => !h.hosts_include_regex.is_empty(),
-            "harpoon.hosts-include-loopback" => !h.hosts_include_loopback,
-            "harpoon.hosts-include-private" => !h.hosts_include_private,
             "cloudflared.token" => cf.token.is_some(),
             "cloudflared.managed" => cf.managed,
             "cloudflared.path" => cf.path.is_some(),
@@ -233,13 +193,6 @@ pub(crate) fn unsupported_in_use(l: &Loaded) -> Vec<ConfigError> {
                 origin: l.source(s.name()).origin(s),
             });
         }
-    }
-    if c.harpoon.targets.iter().any(|t| t.unix_socket.is_some()) {
-        let s = row("harpoon.target");
-        out.push(ConfigError::NotSupportedYet {
-            name: "harpoon.target unix-socket".into(),
-            origin: l.source(s.name()).origin(s),
-        });
     }
     out
 }

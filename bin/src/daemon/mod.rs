@@ -135,7 +135,13 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
             opts.mcp_connect_timeout,
         )
         .map_err(|e| StartupError::Config(format!("configure tunnel-client: {e}")))?;
-        harpoon_admin.mcp = Some(admin::harpoon_mcp::HarpoonMcp::new(server.clone(), agent));
+        let mcp = admin::harpoon_mcp::HarpoonMcp::new(server.clone(), agent);
+        #[cfg(unix)]
+        let mcp = mcp.with_unix(
+            tunnel_blocking::agents::harpoon_unix_agent_set(&opts.tls, opts.mcp_connect_timeout)
+                .map_err(|e| StartupError::Config(format!("configure tunnel-client: {e}")))?,
+        );
+        harpoon_admin.mcp = Some(mcp);
     }
     let app_harpoon_mcp = harpoon_admin.mcp.is_some();
     let harpoon_admin = Arc::new(harpoon_admin);

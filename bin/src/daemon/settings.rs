@@ -143,13 +143,25 @@ pub fn engine_config(c: &RunConfig) -> Result<EngineConfig, SettingsError> {
     Ok(e)
 }
 
-/// The Harpoon server of the `harpoon` channel, when targets are configured.
+/// The Harpoon server of the `harpoon` channel. It always exists: without configured
+/// targets the channel is not routable until OAuth discovery registers hosts (§1.14).
 fn harpoon_server(c: &RunConfig) -> Result<Option<tunnel_core::harpoon::Server>, SettingsError> {
+    use tunnel_core::harpoon::hosts::HostRules;
     use tunnel_core::harpoon::{Registry, Server, Settings, TargetSpec};
     let h = &c.harpoon;
-    if h.targets.is_empty() {
-        return Ok(None);
-    }
+    let hosts = HostRules::new(
+        h.hosts_include_loopback,
+        h.hosts_include_private,
+        &h.hosts_include_suffix,
+        &h.hosts_include_regex,
+    )
+    .map_err(|e| {
+        err(
+            "harpoon.hosts-include-regex",
+            e.to_string(),
+            "fix the pattern (RE2 syntax)",
+        )
+    })?;
     let mut registry = Registry::new(h.allow_plaintext_http);
     for t in &h.targets {
         let mut spec = TargetSpec::config(&t.label, &t.url);
@@ -169,6 +181,7 @@ fn harpoon_server(c: &RunConfig) -> Result<Option<tunnel_core::harpoon::Server>,
         max_redirects: h.max_redirects,
         client_version: env!("CARGO_PKG_VERSION").to_string(),
         full: true,
+        hosts,
     };
     Ok(Some(Server::new(registry, settings)))
 }

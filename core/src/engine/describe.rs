@@ -89,9 +89,9 @@ fn harpoon_line(
 
 fn describe(event: &Event, auth_fix: &str, names: &SettingNames) -> (Level, String) {
     match event {
-        Event::StdioLog { level, line } | Event::StartupCheck { level, line } => {
-            (*level, line.clone())
-        }
+        Event::StdioLog { level, line }
+        | Event::StartupCheck { level, line }
+        | Event::HarpoonHost { level, line, .. } => (*level, line.clone()),
         Event::OAuthDiscovered { request_id, found, what } => (
             if *found { Level::Info } else { Level::Warn },
             format!("oauth discovery for command {request_id}: {what}"),

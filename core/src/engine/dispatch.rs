@@ -205,6 +205,7 @@ impl Engine {
             kind,
             deadline,
             op,
+            unix_socket: None,
         }));
     }
 

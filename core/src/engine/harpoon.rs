@@ -61,6 +61,67 @@ fn ip_literal(uri: &http::Uri) -> Option<IpAddr> {
 }
 
 impl Engine {
+    /// The unix socket the `main` binding dials: targets OAuth discovery registers on the
+    /// MCP server's origin use it too (§2.6).
+    pub fn set_oauth_unix_socket(&mut self, path: Option<String>) {
+        self.oauth_unix_socket = path;
+    }
+
+    /// Registers the hosts a discovery found (§1.14): the protected-resource metadata
+    /// `found` and, when fetched, the authorization server's metadata. Each record is one
+    /// [`Event::HarpoonHost`]; a URL already registered the same way is a no-op. The
+    /// control-plane headers are rebuilt when the channel becomes routable.
+    pub(super) fn register_discovered(
+        &mut self,
+        found: &crate::oauth::Found,
+        auth: Option<&crate::oauth::auth_server::AsOutcome>,
+    ) {
+        use crate::harpoon::hostbus;
+        let mcp = self.oauth_url.as_ref().map(ToString::to_string);
+        let Some(server) = self.cfg.harpoon.as_mut() else {
+            return;
+        };
+        let was_empty = server.registry.is_empty();
+        let discovered = hostbus::Discovered {
+            prmd: &found.body,
+            source_url: Some(&found.url),
+            mcp_url: mcp.as_deref(),
+            unix_socket: self.oauth_unix_socket.as_deref(),
+            auth_server: auth,
+        };
+        let registrations = match hostbus::bundle(&discovered) {
+            Ok(records) => {
+                hostbus::register(&mut server.registry, &server.settings.hosts, &records)
+            }
+            Err(e) => vec![hostbus::Registration {
+                level: log::Level::Error,
+                line: format!("OAuth discovery bundle build failed: {e}"),
+                target: None,
+            }],
+        };
+        let now_routable = was_empty && !server.registry.is_empty();
+        for r in registrations {
+            // Every discovery registers the same bundle again: a refusal already said
+            // once (e.g. `https is required`) is repeated at debug level only.
+            let level = if r.target.is_none() && !self.harpoon_said.insert(r.line.clone()) {
+                log::Level::Debug
+            } else {
+                r.level
+            };
+            self.events.push_back(Event::HarpoonHost {
+                level,
+                line: r.line,
+                target: r.target.map(Box::new),
+            });
+        }
+        if now_routable {
+            // `X-Tunnel-MCP-Server-Info` now lists `harpoon`.
+            if let Ok(req) = super::cp_request::RequestBuilder::new(&self.cfg) {
+                self.req = req;
+            }
+        }
+    }
+
     /// Whether `harpoon` commands are served (targets exist and the channel is polled).
     pub fn harpoon_routable(&self) -> bool {
         let polled = self
@@ -180,6 +241,7 @@ impl Engine {
                         channel: cmd.channel.clone(),
                         kind: BindingKind::Http,
                         deadline: Some(end + BACKSTOP),
+                        unix_socket: hop.unix_socket,
                         op: McpOp::Fetch {
                             method: hop.method,
                             uri: hop.uri,

@@ -305,3 +305,164 @@ fn oauth_discovery_on_the_harpoon_channel_is_refused() {
     assert_eq!(v["resp_code"], 400);
     assert_eq!(v["resp_json"]["error"]["code"], "unsupported_channel");
 }
+
+/// Answers every discovery fetch from a tiny fake server until the command is posted.
+fn serve_discovery(h: &mut H, routes: &[(&str, &str)]) -> Vec<String> {
+    let mut seen = Vec::new();
+    for _ in 0..20 {
+        let work = h.take_mcp();
+        if work.is_empty() {
+            break;
+        }
+        for w in work {
+            let (_, uri, _) = fetch(&w);
+            seen.push(uri.clone());
+            match routes.iter().find(|(u, _)| *u == uri) {
+                Some((_, body)) => respond(
+                    h,
+                    w.cmd,
+                    200,
+                    &[("content-type", "application/json")],
+                    body.as_bytes(),
+                ),
+                None => respond(h, w.cmd, 404, &[], b""),
+            }
+        }
+    }
+    seen
+}
+
+/// `oauth_discovery` with Harpoon: the authorization server's metadata is fetched too,
+/// its hosts admitted by the rules are registered (the channel becomes routable and is
+/// advertised), and a second discovery registers nothing new (§1.14, no Go duplicates).
+#[test]
+fn oauth_discovery_registers_discovered_hosts_once() {
+    let mut h = H::new(with_harpoon(&[]));
+    h.e.set_oauth_target("http://127.0.0.1:9/mcp".parse().unwrap());
+    let mut infos = Vec::new();
+    let prmd =
+        r#"{"resource":"http://127.0.0.1:9/mcp","authorization_servers":["http://127.0.0.1:9"]}"#;
+    let meta = r#"{"issuer":"http://127.0.0.1:9","token_endpoint":"http://127.0.0.1:9/token","authorization_endpoint":"http://127.0.0.1:9/authorize","jwks_uri":"https://idp.example.com/jwks"}"#;
+    let routes = [
+        (
+            "http://127.0.0.1:9/.well-known/oauth-protected-resource/mcp",
+            prmd,
+        ),
+        (
+            "http://127.0.0.1:9/.well-known/oauth-authorization-server",
+            meta,
+        ),
+    ];
+    for round in 0..2 {
+        let cmds = [command(
+            &format!("oauth{round}"),
+            r#","channel":"main","command_type":"oauth_discovery""#,
+        )];
+        let (id, req) = h.take_poll().expect("a poll");
+        infos.push(
+            req.headers()["x-tunnel-mcp-server-info"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+        let wall = h.wall();
+        h.e.handle_poll_response(h.now, wall, id, Ok(resp(200, &batch(&cmds))));
+        h.collect();
+        let seen = serve_discovery(&mut h, &routes);
+        assert!(
+            seen.contains(&routes[1].0.to_string()),
+            "metadata fetched: {seen:?}"
+        );
+        let posts = h.take_posts();
+        let b = body_json(&posts.last().unwrap().1);
+        assert_eq!(b["resp_type"], "oauth_discovery_response", "{b}");
+        let registered: Vec<String> = h
+            .events()
+            .iter()
+            .filter_map(|e| match e {
+                Event::HarpoonHost {
+                    target: Some(t), ..
+                } => Some(t.label.clone()),
+                _ => None,
+            })
+            .collect();
+        if round == 0 {
+            assert_eq!(
+                registered,
+                [
+                    "oauth-prmd-resource-0",
+                    "oauth-prmd-auth-server-0",
+                    "oauth-prmd-source-0",
+                    "oauth-auth-server-metadata-0",
+                    "oauth-issuer-0",
+                    "oauth-token-endpoint-0"
+                ]
+            );
+        } else {
+            assert!(registered.is_empty(), "{registered:?}");
+        }
+    }
+    let reg = &h.e.config().harpoon.as_ref().unwrap().registry;
+    assert_eq!(reg.len(), 6);
+    assert!(reg
+        .targets()
+        .iter()
+        .all(|t| !t.exact.contains("authorize") && !t.exact.contains("idp.example.com")));
+    assert!(h.e.harpoon_routable());
+    assert_eq!(infos[0], r#"{"version":1,"channels":[{"name":"main"}]}"#);
+    // The poll after the registration advertises the channel.
+    assert_eq!(
+        server_info(&mut h),
+        r#"{"version":1,"channels":[{"name":"main"},{"name":"harpoon","proc_affinity":true}]}"#
+    );
+}
+
+/// http URLs without plaintext allowed are refused; the refusal is said once at info level,
+/// then only at debug level on every later discovery.
+#[test]
+fn refusals_are_said_once_then_at_debug_level() {
+    let mut c = cfg();
+    c.harpoon = Some(Server::new(Registry::new(false), Settings::default()));
+    let mut h = H::new(c);
+    h.e.set_oauth_target("http://127.0.0.1:9/mcp".parse().unwrap());
+    let prmd = r#"{"resource":"http://127.0.0.1:9/mcp"}"#;
+    let routes = [(
+        "http://127.0.0.1:9/.well-known/oauth-protected-resource/mcp",
+        prmd,
+    )];
+    let mut levels = Vec::new();
+    for round in 0..2 {
+        let cmds = [command(
+            &format!("oauth{round}"),
+            r#","channel":"main","command_type":"oauth_discovery""#,
+        )];
+        let (id, _) = h.take_poll().expect("a poll");
+        let wall = h.wall();
+        h.e.handle_poll_response(h.now, wall, id, Ok(resp(200, &batch(&cmds))));
+        h.collect();
+        serve_discovery(&mut h, &routes);
+        h.take_posts();
+        levels.push(
+            h.events()
+                .iter()
+                .filter_map(|e| match e {
+                    Event::HarpoonHost { level, line, .. } => {
+                        assert!(line.contains("https"), "{line}");
+                        Some(*level)
+                    }
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert!(!levels[0].is_empty());
+    assert!(
+        levels[0].iter().all(|l| *l == log::Level::Info),
+        "{levels:?}"
+    );
+    assert!(
+        levels[1].iter().all(|l| *l == log::Level::Debug),
+        "{levels:?}"
+    );
+    assert!(h.e.config().harpoon.as_ref().unwrap().registry.is_empty());
+}

@@ -91,6 +91,10 @@ pub struct McpWork {
     /// Past this instant the work is worthless: nothing will be posted for it.
     pub deadline: Option<Instant>,
     pub op: McpOp,
+    /// Dial this unix socket instead of the URL's host (a Harpoon hop to a target
+    /// registered with `unix-socket=`): the URL still gives the scheme, `Host` and path,
+    /// and no proxy is used. Always `None` for the binding's own requests.
+    pub unix_socket: Option<String>,
 }
 
 /// How long after a command's deadline an adapter keeps its MCP I/O bounded (connect, write,
@@ -404,6 +408,13 @@ pub enum Event {
         level: log::Level,
         line: String,
     },
+    /// OAuth discovery found hosts for Harpoon (§1.14): one registration, refusal or
+    /// no-op; `target` is set when a target was registered.
+    HarpoonHost {
+        level: log::Level,
+        line: String,
+        target: Option<Box<crate::harpoon::Target>>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -502,6 +513,10 @@ pub struct Engine {
     stdio: stdio::StdioChannels,
     /// The main channel's MCP URL (`oauth_discovery`), and the discoveries running.
     oauth_url: Option<http::Uri>,
+    /// The unix socket `main` dials, if any (OAuth-discovered targets on its origin use it).
+    oauth_unix_socket: Option<String>,
+    /// Host-registration refusals already logged at their own level.
+    harpoon_said: std::collections::HashSet<String>,
     discoveries: HashMap<CommandId, discovery::Running>,
     /// The Harpoon calls running.
     harpoon_calls: HashMap<CommandId, harpoon::Running>,
@@ -536,6 +551,8 @@ impl Engine {
             last_now: now,
             stdio: stdio::StdioChannels::default(),
             oauth_url: None,
+            oauth_unix_socket: None,
+            harpoon_said: std::collections::HashSet::new(),
             discoveries: HashMap::new(),
             harpoon_calls: HashMap::new(),
             startup: startup::Startup::default(),

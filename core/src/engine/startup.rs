@@ -264,6 +264,7 @@ impl Engine {
             channel: ChannelName::main(),
             kind: BindingKind::Http,
             deadline: Some(at + BACKSTOP),
+            unix_socket: None,
             op: McpOp::Send {
                 message,
                 headers,
@@ -373,6 +374,7 @@ impl Engine {
             channel: ChannelName::main(),
             kind: BindingKind::Http,
             deadline: Some(at + BACKSTOP),
+            unix_socket: None,
             op: McpOp::Fetch {
                 method: rq.method,
                 uri: rq.uri,
@@ -413,6 +415,9 @@ impl Engine {
                 level: log::Level::Warn,
                 line: format!("OAuth discovery: {w}"),
             });
+        }
+        if let Some(found) = &report.found {
+            self.register_discovered(found, report.auth_server.as_ref());
         }
         let probe_failed =
             matches!(&self.startup.report.probe, ProbeState::Done(o) if o.readiness().is_err());

@@ -11,10 +11,13 @@
 pub mod b64;
 pub mod call;
 pub mod guard;
+pub mod hostbus;
+pub mod hosts;
 pub mod outbound;
 pub mod registry;
 pub mod rewrite;
 pub mod server;
+mod sha256;
 pub mod url;
 
 pub use call::{Call, CallError, HopRequest, Outcome, Step};
@@ -38,6 +41,8 @@ pub struct Settings {
     pub client_version: String,
     /// The full client's tool set (adds `get_oauth_target_audience`).
     pub full: bool,
+    /// `--harpoon.hosts-include-*`: which hosts found by OAuth discovery are registered.
+    pub hosts: hosts::HostRules,
 }
 
 impl Default for Settings {
@@ -47,6 +52,7 @@ impl Default for Settings {
             max_redirects: MAX_REDIRECTS,
             client_version: env!("CARGO_PKG_VERSION").to_string(),
             full: true,
+            hosts: hosts::HostRules::default(),
         }
     }
 }

@@ -182,7 +182,7 @@ impl StartupDiscovery {
 }
 
 /// `authorization_servers[0]` of a metadata document, as written.
-fn first_authorization_server(body: &[u8]) -> Option<String> {
+pub(crate) fn first_authorization_server(body: &[u8]) -> Option<String> {
     let v: Value = serde_json::from_slice(body).ok()?;
     v.get("authorization_servers")?
         .as_array()?
