@@ -279,14 +279,7 @@ impl Emulator {
 
     /// The request ids that have a terminal post.
     pub fn answered_ids(&self) -> std::collections::HashSet<String> {
-        self.ctx
-            .state
-            .lock()
-            .posted
-            .iter()
-            .filter(|p| p.is_terminal())
-            .map(|p| p.request_id.clone())
-            .collect()
+        self.ctx.state.lock().terminal_ids.clone()
     }
 
     /// Every accepted post, in arrival order.

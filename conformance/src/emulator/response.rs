@@ -230,6 +230,7 @@ fn validate(ctx: &Ctx, inc: &Incoming) -> Result<(), Rejection> {
     };
     if TERMINAL_TYPES.contains(&post.resp_type.as_str()) {
         g.terminal_posts += 1;
+        g.terminal_ids.insert(request_id.clone());
         if let Some(i) = g.issued.get_mut(&request_id) {
             i.done = true;
         }

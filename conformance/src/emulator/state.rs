@@ -100,6 +100,10 @@ pub(crate) struct Inner {
     pub posted: Vec<PostedResponse>,
     /// How many of `posted` are terminal (kept so a long soak need not scan them).
     pub terminal_posts: usize,
+    /// Request ids with a terminal post: every POST asks "already fulfilled?", and
+    /// scanning `posted` for it made a long run quadratic (a one-hour soak's emulator fell
+    /// behind its own load).
+    pub terminal_ids: std::collections::HashSet<String>,
     pub requests: Vec<RecordedRequest>,
     /// Requests dropped from the front of `requests` by `history_limit` (indexes handed
     /// out by [`State::record`] count them).
@@ -251,9 +255,7 @@ impl State {
 
 /// Whether any accepted post for `id` is terminal.
 pub(crate) fn has_terminal(g: &Inner, id: &str) -> bool {
-    g.posted
-        .iter()
-        .any(|p| p.request_id == id && p.is_terminal())
+    g.terminal_ids.contains(id)
 }
 
 /// Accepted posts for `id`, in order.
