@@ -40,6 +40,9 @@ fn a_healthy_client_is_ok_by_url_file_url_port_and_pid() {
     let pid_file = client.pid_file.display().to_string();
     let base = client.health.clone();
     let port = base.rsplit(':').next().unwrap().to_string();
+    // Ready once the startup probe and OAuth discovery have settled (until then /readyz
+    // says which is pending, and `health` rightly fails).
+    client.wait_for("/readyz", 200, "", Duration::from_secs(20));
 
     let (code, out, err) = health(&["--url-file", &url_file, "--pid-file", &pid_file]);
     assert_eq!(code, 0, "{out}{err}");
