@@ -51,28 +51,35 @@ fn summary(r: &Route) -> RouteSummary {
     }
 }
 
-/// The routes of the control plane and every HTTP MCP binding (stdio bindings have no
-/// network route and are listed as `ignored`).
-pub fn routes(c: &RunConfig, env: &ProxyEnv) -> Vec<RouteSummary> {
-    let mut out = vec![summary(&proxy_route::select(
+/// The control plane's route and every HTTP MCP binding's, as `run` takes them: what both
+/// the route report and the proxy health checker start from.
+fn network_routes(c: &RunConfig, env: &ProxyEnv) -> Vec<Route> {
+    let mut out = vec![proxy_route::select(
         RouteKind::ControlPlane,
         "control-plane",
         &c.control_plane.base_url,
         explicit(&c.control_plane.http_proxy).as_ref(),
         None,
         env,
-    ))];
+    )];
     for b in &c.mcp.server_urls {
         let unix = b.unix_socket.as_ref().map(|p| p.display().to_string());
-        out.push(summary(&proxy_route::select(
+        out.push(proxy_route::select(
             RouteKind::McpChannel,
             &b.channel,
             &b.url,
             explicit(&b.http_proxy).as_ref(),
             unix.as_deref(),
             env,
-        )));
+        ));
     }
+    out
+}
+
+/// The routes of the control plane and every HTTP MCP binding (stdio bindings have no
+/// network route and are listed as `ignored`).
+pub fn routes(c: &RunConfig, env: &ProxyEnv) -> Vec<RouteSummary> {
+    let mut out: Vec<RouteSummary> = network_routes(c, env).iter().map(summary).collect();
     for b in &c.mcp.commands {
         out.push(RouteSummary {
             kind: RouteKind::McpChannel.as_str(),
@@ -93,25 +100,7 @@ pub fn routes(c: &RunConfig, env: &ProxyEnv) -> Vec<RouteSummary> {
 /// sends them (Harpoon ignores the proxy variables of the environment). Each route keeps
 /// its proxy's credentials, for the check's `Proxy-Authorization`.
 pub fn health_routes(c: &RunConfig, env: &ProxyEnv) -> Vec<Route> {
-    let mut out = vec![proxy_route::select(
-        RouteKind::ControlPlane,
-        "control-plane",
-        &c.control_plane.base_url,
-        explicit(&c.control_plane.http_proxy).as_ref(),
-        None,
-        env,
-    )];
-    for b in &c.mcp.server_urls {
-        let unix = b.unix_socket.as_ref().map(|p| p.display().to_string());
-        out.push(proxy_route::select(
-            RouteKind::McpChannel,
-            &b.channel,
-            &b.url,
-            explicit(&b.http_proxy).as_ref(),
-            unix.as_deref(),
-            env,
-        ));
-    }
+    let mut out = network_routes(c, env);
     for b in &c.mcp.commands {
         let mut r = proxy_route::select(
             RouteKind::McpChannel,
