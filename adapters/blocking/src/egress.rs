@@ -8,6 +8,7 @@
 //! binding's client certificate.
 
 use std::path::Path;
+use std::time::Duration;
 
 use tunnel_core::proxy_route::{self, ExplicitProxy, ProxyEnv, Route, RouteKind, TargetAddr};
 use ureq::config::Config;
@@ -15,6 +16,7 @@ use ureq::unversioned::transport::{Connector, DefaultConnector, RustlsConnector,
 use ureq::Proxy;
 
 use crate::forward::{AbsoluteForm, ToProxy};
+use crate::lifetime::{Lifetime, CONNECTION_LIFETIME};
 use crate::options::StartError;
 use crate::resolver::LiteralFirst;
 use crate::unix::{NoLookup, UnixConnector};
@@ -86,29 +88,42 @@ pub(crate) fn route(
 }
 
 /// An agent for `way`; `config` builds the agent configuration with the ureq proxy it is
-/// given (only `CONNECT` routes get one).
+/// given (only `CONNECT` routes get one). Its pooled connections are recycled after
+/// [`CONNECTION_LIFETIME`] (see `lifetime`).
 pub(crate) fn agent(config: impl Fn(Option<Proxy>) -> Config, way: &Way) -> ureq::Agent {
+    agent_with_lifetime(config, way, CONNECTION_LIFETIME)
+}
+
+/// [`agent`] with a given connection lifetime (tests use short ones).
+pub(crate) fn agent_with_lifetime(
+    config: impl Fn(Option<Proxy>) -> Config,
+    way: &Way,
+    lifetime: Duration,
+) -> ureq::Agent {
+    let aged = Lifetime::new(lifetime);
     match way {
         Way::Direct => ureq::Agent::with_parts(
             config(None),
-            DefaultConnector::new(),
+            DefaultConnector::new().chain(aged),
             LiteralFirst::default(),
         ),
         Way::Connect(p) => ureq::Agent::with_parts(
             config(Some(p.clone())),
-            DefaultConnector::new(),
+            DefaultConnector::new().chain(aged),
             LiteralFirst::default(),
         ),
         Way::AbsoluteForm(p) => ureq::Agent::with_parts(
             config(None),
             ().chain(TcpConnector::default())
-                .chain(AbsoluteForm::new(p)),
+                .chain(AbsoluteForm::new(p))
+                .chain(aged),
             ToProxy::new(p),
         ),
         Way::Unix(path) => ureq::Agent::with_parts(
             config(None),
             ().chain(UnixConnector { path: path.clone() })
-                .chain(RustlsConnector::default()),
+                .chain(RustlsConnector::default())
+                .chain(aged),
             NoLookup,
         ),
     }

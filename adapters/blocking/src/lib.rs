@@ -33,6 +33,7 @@ pub mod errors;
 pub mod events;
 mod forward;
 pub mod http_timing;
+mod lifetime;
 mod mcp_http;
 mod options;
 mod pool;

@@ -278,8 +278,8 @@ pub(crate) fn control_plane_with(
         // Requests carry the engine's own User-Agent; ureq must not add or replace one.
         .user_agent(ureq::config::AutoHeaderValue::None)
         .accept_encoding(ureq::config::AutoHeaderValue::None)
-        .input_buffer_size(INPUT_BUFFER)
-        .output_buffer_size(OUTPUT_BUFFER)
+        .input_buffer_size(CONTROL_PLANE_BUFFER)
+        .output_buffer_size(CONTROL_PLANE_BUFFER)
         // Keep-alive for every concurrent response POST (up to pool::MAX_POSTERS) plus
         // the poll: ureq's default keeps 10 idle in all, so past that each POST paid a
         // new TCP (+TLS) handshake — another round trip — and a socket in TIME_WAIT.
@@ -299,6 +299,12 @@ pub(crate) fn control_plane_with(
 /// 16 KiB, which the large-header test shows failing with a smaller buffer.
 const INPUT_BUFFER: usize = 64 * 1024;
 const OUTPUT_BUFFER: usize = 64 * 1024;
+
+/// Control-plane buffers, each way. Its request heads are the engine's own (a bearer token,
+/// the tunnel headers) and its response heads the service's, a few hundred bytes; bodies
+/// stream through the buffer in pieces. A quarter of the MCP size keeps a posting burst's
+/// extra connections cheap (a pooled connection holds both buffers until it is recycled).
+const CONTROL_PLANE_BUFFER: usize = 16 * 1024;
 
 /// An MCP agent configuration (`doctor`): the common explicit MCP proxy if configured,
 /// else none. `run` builds one agent per binding through `egress`.
