@@ -24,7 +24,6 @@
 #![deny(unsafe_code)]
 
 mod binding;
-mod cert_info;
 mod control_plane;
 mod driver;
 mod egress;
@@ -48,7 +47,6 @@ mod tls;
 mod unix;
 
 pub use binding::{McpBinding, McpSink};
-pub use cert_info::CertInfo;
 pub use options::{
     ClientCertPaths, ExplicitProxy, HttpTarget, Observer, ProxyEnv, RuntimeOptions, StartError,
     StdioCommandError, StdioOptions, StdioTarget, TlsOptions,
@@ -59,6 +57,7 @@ pub use runtime::{Finished, Runtime, RuntimeHandle};
 pub use status::Snapshot;
 pub use tls::{BundleCert, TrustReport};
 pub use tunnel_core::engine::Stats;
+pub use tunnel_core::trust::CertInfo;
 
 /// The agent configurations `run` builds (trust store, control-plane and MCP agents), for the
 /// CLI's own requests: `doctor` and `admin` must trust, proxy and authenticate exactly as `run`.

@@ -8,8 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tunnel_core::trust::{self, TrustError, TrustFile};
 use ureq::config::Config;
-use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
+use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
 use ureq::Proxy;
 
 use crate::http_timing::Timing;
@@ -23,60 +24,7 @@ pub struct Trust {
     report: Arc<TrustReport>,
 }
 
-/// What the trust store holds, for the startup log and `/api/system` (Go's trust report):
-/// where the roots came from, how many, and the operator's bundle by path and certificate
-/// ids. No certificate contents.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrustReport {
-    /// `system cert pool`, or the built-in Mozilla roots when the platform has none.
-    pub source: &'static str,
-    pub system_certs: usize,
-    /// `--ca-bundle`, as configured.
-    pub ca_bundle: Option<String>,
-    /// Hex SHA-256 ids of the bundle's certificates ([`cert_id`]).
-    pub ca_bundle_cert_ids: Vec<String>,
-    /// Each bundle certificate as Go's trust report lists it: id, names, validity, or why
-    /// it could not be read (`parse_status`).
-    pub ca_bundle_certs: Vec<BundleCert>,
-    /// A client certificate is configured for the control plane / for MCP servers (mTLS).
-    pub control_plane_client_cert: bool,
-    pub mcp_client_cert: bool,
-}
-
-/// One `--ca-bundle` certificate in the trust report (Go's `extra_bundle.certificates[]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BundleCert {
-    pub cert_id: String,
-    /// `Ok` with the fields, or the `parse_status` text (the certificate is still added to
-    /// the roots: rustls, not this report, decides whether it can anchor a chain).
-    pub info: Result<crate::cert_info::CertInfo, String>,
-}
-
-impl BundleCert {
-    fn new(der: &[u8]) -> BundleCert {
-        BundleCert {
-            cert_id: cert_id(der),
-            info: crate::cert_info::parse(der),
-        }
-    }
-
-    /// `cert_id=… name="…" subject_cn="…" issuer_cn="…" not_before=… not_after=…` (or the
-    /// parse status), for the summary line.
-    pub fn describe(&self) -> String {
-        match &self.info {
-            Ok(i) => format!(
-                "cert_id={} name={:?} subject_cn={:?} issuer_cn={:?} not_before={} not_after={} parse_status=ok",
-                self.cert_id,
-                i.name(),
-                i.subject_cn.as_deref().unwrap_or(""),
-                i.issuer_cn.as_deref().unwrap_or(""),
-                i.not_before.as_deref().unwrap_or("-"),
-                i.not_after.as_deref().unwrap_or("-"),
-            ),
-            Err(e) => format!("cert_id={} parse_status={e:?}", self.cert_id),
-        }
-    }
-}
+pub use tunnel_core::trust::{BundleCert, TrustReport};
 
 /// The platform's roots, read once per process: the system store an enterprise adds its CA
 /// to (`update-ca-certificates`, the macOS keychain, the Windows store, or `SSL_CERT_FILE` /
@@ -110,68 +58,37 @@ fn platform_roots() -> &'static (Vec<Certificate<'static>>, &'static str) {
     })
 }
 
-/// A certificate's id in logs: the hex SHA-256 of its DER, as the Go client prints it (and
-/// as `openssl x509 -noout -fingerprint -sha256` shows it, without the colons).
-pub fn cert_id(der: &[u8]) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, der);
-    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Trust {
     /// The platform roots plus, when configured, the operator's CA bundle (additive, as
     /// `--ca-bundle` is in Go). Errors use Go's words.
     pub fn load(opts: &TlsOptions) -> Result<Trust, StartError> {
         let (system, source) = platform_roots();
         let mut certs = system.clone();
-        let mut extra = 0;
-        if let Some(path) = &opts.ca_bundle {
-            let shown = path.display();
-            let pem = std::fs::read(path)
-                .map_err(|e| StartError::Tls(format!("read CA bundle \"{shown}\": {e}")))?;
-            // Non-certificate PEM blocks are skipped, as in Go.
-            for item in ureq::tls::parse_pem(&pem) {
-                if let Ok(PemItem::Certificate(c)) = item {
-                    certs.push(c);
-                    extra += 1;
-                }
+        let bundle = match &opts.ca_bundle {
+            Some(path) => {
+                let shown = path.display().to_string();
+                let pem = std::fs::read(path).map_err(|e| {
+                    trust_err(TrustError::unreadable(TrustFile::CaBundle, &shown, &e))
+                })?;
+                let extra = trust::ca_bundle(&shown, &pem).map_err(trust_err)?;
+                Some((shown, extra))
             }
-            if extra == 0 {
-                return Err(StartError::Tls(format!(
-                    "invalid ca-bundle \"{shown}\": PEM bundle contained no certificates"
-                )));
-            }
-        }
-        let report = TrustReport {
-            source,
-            system_certs: system.len(),
-            ca_bundle: opts.ca_bundle.as_ref().map(|p| p.display().to_string()),
-            ca_bundle_cert_ids: certs[system.len()..]
-                .iter()
-                .map(|c| cert_id(c.der()))
-                .collect(),
-            ca_bundle_certs: certs[system.len()..]
-                .iter()
-                .map(|c| BundleCert::new(c.der()))
-                .collect(),
-            control_plane_client_cert: opts.control_plane_client_cert.is_some(),
-            mcp_client_cert: opts.mcp_client_cert.is_some(),
+            None => None,
         };
+        let mut report = TrustReport::new(
+            source,
+            system.len(),
+            bundle.as_ref().map(|(p, c)| (p.as_str(), c.as_slice())),
+        );
+        report.control_plane_client_cert = opts.control_plane_client_cert.is_some();
+        report.mcp_client_cert = opts.mcp_client_cert.is_some();
+        for c in bundle.iter().flat_map(|(_, c)| c) {
+            certs.push(Certificate::from_der(c.as_ref()).to_owned());
+        }
         static SUMMARY: std::sync::Once = std::sync::Once::new();
-        SUMMARY.call_once(|| match &report.ca_bundle {
-            Some(p) => log::info!(
-                "tls trust summary: {} certificate(s) from the {source}, plus {extra} from CA bundle {p}: [{}]",
-                report.system_certs,
-                report
-                    .ca_bundle_certs
-                    .iter()
-                    .map(BundleCert::describe)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-            None => log::debug!(
-                "tls trust summary: {} certificate(s) from the {source}",
-                report.system_certs
-            ),
+        SUMMARY.call_once(|| match report.ca_bundle {
+            Some(_) => log::info!("{}", report.summary()),
+            None => log::debug!("{}", report.summary()),
         });
         Ok(Trust {
             roots: RootCerts::Specific(Arc::new(certs)),
@@ -209,41 +126,37 @@ impl Trust {
     }
 }
 
-/// Loads a PEM certificate chain and private key.
+/// Loads a PEM certificate chain and private key (what they must hold: `tunnel_core::trust`).
 pub fn load_client_cert(paths: &ClientCertPaths) -> Result<ClientCert, StartError> {
-    let read = |p: &std::path::Path| {
+    let read = |p: &std::path::Path, file| {
         std::fs::read(p)
-            .map_err(|e| StartError::Tls(format!("client certificate file {}: {e}", p.display())))
+            .map_err(|e| trust_err(TrustError::unreadable(file, &p.display().to_string(), &e)))
     };
-    let chain_pem = read(&paths.cert_chain)?;
-    let mut chain = Vec::new();
-    for item in ureq::tls::parse_pem(&chain_pem) {
-        match item {
-            Ok(PemItem::Certificate(c)) => chain.push(c),
-            Ok(_) => {}
-            Err(e) => {
-                return Err(StartError::Tls(format!(
-                    "client certificate {}: {e}",
-                    paths.cert_chain.display()
-                )))
-            }
-        }
-    }
-    if chain.is_empty() {
-        return Err(StartError::Tls(format!(
-            "client certificate {}: no PEM certificate found",
-            paths.cert_chain.display()
-        )));
-    }
-    let key_pem = read(&paths.private_key)?;
-    // Never echo key material or the parse error's details (they may quote the file).
+    let chain_pem = read(&paths.cert_chain, TrustFile::ClientCertificate)?;
+    let key_pem = read(&paths.private_key, TrustFile::ClientKey)?;
+    let (chain, _key) = trust::client_cert(
+        &paths.cert_chain.display().to_string(),
+        &chain_pem,
+        &paths.private_key.display().to_string(),
+        &key_pem,
+    )
+    .map_err(trust_err)?;
+    let chain: Vec<_> = chain
+        .iter()
+        .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+        .collect();
+    // The core decided the key file holds a key; ureq takes it from the PEM (its key-kind
+    // type is not public), which therefore cannot fail here.
     let key = PrivateKey::from_pem(&key_pem).map_err(|_| {
-        StartError::Tls(format!(
-            "client key {}: not a PEM private key (PKCS#1, PKCS#8 or SEC1)",
-            paths.private_key.display()
-        ))
+        trust_err(TrustError::NoPrivateKey {
+            path: paths.private_key.display().to_string(),
+        })
     })?;
     Ok(ClientCert::new_with_certs(&chain, key))
+}
+
+fn trust_err(e: TrustError) -> StartError {
+    StartError::Tls(e.to_string())
 }
 
 /// The control-plane agent configuration (`doctor`, the admin CLI): the explicit proxy if

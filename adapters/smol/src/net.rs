@@ -18,13 +18,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use async_net::TcpStream;
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use futures_rustls::TlsConnector;
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tunnel_core::classify::TransportError;
 use tunnel_core::egress::{connect_reply, ConnectReply, ProxyAddr, TlsOptions};
 use tunnel_core::harpoon::guard::AddressPolicy;
 use tunnel_core::mcp_http::{ClientCertPaths, HttpTarget};
 use tunnel_core::proxy_route::{self, ExplicitProxy, ProxyEnv, Route, RouteKind, TargetAddr};
+use tunnel_core::trust::{self, TrustError, TrustFile, TrustReport};
 
 use crate::h1::{classify, Conn, Origin, Phase, Pool, Stream};
 use crate::StartError;
@@ -41,11 +41,9 @@ pub(crate) struct Net {
     routes: Mutex<Vec<Route>>,
 }
 
-/// Hex SHA-256: certificate ids (of the DER) and proxy ids (of the shown URL), as `run`
-/// prints them.
+/// Hex SHA-256 of a proxy's shown URL (its `proxy_id`), as `run` prints it.
 fn sha256_hex(bytes: &[u8]) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
-    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    tunnel_core::sha256::hex_prefix(bytes, 32)
 }
 
 /// One destination's way out (see the module doc).
@@ -94,31 +92,31 @@ fn tls_err(m: String) -> StartError {
     StartError::Tls(m)
 }
 
-/// A PEM certificate chain and private key, with the blocking adapter's error texts (the
-/// key's contents are never echoed).
+/// A PEM certificate chain and private key (what they must hold, and the errors: the
+/// core's `trust`, shared with the blocking adapter).
 fn load_client_cert(
     p: &ClientCertPaths,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), StartError> {
-    let read = |path: &std::path::Path| {
-        std::fs::read(path)
-            .map_err(|e| tls_err(format!("client certificate file {}: {e}", path.display())))
+    let read = |path: &std::path::Path, file| {
+        std::fs::read(path).map_err(|e| {
+            trust_err(TrustError::unreadable(
+                file,
+                &path.display().to_string(),
+                &e,
+            ))
+        })
     };
-    let chain: Vec<_> = CertificateDer::pem_slice_iter(&read(&p.cert_chain)?)
-        .filter_map(Result::ok)
-        .collect();
-    if chain.is_empty() {
-        return Err(tls_err(format!(
-            "client certificate {}: no PEM certificate found",
-            p.cert_chain.display()
-        )));
-    }
-    let key = PrivateKeyDer::from_pem_slice(&read(&p.private_key)?).map_err(|_| {
-        tls_err(format!(
-            "client key {}: not a PEM private key (PKCS#1, PKCS#8 or SEC1)",
-            p.private_key.display()
-        ))
-    })?;
-    Ok((chain, key))
+    trust::client_cert(
+        &p.cert_chain.display().to_string(),
+        &read(&p.cert_chain, TrustFile::ClientCertificate)?,
+        &p.private_key.display().to_string(),
+        &read(&p.private_key, TrustFile::ClientKey)?,
+    )
+    .map_err(trust_err)
+}
+
+fn trust_err(e: TrustError) -> StartError {
+    tls_err(e.to_string())
 }
 
 /// A proxy URL checked at start; the error names the destination, never the URL's secrets.
@@ -139,26 +137,27 @@ impl Net {
         let (system, source) = platform_roots();
         let mut roots = rustls::RootCertStore::empty();
         roots.add_parsable_certificates(system.iter().cloned());
-        if let Some(path) = &opts.ca_bundle {
-            let shown = path.display();
-            let pem = std::fs::read(path)
-                .map_err(|e| tls_err(format!("read CA bundle \"{shown}\": {e}")))?;
-            // Non-certificate PEM blocks are skipped, as in Go.
-            let extra: Vec<_> = CertificateDer::pem_slice_iter(&pem)
-                .filter_map(Result::ok)
-                .collect();
-            if extra.is_empty() {
-                return Err(tls_err(format!(
-                    "invalid ca-bundle \"{shown}\": PEM bundle contained no certificates"
-                )));
+        let bundle = match &opts.ca_bundle {
+            Some(path) => {
+                let shown = path.display().to_string();
+                let pem = std::fs::read(path).map_err(|e| {
+                    trust_err(TrustError::unreadable(TrustFile::CaBundle, &shown, &e))
+                })?;
+                let extra = trust::ca_bundle(&shown, &pem).map_err(trust_err)?;
+                Some((shown, extra))
             }
-            let ids: Vec<String> = extra.iter().map(|c| sha256_hex(c)).collect();
-            log::info!(
-                "tls trust summary: {} certificate(s) from the {source}, plus {} from CA bundle {shown} (cert_id: {})",
-                system.len(),
-                extra.len(),
-                ids.join(", ")
-            );
+            None => None,
+        };
+        let report = TrustReport::new(
+            source,
+            system.len(),
+            bundle.as_ref().map(|(p, c)| (p.as_str(), c.as_slice())),
+        );
+        match &report.ca_bundle {
+            Some(_) => log::info!("{}", report.summary()),
+            None => log::debug!("{}", report.summary()),
+        }
+        if let Some((_, extra)) = bundle {
             roots.add_parsable_certificates(extra);
         }
         let roots = Arc::new(roots);

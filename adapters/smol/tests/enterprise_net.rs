@@ -201,7 +201,7 @@ fn private_ca_fails_without_the_bundle_and_works_with_it() {
     assert!(mcp_front
         .handshakes()
         .contains(&Handshake::Ok { client_cert: false }));
-    // The bundle's certificate is named by its SHA-256 id, as `run` names it.
+    // The bundle's certificate is named by its SHA-256 id and described, as `run` does.
     let pem = std::fs::read(&pki.ca_pem).unwrap();
     let der: rustls::pki_types::CertificateDer<'static> =
         rustls::pki_types::pem::PemObject::from_pem_slice(&pem).unwrap();
@@ -210,7 +210,10 @@ fn private_ca_fails_without_the_bundle_and_works_with_it() {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let want = format!("from CA bundle {} (cert_id: {id})", pki.ca_pem.display());
+    let want = format!(
+        "from CA bundle {}: [cert_id={id} name=\"tunnel-client test private CA\"",
+        pki.ca_pem.display()
+    );
     assert!(logs().contains(&want), "{want}\n{}", logs());
 }
 

@@ -162,7 +162,7 @@ pub fn bundle(d: &Discovered<'_>) -> Result<Vec<UrlRecord>, String> {
         .unwrap_or("default");
     let group = format!(
         "auth-server:{}:0",
-        super::sha256::hex_prefix(key.as_bytes(), 6)
+        crate::sha256::hex_prefix(key.as_bytes(), 6)
     );
     let trusted = d.mcp_url.or(d.source_url).and_then(parse);
     let mcp = d.mcp_url.and_then(parse);

@@ -277,7 +277,7 @@ fn the_bundle_follows_go_order_trust_and_sockets() {
     );
     let group = format!(
         "auth-server:{}:0",
-        crate::harpoon::sha256::hex_prefix(src.as_bytes(), 6)
+        crate::sha256::hex_prefix(src.as_bytes(), 6)
     );
     assert_eq!(records[1].group, group);
     assert_eq!(records[0].group, "");

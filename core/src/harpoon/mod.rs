@@ -17,7 +17,6 @@ pub mod outbound;
 pub mod registry;
 pub mod rewrite;
 pub mod server;
-mod sha256;
 pub mod url;
 
 pub use call::{Call, CallError, HopRequest, Outcome, Step};

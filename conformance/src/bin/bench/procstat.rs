@@ -36,6 +36,11 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     status_field(pid, "VmRSS:")
 }
 
+/// The anonymous part of the resident set (heap, stacks) in KiB.
+pub fn rss_anon_kib(pid: u32) -> Option<u64> {
+    status_field(pid, "RssAnon:")
+}
+
 /// Peak resident set size in KiB.
 pub fn peak_rss_kib(pid: u32) -> Option<u64> {
     status_field(pid, "VmHWM:")

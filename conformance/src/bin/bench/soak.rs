@@ -63,6 +63,9 @@ pub fn parse_span(v: &str) -> Option<Duration> {
 #[derive(Clone, Copy)]
 struct Sample {
     rss: u64,
+    /// The anonymous part of `rss` (heap, stacks); the rest is file-backed, mostly the
+    /// binary's own pages as code paths are first used: bounded by its size, not a leak.
+    anon: u64,
     threads: u64,
     fds: u64,
     held: usize,
@@ -165,6 +168,7 @@ pub fn run(bin: &Path, s: &Soak) -> Vec<String> {
             max_held = max_held.max(held);
             let smp = Sample {
                 rss: procstat::rss_kib(pid).unwrap_or(0),
+                anon: procstat::rss_anon_kib(pid).unwrap_or(0),
                 threads: procstat::threads(pid).unwrap_or(0),
                 fds: procstat::open_fds(pid).unwrap_or(0) as u64,
                 held,
@@ -172,11 +176,12 @@ pub fn run(bin: &Path, s: &Soak) -> Vec<String> {
             let at = t0.elapsed();
             if at.as_secs() % 5 == 0 {
                 eprintln!(
-                    "  t={:>4}s sent {:>6} held {:>4} RSS {} threads {} fds {}",
+                    "  t={:>4}s sent {:>6} held {:>4} RSS {} (anon {}) threads {} fds {}",
                     at.as_secs(),
                     ids.len(),
                     smp.held,
                     kib(Some(smp.rss)),
+                    kib(Some(smp.anon)),
                     smp.threads,
                     smp.fds
                 );
@@ -222,18 +227,19 @@ pub fn run(bin: &Path, s: &Soak) -> Vec<String> {
         .filter(|(at, _)| *at >= warm_up)
         .map(|(_, x)| *x)
         .collect();
-    let (rss_growth, thr_growth, fd_growth) = match (after.first(), after.last()) {
+    let (rss_growth, anon_growth, thr_growth, fd_growth) = match (after.first(), after.last()) {
         (Some(a), Some(_)) => {
             let max = |f: fn(&Sample) -> u64| after.iter().map(f).max().unwrap_or(0);
             (
                 max(|x| x.rss).saturating_sub(a.rss),
+                max(|x| x.anon).saturating_sub(a.anon),
                 max(|x| x.threads).saturating_sub(a.threads),
                 max(|x| x.fds).saturating_sub(a.fds),
             )
         }
         _ => {
             failures.push("no samples after the warm-up (duration too short)".into());
-            (0, 0, 0)
+            (0, 0, 0, 0)
         }
     };
     let thread_allowance = thr_growth * THREAD_RSS_KIB;
@@ -269,7 +275,7 @@ pub fn run(bin: &Path, s: &Soak) -> Vec<String> {
         s.max_inflight
     );
     println!(
-        "| RSS | peak {}, growth after warm-up {rss_growth} KiB ({net_growth} KiB net of {thr_growth} new threads) |",
+        "| RSS | peak {}, growth after warm-up {rss_growth} KiB ({net_growth} KiB net of {thr_growth} new threads; anonymous memory {anon_growth} KiB) |",
         kib(peak)
     );
     println!("| threads / fds growth after warm-up | {thr_growth} / {fd_growth} |");

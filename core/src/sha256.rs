@@ -1,6 +1,7 @@
-//! SHA-256 (FIPS 180-4), for the OAuth bundle's group id only: Go tags auto-registered
-//! targets `group=auth-server:<first 12 hex of sha256(source URL)>:0`, and the core has no
-//! crypto library to borrow it from (the adapters' `ring` is not the core's to use).
+//! SHA-256 (FIPS 180-4), for ids the Go client prints: the OAuth bundle's group id (Go tags
+//! auto-registered targets `group=auth-server:<first 12 hex of sha256(source URL)>:0`) and
+//! certificate ids in the trust report. The core has no crypto library to borrow it from
+//! (the adapters' `ring` is not the core's to use), and neither use is a security boundary.
 
 const K: [u32; 64] = [
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
