@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tunnel_core::trust::{self, TrustError, TrustFile};
+use tunnel_core::trust::{self, PrivateKeyDer, TrustError};
 use ureq::config::Config;
 use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
 use ureq::Proxy;
@@ -63,33 +63,16 @@ impl Trust {
     /// `--ca-bundle` is in Go). Errors use Go's words.
     pub fn load(opts: &TlsOptions) -> Result<Trust, StartError> {
         let (system, source) = platform_roots();
+        let (extra, report) =
+            trust::load(opts, (system.len(), source), &|p| std::fs::read(p)).map_err(trust_err)?;
         let mut certs = system.clone();
-        let bundle = match &opts.ca_bundle {
-            Some(path) => {
-                let shown = path.display().to_string();
-                let pem = std::fs::read(path).map_err(|e| {
-                    trust_err(TrustError::unreadable(TrustFile::CaBundle, &shown, &e))
-                })?;
-                let extra = trust::ca_bundle(&shown, &pem).map_err(trust_err)?;
-                Some((shown, extra))
-            }
-            None => None,
-        };
-        let mut report = TrustReport::new(
-            source,
-            system.len(),
-            bundle.as_ref().map(|(p, c)| (p.as_str(), c.as_slice())),
+        certs.extend(
+            extra
+                .iter()
+                .map(|c| Certificate::from_der(c.as_ref()).to_owned()),
         );
-        report.control_plane_client_cert = opts.control_plane_client_cert.is_some();
-        report.mcp_client_cert = opts.mcp_client_cert.is_some();
-        for c in bundle.iter().flat_map(|(_, c)| c) {
-            certs.push(Certificate::from_der(c.as_ref()).to_owned());
-        }
         static SUMMARY: std::sync::Once = std::sync::Once::new();
-        SUMMARY.call_once(|| match report.ca_bundle {
-            Some(_) => log::info!("{}", report.summary()),
-            None => log::debug!("{}", report.summary()),
-        });
+        SUMMARY.call_once(|| report.log_summary());
         Ok(Trust {
             roots: RootCerts::Specific(Arc::new(certs)),
             report: Arc::new(report),
@@ -128,31 +111,32 @@ impl Trust {
 
 /// Loads a PEM certificate chain and private key (what they must hold: `tunnel_core::trust`).
 pub fn load_client_cert(paths: &ClientCertPaths) -> Result<ClientCert, StartError> {
-    let read = |p: &std::path::Path, file| {
-        std::fs::read(p)
-            .map_err(|e| trust_err(TrustError::unreadable(file, &p.display().to_string(), &e)))
-    };
-    let chain_pem = read(&paths.cert_chain, TrustFile::ClientCertificate)?;
-    let key_pem = read(&paths.private_key, TrustFile::ClientKey)?;
-    let (chain, _key) = trust::client_cert(
-        &paths.cert_chain.display().to_string(),
-        &chain_pem,
-        &paths.private_key.display().to_string(),
-        &key_pem,
-    )
-    .map_err(trust_err)?;
+    let (chain, key) = trust::load_client_cert(paths, &|p| std::fs::read(p)).map_err(trust_err)?;
     let chain: Vec<_> = chain
         .iter()
         .map(|c| Certificate::from_der(c.as_ref()).to_owned())
         .collect();
-    // The core decided the key file holds a key; ureq takes it from the PEM (its key-kind
-    // type is not public), which therefore cannot fail here.
-    let key = PrivateKey::from_pem(&key_pem).map_err(|_| {
+    // ureq takes the key from PEM (its key-kind type is not public): re-encode the DER
+    // the core decoded rather than read the file a second time.
+    let key = PrivateKey::from_pem(&pem_of(&key)).map_err(|_| {
         trust_err(TrustError::NoPrivateKey {
             path: paths.private_key.display().to_string(),
         })
     })?;
     Ok(ClientCert::new_with_certs(&chain, key))
+}
+
+/// `key` as PEM, for ureq's key constructor. The text holds the secret only as long as
+/// this call chain; it is never logged.
+fn pem_of(key: &PrivateKeyDer<'_>) -> Vec<u8> {
+    use base64::Engine as _;
+    let label = match key {
+        PrivateKeyDer::Pkcs1(_) => "RSA PRIVATE KEY",
+        PrivateKeyDer::Sec1(_) => "EC PRIVATE KEY",
+        _ => "PRIVATE KEY",
+    };
+    let body = base64::engine::general_purpose::STANDARD.encode(key.secret_der());
+    format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n").into_bytes()
 }
 
 fn trust_err(e: TrustError) -> StartError {

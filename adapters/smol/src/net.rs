@@ -24,7 +24,7 @@ use tunnel_core::egress::{connect_reply, ConnectReply, ProxyAddr, TlsOptions};
 use tunnel_core::harpoon::guard::AddressPolicy;
 use tunnel_core::mcp_http::{ClientCertPaths, HttpTarget};
 use tunnel_core::proxy_route::{self, ExplicitProxy, ProxyEnv, Route, RouteKind, TargetAddr};
-use tunnel_core::trust::{self, TrustError, TrustFile, TrustReport};
+use tunnel_core::trust::{self, TrustError};
 
 use crate::h1::{classify, Conn, Origin, Phase, Pool, Stream};
 use crate::StartError;
@@ -97,22 +97,7 @@ fn tls_err(m: String) -> StartError {
 fn load_client_cert(
     p: &ClientCertPaths,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), StartError> {
-    let read = |path: &std::path::Path, file| {
-        std::fs::read(path).map_err(|e| {
-            trust_err(TrustError::unreadable(
-                file,
-                &path.display().to_string(),
-                &e,
-            ))
-        })
-    };
-    trust::client_cert(
-        &p.cert_chain.display().to_string(),
-        &read(&p.cert_chain, TrustFile::ClientCertificate)?,
-        &p.private_key.display().to_string(),
-        &read(&p.private_key, TrustFile::ClientKey)?,
-    )
-    .map_err(trust_err)
+    trust::load_client_cert(p, &|path| std::fs::read(path)).map_err(trust_err)
 }
 
 fn trust_err(e: TrustError) -> StartError {
@@ -137,29 +122,10 @@ impl Net {
         let (system, source) = platform_roots();
         let mut roots = rustls::RootCertStore::empty();
         roots.add_parsable_certificates(system.iter().cloned());
-        let bundle = match &opts.ca_bundle {
-            Some(path) => {
-                let shown = path.display().to_string();
-                let pem = std::fs::read(path).map_err(|e| {
-                    trust_err(TrustError::unreadable(TrustFile::CaBundle, &shown, &e))
-                })?;
-                let extra = trust::ca_bundle(&shown, &pem).map_err(trust_err)?;
-                Some((shown, extra))
-            }
-            None => None,
-        };
-        let report = TrustReport::new(
-            source,
-            system.len(),
-            bundle.as_ref().map(|(p, c)| (p.as_str(), c.as_slice())),
-        );
-        match &report.ca_bundle {
-            Some(_) => log::info!("{}", report.summary()),
-            None => log::debug!("{}", report.summary()),
-        }
-        if let Some((_, extra)) = bundle {
-            roots.add_parsable_certificates(extra);
-        }
+        let (extra, report) =
+            trust::load(opts, (system.len(), source), &|p| std::fs::read(p)).map_err(trust_err)?;
+        report.log_summary();
+        roots.add_parsable_certificates(extra);
         let roots = Arc::new(roots);
         Ok(Net {
             plain: connector(&roots, None)?,

@@ -10,6 +10,7 @@
 pub mod cert_info;
 
 use std::fmt;
+use std::path::Path;
 
 pub use cert_info::CertInfo;
 use rustls_pki_types::pem::PemObject;
@@ -130,6 +131,53 @@ pub fn client_cert(
     Ok((chain, key))
 }
 
+/// How the adapters read a file (`std::fs::read`): the core itself does no I/O.
+pub type ReadFile<'a> = &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>;
+
+/// The operator's `--ca-bundle` (if any) read and checked, and the report of the store it
+/// makes with `platform_certs` roots from `source`. Returns the bundle's certificates, to
+/// add to the platform roots; the report's client-certificate flags follow `opts`.
+pub fn load(
+    opts: &crate::egress::TlsOptions,
+    (platform_certs, source): (usize, &'static str),
+    read: ReadFile<'_>,
+) -> Result<(Vec<CertificateDer<'static>>, TrustReport), TrustError> {
+    let bundle = match &opts.ca_bundle {
+        Some(path) => {
+            let shown = path.display().to_string();
+            let pem =
+                read(path).map_err(|e| TrustError::unreadable(TrustFile::CaBundle, &shown, &e))?;
+            let certs = ca_bundle(&shown, &pem)?;
+            Some((shown, certs))
+        }
+        None => None,
+    };
+    let mut report = TrustReport::new(
+        source,
+        platform_certs,
+        bundle.as_ref().map(|(p, c)| (p.as_str(), c.as_slice())),
+    );
+    report.control_plane_client_cert = opts.control_plane_client_cert.is_some();
+    report.mcp_client_cert = opts.mcp_client_cert.is_some();
+    Ok((bundle.map(|(_, c)| c).unwrap_or_default(), report))
+}
+
+/// A client certificate chain and key from their files ([`client_cert`]).
+pub fn load_client_cert(
+    paths: &crate::mcp_http::ClientCertPaths,
+    read: ReadFile<'_>,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TrustError> {
+    let (chain_path, key_path) = (
+        paths.cert_chain.display().to_string(),
+        paths.private_key.display().to_string(),
+    );
+    let chain = read(&paths.cert_chain)
+        .map_err(|e| TrustError::unreadable(TrustFile::ClientCertificate, &chain_path, &e))?;
+    let key = read(&paths.private_key)
+        .map_err(|e| TrustError::unreadable(TrustFile::ClientKey, &key_path, &e))?;
+    client_cert(&chain_path, &chain, &key_path, &key)
+}
+
 /// A certificate's id in logs: the hex SHA-256 of its DER, as the Go client prints it (and
 /// as `openssl x509 -noout -fingerprint -sha256` shows it, without the colons).
 pub fn cert_id(der: &[u8]) -> String {
@@ -171,6 +219,15 @@ impl TrustReport {
             ca_bundle_certs: certs.iter().map(|c| BundleCert::new(c)).collect(),
             control_plane_client_cert: false,
             mcp_client_cert: false,
+        }
+    }
+
+    /// Logs [`TrustReport::summary`]: at info level when there is a bundle to check, else
+    /// at debug level (nothing an operator configured).
+    pub fn log_summary(&self) {
+        match self.ca_bundle {
+            Some(_) => log::info!("{}", self.summary()),
+            None => log::debug!("{}", self.summary()),
         }
     }
 

@@ -1,5 +1,7 @@
 use rcgen::{CertificateParams, DnType, KeyPair};
 
+use std::path::Path;
+
 use super::*;
 
 /// A self-signed certificate with CN `cn`, its PEM and its key's PEM.
@@ -97,5 +99,37 @@ fn cert_ids_are_the_sha256_of_the_der() {
     assert_eq!(
         cert_id(b"abc"),
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+}
+
+/// `load` reads through the adapter's reader and reports what it read; an unreadable
+/// bundle is named with the reader's error.
+#[test]
+fn load_reports_the_bundle_and_the_client_certificates() {
+    let (a, _) = cert("Corp Root A");
+    let opts = crate::egress::TlsOptions {
+        ca_bundle: Some("/etc/corp.pem".into()),
+        mcp_client_cert: Some(crate::mcp_http::ClientCertPaths {
+            cert_chain: "c.pem".into(),
+            private_key: "k.pem".into(),
+        }),
+        ..Default::default()
+    };
+    let read = |p: &Path| -> std::io::Result<Vec<u8>> {
+        assert_eq!(p, Path::new("/etc/corp.pem"));
+        Ok(a.clone().into_bytes())
+    };
+    let (certs, report) = load(&opts, (3, "system cert pool"), &read).unwrap();
+    assert_eq!(certs.len(), 1);
+    assert_eq!(report.ca_bundle.as_deref(), Some("/etc/corp.pem"));
+    assert!(report.mcp_client_cert && !report.control_plane_client_cert);
+
+    let missing = |_: &Path| -> std::io::Result<Vec<u8>> {
+        Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
+    };
+    let err = load(&opts, (3, "system cert pool"), &missing).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "read CA bundle \"/etc/corp.pem\": permission denied"
     );
 }
