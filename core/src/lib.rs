@@ -27,6 +27,7 @@ pub mod proxy_route;
 pub mod retry_after;
 pub mod sha256;
 pub mod sse;
+pub mod start;
 pub mod stdio;
 pub mod tap;
 pub mod timeout;

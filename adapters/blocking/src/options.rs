@@ -6,8 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tunnel_core::channel::ChannelName;
-use tunnel_core::engine::{Event, SetupError};
+use tunnel_core::engine::Event;
 use tunnel_core::tap::Tap;
 
 use crate::http_timing::HttpObserver;
@@ -15,6 +14,7 @@ use crate::http_timing::HttpObserver;
 pub use tunnel_core::egress::TlsOptions;
 pub use tunnel_core::mcp_http::{ClientCertPaths, HttpTarget};
 pub use tunnel_core::proxy_route::{ExplicitProxy, ProxyEnv};
+pub use tunnel_core::start::StartError;
 // One definition for both adapters (pure data); re-exported so `tunnel_blocking::…` keeps
 // working.
 pub use tunnel_core::stdio::{StdioCommandError, StdioOptions, StdioTarget};
@@ -105,44 +105,3 @@ impl fmt::Debug for RuntimeOptions {
             .finish()
     }
 }
-
-/// Why the runtime could not start.
-#[derive(Debug)]
-pub enum StartError {
-    /// The engine refused its configuration.
-    Engine(SetupError),
-    /// A stdio MCP server could not be started.
-    StdioCommand {
-        channel: ChannelName,
-        /// `argv[0]` as configured.
-        command: String,
-        reason: StdioCommandError,
-    },
-    /// A binding kind this adapter cannot run yet.
-    Unsupported(String),
-    /// An HTTP binding without a target, a target without a binding, or a bad URL.
-    Target(String),
-    /// A CA bundle, client certificate or proxy setting could not be used.
-    Tls(String),
-    /// A thread could not be spawned.
-    Spawn(std::io::Error),
-}
-
-impl fmt::Display for StartError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StartError::Engine(e) => write!(f, "invalid engine configuration: {e}"),
-            StartError::StdioCommand {
-                channel,
-                command,
-                reason,
-            } => f.write_str(&reason.describe(channel, command)),
-            StartError::Unsupported(m) | StartError::Target(m) | StartError::Tls(m) => {
-                f.write_str(m)
-            }
-            StartError::Spawn(e) => write!(f, "could not start a thread: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for StartError {}

@@ -63,8 +63,7 @@ impl Trust {
     /// `--ca-bundle` is in Go). Errors use Go's words.
     pub fn load(opts: &TlsOptions) -> Result<Trust, StartError> {
         let (system, source) = platform_roots();
-        let (extra, report) =
-            trust::load(opts, (system.len(), source), &|p| std::fs::read(p)).map_err(trust_err)?;
+        let (extra, report) = trust::load(opts, (system.len(), source), &|p| std::fs::read(p))?;
         let mut certs = system.clone();
         certs.extend(
             extra
@@ -111,7 +110,7 @@ impl Trust {
 
 /// Loads a PEM certificate chain and private key (what they must hold: `tunnel_core::trust`).
 pub fn load_client_cert(paths: &ClientCertPaths) -> Result<ClientCert, StartError> {
-    let (chain, key) = trust::load_client_cert(paths, &|p| std::fs::read(p)).map_err(trust_err)?;
+    let (chain, key) = trust::load_client_cert(paths, &|p| std::fs::read(p))?;
     let chain: Vec<_> = chain
         .iter()
         .map(|c| Certificate::from_der(c.as_ref()).to_owned())
@@ -119,7 +118,7 @@ pub fn load_client_cert(paths: &ClientCertPaths) -> Result<ClientCert, StartErro
     // ureq takes the key from PEM (its key-kind type is not public): re-encode the DER
     // the core decoded rather than read the file a second time.
     let key = PrivateKey::from_pem(&pem_of(&key)).map_err(|_| {
-        trust_err(TrustError::NoPrivateKey {
+        StartError::from(TrustError::NoPrivateKey {
             path: paths.private_key.display().to_string(),
         })
     })?;
@@ -137,10 +136,6 @@ fn pem_of(key: &PrivateKeyDer<'_>) -> Vec<u8> {
     };
     let body = base64::engine::general_purpose::STANDARD.encode(key.secret_der());
     format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n").into_bytes()
-}
-
-fn trust_err(e: TrustError) -> StartError {
-    StartError::Tls(e.to_string())
 }
 
 /// The control-plane agent configuration (`doctor`, the admin CLI): the explicit proxy if

@@ -61,13 +61,14 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tunnel_core::channel::ChannelName;
-use tunnel_core::engine::{BindingKind, EngineConfig, Event, SetupError, Stats, Status};
+use tunnel_core::engine::{BindingKind, EngineConfig, Event, Stats, Status};
 use tunnel_core::tap::Tap;
 
 pub use driver::Finished;
 pub use tunnel_core::egress::TlsOptions;
 pub use tunnel_core::mcp_http::{ClientCertPaths, HttpTarget};
 pub use tunnel_core::proxy_route::{ExplicitProxy, ProxyEnv};
+pub use tunnel_core::start::StartError;
 // The same types as tunnel_blocking's (one definition, in the core).
 pub use tunnel_core::stdio::{StdioCommandError, StdioOptions, StdioTarget};
 
@@ -160,43 +161,6 @@ impl fmt::Debug for RuntimeOptions {
             .finish_non_exhaustive()
     }
 }
-
-/// Why the runtime could not start.
-#[derive(Debug)]
-pub enum StartError {
-    Engine(SetupError),
-    /// A stdio MCP server could not be started.
-    StdioCommand {
-        channel: ChannelName,
-        /// `argv[0]` as configured.
-        command: String,
-        reason: StdioCommandError,
-    },
-    /// A binding kind this adapter cannot run (none today; kept for future kinds).
-    Unsupported(String),
-    /// A binding without a target or handler, or a bad URL.
-    Target(String),
-    /// A CA bundle, client certificate or proxy setting could not be used.
-    Tls(String),
-}
-
-impl fmt::Display for StartError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StartError::Engine(e) => write!(f, "invalid engine configuration: {e}"),
-            StartError::StdioCommand {
-                channel,
-                command,
-                reason,
-            } => f.write_str(&reason.describe(channel, command)),
-            StartError::Unsupported(m) | StartError::Target(m) | StartError::Tls(m) => {
-                f.write_str(m)
-            }
-        }
-    }
-}
-
-impl std::error::Error for StartError {}
 
 /// What the driver publishes for the handle.
 pub(crate) struct Shared {

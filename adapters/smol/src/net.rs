@@ -24,7 +24,7 @@ use tunnel_core::egress::{connect_reply, ConnectReply, ProxyAddr, TlsOptions};
 use tunnel_core::harpoon::guard::AddressPolicy;
 use tunnel_core::mcp_http::{ClientCertPaths, HttpTarget};
 use tunnel_core::proxy_route::{self, ExplicitProxy, ProxyEnv, Route, RouteKind, TargetAddr};
-use tunnel_core::trust::{self, TrustError};
+use tunnel_core::trust;
 
 use crate::h1::{classify, Conn, Origin, Phase, Pool, Stream};
 use crate::StartError;
@@ -97,11 +97,7 @@ fn tls_err(m: String) -> StartError {
 fn load_client_cert(
     p: &ClientCertPaths,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), StartError> {
-    trust::load_client_cert(p, &|path| std::fs::read(path)).map_err(trust_err)
-}
-
-fn trust_err(e: TrustError) -> StartError {
-    tls_err(e.to_string())
+    Ok(trust::load_client_cert(p, &|path| std::fs::read(path))?)
 }
 
 /// A proxy URL checked at start; the error names the destination, never the URL's secrets.
@@ -122,8 +118,7 @@ impl Net {
         let (system, source) = platform_roots();
         let mut roots = rustls::RootCertStore::empty();
         roots.add_parsable_certificates(system.iter().cloned());
-        let (extra, report) =
-            trust::load(opts, (system.len(), source), &|p| std::fs::read(p)).map_err(trust_err)?;
+        let (extra, report) = trust::load(opts, (system.len(), source), &|p| std::fs::read(p))?;
         report.log_summary();
         roots.add_parsable_certificates(extra);
         let roots = Arc::new(roots);
