@@ -16,6 +16,7 @@ pub mod notify;
 pub mod process_metrics;
 pub mod proxy_metrics;
 pub mod routes;
+mod scavenge;
 pub mod settings;
 mod signals;
 
@@ -271,6 +272,8 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         .map_err(|e| StartupError::Io(format!("cannot install signal handlers: {e}")))?;
     // Under systemd `Type=notify`: READY=1 once /readyz would say ready.
     notify::spawn_ready_watch(handle.clone());
+    // Freed memory goes back to the OS after bursts, so the resident size stays flat.
+    scavenge::spawn();
 
     log::info!(
         "tunnel-client started: tunnel_id={} tunnel_url={}/v1/tunnel/{} channels={}",
