@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use tunnel_core::channel::ChannelName;
 use tunnel_core::engine::{Action, CommandId, Engine, Event, Input, McpEvent, McpOutput, Terminal};
@@ -240,44 +240,15 @@ impl Driver {
     }
 
     fn publish(&self, stopped: bool) {
-        let now = Instant::now();
-        let status = self.engine.status();
-        let readiness = if stopped {
-            Err("stopped".to_string())
-        } else {
-            self.engine.readiness_with_note(now)
-        };
-        let ready_note = readiness.clone().ok().flatten();
-        let readiness = readiness.map(|_| ());
-        let in_flight = status.unfinished();
         let last = self.published.get();
-        let startup = self.startup_report();
-        let oauth_fetched_at = fetched_at(&last, &startup);
-        let snapshot = Snapshot {
-            status,
-            readiness,
-            ready_note,
-            startup,
-            oauth_fetched_at,
-            stats: std::sync::Arc::clone(self.engine.stats()),
-            stdio_restarts: self.stdio_restarts,
-            in_flight,
-            metadata: self.metadata.clone(),
+        let snapshot = Snapshot::of(
+            &self.engine,
+            &last,
             stopped,
-            updated_at: now,
-        };
+            self.stdio_restarts,
+            self.metadata.clone(),
+        );
         self.published.set(snapshot);
-    }
-
-    /// The startup report, shared: copied only when it changed since the last publish.
-    fn startup_report(&self) -> Arc<tunnel_core::engine::StartupReport> {
-        let last = self.published.get();
-        let now = self.engine.startup_report();
-        if same_startup(&last.startup, now) {
-            Arc::clone(&last.startup)
-        } else {
-            Arc::new(now.clone())
-        }
     }
 
     /// Interrupts and stops every I/O thread; none is joined here (see `Runtime::join`).
@@ -297,49 +268,4 @@ impl Driver {
             procs.shutdown();
         }
     }
-}
-
-/// When the selected OAuth metadata was fetched: now if this publish is the first to see
-/// it (or a different one), else what the last publish said. A publish follows every batch
-/// of inputs, so the stamp is within one batch of the response's arrival.
-fn fetched_at(
-    last: &Snapshot,
-    now: &Arc<tunnel_core::engine::StartupReport>,
-) -> Option<SystemTime> {
-    let found = |r: &tunnel_core::engine::StartupReport| {
-        r.oauth
-            .as_ref()
-            .and_then(|o| o.found.as_ref())
-            .map(|f| (f.url.clone(), f.status, f.body.clone()))
-    };
-    let current = found(now);
-    if current.is_none() {
-        None
-    } else if Arc::ptr_eq(&last.startup, now) || found(&last.startup) == current {
-        last.oauth_fetched_at
-    } else {
-        Some(SystemTime::now())
-    }
-}
-
-/// Cheap comparison of two startup reports (what readers can see change).
-fn same_startup(
-    a: &tunnel_core::engine::StartupReport,
-    b: &tunnel_core::engine::StartupReport,
-) -> bool {
-    let key = |r: &tunnel_core::oauth::startup::Report| {
-        (
-            r.done,
-            r.attempts.len(),
-            r.error.clone(),
-            r.found.as_ref().map(|f| f.url.clone()),
-            r.auth_server
-                .as_ref()
-                .map(|a| (a.attempts.len(), a.selected_url.clone(), a.error.clone())),
-        )
-    };
-    a.started == b.started
-        && a.probe == b.probe
-        && a.oauth_pending == b.oauth_pending
-        && a.oauth.as_ref().map(key) == b.oauth.as_ref().map(key)
 }
