@@ -302,7 +302,7 @@ impl Policy {
                 .is_ok()
             {
                 Some((host, false))
-            } else if psl::Psl::domain(&psl::List, host.as_bytes()).is_some() {
+            } else if super::suffix::has_registrable_domain(&host) {
                 // A registrable name (an eTLD+1 exists): it and its subdomains.
                 Some((host, true))
             } else {

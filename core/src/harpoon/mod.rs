@@ -17,6 +17,7 @@ pub mod outbound;
 pub mod registry;
 pub mod rewrite;
 pub mod server;
+pub mod suffix;
 pub mod url;
 
 pub use call::{Call, CallError, HopRequest, Outcome, Step};
