@@ -104,7 +104,7 @@ struct Shared {
 }
 
 /// Most response POSTs in flight at once, whatever the configuration: each holds a thread
-/// and a pooled connection (with its 128 KiB of buffers) for a round trip.
+/// and a pooled connection (with its 32 KiB of buffers) for a round trip.
 pub(crate) const MAX_POSTERS: usize = 128;
 
 /// How long an idle temporary poster stays: under steady load the queue empties between

@@ -71,6 +71,8 @@ fn init_logging(c: &RunConfig) -> Result<(), StartupError> {
 
 /// Runs until a signal ends a drain. Returns `Ok` after a clean drain.
 pub fn run(loaded: Loaded) -> Result<(), StartupError> {
+    // Before any thread of the runtime allocates (see `scavenge`).
+    scavenge::limit_arenas();
     let mut cfg = loaded.config.clone();
     // Before the first log line: configured secrets are scrubbed from everything logged.
     Admin::register_secrets(&loaded);
