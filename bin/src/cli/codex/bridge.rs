@@ -22,6 +22,8 @@ enum ChildEvent {
     Line(String),
     Stderr(String),
     Closed,
+    /// The child's stderr reached its end (after its last `Stderr` line).
+    StderrClosed,
 }
 
 /// What was started, for `status --json`.
@@ -165,6 +167,7 @@ impl Bridge {
                     return;
                 }
             }
+            let _ = tx2.send(ChildEvent::StderrClosed);
         });
         let info = ProcessInfo {
             command: cmd,
@@ -250,16 +253,13 @@ impl Bridge {
         }
         match self.rx.recv_timeout(wake.saturating_duration_since(now)) {
             Ok(ChildEvent::Line(l)) => self.session.handle_line(&l, Instant::now()),
-            Ok(ChildEvent::Stderr(l)) => {
-                if !l.trim().is_empty() {
-                    if self.stderr.len() == KEEP_STDERR {
-                        self.stderr.pop_front();
-                    }
-                    self.stderr.push_back(strip_ansi(&l));
-                }
-            }
+            Ok(ChildEvent::Stderr(l)) => self.keep_stderr(&l),
+            Ok(ChildEvent::StderrClosed) => {}
             Ok(ChildEvent::Closed) | Err(RecvTimeoutError::Disconnected) => {
                 if self.exited.is_none() {
+                    // Its last stderr lines say why it exited: read them before reporting
+                    // (the stderr reader may still be behind the stdout one).
+                    self.drain_stderr(Instant::now() + Duration::from_secs(1));
                     let detail = self.wait_exit();
                     self.exited = Some(detail.clone());
                     self.info.running = false;
@@ -275,6 +275,29 @@ impl Bridge {
         }
         self.drain_events();
         true
+    }
+
+    fn keep_stderr(&mut self, line: &str) {
+        if !line.trim().is_empty() {
+            if self.stderr.len() == KEEP_STDERR {
+                self.stderr.pop_front();
+            }
+            self.stderr.push_back(strip_ansi(line));
+        }
+    }
+
+    /// Takes the stderr lines still in flight until the child's stderr ends or `until`.
+    fn drain_stderr(&mut self, until: Instant) {
+        while let Ok(ev) = self
+            .rx
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+        {
+            match ev {
+                ChildEvent::Stderr(l) => self.keep_stderr(&l),
+                ChildEvent::StderrClosed => return,
+                ChildEvent::Line(_) | ChildEvent::Closed => {}
+            }
+        }
     }
 
     fn wait_exit(&mut self) -> String {
