@@ -31,16 +31,18 @@ pub const ARENAS: i32 = 2;
 /// Caps glibc's malloc arenas at [`ARENAS`] unless `MALLOC_ARENA_MAX` is set. Call before
 /// threads start; returns whether the cap was set.
 pub fn limit_arenas() -> bool {
-    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
-        return false;
-    }
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    std::env::var_os("MALLOC_ARENA_MAX").is_none() && set_arena_max(ARENAS)
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn set_arena_max(n: i32) -> bool {
     // SAFETY: mallopt only changes a malloc parameter; M_ARENA_MAX applies to arenas
     // created afterwards and is safe to set while other threads allocate.
-    unsafe {
-        return libc::mallopt(libc::M_ARENA_MAX, ARENAS) == 1;
-    }
-    #[allow(unreachable_code)]
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, n) == 1 }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn set_arena_max(_: i32) -> bool {
     false
 }
 
