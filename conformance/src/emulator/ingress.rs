@@ -246,6 +246,7 @@ fn forget_if_bounded(ctx: &Ctx, rid: &str) {
     }
     let mut g = ctx.state.lock();
     g.posted.retain(|p| p.request_id != rid);
+    g.posts_by_id.remove(rid);
     g.terminal_ids.remove(rid);
     g.issued.remove(rid);
     g.queue.retain(|(_, t)| t.request_id != rid);

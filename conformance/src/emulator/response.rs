@@ -235,6 +235,10 @@ fn validate(ctx: &Ctx, inc: &Incoming) -> Result<(), Rejection> {
             i.done = true;
         }
     }
+    g.posts_by_id
+        .entry(request_id.clone())
+        .or_default()
+        .push(post.clone());
     g.posted.push(post);
     g.violations.extend(soft);
     drop(g);

@@ -98,6 +98,10 @@ pub(crate) struct Inner {
     pub queue: VecDeque<(String, Tracked)>,
     pub issued: HashMap<String, Issued>,
     pub posted: Vec<PostedResponse>,
+    /// The same posts by request id. Every waiting ingress request asks "what was posted
+    /// for mine?" on every wake-up; scanning `posted` for it made each answer cost the
+    /// whole history times the number of waiters (the bench's concurrency-64 collapse).
+    pub posts_by_id: HashMap<String, Vec<PostedResponse>>,
     /// How many of `posted` are terminal (kept so a long soak need not scan them).
     pub terminal_posts: usize,
     /// Request ids with a terminal post: every POST asks "already fulfilled?", and
@@ -260,9 +264,5 @@ pub(crate) fn has_terminal(g: &Inner, id: &str) -> bool {
 
 /// Accepted posts for `id`, in order.
 pub(crate) fn posts_for(g: &Inner, id: &str) -> Vec<PostedResponse> {
-    g.posted
-        .iter()
-        .filter(|p| p.request_id == id)
-        .cloned()
-        .collect()
+    g.posts_by_id.get(id).cloned().unwrap_or_default()
 }

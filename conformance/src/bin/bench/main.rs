@@ -18,7 +18,9 @@
 //! `--soak [--target stdio|http] [--rate N] [--duration D] [--max-inflight N]
 //! [--max-concurrent N]` runs the long check of `soak.rs` instead (with `--latency`).
 //!
-//! `BENCH_CLIENT_CPU=0` runs the client under `taskset -c 0` (one core).
+//! `BENCH_CLIENT_CPU=0` runs the client under `taskset -c 0` (one core) and moves the bench
+//! itself (the load: MCP clients, emulator, MCP server) to the other cores, so each side's
+//! CPU per call is its own.
 //!
 //! The client under test is a separate process (the release binary), so its CPU time and
 //! memory are read from `/proc/<pid>` and never include the emulator's or the MCP
@@ -27,6 +29,7 @@
 mod bridges;
 mod latency;
 mod procstat;
+mod relay_floor;
 mod soak;
 mod stdio;
 
@@ -110,7 +113,13 @@ impl McpClient {
     fn connect(url: &str) -> Result<McpClient, String> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
+            // Bounded per phase, not globally: with a global (or resolve) timeout ureq
+            // resolves every request's host on a new thread, an IP literal included, and
+            // that load-side cost would crowd the emulator and the MCP server off their core.
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_send_body(Some(Duration::from_secs(60)))
+            .timeout_recv_response(Some(Duration::from_secs(60)))
+            .timeout_recv_body(Some(Duration::from_secs(60)))
             .build()
             .into();
         let mut c = McpClient {
@@ -290,6 +299,77 @@ impl Drop for ClientProc {
     }
 }
 
+/// With `BENCH_CLIENT_CPU=N`, moves this process (the load: MCP clients, emulator, MCP
+/// server) to every other CPU, so the client's core is its own and the load's CPU per call
+/// is the load's. Done first, before any thread exists; threads inherit it.
+fn pin_load_away_from_client() {
+    let Ok(cpu) = std::env::var("BENCH_CLIENT_CPU") else {
+        return;
+    };
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let others: Vec<String> = (0..n)
+        .map(|c| c.to_string())
+        .filter(|c| *c != cpu.trim())
+        .collect();
+    if others.is_empty() {
+        eprintln!("bench: one CPU only: the load shares it with the client");
+        return;
+    }
+    let pid = std::process::id().to_string();
+    let list = others.join(",");
+    match Command::new("taskset")
+        .args(["-a", "-p", "-c", &list, &pid])
+        .stdout(Stdio::null())
+        .status()
+    {
+        Ok(s) if s.success() => eprintln!("bench: client on CPU {cpu}, load on CPU {list}"),
+        _ => eprintln!("bench: could not pin the load to CPU {list} (taskset)"),
+    }
+}
+
+/// The floor relay (`relay_floor.rs`) as a process of its own, pinned like the client.
+struct RelayProc {
+    child: Child,
+    pid: u32,
+}
+
+impl RelayProc {
+    fn start(emu: &Emulator, mcp_url: &str) -> Result<RelayProc, String> {
+        let me = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut cmd = match std::env::var("BENCH_CLIENT_CPU") {
+            Ok(cpu) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", &cpu]).arg(&me);
+                c
+            }
+            Err(_) => Command::new(&me),
+        };
+        let child = cmd
+            .arg("--relay-floor")
+            .env(
+                "RELAY_CP",
+                format!("{}/v1/tunnels/{}", emu.control_plane_url(), emu.tunnel_id()),
+            )
+            .env("RELAY_MCP", mcp_url)
+            .env("CONTROL_PLANE_API_KEY", emu.api_key())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start the relay: {e}"))?;
+        let pid = child.id();
+        // Its first long poll is out well before the first MCP client has initialised.
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(RelayProc { child, pid })
+    }
+}
+
+impl Drop for RelayProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn rand_suffix() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -378,20 +458,43 @@ fn floor(n: usize) -> Vec<Duration> {
     out
 }
 
-/// `workers` threads share `total` echo calls through the tunnel; (calls/s, CPU per call).
+/// Calls per second, and the CPU per call of the process under test and of the load side.
+struct Rate {
+    per_second: f64,
+    cpu: Option<Duration>,
+    /// This process: the MCP clients, the emulator and the MCP server (all pinned away
+    /// from the client by `BENCH_CLIENT_CPU`).
+    load_cpu: Option<Duration>,
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let us = |d: Option<Duration>| d.map_or("n/a".into(), |d| format!("{} µs", d.as_micros()));
+        write!(
+            f,
+            "{:.0}/s, {} (load side {})",
+            self.per_second,
+            us(self.cpu),
+            us(self.load_cpu)
+        )
+    }
+}
+
+/// `workers` threads share `total` echo calls through the tunnel.
 fn throughput(
     url: &str,
     pid: u32,
     workers: usize,
     total: usize,
     payload: &str,
-) -> Result<(f64, Option<Duration>), String> {
+) -> Result<Rate, String> {
     let clients: Vec<McpClient> = (0..workers)
         .map(|_| McpClient::connect(url))
         .collect::<Result<_, _>>()?;
     let left = Arc::new(AtomicUsize::new(total));
     let errors = Arc::new(Mutex::new(Vec::new()));
     let cpu0 = procstat::cpu_time(pid);
+    let load0 = procstat::cpu_time(std::process::id());
     let t0 = Instant::now();
     let handles: Vec<_> = clients
         .into_iter()
@@ -417,14 +520,20 @@ fn throughput(
         let _ = h.join();
     }
     let wall = t0.elapsed();
-    let cpu = match (cpu0, procstat::cpu_time(pid)) {
-        (Some(a), Some(b)) => Some((b - a) / total as u32),
+    let per_call = |before: Option<Duration>, after: Option<Duration>| match (before, after) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a) / total as u32),
         _ => None,
     };
+    let cpu = per_call(cpu0, procstat::cpu_time(pid));
+    let load_cpu = per_call(load0, procstat::cpu_time(std::process::id()));
     if let Some(e) = errors.lock().unwrap_or_else(|e| e.into_inner()).first() {
         return Err(e.clone());
     }
-    Ok((total as f64 / wall.as_secs_f64(), cpu))
+    Ok(Rate {
+        per_second: total as f64 / wall.as_secs_f64(),
+        cpu,
+        load_cpu,
+    })
 }
 
 /// RSS peak while `n` slow calls are in flight at once.
@@ -471,6 +580,10 @@ fn peak_in_flight(url: &str, pid: u32, n: usize, ms: u64) -> Result<Option<u64>,
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--relay-floor") {
+        relay_floor::run();
+    }
+    pin_load_away_from_client();
     let quick = args.iter().any(|a| a == "--quick");
     let strict = args.iter().any(|a| a == "--strict");
     let bin = args
@@ -594,13 +707,10 @@ fn main() {
 
     for (c, total) in [(1, 250 * scale), (16, 1000 * scale), (64, 2000 * scale)] {
         match throughput(&tunnel, client.pid, c, total, &payload) {
-            Ok((rate, cpu)) => t.add(
+            Ok(rate) => t.add(
                 "throughput",
                 format!("concurrency {c}: echo 1 KiB calls/s, client CPU per call"),
-                format!(
-                    "{rate:.0}/s, {}",
-                    cpu.map_or("n/a".into(), |d| format!("{} µs", d.as_micros()))
-                ),
+                rate.to_string(),
             ),
             Err(e) => t.add(
                 "throughput",
@@ -652,6 +762,24 @@ fn main() {
         ),
     );
     drop(client);
+
+    // ---- the client-side floor: the same exchanges with no design around them ----
+    // A fresh emulator: the killed client's long polls are still parked in this one, and
+    // each would take a command off the queue and answer a socket nobody reads.
+    let relay_emu = emulator();
+    match RelayProc::start(&relay_emu, &stub.url()) {
+        Ok(relay) => {
+            let url = relay_emu.mcp_url();
+            for (c, total) in [(16, 1000 * scale), (64, 2000 * scale)] {
+                let row = format!("floor relay, concurrency {c}: calls/s, relay CPU per call");
+                match throughput(&url, relay.pid, c, total, &payload) {
+                    Ok(rate) => t.add("throughput", row, rate.to_string()),
+                    Err(e) => t.add("throughput", row, format!("failed: {e}")),
+                }
+            }
+        }
+        Err(e) => t.add("throughput", "floor relay", format!("failed: {e}")),
+    }
 
     // ---- stdio target ----
     stdio::run(&bin, &mut |s, w, v| t.add(s, w, v), scale, &payload);
