@@ -37,7 +37,6 @@ mod mcp_http;
 mod options;
 mod pool;
 mod probe;
-mod proxy_health;
 mod resolver;
 mod runtime;
 mod status;
@@ -52,7 +51,6 @@ pub use options::{
     StdioCommandError, StdioOptions, StdioTarget, TlsOptions,
 };
 pub use probe::reachable;
-pub use proxy_health::{ProxyCheckObserver, ProxyHealth, ProxyHealthHandle};
 pub use runtime::{Finished, Runtime, RuntimeHandle};
 pub use status::Snapshot;
 pub use tls::{BundleCert, TrustReport};

@@ -85,7 +85,7 @@ impl Trust {
 
     /// A rustls client configuration trusting the same roots, for the connections ureq
     /// does not make (the proxy health checker's TLS to an `https://` proxy).
-    pub(crate) fn rustls_config(&self) -> Result<Arc<rustls::ClientConfig>, StartError> {
+    pub fn rustls_config(&self) -> Result<Arc<rustls::ClientConfig>, StartError> {
         let mut store = rustls::RootCertStore::empty();
         if let RootCerts::Specific(certs) = &self.roots {
             for c in certs.iter() {

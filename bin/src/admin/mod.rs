@@ -126,7 +126,7 @@ pub struct Admin {
     pub bundle: bundle::Inputs,
     pub harpoon: Arc<harpoon::HarpoonAdmin>,
     /// The proxy health checker's state (`/api/system` `proxy_health`, the UI's panel).
-    pub proxy_health: Option<tunnel_blocking::ProxyHealthHandle>,
+    pub proxy_health: Option<crate::daemon::proxy_health::ProxyHealthHandle>,
 }
 
 impl Admin {

@@ -14,6 +14,7 @@ pub mod listener;
 pub mod metrics;
 pub mod notify;
 pub mod process_metrics;
+pub mod proxy_health;
 pub mod proxy_metrics;
 pub mod routes;
 mod scavenge;
@@ -202,7 +203,7 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
     // routes the runtime uses, with the same trust store for https proxies.
     let proxy_health = {
         let m = metrics.clone();
-        tunnel_blocking::ProxyHealth::start(
+        proxy_health::ProxyHealth::start(
             routes::health_routes(&cfg, &proxy_env),
             cfg.proxy.check_interval,
             &opts.tls,

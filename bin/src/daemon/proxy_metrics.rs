@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Mutex, OnceLock};
 
-use tunnel_blocking::ProxyHealthHandle;
+use super::proxy_health::ProxyHealthHandle;
 use tunnel_core::proxy_health::{CheckRecord, HealthState};
 use tunnel_core::proxy_route::Route;
 

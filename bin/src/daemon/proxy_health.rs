@@ -1,8 +1,13 @@
-//! Drives `tunnel_core::proxy_health::Checker` on one thread: sleeps until the checker's
+//! The proxy health checker of `run` (Go's `--proxy.health-check-interval`): drives
+//! `tunnel_core::proxy_health::Checker` on one thread of its own: sleeps until the checker's
 //! next round, performs each check (TCP connect to the proxy, TLS for an `https://` proxy,
 //! `CONNECT`, status line) and publishes every route's state for the admin server and
 //! `/metrics`. Checks run one after another, as in the Go client; each is bounded by the
 //! core's `DIAL_TIMEOUT` + `CONNECT_TIMEOUT`.
+//!
+//! It lives with the daemon, not in the blocking adapter: it never touches the tunnel's
+//! driver or its connections, it only reports on the proxies for `/metrics` and `/ui`,
+//! and it trusts what the adapter's agents trust (`tunnel_blocking::agents::Trust`).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -17,8 +22,8 @@ use tunnel_core::proxy_health::{
 };
 use tunnel_core::proxy_route::Route;
 
-use crate::options::{StartError, TlsOptions};
-use crate::tls;
+use tunnel_blocking::agents::Trust;
+use tunnel_blocking::{StartError, TlsOptions};
 
 /// Hears about every finished check (on the checker's thread; must not block).
 pub type ProxyCheckObserver = Arc<dyn Fn(&Route, &CheckRecord) + Send + Sync>;
@@ -61,7 +66,7 @@ impl ProxyHealth {
         if !checker.has_proxied_routes() {
             return Ok(ProxyHealth { handle, stop: None });
         }
-        let tls = tls::Trust::load(tls_opts)?.rustls_config()?;
+        let tls = Trust::load(tls_opts)?.rustls_config()?;
         let (stop, stopped) = mpsc::channel::<()>();
         let published = handle.clone();
         std::thread::Builder::new()
