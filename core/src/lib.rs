@@ -26,6 +26,7 @@ pub mod proxy_health;
 pub mod proxy_route;
 pub mod retry_after;
 pub mod sha256;
+pub mod snapshot;
 pub mod sse;
 pub mod start;
 pub mod stdio;

@@ -8,10 +8,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tunnel_core::channel::ChannelName;
 use tunnel_core::engine::{Action, CommandId, Engine, Event, Input, McpEvent, McpOutput, Terminal};
+use tunnel_core::snapshot::DriverState;
 use tunnel_core::wire::metadata::TunnelMetadata;
 
 use crate::binding::{McpBinding, McpSink};
@@ -241,12 +242,17 @@ impl Driver {
 
     fn publish(&self, stopped: bool) {
         let last = self.published.get();
+        let driver = DriverState {
+            stopped,
+            stdio_restarts: self.stdio_restarts,
+            metadata: self.metadata.clone(),
+        };
         let snapshot = Snapshot::of(
             &self.engine,
             &last,
-            stopped,
-            self.stdio_restarts,
-            self.metadata.clone(),
+            driver,
+            Instant::now(),
+            SystemTime::now(),
         );
         self.published.set(snapshot);
     }

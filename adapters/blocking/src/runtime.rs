@@ -317,20 +317,7 @@ impl Runtime {
         if let Some(checks) = opts.startup_checks {
             engine.start_checks(Instant::now(), checks);
         }
-        let status = engine.status();
-        let published = Published::new(Snapshot {
-            readiness: Err("starting".to_string()),
-            ready_note: None,
-            startup: Arc::new(engine.startup_report().clone()),
-            oauth_fetched_at: None,
-            status,
-            stats: Arc::clone(engine.stats()),
-            stdio_restarts: 0,
-            in_flight: 0,
-            metadata: None,
-            stopped: false,
-            updated_at: Instant::now(),
-        });
+        let published = Published::new(Snapshot::starting(&engine, Instant::now()));
 
         let (tx, rx) = mpsc::channel::<ToDriver>();
         let limits = Limits {

@@ -11,7 +11,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
@@ -23,9 +22,10 @@ use futures_lite::future;
 use tunnel_core::channel::ChannelName;
 use tunnel_core::classify::TransportError;
 use tunnel_core::engine::{
-    Action, CommandId, Engine, EngineConfig, HttpResponse, Input, McpEvent, McpOutput, McpWork,
-    PollId, PostError, PostId, Terminal,
+    Action, CommandId, Engine, EngineConfig, Event, HttpResponse, Input, McpEvent, McpOutput,
+    McpWork, PollId, PostError, PostId, Terminal,
 };
+use tunnel_core::snapshot::{DriverState, Snapshot};
 use tunnel_core::tap::Tap;
 
 use crate::h1;
@@ -71,6 +71,8 @@ pub(crate) struct Driver {
     tasks: HashMap<Key, Task>,
     stdio: Vec<StdioProcs>,
     status: Published,
+    /// What the driver adds to the engine's state in each snapshot.
+    state: DriverState,
     observer: Option<Observer>,
     tap: Option<Arc<dyn Tap>>,
 }
@@ -96,7 +98,6 @@ impl Driver {
         cp: Arc<Dialer>,
         tx: Sender<Msg>,
         rx: Receiver<Msg>,
-        status: Published,
     ) -> Result<Driver, StartError> {
         if cfg.instance_id.is_empty() || cfg.instance_id.bytes().all(|b| b == b'0') {
             cfg.instance_id = format!("{:016x}{:016x}", seed(), seed());
@@ -118,7 +119,9 @@ impl Driver {
             engine.add_stdio(now, t.channel.clone(), &opts.stdio, ttl, seed(), pid);
             stdio.push(procs);
         }
+        let status = Published::new(Snapshot::starting(&engine, Instant::now()));
         Ok(Driver {
+            state: DriverState::default(),
             stdio,
             engine,
             observer: opts.observer.clone(),
@@ -199,26 +202,31 @@ impl Driver {
         if let Some(tap) = &self.tap {
             tap.finish();
         }
+        self.state.stopped = true;
         self.publish();
-        let mut st = self.status.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.1 = Err("stopped".into());
         Finished { abandoned }
     }
 
+    /// The cell this driver publishes into (for the handle).
+    pub(crate) fn published(&self) -> Published {
+        self.status.clone()
+    }
+
     fn publish(&self) {
-        let s = self.engine.status();
-        let r = self.engine.readiness(Instant::now());
-        *self.status.state.lock().unwrap_or_else(|e| e.into_inner()) = (Some(s), r);
-        *self.status.stats.lock().unwrap_or_else(|e| e.into_inner()) =
-            Arc::clone(self.engine.stats());
+        let last = self.status.get();
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        let snapshot = Snapshot::of(&self.engine, &last, self.state.clone(), now, wall);
+        self.status.set(snapshot);
     }
 
     fn drain_events(&mut self) {
         while let Some(e) = self.engine.poll_event() {
             let (level, text) = self.engine.describe(&e);
             log::log!(level, "{text}");
-            if let tunnel_core::engine::Event::StdioRestarted { .. } = e {
-                self.status.stdio_restarts.fetch_add(1, Ordering::Relaxed);
+            match &e {
+                Event::StdioRestarted { .. } => self.state.stdio_restarts += 1,
+                Event::MetadataFetched(m) => self.state.metadata = Some(m.clone()),
+                _ => {}
             }
             if let Some(o) = &self.observer {
                 o(&e);

@@ -55,13 +55,13 @@ mod stdio;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tunnel_core::channel::ChannelName;
 use tunnel_core::engine::{BindingKind, EngineConfig, Event, Stats, Status};
+pub use tunnel_core::snapshot::Snapshot;
 use tunnel_core::tap::Tap;
 
 pub use driver::Finished;
@@ -162,17 +162,24 @@ impl fmt::Debug for RuntimeOptions {
     }
 }
 
-/// What the driver publishes for the handle.
-pub(crate) struct Shared {
-    /// The engine status and readiness as of the driver's last turn.
-    pub(crate) state: Mutex<(Option<Status>, Result<(), String>)>,
-    /// The engine's counters as of the driver's last turn (its `Arc`, not a copy).
-    pub(crate) stats: Mutex<Arc<Stats>>,
-    /// stdio children restarted so far (all channels).
-    pub(crate) stdio_restarts: AtomicU64,
-}
+/// What the driver publishes for the handle: the core's [`Snapshot`] (the same type the
+/// blocking adapter publishes), swapped in once per turn of the driver.
+#[derive(Clone)]
+pub(crate) struct Published(Arc<Mutex<Arc<Snapshot>>>);
 
-pub(crate) type Published = Arc<Shared>;
+impl Published {
+    pub(crate) fn new(snapshot: Snapshot) -> Published {
+        Published(Arc::new(Mutex::new(Arc::new(snapshot))))
+    }
+
+    pub(crate) fn get(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub(crate) fn set(&self, snapshot: Snapshot) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot);
+    }
+}
 
 /// Cheap, cloneable control of a running driver, usable from any thread or task.
 #[derive(Clone)]
@@ -193,29 +200,25 @@ impl RuntimeHandle {
         let _ = self.tx.try_send(driver::Msg::Stop);
     }
 
-    /// The engine's status as of the driver's last turn (`None` before its first turn).
-    pub fn status(&self) -> Option<Status> {
-        self.status
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-            .clone()
+    /// Everything the driver published after its last turn (readiness, status, counters,
+    /// startup checks), as the blocking adapter's handle gives it: an `Arc` clone.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.status.get()
     }
 
-    /// `Ok` when ready to serve, otherwise the reason.
+    /// The engine's status as of the driver's last turn.
+    pub fn status(&self) -> Status {
+        self.status.get().status.clone()
+    }
+
+    /// `Ok` when ready to serve, otherwise the reason ("starting" before the first turn).
     pub fn readiness(&self) -> Result<(), String> {
-        self.status
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .1
-            .clone()
+        self.status.get().readiness.clone()
     }
 
     /// The engine's counters as of the driver's last turn.
     pub fn stats(&self) -> Arc<Stats> {
-        Arc::clone(&self.status.stats.lock().unwrap_or_else(|e| e.into_inner()))
+        Arc::clone(&self.status.get().stats)
     }
 
     /// The route of the control plane and of each HTTP binding (kind, name, target,
@@ -227,7 +230,7 @@ impl RuntimeHandle {
 
     /// How many times a stdio child has been restarted (all channels), for metrics.
     pub fn stdio_restarts(&self) -> u64 {
-        self.status.stdio_restarts.load(Ordering::Relaxed)
+        self.status.get().stdio_restarts
     }
 }
 
@@ -261,12 +264,8 @@ pub fn start(
     let cp = net.control_plane(&cfg.base_url.to_string(), &opts.tls)?;
     let bindings = mcp::bindings(&cfg, &opts, &net)?;
     let (tx, rx) = async_channel::unbounded();
-    let status = Arc::new(Shared {
-        state: Mutex::new((None, Err("starting".to_string()))),
-        stats: Mutex::default(),
-        stdio_restarts: AtomicU64::new(0),
-    });
-    let d = driver::Driver::new(cfg, opts, bindings, cp, tx.clone(), rx, Arc::clone(&status))?;
+    let d = driver::Driver::new(cfg, opts, bindings, cp, tx.clone(), rx)?;
+    let status = d.published();
     Ok((
         RuntimeHandle {
             tx,
