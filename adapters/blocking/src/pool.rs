@@ -7,6 +7,10 @@
 //! connection of a pool), and new work must not queue behind it. So the pool keeps `core`
 //! threads and may grow to `max` temporary ones, which exit once the queue has stayed empty
 //! and no job has lacked a thread for the pool's linger time (zero by default: at once).
+//! The permanent threads are started on demand and rest too: after [`REST`] in which no
+//! job lacked a thread, an idle one exits, down to one. So a burst's threads (and their
+//! stacks and connections) do not outlive it by more than a minute, and a quiet tunnel
+//! runs on one thread per pool whatever `--mcp.max-concurrent-requests` says.
 //!
 //! Response POSTs use the same pool shape (see [`post_concurrency`]): behind a control
 //! plane 80 ms away each POST holds its thread for the round trip, so posting must run as
@@ -101,7 +105,13 @@ struct Shared {
     name: String,
     /// How long a temporary thread waits for more work before it exits.
     linger: Duration,
+    /// How long a permanent thread (beyond the first) stays while no job lacked a thread.
+    rest: Duration,
 }
+
+/// See the module docs: long enough that steady traffic never restarts threads, short
+/// enough that a burst's threads are gone within the next minute.
+pub(crate) const REST: Duration = Duration::from_secs(60);
 
 /// Most response POSTs in flight at once, whatever the configuration: each holds a thread
 /// and a pooled connection (with its 32 KiB of buffers) for a round trip.
@@ -162,6 +172,7 @@ impl Pool {
                 max: max.max(core),
                 name: name.to_string(),
                 linger: Duration::ZERO,
+                rest: REST,
             }),
             threads,
         }
@@ -172,6 +183,15 @@ impl Pool {
     pub(crate) fn linger(mut self, d: Duration) -> Pool {
         if let Some(shared) = Arc::get_mut(&mut self.shared) {
             shared.linger = d;
+        }
+        self
+    }
+
+    /// How long an idle permanent thread stays while no job lacked a thread ([`REST`]).
+    #[cfg(test)]
+    pub(crate) fn rest(mut self, d: Duration) -> Pool {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.rest = d;
         }
         self
     }
@@ -243,8 +263,19 @@ fn worker(shared: Arc<Shared>, temporary: bool) {
             st.idle -= 1;
             continue;
         }
-        st = shared.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+        // A permanent thread rests: it wakes after `rest` without a job and leaves if no
+        // job has lacked a thread since, unless it is the last one.
+        let (woken, waited) = shared
+            .cv
+            .wait_timeout(st, shared.rest)
+            .unwrap_or_else(|e| e.into_inner());
+        st = woken;
         st.idle -= 1;
+        let rested = waited.timed_out() && st.saturated_at.elapsed() >= shared.rest;
+        if rested && st.jobs.is_empty() && st.threads > 1 {
+            st.threads -= 1;
+            return;
+        }
     }
 }
 
@@ -252,6 +283,49 @@ fn worker(shared: Arc<Shared>, temporary: bool) {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A burst's permanent threads do not stay for good: once no job has lacked a thread
+    /// for the rest time, the idle ones leave, down to one, and the pool still works.
+    #[test]
+    fn permanent_threads_rest_down_to_one_after_a_burst() {
+        let threads = Threads::default();
+        let pool = Pool::new("r", 3, 3, threads.clone()).rest(Duration::from_millis(200));
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        let blocked = Arc::new(Mutex::new(blocked));
+        for _ in 0..3 {
+            let b = Arc::clone(&blocked);
+            pool.submit(move || {
+                let _ = b.lock().unwrap().recv_timeout(Duration::from_secs(5));
+            });
+        }
+        let t0 = Instant::now();
+        while threads.live() < 3 && t0.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(
+            threads.live(),
+            3,
+            "the burst started every permanent thread"
+        );
+        for _ in 0..3 {
+            release.send(()).unwrap();
+        }
+        let t0 = Instant::now();
+        while threads.live() > 1 && t0.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            threads.live(),
+            1,
+            "idle permanent threads rested, one stays"
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        pool.submit(move || tx.send(()).unwrap());
+        rx.recv_timeout(Duration::from_secs(2))
+            .expect("the pool still runs jobs after resting");
+        pool.stop();
+        assert!(threads.wait_idle(Duration::from_secs(3)));
+    }
 
     #[test]
     fn runs_jobs_grows_past_core_and_stops() {
