@@ -4,8 +4,9 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::daemon::tunnel::TunnelHandle as RuntimeHandle;
 use serde_json::{json, Value};
-use tunnel_blocking::{RuntimeHandle, Snapshot};
+use tunnel_blocking::Snapshot;
 
 use super::access::{check_peer, check_same_origin};
 use super::{assets, bundle, redact, Admin};

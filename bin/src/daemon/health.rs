@@ -10,7 +10,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
-use tunnel_blocking::RuntimeHandle;
+use crate::daemon::tunnel::TunnelHandle as RuntimeHandle;
 
 use super::listener::{Limits, Listener, Request, Response};
 use super::metrics::Metrics;

@@ -20,10 +20,9 @@ pub mod routes;
 mod scavenge;
 pub mod settings;
 mod signals;
+pub mod tunnel;
 
 use std::sync::Arc;
-
-use tunnel_blocking::Runtime;
 
 use crate::admin::{self, Admin};
 use crate::config::{Loaded, LogFormat, RunConfig};
@@ -228,9 +227,8 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
         harpoon: harpoon_admin,
         proxy_health: Some(proxy_health.handle()),
     });
-    let runtime = Runtime::start(engine_cfg, opts)
+    let (runtime, handle) = tunnel::start(engine_cfg, opts)
         .map_err(|e| StartupError::Config(format!("configure tunnel-client: {e}")))?;
-    let handle = runtime.handle();
     let app = Arc::new(App {
         runtime: handle.clone(),
         metrics: metrics.clone(),
@@ -309,11 +307,8 @@ pub fn run(loaded: Loaded) -> Result<(), StartupError> {
     signals.close();
     drop(server);
     match finished {
-        Ok(f) => {
-            log::info!(
-                "tunnel-client stopped (abandoned on hard stop: {})",
-                f.abandoned
-            );
+        Ok(abandoned) => {
+            log::info!("tunnel-client stopped (abandoned on hard stop: {abandoned})");
             Ok(())
         }
         Err(e) => Err(StartupError::Io(format!("runtime failed: {e}"))),

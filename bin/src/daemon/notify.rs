@@ -7,7 +7,7 @@
 use std::io;
 use std::time::Duration;
 
-use tunnel_blocking::RuntimeHandle;
+use crate::daemon::tunnel::TunnelHandle as RuntimeHandle;
 
 /// How often readiness is re-checked until it first holds.
 const READY_CHECK: Duration = Duration::from_millis(100);

@@ -5,7 +5,7 @@
 //! Windows: not installed (Ctrl-C ends the process without a drain); documented in
 //! `docs/run.md`.
 
-use tunnel_blocking::RuntimeHandle;
+use crate::daemon::tunnel::TunnelHandle as RuntimeHandle;
 
 /// Stops the signal thread when closed.
 pub struct Installed {

@@ -194,7 +194,7 @@ pub struct ClientProc {
 
 impl ClientProc {
     pub fn start(bin: &Path, emu: &Emulator, mcp_args: &[String]) -> Result<ClientProc, String> {
-        Self::start_with(bin, emu, (256, 64), mcp_args)
+        Self::start_with(bin, emu, (256, 64), mcp_args, &[])
     }
 
     /// With `(max_inflight, max_concurrent)` for `--control-plane.max-inflight` and
@@ -204,6 +204,7 @@ impl ClientProc {
         emu: &Emulator,
         limits: (usize, usize),
         mcp_args: &[String],
+        env: &[(&str, &str)],
     ) -> Result<ClientProc, String> {
         let (inflight, concurrent) = (limits.0.to_string(), limits.1.to_string());
         let dir =
@@ -238,6 +239,7 @@ impl ClientProc {
             ])
             .args(mcp_args)
             .env("CONTROL_PLANE_API_KEY", emu.api_key())
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -325,6 +327,58 @@ fn pin_load_away_from_client() {
         Ok(s) if s.success() => eprintln!("bench: client on CPU {cpu}, load on CPU {list}"),
         _ => eprintln!("bench: could not pin the load to CPU {list} (taskset)"),
     }
+}
+
+/// The HTTP-target throughput and the footprint at 256 in flight again, with the client on
+/// the smol adapter's single-future driver (a binary built with `--features smol-driver`),
+/// against a fresh emulator.
+fn smol_driver(bin: &Path, stub: &McpStub, scale: usize, payload: &str, t: &mut Table) {
+    let emu = emulator();
+    let env = [("TUNNEL_CLIENT_DRIVER", "smol")];
+    let mcp = ["--mcp.server-url".to_string(), stub.url()];
+    let client = match ClientProc::start_with(bin, &emu, (256, 64), &mcp, &env) {
+        Ok(c) => c,
+        Err(e) => {
+            let hint = "build with: cargo build --release -p tunnel-client --features smol-driver";
+            t.add(
+                "smol driver",
+                "all smol driver figures",
+                format!("failed: {e} ({hint})"),
+            );
+            return;
+        }
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    t.add(
+        "smol driver",
+        "RSS idle",
+        kib(procstat::rss_kib(client.pid)),
+    );
+    let url = emu.mcp_url();
+    for (c, total) in [(16, 1000 * scale), (64, 2000 * scale)] {
+        let row = format!("concurrency {c}: echo 1 KiB calls/s, client CPU per call");
+        match throughput(&url, client.pid, c, total, payload) {
+            Ok(rate) => t.add("smol driver", row, rate.to_string()),
+            Err(e) => t.add("smol driver", row, format!("failed: {e}")),
+        }
+    }
+    match peak_in_flight(&url, client.pid, 256, 1000) {
+        Ok(peak) => t.add(
+            "smol driver",
+            "RSS peak with 256 commands in flight",
+            kib(peak),
+        ),
+        Err(e) => t.add(
+            "smol driver",
+            "RSS with 256 in flight",
+            format!("failed: {e}"),
+        ),
+    }
+    t.add(
+        "smol driver",
+        "threads after the run",
+        procstat::threads(client.pid).map_or("n/a".into(), |n| n.to_string()),
+    );
 }
 
 /// The floor relay (`relay_floor.rs`) as a process of its own, pinned like the client.
@@ -780,6 +834,9 @@ fn main() {
         }
         Err(e) => t.add("throughput", "floor relay", format!("failed: {e}")),
     }
+
+    // ---- the same client on the smol driver (one thread; TUNNEL_CLIENT_DRIVER=smol) ----
+    smol_driver(&bin, &stub, scale, &payload, &mut t);
 
     // ---- stdio target ----
     stdio::run(&bin, &mut |s, w, v| t.add(s, w, v), scale, &payload);

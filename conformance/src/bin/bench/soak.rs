@@ -110,11 +110,16 @@ pub fn run(bin: &Path, s: &Soak) -> Vec<String> {
         _stub = stub;
         (vec!["--mcp.server-url".into(), url], "input")
     };
-    let client =
-        match ClientProc::start_with(bin, &emu, (s.max_inflight, s.max_concurrent), &mcp_args) {
-            Ok(c) => c,
-            Err(e) => return vec![e],
-        };
+    let client = match ClientProc::start_with(
+        bin,
+        &emu,
+        (s.max_inflight, s.max_concurrent),
+        &mcp_args,
+        &[],
+    ) {
+        Ok(c) => c,
+        Err(e) => return vec![e],
+    };
     let pid = client.pid;
     // A session first: stdio servers answer nothing before `initialize`.
     let init = emu.enqueue(

@@ -1,0 +1,142 @@
+//! Which adapter drives the tunnel in `run`, behind the three things the daemon asks of a
+//! running tunnel: its [`Snapshot`], its trust report and a drain.
+//!
+//! The blocking adapter (threads) is the default. With the `smol-driver` cargo feature,
+//! `TUNNEL_CLIENT_DRIVER=smol` runs the single-future smol driver on one thread instead
+//! (`async_io::block_on`: the socket reactor and the driver share it), so the two can be
+//! measured against each other with the same flags, profiles and emulator
+//! (`docs/performance.md`). What the smol driver does not do yet is refused at start or
+//! listed there: HTTP client timing metrics, PR_SET_PDEATHSIG for stdio children, unix
+//! socket Harpoon targets.
+
+use std::sync::Arc;
+
+use tunnel_blocking::{RuntimeOptions, Snapshot, TrustReport};
+use tunnel_core::engine::EngineConfig;
+
+/// The environment variable that picks the driver (`blocking`, the default, or `smol`).
+pub const DRIVER_ENV: &str = "TUNNEL_CLIENT_DRIVER";
+
+/// What the daemon's threads (admin server, signals, readiness watch) hold.
+#[derive(Clone)]
+pub enum TunnelHandle {
+    Blocking(tunnel_blocking::RuntimeHandle),
+    #[cfg(feature = "smol-driver")]
+    Smol {
+        handle: tunnel_smol::RuntimeHandle,
+        trust: Arc<TrustReport>,
+    },
+}
+
+impl TunnelHandle {
+    /// The state the driver published after its last batch.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        match self {
+            TunnelHandle::Blocking(h) => h.snapshot(),
+            #[cfg(feature = "smol-driver")]
+            TunnelHandle::Smol { handle, .. } => handle.snapshot(),
+        }
+    }
+
+    /// The trust store the tunnel's connections use (`/api/system`).
+    pub fn trust_report(&self) -> &TrustReport {
+        match self {
+            TunnelHandle::Blocking(h) => h.trust_report(),
+            #[cfg(feature = "smol-driver")]
+            TunnelHandle::Smol { trust, .. } => trust,
+        }
+    }
+
+    /// Graceful drain (SIGTERM/SIGINT); idempotent.
+    pub fn begin_drain(&self) {
+        match self {
+            TunnelHandle::Blocking(h) => h.begin_drain(),
+            #[cfg(feature = "smol-driver")]
+            TunnelHandle::Smol { handle, .. } => handle.begin_drain(),
+        }
+    }
+}
+
+/// A started tunnel, to wait for.
+pub enum Running {
+    Blocking(tunnel_blocking::Runtime),
+    #[cfg(feature = "smol-driver")]
+    Smol(std::thread::JoinHandle<tunnel_smol::Finished>),
+}
+
+impl Running {
+    /// Waits until the tunnel has drained or stopped; the commands a hard stop abandoned.
+    pub fn join(self) -> Result<usize, String> {
+        match self {
+            Running::Blocking(r) => r.join().map(|f| f.abandoned),
+            #[cfg(feature = "smol-driver")]
+            Running::Smol(t) => t
+                .join()
+                .map(|f| f.abandoned)
+                .map_err(|_| "the smol driver thread panicked".to_string()),
+        }
+    }
+}
+
+/// Starts the tunnel on the driver `TUNNEL_CLIENT_DRIVER` names (the blocking one when
+/// unset). An error is the operator's message, naming the fix.
+pub fn start(cfg: EngineConfig, opts: RuntimeOptions) -> Result<(Running, TunnelHandle), String> {
+    let choice = std::env::var(DRIVER_ENV).unwrap_or_default();
+    match choice.trim() {
+        "" | "blocking" => {
+            let runtime = tunnel_blocking::Runtime::start(cfg, opts).map_err(|e| e.to_string())?;
+            let handle = TunnelHandle::Blocking(runtime.handle());
+            Ok((Running::Blocking(runtime), handle))
+        }
+        "smol" => start_smol(cfg, opts),
+        other => Err(format!(
+            "{DRIVER_ENV}={other:?}: unknown driver; fix: use blocking (the default) or smol"
+        )),
+    }
+}
+
+#[cfg(not(feature = "smol-driver"))]
+fn start_smol(
+    _cfg: EngineConfig,
+    _opts: RuntimeOptions,
+) -> Result<(Running, TunnelHandle), String> {
+    Err(format!(
+        "{DRIVER_ENV}=smol: this build has no smol driver; fix: build with `cargo build --release -p tunnel-client --features smol-driver`, or unset {DRIVER_ENV}"
+    ))
+}
+
+#[cfg(feature = "smol-driver")]
+fn start_smol(cfg: EngineConfig, opts: RuntimeOptions) -> Result<(Running, TunnelHandle), String> {
+    if opts.http_observer.is_some() {
+        log::warn!(
+            "{DRIVER_ENV}=smol: http_client_request_duration_seconds is not measured by the smol driver"
+        );
+    }
+    // The report /api/system shows: the same files, checked by the same core rules the
+    // smol adapter applies when it builds its own connections.
+    let trust = tunnel_blocking::agents::Trust::load(&opts.tls)
+        .map_err(|e| e.to_string())?
+        .report()
+        .clone();
+    let smol_opts = tunnel_smol::RuntimeOptions {
+        mcp_targets: opts.mcp_targets,
+        in_process: Vec::new(),
+        stdio_targets: opts.stdio_targets,
+        stdio: opts.stdio,
+        tls: opts.tls,
+        drain_timeout: opts.drain_timeout,
+        mcp_connection_ttl: opts.mcp_connection_ttl,
+        max_poll_body: opts.max_poll_body,
+        max_error_body: opts.max_error_body,
+        observer: opts.observer,
+        tap: opts.tap,
+        startup_checks: opts.startup_checks,
+    };
+    let (handle, driver) = tunnel_smol::start(cfg, smol_opts).map_err(|e| e.to_string())?;
+    let thread = std::thread::Builder::new()
+        .name("tunnel-smol".into())
+        .spawn(move || async_io::block_on(driver))
+        .map_err(|e| format!("cannot start the driver thread: {e}"))?;
+    log::info!("driver: smol (one thread: {DRIVER_ENV}=smol)");
+    Ok((Running::Smol(thread), TunnelHandle::Smol { handle, trust }))
+}
