@@ -35,13 +35,17 @@ use crate::net::Dialer;
 /// Largest response head accepted.
 const MAX_HEAD: usize = 64 * 1024;
 
-/// Idle connections kept per origin; enough for the concurrent MCP requests of a typical
-/// binding, small enough that an idle client holds few sockets.
-pub(crate) const MAX_IDLE_PER_ORIGIN: usize = 8;
+/// Idle connections kept per origin: as many as the engine may use at once towards one
+/// origin (a response POST for each command it holds, up to 128 as in the blocking
+/// adapter, while polls run). With fewer, every burst above the bound closed the extra
+/// connections as they went idle and opened new ones for the next (8 per origin cost the
+/// bench's load side twice the CPU per call at concurrency 64). Idle connections still
+/// close after [`MAX_IDLE`] and are reused newest first, so a quiet client keeps few.
+pub(crate) const MAX_IDLE_PER_ORIGIN: usize = 128;
 
 /// Idle connections kept over all origins: OAuth discovery may reach origins the
 /// configuration does not name, and an idle socket must not outlive its use for each.
-pub(crate) const MAX_IDLE_TOTAL: usize = 32;
+pub(crate) const MAX_IDLE_TOTAL: usize = 256;
 
 /// An idle connection is not reused after this long (servers close theirs after 5 s).
 pub(crate) const MAX_IDLE: Duration = Duration::from_secs(4);
