@@ -8,46 +8,39 @@ mod support;
 use support::{base_args, run_to_exit};
 use tunnel_conformance::emulator::{Emulator, EmulatorConfig};
 
-#[test]
-fn an_unknown_driver_is_refused_with_the_choices() {
+/// Runs `tunnel-client run` against a fresh emulator with `TUNNEL_CLIENT_DRIVER=driver`,
+/// expecting a refusal before any poll; its stderr.
+fn refused(driver: &str) -> String {
     let emu = Emulator::start(EmulatorConfig::default()).expect("emulator");
     let args = base_args(&emu);
     let mut argv: Vec<&str> = args.iter().map(String::as_str).collect();
     argv.extend(["--mcp.server-url", "http://127.0.0.1:9/mcp"]);
-    let (code, _, stderr) = run_to_exit(
-        &argv,
-        &[
-            ("CONTROL_PLANE_API_KEY", emu.api_key()),
-            ("TUNNEL_CLIENT_DRIVER", "tokio"),
-        ],
-    );
+    let env = [
+        ("CONTROL_PLANE_API_KEY", emu.api_key()),
+        ("TUNNEL_CLIENT_DRIVER", driver),
+    ];
+    let (code, _, stderr) = run_to_exit(&argv, &env);
     assert_ne!(code, 0, "{stderr}");
+    assert_eq!(emu.polls().len(), 0, "nothing was polled");
+    stderr
+}
+
+#[test]
+fn an_unknown_driver_is_refused_with_the_choices() {
+    let stderr = refused("tokio");
     assert!(
         stderr.contains("TUNNEL_CLIENT_DRIVER=\"tokio\"")
             && stderr.contains("blocking")
             && stderr.contains("smol"),
         "{stderr}"
     );
-    assert_eq!(emu.polls().len(), 0, "nothing was polled");
 }
 
 #[cfg(not(feature = "smol-driver"))]
 #[test]
 fn the_default_build_names_the_feature_that_adds_the_smol_driver() {
-    let emu = Emulator::start(EmulatorConfig::default()).expect("emulator");
-    let args = base_args(&emu);
-    let mut argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    argv.extend(["--mcp.server-url", "http://127.0.0.1:9/mcp"]);
-    let (code, _, stderr) = run_to_exit(
-        &argv,
-        &[
-            ("CONTROL_PLANE_API_KEY", emu.api_key()),
-            ("TUNNEL_CLIENT_DRIVER", "smol"),
-        ],
-    );
-    assert_ne!(code, 0, "{stderr}");
+    let stderr = refused("smol");
     assert!(stderr.contains("--features smol-driver"), "{stderr}");
-    assert_eq!(emu.polls().len(), 0, "nothing was polled");
 }
 
 #[cfg(feature = "smol-driver")]

@@ -284,29 +284,32 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// A burst's permanent threads do not stay for good: once no job has lacked a thread
-    /// for the rest time, the idle ones leave, down to one, and the pool still works.
-    #[test]
-    fn permanent_threads_rest_down_to_one_after_a_burst() {
-        let threads = Threads::default();
-        let pool = Pool::new("r", 3, 3, threads.clone()).rest(Duration::from_millis(200));
+    /// Submits `n` jobs that block until released (one `send` each) and waits until `n`
+    /// threads run them.
+    fn spike(pool: &Pool, threads: &Threads, n: usize) -> std::sync::mpsc::Sender<()> {
         let (release, blocked) = std::sync::mpsc::channel::<()>();
         let blocked = Arc::new(Mutex::new(blocked));
-        for _ in 0..3 {
+        for _ in 0..n {
             let b = Arc::clone(&blocked);
             pool.submit(move || {
                 let _ = b.lock().unwrap().recv_timeout(Duration::from_secs(5));
             });
         }
         let t0 = Instant::now();
-        while threads.live() < 3 && t0.elapsed() < Duration::from_secs(3) {
+        while threads.live() < n && t0.elapsed() < Duration::from_secs(3) {
             std::thread::sleep(Duration::from_millis(5));
         }
-        assert_eq!(
-            threads.live(),
-            3,
-            "the burst started every permanent thread"
-        );
+        assert_eq!(threads.live(), n, "the spike grew the pool");
+        release
+    }
+
+    /// A burst's permanent threads do not stay for good: once no job has lacked a thread
+    /// for the rest time, the idle ones leave, down to one, and the pool still works.
+    #[test]
+    fn permanent_threads_rest_down_to_one_after_a_burst() {
+        let threads = Threads::default();
+        let pool = Pool::new("r", 3, 3, threads.clone()).rest(Duration::from_millis(200));
+        let release = spike(&pool, &threads, 3);
         for _ in 0..3 {
             release.send(()).unwrap();
         }
@@ -403,19 +406,7 @@ mod tests {
     fn temporaries_leave_once_no_job_lacked_a_thread_for_the_linger_time() {
         let threads = Threads::default();
         let pool = Pool::new("s", 1, 3, threads.clone()).linger(Duration::from_millis(200));
-        let (release, blocked) = std::sync::mpsc::channel::<()>();
-        let blocked = Arc::new(Mutex::new(blocked));
-        for _ in 0..3 {
-            let b = Arc::clone(&blocked);
-            pool.submit(move || {
-                let _ = b.lock().unwrap().recv_timeout(Duration::from_secs(5));
-            });
-        }
-        let t0 = Instant::now();
-        while threads.live() < 3 && t0.elapsed() < Duration::from_secs(3) {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert_eq!(threads.live(), 3, "the spike grew the pool");
+        let release = spike(&pool, &threads, 3);
         for _ in 0..3 {
             release.send(()).unwrap();
         }

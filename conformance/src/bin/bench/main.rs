@@ -160,15 +160,10 @@ impl McpClient {
         if body.is_empty() {
             return Ok(Value::Null);
         }
-        // SSE: the last `data:` line carries the response.
         let json_text = if body.starts_with('{') {
             body.as_str()
         } else {
-            body.lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(str::trim)
-                .rfind(|d| !d.is_empty())
-                .unwrap_or("null")
+            last_sse_data(&body).unwrap_or("null")
         };
         serde_json::from_str(json_text).map_err(|e| format!("{e}: {body}"))
     }
@@ -182,6 +177,14 @@ impl McpClient {
             Err(format!("unexpected echo result: {v}"))
         }
     }
+}
+
+/// The JSON-RPC answer of an SSE body: its last non-empty `data:` line.
+pub fn last_sse_data(body: &str) -> Option<&str> {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .rfind(|d| !d.is_empty())
 }
 
 /// The client under test, as a process.
@@ -362,18 +365,7 @@ fn smol_driver(bin: &Path, stub: &McpStub, scale: usize, payload: &str, t: &mut 
             Err(e) => t.add("smol driver", row, format!("failed: {e}")),
         }
     }
-    match peak_in_flight(&url, client.pid, 256, 1000) {
-        Ok(peak) => t.add(
-            "smol driver",
-            "RSS peak with 256 commands in flight",
-            kib(peak),
-        ),
-        Err(e) => t.add(
-            "smol driver",
-            "RSS with 256 in flight",
-            format!("failed: {e}"),
-        ),
-    }
+    rss_at_256_in_flight(&url, client.pid, "smol driver", t);
     t.add(
         "smol driver",
         "threads after the run",
@@ -590,6 +582,14 @@ fn throughput(
     })
 }
 
+/// The "RSS peak with 256 commands in flight" row (1 s `slow` calls) of `section`.
+fn rss_at_256_in_flight(url: &str, pid: u32, section: &'static str, t: &mut Table) {
+    match peak_in_flight(url, pid, 256, 1000) {
+        Ok(peak) => t.add(section, "RSS peak with 256 commands in flight", kib(peak)),
+        Err(e) => t.add(section, "RSS with 256 in flight", format!("failed: {e}")),
+    }
+}
+
 /// RSS peak while `n` slow calls are in flight at once.
 fn peak_in_flight(url: &str, pid: u32, n: usize, ms: u64) -> Result<Option<u64>, String> {
     let clients: Vec<McpClient> = (0..n)
@@ -783,18 +783,7 @@ fn main() {
         &payload,
         &mut |s, w, v| t.add(s, w, v),
     );
-    match peak_in_flight(&tunnel, client.pid, 256, 1000) {
-        Ok(peak) => t.add(
-            "footprint",
-            "RSS peak with 256 commands in flight",
-            kib(peak),
-        ),
-        Err(e) => t.add(
-            "footprint",
-            "RSS with 256 in flight",
-            format!("failed: {e}"),
-        ),
-    }
+    rss_at_256_in_flight(&tunnel, client.pid, "footprint", &mut t);
     t.add(
         "footprint",
         "RSS high-water mark (VmHWM) of the run",

@@ -144,15 +144,10 @@ fn forward(agent: &ureq::Agent, url: &str, cmd: &Value) -> (u16, Value, Option<V
     let Ok((status, headers, body)) = sent else {
         return (502, json!({}), None);
     };
-    // SSE: the last `data:` line carries the answer.
     let text = if body.trim_start().starts_with('{') || body.trim().is_empty() {
         body.as_str()
     } else {
-        body.lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .map(str::trim)
-            .rfind(|d| !d.is_empty())
-            .unwrap_or("")
+        crate::last_sse_data(&body).unwrap_or("")
     };
     let answer = serde_json::from_str(text).ok().filter(Value::is_object);
     (status, Value::Object(headers), answer)
