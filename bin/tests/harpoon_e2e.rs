@@ -184,12 +184,8 @@ fn harpoon_channel_serves_tools_and_reaches_only_allowlisted_targets() {
     let r = call(&emu, json!({"label": "meta", "method": "GET"}));
     assert_eq!(error_text(&r), "label meta: request failed");
     // The line is logged just after the response is posted.
-    let deadline = std::time::Instant::now() + WAIT;
     let guard_line = "address guard refused 169.254.169.254 (link-local address)";
-    while !client.logs().contains(guard_line) && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let logs = client.logs();
+    let logs = client.wait_log(guard_line, WAIT);
     assert!(logs.contains(guard_line), "{logs}");
     assert!(logs.contains("harpoon request completed"), "{logs}");
 

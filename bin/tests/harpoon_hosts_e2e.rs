@@ -256,9 +256,9 @@ fn include_rules_decide_what_a_loopback_name_may_register() {
     );
     discovered(&off);
     assert!(labels(&off).is_empty(), "{:?}", labels(&off));
-    assert!(off
-        .logs()
-        .contains("harpoon host auto-registration skipped: not allowed"));
+    let line = "harpoon host auto-registration skipped: not allowed";
+    let logs = off.wait_log(line, Duration::from_secs(10));
+    assert!(logs.contains(line), "{logs}");
     let p = rpc(
         &emu,
         json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),

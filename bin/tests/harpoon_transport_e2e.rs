@@ -167,9 +167,10 @@ fn https_targets_need_the_private_ca_in_the_bundle() {
         "{:?}",
         front.handshakes()
     );
-    assert!(client
-        .logs()
-        .contains("harpoon request failed: label=secure"));
+    // Logged just after the response is posted: wait for it.
+    let line = "harpoon request failed: label=secure";
+    let logs = client.wait_log(line, Duration::from_secs(10));
+    assert!(logs.contains(line), "{logs}");
     drop(client);
 
     let emu = Emulator::start(EmulatorConfig::default()).expect("emulator");

@@ -152,6 +152,20 @@ impl Client {
         self.logs.lock().unwrap().join("\n")
     }
 
+    /// Waits (up to `timeout`) until the client has logged a line containing `needle`;
+    /// the logs so far. A line the client writes after posting a response may arrive
+    /// after the emulator has the response, so an assertion on it must wait for it.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let logs = self.logs();
+            if logs.contains(needle) || Instant::now() >= deadline {
+                return logs;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// `GET <health><path>` → (status, body).
     pub fn get(&self, path: &str) -> (u16, String) {
         http_get(&self.health, path)
