@@ -53,6 +53,10 @@ pub(crate) const MAX_IDLE: Duration = Duration::from_secs(4);
 /// Read and write buffer size.
 const BUF: usize = 16 * 1024;
 
+/// Request bytes gathered before a write: a request up to this size (head and body) is
+/// one write; a larger body goes out in writes of about this size.
+const COALESCE: usize = 64 * 1024;
+
 pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
@@ -236,18 +240,31 @@ pub(crate) async fn send(
         let rewritten = tunnel_core::egress::absolute_form(&head, prefix, auth.as_deref());
         head = rewritten.ok_or_else(|| unsent(invalid("request line")))?;
     }
-    conn.io.write_all(&head).await.map_err(unsent)?;
+    // Head and body go out in one write while they fit in [`COALESCE`] (every MCP
+    // message and response POST of ordinary size): with TCP_NODELAY two writes are two
+    // segments, and the server wakes and reads twice for one request.
+    let mut wire = head;
     let mut call = match call.proceed().map_err(|e| unsent(invalid(e)))? {
-        Some(SendRequestResult::RecvResponse(c)) => c,
+        Some(SendRequestResult::RecvResponse(c)) => {
+            conn.io.write_all(&wire).await.map_err(unsent)?;
+            c
+        }
         Some(SendRequestResult::SendBody(mut c)) => {
             let mut rest = body;
             loop {
                 let (used, n) = c.write(rest, &mut out).map_err(|e| unsent(invalid(e)))?;
-                conn.io.write_all(&out[..n]).await.map_err(unsent)?;
+                wire.extend_from_slice(&out[..n]);
+                if wire.len() >= COALESCE {
+                    conn.io.write_all(&wire).await.map_err(unsent)?;
+                    wire.clear();
+                }
                 rest = &rest[used..];
                 if rest.is_empty() && c.can_proceed() {
                     break;
                 }
+            }
+            if !wire.is_empty() {
+                conn.io.write_all(&wire).await.map_err(unsent)?;
             }
             c.proceed()
                 .ok_or_else(|| unsent(invalid("request body not finished")))?
