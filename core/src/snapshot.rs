@@ -8,12 +8,14 @@
 //! does not depend on the driver.
 //!
 //! Time comes in as arguments (the core has no clock): `now` for readiness, `wall` to stamp
-//! when the OAuth metadata was first seen.
+//! when the OAuth metadata was first seen. [`Published`] is the cell both drivers publish
+//! into: a lock held only to swap or clone an `Arc` (no thread, no I/O, no waiting on the
+//! driver), so it belongs with the type rather than written once per adapter.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
-use crate::engine::{Engine, StartupReport, Stats, Status};
+use crate::engine::{Engine, Event, StartupReport, Stats, Status};
 use crate::wire::metadata::TunnelMetadata;
 
 /// One consistent view of the runtime.
@@ -35,18 +37,49 @@ pub struct Snapshot {
     pub stdio_restarts: u64,
     /// Commands taken from the control plane and not finished (queued + running + posting).
     pub in_flight: usize,
-    pub metadata: Option<TunnelMetadata>,
+    pub metadata: Option<Arc<TunnelMetadata>>,
     /// True once the driver has stopped (drained, or dropped).
     pub stopped: bool,
     pub updated_at: Instant,
 }
 
-/// What the driver adds to the engine's own state.
+/// What the driver adds to the engine's own state, kept from the engine's events.
 #[derive(Debug, Clone, Default)]
 pub struct DriverState {
     pub stopped: bool,
     pub stdio_restarts: u64,
-    pub metadata: Option<TunnelMetadata>,
+    /// Shared with every snapshot (published once per batch): an `Arc`, not a copy.
+    pub metadata: Option<Arc<TunnelMetadata>>,
+}
+
+impl DriverState {
+    /// Takes what a snapshot shows from one event the driver drained.
+    pub fn record(&mut self, event: &Event) {
+        match event {
+            Event::StdioRestarted { .. } => self.stdio_restarts += 1,
+            Event::MetadataFetched(m) => self.metadata = Some(Arc::new(m.clone())),
+            _ => {}
+        }
+    }
+}
+
+/// The cell a driver publishes its snapshot into; readers lock it only to clone the `Arc`.
+#[derive(Clone)]
+pub struct Published(Arc<Mutex<Arc<Snapshot>>>);
+
+impl Published {
+    pub fn new(snapshot: Snapshot) -> Published {
+        Published(Arc::new(Mutex::new(Arc::new(snapshot))))
+    }
+
+    /// The latest snapshot.
+    pub fn get(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn set(&self, snapshot: Snapshot) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot);
+    }
 }
 
 impl Snapshot {
@@ -72,7 +105,7 @@ impl Snapshot {
     pub fn of(
         engine: &Engine,
         last: &Snapshot,
-        driver: DriverState,
+        driver: &DriverState,
         now: Instant,
         wall: SystemTime,
     ) -> Snapshot {
@@ -97,7 +130,7 @@ impl Snapshot {
             startup,
             stats: Arc::clone(engine.stats()),
             stdio_restarts: driver.stdio_restarts,
-            metadata: driver.metadata,
+            metadata: driver.metadata.clone(),
             stopped: driver.stopped,
             updated_at: now,
         }

@@ -11,9 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tunnel_core::channel::ChannelName;
-use tunnel_core::engine::{Action, CommandId, Engine, Event, Input, McpEvent, McpOutput, Terminal};
+use tunnel_core::engine::{Action, CommandId, Engine, Input, McpEvent, McpOutput, Terminal};
 use tunnel_core::snapshot::DriverState;
-use tunnel_core::wire::metadata::TunnelMetadata;
 
 use crate::binding::{McpBinding, McpSink};
 use crate::control_plane::{self, Limits, PollJob};
@@ -60,8 +59,8 @@ pub(crate) struct Driver {
     pub published: Published,
     /// Cancel flags (and channels) of MCP work until the engine cancels it.
     pub running: HashMap<CommandId, (Arc<AtomicBool>, ChannelName)>,
-    pub stdio_restarts: u64,
-    pub metadata: Option<TunnelMetadata>,
+    /// What the snapshots add to the engine's state (stdio restarts, tunnel metadata).
+    pub state: DriverState,
 }
 
 impl Driver {
@@ -228,29 +227,20 @@ impl Driver {
     fn drain_events(&mut self) {
         while let Some(event) = self.engine.poll_event() {
             log_event(&self.engine, &event);
-            if let Event::StdioRestarted { .. } = &event {
-                self.stdio_restarts += 1;
-            }
-            if let Event::MetadataFetched(m) = &event {
-                self.metadata = Some(m.clone());
-            }
+            self.state.record(&event);
             if let Some(observer) = &self.observer {
                 observer(&event);
             }
         }
     }
 
-    fn publish(&self, stopped: bool) {
+    fn publish(&mut self, stopped: bool) {
         let last = self.published.get();
-        let driver = DriverState {
-            stopped,
-            stdio_restarts: self.stdio_restarts,
-            metadata: self.metadata.clone(),
-        };
+        self.state.stopped = stopped;
         let snapshot = Snapshot::of(
             &self.engine,
             &last,
-            driver,
+            &self.state,
             Instant::now(),
             SystemTime::now(),
         );

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tunnel_core::channel::ChannelName;
 use tunnel_core::engine::{BindingError, Engine, EngineConfig, Served, Stats, Status};
 use tunnel_core::proxy_route::{ExplicitProxy, RouteKind};
+use tunnel_core::snapshot::DriverState;
 
 use crate::binding::McpBinding;
 use crate::control_plane::Limits;
@@ -374,8 +375,7 @@ impl Runtime {
             tap: opts.tap.clone(),
             published: published.clone(),
             running: HashMap::new(),
-            stdio_restarts: 0,
-            metadata: None,
+            state: DriverState::default(),
         };
         let handle = std::thread::Builder::new()
             .name("tunnel-driver".into())

@@ -22,17 +22,17 @@ use futures_lite::future;
 use tunnel_core::channel::ChannelName;
 use tunnel_core::classify::TransportError;
 use tunnel_core::engine::{
-    Action, CommandId, Engine, EngineConfig, Event, HttpResponse, Input, McpEvent, McpOutput,
-    McpWork, PollId, PostError, PostId, Terminal,
+    Action, CommandId, Engine, EngineConfig, HttpResponse, Input, McpEvent, McpOutput, McpWork,
+    PollId, PostError, PostId, Terminal,
 };
-use tunnel_core::snapshot::{DriverState, Snapshot};
+use tunnel_core::snapshot::{DriverState, Published, Snapshot};
 use tunnel_core::tap::Tap;
 
 use crate::h1;
 use crate::mcp::{self, Binding, Reply};
 use crate::net::Dialer;
 use crate::stdio::StdioProcs;
-use crate::{Observer, Published, RuntimeOptions, StartError};
+use crate::{Observer, RuntimeOptions, StartError};
 
 /// How a driver ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,7 +215,7 @@ impl Driver {
     fn publish(&self) {
         let last = self.status.get();
         let (now, wall) = (Instant::now(), SystemTime::now());
-        let snapshot = Snapshot::of(&self.engine, &last, self.state.clone(), now, wall);
+        let snapshot = Snapshot::of(&self.engine, &last, &self.state, now, wall);
         self.status.set(snapshot);
     }
 
@@ -223,11 +223,7 @@ impl Driver {
         while let Some(e) = self.engine.poll_event() {
             let (level, text) = self.engine.describe(&e);
             log::log!(level, "{text}");
-            match &e {
-                Event::StdioRestarted { .. } => self.state.stdio_restarts += 1,
-                Event::MetadataFetched(m) => self.state.metadata = Some(m.clone()),
-                _ => {}
-            }
+            self.state.record(&e);
             if let Some(o) = &self.observer {
                 o(&e);
             }

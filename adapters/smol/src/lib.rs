@@ -55,12 +55,13 @@ mod stdio;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tunnel_core::channel::ChannelName;
 use tunnel_core::engine::{BindingKind, EngineConfig, Event, Stats, Status};
+use tunnel_core::snapshot::Published;
 pub use tunnel_core::snapshot::Snapshot;
 use tunnel_core::tap::Tap;
 
@@ -69,6 +70,7 @@ pub use tunnel_core::egress::TlsOptions;
 pub use tunnel_core::mcp_http::{ClientCertPaths, HttpTarget};
 pub use tunnel_core::proxy_route::{ExplicitProxy, ProxyEnv};
 pub use tunnel_core::start::StartError;
+pub use tunnel_core::trust::TrustReport;
 // The same types as tunnel_blocking's (one definition, in the core).
 pub use tunnel_core::stdio::{StdioCommandError, StdioOptions, StdioTarget};
 
@@ -162,31 +164,13 @@ impl fmt::Debug for RuntimeOptions {
     }
 }
 
-/// What the driver publishes for the handle: the core's [`Snapshot`] (the same type the
-/// blocking adapter publishes), swapped in once per turn of the driver.
-#[derive(Clone)]
-pub(crate) struct Published(Arc<Mutex<Arc<Snapshot>>>);
-
-impl Published {
-    pub(crate) fn new(snapshot: Snapshot) -> Published {
-        Published(Arc::new(Mutex::new(Arc::new(snapshot))))
-    }
-
-    pub(crate) fn get(&self) -> Arc<Snapshot> {
-        Arc::clone(&self.0.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    pub(crate) fn set(&self, snapshot: Snapshot) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot);
-    }
-}
-
 /// Cheap, cloneable control of a running driver, usable from any thread or task.
 #[derive(Clone)]
 pub struct RuntimeHandle {
     tx: async_channel::Sender<driver::Msg>,
     status: Published,
     routes: Arc<[tunnel_core::proxy_route::Route]>,
+    trust: Arc<TrustReport>,
 }
 
 impl RuntimeHandle {
@@ -226,6 +210,12 @@ impl RuntimeHandle {
     /// `run` shows them in `/api/status` and logs them at startup.
     pub fn routes(&self) -> &[tunnel_core::proxy_route::Route] {
         &self.routes
+    }
+
+    /// What the trust store of every connection holds (platform roots, `--ca-bundle`
+    /// certificates), for `/api/system`: the report the start logged, not a second load.
+    pub fn trust_report(&self) -> &TrustReport {
+        &self.trust
     }
 
     /// How many times a stdio child has been restarted (all channels), for metrics.
@@ -271,6 +261,7 @@ pub fn start(
             tx,
             status,
             routes: net.routes().into(),
+            trust: net.trust_report(),
         },
         Driver {
             fut: Box::pin(d.run()),

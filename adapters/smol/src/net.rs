@@ -33,6 +33,8 @@ use crate::StartError;
 /// and the idle-connection pool.
 pub(crate) struct Net {
     roots: Arc<rustls::RootCertStore>,
+    /// What the trust store holds (`/api/system`), as the blocking adapter reports it.
+    report: Arc<trust::TrustReport>,
     plain: TlsConnector,
     env: ProxyEnv,
     pool: Pool,
@@ -125,11 +127,17 @@ impl Net {
         Ok(Net {
             plain: connector(&roots, None)?,
             roots,
+            report: Arc::new(report),
             env: opts.env(),
             pool: Pool::default(),
             ids: AtomicUsize::new(0),
             routes: Mutex::default(),
         })
+    }
+
+    /// What the trust store holds.
+    pub(crate) fn trust_report(&self) -> Arc<trust::TrustReport> {
+        Arc::clone(&self.report)
     }
 
     #[allow(clippy::too_many_arguments)]

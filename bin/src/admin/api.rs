@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::daemon::tunnel::TunnelHandle as RuntimeHandle;
+use crate::daemon::tunnel::TunnelHandle;
 use serde_json::{json, Value};
 use tunnel_blocking::Snapshot;
 
@@ -24,7 +24,7 @@ pub const SUPPORTED_LEVELS: [&str; 3] = ["debug", "info", "warn"];
 /// The admin paths, or `None` for anything else.
 pub fn route(
     admin: &Admin,
-    runtime: &RuntimeHandle,
+    runtime: &TunnelHandle,
     metrics: &Metrics,
     req: &Request,
 ) -> Option<Response> {
@@ -343,7 +343,7 @@ fn log_level(req: &Request) -> Response {
 }
 
 /// `GET /api/logs/export?minutes=N`: the support bundle download.
-fn export(admin: &Admin, runtime: &RuntimeHandle, metrics: &Metrics, req: &Request) -> Response {
+fn export(admin: &Admin, runtime: &TunnelHandle, metrics: &Metrics, req: &Request) -> Response {
     let minutes = bundle::parse_minutes(req.query_param("minutes").as_deref());
     let now = SystemTime::now();
     let since = now

@@ -10,7 +10,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
-use crate::daemon::tunnel::TunnelHandle as RuntimeHandle;
+use crate::daemon::tunnel::TunnelHandle;
 
 use super::listener::{Limits, Listener, Request, Response};
 use super::metrics::Metrics;
@@ -18,7 +18,7 @@ use crate::admin::Admin;
 
 /// What the handlers read.
 pub struct App {
-    pub runtime: RuntimeHandle,
+    pub runtime: TunnelHandle,
     pub metrics: Arc<Metrics>,
     pub admin: Arc<Admin>,
 }

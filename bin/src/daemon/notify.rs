@@ -7,7 +7,7 @@
 use std::io;
 use std::time::Duration;
 
-use crate::daemon::tunnel::TunnelHandle as RuntimeHandle;
+use crate::daemon::tunnel::TunnelHandle;
 
 /// How often readiness is re-checked until it first holds.
 const READY_CHECK: Duration = Duration::from_millis(100);
@@ -53,7 +53,7 @@ fn send_to(_socket: &std::ffi::OsStr, _state: &str) -> io::Result<()> {
 
 /// Under systemd, a thread that sends `READY=1` the first time readiness holds (the rule
 /// of `/readyz`), then ends. It also ends, silently, if the runtime stops first.
-pub fn spawn_ready_watch(runtime: RuntimeHandle) {
+pub fn spawn_ready_watch(runtime: TunnelHandle) {
     if std::env::var_os("NOTIFY_SOCKET").is_none() {
         return;
     }

@@ -5,7 +5,7 @@
 //! Windows: not installed (Ctrl-C ends the process without a drain); documented in
 //! `docs/run.md`.
 
-use crate::daemon::tunnel::TunnelHandle as RuntimeHandle;
+use crate::daemon::tunnel::TunnelHandle;
 
 /// Stops the signal thread when closed.
 pub struct Installed {
@@ -21,7 +21,7 @@ impl Installed {
 }
 
 #[cfg(unix)]
-pub fn install(runtime: RuntimeHandle) -> std::io::Result<Installed> {
+pub fn install(runtime: TunnelHandle) -> std::io::Result<Installed> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     use signal_hook::iterator::Signals;
 
@@ -49,6 +49,6 @@ pub fn install(runtime: RuntimeHandle) -> std::io::Result<Installed> {
 }
 
 #[cfg(not(unix))]
-pub fn install(_runtime: RuntimeHandle) -> std::io::Result<Installed> {
+pub fn install(_runtime: TunnelHandle) -> std::io::Result<Installed> {
     Ok(Installed {})
 }

@@ -22,10 +22,7 @@ pub const DRIVER_ENV: &str = "TUNNEL_CLIENT_DRIVER";
 pub enum TunnelHandle {
     Blocking(tunnel_blocking::RuntimeHandle),
     #[cfg(feature = "smol-driver")]
-    Smol {
-        handle: tunnel_smol::RuntimeHandle,
-        trust: Arc<TrustReport>,
-    },
+    Smol(tunnel_smol::RuntimeHandle),
 }
 
 impl TunnelHandle {
@@ -34,7 +31,7 @@ impl TunnelHandle {
         match self {
             TunnelHandle::Blocking(h) => h.snapshot(),
             #[cfg(feature = "smol-driver")]
-            TunnelHandle::Smol { handle, .. } => handle.snapshot(),
+            TunnelHandle::Smol(h) => h.snapshot(),
         }
     }
 
@@ -43,7 +40,7 @@ impl TunnelHandle {
         match self {
             TunnelHandle::Blocking(h) => h.trust_report(),
             #[cfg(feature = "smol-driver")]
-            TunnelHandle::Smol { trust, .. } => trust,
+            TunnelHandle::Smol(h) => h.trust_report(),
         }
     }
 
@@ -52,7 +49,7 @@ impl TunnelHandle {
         match self {
             TunnelHandle::Blocking(h) => h.begin_drain(),
             #[cfg(feature = "smol-driver")]
-            TunnelHandle::Smol { handle, .. } => handle.begin_drain(),
+            TunnelHandle::Smol(h) => h.begin_drain(),
         }
     }
 }
@@ -112,12 +109,6 @@ fn start_smol(cfg: EngineConfig, opts: RuntimeOptions) -> Result<(Running, Tunne
             "{DRIVER_ENV}=smol: http_client_request_duration_seconds is not measured by the smol driver"
         );
     }
-    // The report /api/system shows: the same files, checked by the same core rules the
-    // smol adapter applies when it builds its own connections.
-    let trust = tunnel_blocking::agents::Trust::load(&opts.tls)
-        .map_err(|e| e.to_string())?
-        .report()
-        .clone();
     let smol_opts = tunnel_smol::RuntimeOptions {
         mcp_targets: opts.mcp_targets,
         in_process: Vec::new(),
@@ -138,5 +129,5 @@ fn start_smol(cfg: EngineConfig, opts: RuntimeOptions) -> Result<(Running, Tunne
         .spawn(move || async_io::block_on(driver))
         .map_err(|e| format!("cannot start the driver thread: {e}"))?;
     log::info!("driver: smol (one thread: {DRIVER_ENV}=smol)");
-    Ok((Running::Smol(thread), TunnelHandle::Smol { handle, trust }))
+    Ok((Running::Smol(thread), TunnelHandle::Smol(handle)))
 }
