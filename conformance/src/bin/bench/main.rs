@@ -214,17 +214,7 @@ impl ClientProc {
             std::env::temp_dir().join(format!("tc-bench-{}-{}", std::process::id(), rand_suffix()));
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let url_file = dir.join("health.url");
-        // BENCH_CLIENT_CPU=N pins the client to CPU N (taskset), so its figures are for
-        // one core whatever else the machine runs.
-        let mut cmd = match std::env::var("BENCH_CLIENT_CPU") {
-            Ok(cpu) => {
-                let mut c = Command::new("taskset");
-                c.args(["-c", &cpu]).arg(bin);
-                c
-            }
-            Err(_) => Command::new(bin),
-        };
-        let mut child = cmd
+        let mut child = pinned(bin)
             .arg("run")
             .args(["--control-plane.base-url", &emu.control_plane_url()])
             .args(["--control-plane.tunnel-id", emu.tunnel_id()])
@@ -301,6 +291,20 @@ impl Drop for ClientProc {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self._dir);
+    }
+}
+
+/// `program` as a command; with `BENCH_CLIENT_CPU=N`, under `taskset -c N`, so the figures
+/// of the process under test (the client, the floor relay) are for one core whatever else
+/// the machine runs.
+fn pinned(program: &Path) -> Command {
+    match std::env::var("BENCH_CLIENT_CPU") {
+        Ok(cpu) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", &cpu]).arg(program);
+            c
+        }
+        Err(_) => Command::new(program),
     }
 }
 
@@ -382,15 +386,7 @@ struct RelayProc {
 impl RelayProc {
     fn start(emu: &Emulator, mcp_url: &str) -> Result<RelayProc, String> {
         let me = std::env::current_exe().map_err(|e| e.to_string())?;
-        let mut cmd = match std::env::var("BENCH_CLIENT_CPU") {
-            Ok(cpu) => {
-                let mut c = Command::new("taskset");
-                c.args(["-c", &cpu]).arg(&me);
-                c
-            }
-            Err(_) => Command::new(&me),
-        };
-        let child = cmd
+        let child = pinned(&me)
             .arg("--relay-floor")
             .env(
                 "RELAY_CP",
