@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::Request;
 use tunnel_core::classify::TransportError;
 use tunnel_core::engine::{HttpResponse, PollId, PostError, PostId};
+use tunnel_core::explain::Explainer;
 
 use tunnel_core::engine::Input;
 
@@ -28,31 +29,13 @@ pub(crate) struct Limits {
     pub other_body: usize,
 }
 
-/// TLS and proxy failures reach the engine as a class ("transport error: Tls"), which does
-/// not tell an operator what to fix. The reason (unknown issuer, a certificate the server
-/// wanted, a proxy refusing the credentials) is logged at warn, once per distinct reason so
-/// a retry loop does not flood the log. ureq's messages carry no URL, so no credentials.
+/// Logs why a control-plane request failed below HTTP, in the operator's words
+/// (`tunnel_core::explain`).
 pub(crate) fn explain(kind: TransportError, e: &ureq::Error) {
-    static LAST: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
-    let (what, fix) = match kind {
-        TransportError::Tls => (
-            "TLS to the control plane failed",
-            "if it uses a private CA, set --ca-bundle (CA_BUNDLE); if it requires a client certificate, set --control-plane.client-cert and --control-plane.client-key",
-        ),
-        TransportError::Dial => (
-            "the proxy did not open a tunnel to the control plane",
-            "check the proxy URL and credentials (--control-plane.http-proxy, --http-proxy, HTTPS_PROXY) and that it allows CONNECT to this host",
-        ),
-        _ => return,
-    };
-    let mut detail = e.to_string();
-    if detail.contains("UnknownIssuer") {
-        detail.push_str(" (certificate signed by unknown authority)");
-    }
-    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
-    if *last != detail {
-        log::warn!("{what}: {detail}; fix: {fix}");
-        *last = detail;
+    static LAST: std::sync::Mutex<Explainer> = std::sync::Mutex::new(Explainer::new());
+    let mut x = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(line) = x.explain(kind, &e.to_string()) {
+        log::warn!("{line}");
     }
 }
 

@@ -385,12 +385,11 @@ impl Runtime {
             handle: RuntimeHandle {
                 tx,
                 published,
-                trust: Arc::new(tls::TrustReport {
-                    // A certificate given per binding counts as much as the global one.
-                    mcp_client_cert: trust.report().mcp_client_cert
-                        || opts.mcp_targets.iter().any(|t| t.client_cert.is_some()),
-                    ..(**trust.report()).clone()
-                }),
+                trust: Arc::new(
+                    (**trust.report())
+                        .clone()
+                        .with_binding_certs(&opts.mcp_targets),
+                ),
             },
             driver: Some(handle),
             threads,

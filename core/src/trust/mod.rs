@@ -222,6 +222,13 @@ impl TrustReport {
         }
     }
 
+    /// The report as `/api/system` shows it for these bindings: a client certificate given
+    /// per binding counts as much as the common one.
+    pub fn with_binding_certs(mut self, targets: &[crate::mcp_http::HttpTarget]) -> TrustReport {
+        self.mcp_client_cert |= targets.iter().any(|t| t.client_cert.is_some());
+        self
+    }
+
     /// Logs [`TrustReport::summary`]: at info level when there is a bundle to check, else
     /// at debug level (nothing an operator configured).
     pub fn log_summary(&self) {
