@@ -53,6 +53,10 @@ pub use options::{
 pub use probe::reachable;
 pub use runtime::{Finished, Runtime, RuntimeHandle};
 pub use status::Snapshot;
+/// Linux's death signal for a child command, for hosts that spawn MCP children through
+/// another driver (`tunnel-smol`'s `child_setup`): the same hook this adapter uses.
+#[cfg(target_os = "linux")]
+pub use stdio::sys::die_with_parent;
 pub use tls::{BundleCert, TrustReport};
 pub use tunnel_core::engine::Stats;
 pub use tunnel_core::trust::CertInfo;

@@ -44,6 +44,15 @@ pub struct Finished {
 /// What a task can tell the driver: an input for the engine as it is, or stop.
 pub(crate) enum Msg {
     Engine(Input),
+    /// A step of an MCP exchange, from the `generation`-th start of a task for `cmd`. A
+    /// command id can be started again (the startup probe re-sends with the same id), and
+    /// the cancelled task's last steps may still be queued here: they are dropped, not
+    /// taken for the new attempt's.
+    Mcp {
+        cmd: CommandId,
+        generation: u64,
+        event: McpEvent,
+    },
     /// Graceful drain (SIGTERM/SIGINT).
     Drain,
     /// Stop now (the runtime was dropped): abandon everything.
@@ -56,6 +65,8 @@ enum Key {
     Post(PostId),
     Metadata,
     Mcp(CommandId),
+    /// The reachability probe of direct HTTP targets (`crate::probe`).
+    Probe,
 }
 
 pub(crate) type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -69,6 +80,10 @@ pub(crate) struct Driver {
     tx: Sender<Msg>,
     rx: Receiver<Msg>,
     tasks: HashMap<Key, Task>,
+    /// The current start of each MCP exchange (see `Msg::Mcp`), until the engine
+    /// cancels it; `next_generation` numbers the starts.
+    mcp_generation: HashMap<CommandId, u64>,
+    next_generation: u64,
     stdio: Vec<StdioProcs>,
     status: Published,
     /// What the driver adds to the engine's state in each snapshot.
@@ -114,12 +129,23 @@ impl Driver {
         // second channel drops the first one's child, which kills it).
         let mut stdio = Vec::new();
         for t in &opts.stdio_targets {
-            let (procs, pid) = StdioProcs::start(t, &opts.stdio)?;
+            let (procs, pid) = StdioProcs::start(t, &opts.stdio, opts.child_setup)?;
             let (ttl, now) = (opts.mcp_connection_ttl, Instant::now());
             engine.add_stdio(now, t.channel.clone(), &opts.stdio, ttl, seed(), pid);
             stdio.push(procs);
         }
         let status = Published::new(Snapshot::starting(&engine, Instant::now()));
+        let mut tasks: HashMap<Key, Task> = HashMap::new();
+        let probed: Vec<(ChannelName, http::Uri)> = bindings
+            .iter()
+            .filter_map(|(ch, b)| match b {
+                Binding::Http(uri, dialer) if dialer.is_direct() => Some((ch.clone(), uri.clone())),
+                _ => None,
+            })
+            .collect();
+        if !probed.is_empty() {
+            tasks.insert(Key::Probe, crate::probe::task(probed, tx.clone()));
+        }
         Ok(Driver {
             state: DriverState::default(),
             stdio,
@@ -131,7 +157,9 @@ impl Driver {
             cp,
             tx,
             rx,
-            tasks: HashMap::new(),
+            tasks,
+            mcp_generation: HashMap::new(),
+            next_generation: 0,
             status,
         })
     }
@@ -177,6 +205,9 @@ impl Driver {
                     break;
                 }
                 while let Ok(input) = self.rx.try_recv() {
+                    // The engine's answer to the last input first: a `CancelMcp` in it
+                    // must take effect before that exchange's next queued step is read.
+                    self.perform_actions();
                     if !self.handle(input) {
                         hard_stop = true;
                         break;
@@ -241,6 +272,15 @@ impl Driver {
                     _ => None,
                 };
                 self.engine.handle(now, input);
+            }
+            Msg::Mcp {
+                cmd,
+                generation,
+                event,
+            } => {
+                if self.mcp_generation.get(&cmd) == Some(&generation) {
+                    self.engine.handle(now, Input::Mcp { cmd, event });
+                }
             }
             Msg::Drain => {
                 let timeout = self.opts.drain_timeout;
@@ -325,6 +365,7 @@ impl Driver {
                 }
                 Action::CancelMcp { cmd } => {
                     self.tasks.remove(&Key::Mcp(cmd));
+                    self.mcp_generation.remove(&cmd);
                 }
             }
         }
@@ -332,9 +373,13 @@ impl Driver {
 
     fn start_mcp(&mut self, work: McpWork) {
         let (cmd, now) = (work.cmd, Instant::now());
+        self.next_generation += 1;
+        let generation = self.next_generation;
+        self.mcp_generation.insert(cmd, generation);
         let reply = Reply {
             tx: self.tx.clone(),
             cmd,
+            generation,
         };
         let task = match self.bindings.get(&work.channel) {
             // The engine runs the commands of its stdio channels itself.
@@ -407,10 +452,11 @@ async fn exchange(
     other_limit: usize,
 ) -> (Instant, Result<HttpResponse, (TransportError, bool)>) {
     let run = async {
-        let mut resp = match h1::send(cp, &parts.method, &parts.uri, &parts.headers, &body).await {
-            Ok(r) => r,
-            Err(e) => return (Instant::now(), Err(e)),
-        };
+        let mut resp =
+            match h1::send(cp, &parts.method, &parts.uri, &parts.headers, &body, None).await {
+                Ok(r) => r,
+                Err(e) => return (Instant::now(), Err(e)),
+            };
         let at = Instant::now();
         let ok = resp.status == 200;
         let body = resp

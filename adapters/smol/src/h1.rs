@@ -20,6 +20,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,7 @@ use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use futures_lite::{AsyncRead, AsyncWrite};
 use http::{HeaderMap, Method, Uri};
 use tunnel_core::classify::TransportError;
+use tunnel_core::http_timing::HttpTiming;
 use ureq_proto::client::{Call, RecvBodyResult, RecvResponseResult, SendRequestResult};
 use ureq_proto::BodyMode;
 
@@ -77,8 +79,9 @@ pub(crate) struct Pool(Arc<Mutex<Idle>>);
 
 type Idle = HashMap<Key, Vec<(Conn, Instant)>>;
 
-/// The dialer and the origin: a connection is only reused for the same route and certificate.
-type Key = (usize, Origin);
+/// The dialer, the origin and the unix socket dialled for it (a Harpoon hop to a
+/// `unix-socket=` target): a connection is only reused for the same route and certificate.
+type Key = (usize, Origin, Option<PathBuf>);
 
 /// Scheme, host, port.
 pub(crate) type Origin = (String, String, u16);
@@ -182,13 +185,47 @@ fn invalid(e: impl std::fmt::Display) -> io::Error {
 
 /// Sends one request (on an idle connection to the same origin when there is one); returns
 /// when the response head has arrived. `Err` carries whether the request had been written
-/// completely (a POST that may have landed).
+/// completely (a POST that may have landed). `unix` dials that socket instead of the URL's
+/// host (the URL still gives scheme, `Host` and path). The dialer's HTTP observer, if any,
+/// hears of the request with its duration to the head.
 pub(crate) async fn send(
     dialer: &Dialer,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
+    unix: Option<&Path>,
+) -> Result<Response, (TransportError, bool)> {
+    let start = Instant::now();
+    let result = exchange(dialer, method, uri, headers, body, unix).await;
+    if let Some((client, observer)) = dialer.timing() {
+        let (status, error) = match &result {
+            Ok(r) => (Some(r.status), None),
+            Err((e, _)) => (None, Some(*e)),
+        };
+        observer(&HttpTiming {
+            client,
+            method,
+            uri,
+            version: http::Version::HTTP_11,
+            status,
+            error,
+            duration: start.elapsed(),
+            // What went on the wire: `Content-Length` when there is a body or a POST,
+            // nothing (0 bytes) otherwise.
+            request_body_size: Some(body.len() as u64),
+        });
+    }
+    result
+}
+
+async fn exchange(
+    dialer: &Dialer,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    unix: Option<&Path>,
 ) -> Result<Response, (TransportError, bool)> {
     let scheme = uri.scheme_str().unwrap_or("http").to_ascii_lowercase();
     let host = uri
@@ -200,10 +237,13 @@ pub(crate) async fn send(
         .port_u16()
         .unwrap_or(if scheme == "https" { 443 } else { 80 });
     let origin: Origin = (scheme, host, port);
-    let key = dialer.key(&origin);
+    let key = dialer.key(&origin, unix);
     let mut conn = match dialer.pool.checkout(&key).await {
         Some(c) => c,
-        None => dialer.connect(&origin).await.map_err(|e| (e, false))?,
+        None => dialer
+            .connect(&origin, unix)
+            .await
+            .map_err(|e| (e, false))?,
     };
 
     let mut req = http::Request::builder()

@@ -3,10 +3,11 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::*;
+use tunnel_core::http_timing::{HttpClientKind, HttpObserver};
 
 /// A keep-alive server: answers every request on a connection with `answer(n)` (n counts
 /// requests across connections) until the client closes. Stops itself after 20 s.
@@ -102,10 +103,17 @@ fn echo(n: usize, body: &str) -> String {
 
 fn post(tls: &Dialer, uri: &Uri, body: &str) -> (u16, String) {
     async_io::block_on(async {
-        let mut resp = send(tls, &Method::POST, uri, &HeaderMap::new(), body.as_bytes())
-            .await
-            .map_err(|(e, _)| e)
-            .unwrap();
+        let mut resp = send(
+            tls,
+            &Method::POST,
+            uri,
+            &HeaderMap::new(),
+            body.as_bytes(),
+            None,
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
         let body = resp.read_all(1 << 20, true).await.unwrap();
         (resp.status, String::from_utf8(body).unwrap())
     })
@@ -148,10 +156,17 @@ fn connection_close_and_unread_bodies_are_not_reused() {
     let server = Server::start(echo);
     let uri = server.uri("/");
     async_io::block_on(async {
-        let r = send(&tls, &Method::POST, &uri, &HeaderMap::new(), b"unread")
-            .await
-            .map_err(|(e, _)| e)
-            .unwrap();
+        let r = send(
+            &tls,
+            &Method::POST,
+            &uri,
+            &HeaderMap::new(),
+            b"unread",
+            None,
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
         drop(r);
     });
     assert_eq!(tls.idle_count(), 0);
@@ -166,10 +181,17 @@ fn burst(tls: &Dialer, uri: &Uri, n: usize) {
         let mut open = Vec::new();
         for i in 0..n {
             let body = format!("{i}");
-            let r = send(tls, &Method::POST, uri, &HeaderMap::new(), body.as_bytes())
-                .await
-                .map_err(|(e, _)| e)
-                .unwrap();
+            let r = send(
+                tls,
+                &Method::POST,
+                uri,
+                &HeaderMap::new(),
+                body.as_bytes(),
+                None,
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
             open.push(r);
         }
         for mut r in open {
@@ -245,7 +267,7 @@ fn bodiless_requests_and_empty_posts_complete_and_reuse() {
     let uri = server.uri("/");
     assert_eq!(post(&tls, &uri, ""), (200, String::new()));
     let got = async_io::block_on(async {
-        let mut r = send(&tls, &Method::GET, &uri, &HeaderMap::new(), &[])
+        let mut r = send(&tls, &Method::GET, &uri, &HeaderMap::new(), &[], None)
             .await
             .map_err(|(e, _)| e)
             .unwrap();
@@ -255,4 +277,101 @@ fn bodiless_requests_and_empty_posts_complete_and_reuse() {
     assert_eq!(post(&tls, &uri, "after"), (200, "after".into()));
     assert_eq!(server.accepted.load(Ordering::Relaxed), 1);
     assert_eq!(tls.idle_count(), 1);
+}
+
+#[test]
+fn the_observer_hears_each_request_with_its_status_or_error() {
+    type Seen = Vec<(
+        HttpClientKind,
+        Option<u16>,
+        Option<TransportError>,
+        Option<u64>,
+    )>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let log = seen.clone();
+    let observer: HttpObserver = Arc::new(move |t: &HttpTiming<'_>| {
+        let row = (t.client, t.status, t.error, t.request_body_size);
+        log.lock().unwrap().push(row);
+    });
+    let dialer = Dialer::observed(Some(observer));
+    let server = Server::start(echo);
+    assert_eq!(post(&dialer, &server.uri("/mcp"), "12345").0, 200);
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let uri: Uri = format!("http://{closed}/mcp").parse().unwrap();
+    let failed = async_io::block_on(send(
+        &dialer,
+        &Method::GET,
+        &uri,
+        &HeaderMap::new(),
+        &[],
+        None,
+    ));
+    assert!(failed.is_err());
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        vec![
+            (HttpClientKind::ControlPlane, Some(200), None, Some(5)),
+            (
+                HttpClientKind::ControlPlane,
+                None,
+                Some(TransportError::ConnectionRefused),
+                Some(0)
+            ),
+        ]
+    );
+}
+
+/// A Harpoon hop to a `unix-socket=` target: the socket is dialled, the URL still gives
+/// the `Host` and the path.
+#[cfg(unix)]
+#[test]
+fn a_unix_socket_hop_dials_the_socket_with_the_urls_host_and_path() {
+    let dir = std::env::temp_dir().join(format!("h1-unix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("target.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut w = s.try_clone().unwrap();
+        let mut head = String::new();
+        let mut r = BufReader::new(s);
+        while !head.ends_with("\r\n\r\n") {
+            if r.read_line(&mut head).unwrap_or(0) == 0 {
+                break;
+            }
+        }
+        let _ = tx.send(head);
+        let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    });
+    let uri: Uri = "http://target.example:8080/hop?x=1".parse().unwrap();
+    let dialer = Dialer::plain();
+    let (status, body) = async_io::block_on(async {
+        let mut r = send(
+            &dialer,
+            &Method::GET,
+            &uri,
+            &HeaderMap::new(),
+            &[],
+            Some(&path),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+        (r.status, r.read_all(1024, true).await.unwrap())
+    });
+    assert_eq!((status, body.as_slice()), (200, &b"ok"[..]));
+    let head = rx
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(head.starts_with("get /hop?x=1 http/1.1\r\n"), "{head}");
+    assert!(head.contains("host: target.example:8080\r\n"), "{head}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

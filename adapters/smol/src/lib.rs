@@ -19,14 +19,15 @@
 //! Networking is `run`'s (`docs/networking.md`): [`RuntimeOptions::tls`] and each
 //! [`HttpTarget`]'s proxy, client certificate and unix socket; the route of every
 //! destination (environment proxies and `NO_PROXY` included) from `tunnel_core::proxy_route`;
-//! and, when `EngineConfig::harpoon` has targets, the `harpoon` channel with the address
+//! and, when `EngineConfig::harpoon` is set, the `harpoon` channel with the address
 //! guard on what each hop resolved.
 //!
-//! **Stdio limitation: no death signal.** The blocking adapter starts children with Linux's
-//! `PR_SET_PDEATHSIG`, so even a SIGKILLed client takes its child down. That needs an unsafe
-//! `pre_exec` hook, and this crate forbids unsafe code. So if the host process is killed
-//! outright, its stdio children live on until they notice their stdin closing (MCP servers
-//! exit on EOF). Every other way out stops the child's whole process group: a drain or
+//! **Stdio: the death signal is the host's.** The blocking adapter starts children with
+//! Linux's `PR_SET_PDEATHSIG`, so even a SIGKILLed client takes its child down. That needs
+//! an unsafe `pre_exec` hook, and this crate forbids unsafe code, so the host passes it in
+//! [`RuntimeOptions::child_setup`] (`tunnel-client run` does). Without one, a child of a
+//! host killed outright lives on until it notices its stdin closing (MCP servers exit on
+//! EOF). Every other way out stops the child's whole process group: a drain or
 //! [`RuntimeHandle::stop`] (stdin closed, grace, SIGTERM, SIGKILL, as in the blocking
 //! adapter) and dropping the [`Driver`] unfinished (SIGKILL at once).
 //!
@@ -50,6 +51,7 @@ mod driver;
 mod h1;
 mod mcp;
 mod net;
+mod probe;
 mod stdio;
 
 use std::fmt;
@@ -72,6 +74,7 @@ pub use tunnel_core::proxy_route::{ExplicitProxy, ProxyEnv};
 pub use tunnel_core::start::StartError;
 pub use tunnel_core::trust::TrustReport;
 // The same types as tunnel_blocking's (one definition, in the core).
+pub use tunnel_core::http_timing::{HttpClientKind, HttpObserver, HttpTiming};
 pub use tunnel_core::stdio::{StdioCommandError, StdioOptions, StdioTarget};
 
 /// What an in-process MCP server answers to one message.
@@ -113,6 +116,9 @@ pub struct RuntimeOptions {
     /// process environment's proxy variables.
     pub tls: TlsOptions,
     pub drain_timeout: Duration,
+    /// Bound on opening a connection to an MCP destination (Go's dialer: 30 s); the
+    /// exchange as a whole is bounded by the command's deadline and the TTL below.
+    pub mcp_connect_timeout: Duration,
     /// Bound on an MCP exchange whose command has no `response_timeout`
     /// (`--mcp.connection-max-ttl`); reaching it abandons the command, as in Go.
     pub mcp_connection_ttl: Duration,
@@ -121,6 +127,13 @@ pub struct RuntimeOptions {
     /// Largest body kept from a POST answer or a failed control-plane request.
     pub max_error_body: usize,
     pub observer: Option<Observer>,
+    /// Hears about every HTTP request (control plane, MCP, discovery, Harpoon hops) with
+    /// its duration to the response head; for `http_client_request_duration_seconds`.
+    pub http_observer: Option<HttpObserver>,
+    /// Runs on each stdio child's `std::process::Command` before it is spawned: a host
+    /// that may use unsafe code sets Linux's death signal here (`run` passes the blocking
+    /// adapter's `die_with_parent`), which this crate cannot (it forbids unsafe code).
+    pub child_setup: Option<fn(&mut std::process::Command)>,
     /// Sees every action and input at the engine boundary (trace recording).
     pub tap: Option<Arc<dyn Tap>>,
     /// Run the startup checks of an HTTP `main` binding (MCP probe, OAuth discovery) that
@@ -137,10 +150,13 @@ impl Default for RuntimeOptions {
             stdio: StdioOptions::default(),
             tls: TlsOptions::default(),
             drain_timeout: Duration::from_secs(30),
+            mcp_connect_timeout: Duration::from_secs(30),
             mcp_connection_ttl: Duration::from_secs(600),
             max_poll_body: 32 * 1024 * 1024,
             max_error_body: 64 * 1024,
             observer: None,
+            http_observer: None,
+            child_setup: None,
             tap: None,
             startup_checks: None,
         }
@@ -245,7 +261,8 @@ pub fn start(
     mut cfg: EngineConfig,
     opts: RuntimeOptions,
 ) -> Result<(RuntimeHandle, Driver), StartError> {
-    let net = net::Net::new(&opts.tls)?;
+    let observer = opts.http_observer.clone();
+    let net = net::Net::new(&opts.tls, observer, opts.mcp_connect_timeout)?;
     let has_cert = opts.tls.control_plane_client_cert.is_some();
     if let Some(m) = tunnel_core::egress::mtls_base_url(&cfg.base_url.to_string(), has_cert) {
         log::info!("control-plane client certificate configured: using {m}");
@@ -253,6 +270,8 @@ pub fn start(
     }
     let cp = net.control_plane(&cfg.base_url.to_string(), &opts.tls)?;
     let bindings = mcp::bindings(&cfg, &opts, &net)?;
+    let trust = (*net.trust_report()).clone();
+    let trust = Arc::new(trust.with_binding_certs(&opts.mcp_targets));
     let (tx, rx) = async_channel::unbounded();
     let d = driver::Driver::new(cfg, opts, bindings, cp, tx.clone(), rx)?;
     let status = d.published();
@@ -261,7 +280,7 @@ pub fn start(
             tx,
             status,
             routes: net.routes().into(),
-            trust: net.trust_report(),
+            trust,
         },
         Driver {
             fut: Box::pin(d.run()),

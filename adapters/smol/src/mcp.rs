@@ -16,7 +16,7 @@ use tunnel_core::classify::{TransportError, TunnelFailure};
 use tunnel_core::engine::{CommandId, EngineConfig, McpOp, McpOutput, McpWork, Terminal};
 use tunnel_core::wire::response::RespHeaders;
 
-use tunnel_core::engine::{check_bindings, Input, McpEvent, Served, Targets};
+use tunnel_core::engine::{check_bindings, McpEvent, Served, Targets};
 
 use crate::driver::{Msg, Task};
 use crate::h1;
@@ -34,7 +34,7 @@ pub(crate) enum Binding {
 }
 
 /// The core's binding check (`tunnel_core::engine::check_bindings`), then a runner for
-/// each channel (and the `harpoon` channel when targets are registered).
+/// each channel (and the `harpoon` channel when Harpoon is on).
 pub(crate) fn bindings(
     cfg: &EngineConfig,
     opts: &RuntimeOptions,
@@ -67,20 +67,8 @@ pub(crate) fn bindings(
         };
         out.insert(ch, binding);
     }
-    if let Some(server) = cfg.harpoon.as_ref().filter(|s| !s.registry.is_empty()) {
-        // `unix-socket=` Harpoon targets are dialled by `run`'s blocking adapter only:
-        // refuse them rather than send their traffic over TCP.
-        if let Some(t) = server
-            .registry
-            .targets()
-            .iter()
-            .find(|t| t.unix_socket.is_some())
-        {
-            return Err(StartError::Target(format!(
-                "harpoon target {}: unix-socket targets are not supported by tunnel-smol yet; use tunnel-blocking (tunnel-client run)",
-                t.label
-            )));
-        }
+    // Also with no target yet: discovery may register hosts while the tunnel runs.
+    if let Some(server) = cfg.harpoon.as_ref() {
         let ch = tunnel_core::engine::HARPOON.parse::<ChannelName>();
         let ch = ch.map_err(|_| StartError::Target("harpoon channel name".into()))?;
         let placeholder = Uri::from_static("http://harpoon.invalid/");
@@ -97,15 +85,19 @@ pub(crate) fn bindings(
 pub(crate) struct Reply {
     pub(crate) tx: Sender<Msg>,
     pub(crate) cmd: CommandId,
+    /// Which start of `cmd` this task is (`Msg::Mcp`).
+    pub(crate) generation: u64,
 }
 
 impl Reply {
     pub(crate) async fn send(&self, event: McpEvent) -> bool {
-        let cmd = self.cmd;
-        self.tx
-            .send(Msg::Engine(Input::Mcp { cmd, event }))
-            .await
-            .is_ok()
+        let (cmd, generation) = (self.cmd, self.generation);
+        let msg = Msg::Mcp {
+            cmd,
+            generation,
+            event,
+        };
+        self.tx.send(msg).await.is_ok()
     }
 }
 
@@ -171,6 +163,7 @@ pub(crate) fn http(
     reply: Reply,
 ) -> Result<Task, McpOutput> {
     let cmd = work.cmd;
+    let unix = work.unix_socket.as_deref().map(std::path::PathBuf::from);
     let limit = work.bound(Instant::now(), ttl);
     let bound = limit.timeout;
     let (method, headers, body) = match work.op {
@@ -197,13 +190,14 @@ pub(crate) fn http(
     };
     Ok(Box::pin(async move {
         let run = async {
-            let mut resp = match h1::send(&dialer, &method, &uri, &headers, &body).await {
-                Ok(r) => r,
-                Err((e, _)) => {
-                    reply.send(McpEvent::Error(e)).await;
-                    return;
-                }
-            };
+            let mut resp =
+                match h1::send(&dialer, &method, &uri, &headers, &body, unix.as_deref()).await {
+                    Ok(r) => r,
+                    Err((e, _)) => {
+                        reply.send(McpEvent::Error(e)).await;
+                        return;
+                    }
+                };
             let head = McpEvent::Head {
                 status: resp.status,
                 headers: std::mem::take(&mut resp.headers),

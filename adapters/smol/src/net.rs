@@ -11,9 +11,13 @@
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use async_io::Timer;
+use futures_lite::future;
 
 use async_net::TcpStream;
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
@@ -21,7 +25,9 @@ use futures_rustls::TlsConnector;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tunnel_core::classify::TransportError;
 use tunnel_core::egress::{connect_reply, ConnectReply, ProxyAddr, TlsOptions};
+use tunnel_core::explain::Explainer;
 use tunnel_core::harpoon::guard::AddressPolicy;
+use tunnel_core::http_timing::{HttpClientKind, HttpObserver};
 use tunnel_core::mcp_http::{ClientCertPaths, HttpTarget};
 use tunnel_core::proxy_route::{self, ExplicitProxy, ProxyEnv, Route, RouteKind, TargetAddr};
 use tunnel_core::trust;
@@ -41,6 +47,10 @@ pub(crate) struct Net {
     ids: AtomicUsize,
     /// The route of each destination with a URL, in the order they were set up.
     routes: Mutex<Vec<Route>>,
+    /// Hears of every request (`RuntimeOptions::http_observer`).
+    http_observer: Option<HttpObserver>,
+    /// `RuntimeOptions::mcp_connect_timeout`.
+    mcp_connect_timeout: Duration,
 }
 
 /// Hex SHA-256 of a proxy's shown URL (its `proxy_id`), as `run` prints it.
@@ -61,8 +71,17 @@ pub(crate) struct Dialer {
     explicit: Option<ExplicitProxy>,
     env: ProxyEnv,
     guard: Option<AddressPolicy>,
+    http_observer: Option<HttpObserver>,
+    /// Bound on opening a connection (TCP, and the proxy's when there is one) for MCP
+    /// destinations, as Go's dialer; a control-plane request is bounded by its own timeout.
+    connect_timeout: Option<Duration>,
+    /// Its own origin is reached by a plain TCP connect (no proxy, no unix socket): only
+    /// then does a connect probe say anything about the path requests take.
+    direct: bool,
     /// Proxy refusals already logged (once per distinct reason).
     warned: Mutex<HashSet<String>>,
+    /// TLS failures of the control plane already explained.
+    explained: Mutex<Explainer>,
 }
 
 /// The destination's own origin, with its certificate and socket.
@@ -116,7 +135,11 @@ fn check_proxy(p: &ExplicitProxy, what: &str) -> Result<(), StartError> {
 impl Net {
     /// The trust store: platform roots plus the `--ca-bundle` certificates (errors in the
     /// Go client's words).
-    pub(crate) fn new(opts: &TlsOptions) -> Result<Net, StartError> {
+    pub(crate) fn new(
+        opts: &TlsOptions,
+        http_observer: Option<HttpObserver>,
+        mcp_connect_timeout: Duration,
+    ) -> Result<Net, StartError> {
         let (system, source) = platform_roots();
         let mut roots = rustls::RootCertStore::empty();
         roots.add_parsable_certificates(system.iter().cloned());
@@ -132,6 +155,8 @@ impl Net {
             pool: Pool::default(),
             ids: AtomicUsize::new(0),
             routes: Mutex::default(),
+            http_observer,
+            mcp_connect_timeout,
         })
     }
 
@@ -155,6 +180,7 @@ impl Net {
         if let Some(p) = &explicit {
             check_proxy(p, &format!("{} {name}", kind.as_str()))?;
         }
+        let mut direct = false;
         if let Some(url) = url {
             let unix_shown = unix.as_ref().map(|p| p.display().to_string());
             let route = proxy_route::select(
@@ -177,6 +203,7 @@ impl Net {
                 proxy_url.as_deref().unwrap_or("-"),
                 proxy_id.as_deref().unwrap_or("-"),
             );
+            direct = route.proxy_url().is_none() && unix.is_none();
             self.routes
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -203,7 +230,11 @@ impl Net {
             explicit,
             env,
             guard,
+            http_observer: self.http_observer.clone(),
+            connect_timeout: (kind != RouteKind::ControlPlane).then_some(self.mcp_connect_timeout),
+            direct,
             warned: Mutex::default(),
+            explained: Mutex::default(),
         }))
     }
 
@@ -309,9 +340,27 @@ fn dial_failed(why: impl Into<String>) -> std::io::Error {
 }
 
 impl Dialer {
-    /// The pool key of `origin` for this dialer.
-    pub(crate) fn key(&self, origin: &Origin) -> (usize, Origin) {
-        (self.id, origin.clone())
+    /// The pool key of `origin` (reached through `unix` when given) for this dialer.
+    pub(crate) fn key(
+        &self,
+        origin: &Origin,
+        unix: Option<&Path>,
+    ) -> (usize, Origin, Option<PathBuf>) {
+        (self.id, origin.clone(), unix.map(Path::to_path_buf))
+    }
+
+    /// Whether a TCP connect to the origin tests the way requests go (`crate::probe`).
+    pub(crate) fn is_direct(&self) -> bool {
+        self.direct
+    }
+
+    /// Who hears of this dialer's requests, and as which client.
+    pub(crate) fn timing(&self) -> Option<(HttpClientKind, &HttpObserver)> {
+        let client = match self.kind {
+            RouteKind::ControlPlane => HttpClientKind::ControlPlane,
+            _ => HttpClientKind::Mcp,
+        };
+        self.http_observer.as_ref().map(|o| (client, o))
     }
 
     /// Idle connections currently kept (all dialers of the runtime).
@@ -323,29 +372,44 @@ impl Dialer {
     /// A direct dialer without proxies or certificates (unit tests).
     #[cfg(test)]
     pub(crate) fn plain() -> Arc<Dialer> {
+        Self::observed(None)
+    }
+
+    /// [`Dialer::plain`] with an HTTP observer (a control-plane dialer).
+    #[cfg(test)]
+    pub(crate) fn observed(observer: Option<HttpObserver>) -> Arc<Dialer> {
         let opts = TlsOptions {
             proxy_env: Some(ProxyEnv::default()),
             ..TlsOptions::default()
         };
-        let net = Net::new(&opts).unwrap();
+        let net = Net::new(&opts, observer, Duration::from_secs(30)).unwrap();
         let (kind, env) = (RouteKind::ControlPlane, ProxyEnv::default());
         net.dialer(kind, "test", None, None, None, None, env, None)
             .unwrap()
     }
 
-    /// Opens a connection to `origin` along its route.
-    pub(crate) async fn connect(&self, origin: &Origin) -> Result<Conn, TransportError> {
+    /// Opens a connection to `origin` along its route, or through `unix` when given (a
+    /// Harpoon hop to a `unix-socket=` target: no proxy, and no client certificate).
+    pub(crate) async fn connect(
+        &self,
+        origin: &Origin,
+        unix: Option<&Path>,
+    ) -> Result<Conn, TransportError> {
         let (scheme, host, port) = origin;
         let target = TargetAddr {
             https: scheme == "https",
             host: host.to_ascii_lowercase(),
             port: *port,
         };
+        if let Some(path) = unix {
+            let io = self::unix(path).await?;
+            return finish(io, &target, &self.plain, None).await;
+        }
         let own = self.own.as_ref().filter(|o| o.origin == target);
         let tls = own.map_or(&self.plain, |o| &o.tls);
         if let Some(path) = own.and_then(|o| o.unix.as_ref()) {
-            let io = unix(path).await?;
-            return finish(io, &target, tls).await;
+            let io = self::unix(path).await?;
+            return finish(io, &target, tls, self.explained()).await;
         }
         let url = format!("{scheme}://{}/", target.host_port());
         let route = proxy_route::select(
@@ -360,7 +424,7 @@ impl Dialer {
             let tcp = self
                 .tcp(&target.host, target.port, self.guard.as_ref())
                 .await?;
-            return finish(Box::new(tcp), &target, tls).await;
+            return finish(Box::new(tcp), &target, tls, self.explained()).await;
         };
         // Through a proxy the proxy resolves the name; an IP literal is still checked.
         if let (Some(g), Ok(ip)) = (&self.guard, target.host.parse::<IpAddr>()) {
@@ -377,7 +441,7 @@ impl Dialer {
                 host: proxy.host.clone(),
                 port: proxy.port,
             };
-            io = finish(io, &to_proxy, &self.plain).await?.io;
+            io = finish(io, &to_proxy, &self.plain, None).await?.io;
         }
         if !target.https {
             let prefix = format!("http://{}", target.host_port());
@@ -413,7 +477,12 @@ impl Dialer {
             }
             reply.extend_from_slice(&buf[..n]);
         }
-        finish(io, &target, tls).await
+        finish(io, &target, tls, self.explained()).await
+    }
+
+    /// The control plane's explainer; other destinations' failures are their commands'.
+    fn explained(&self) -> Option<&Mutex<Explainer>> {
+        (self.kind == RouteKind::ControlPlane).then_some(&self.explained)
     }
 
     fn warn_once(&self, route: &proxy_route::Route, why: String) {
@@ -475,7 +544,20 @@ impl Dialer {
         }
         let mut last = dial_failed(format!("{host}: no address"));
         for a in addrs {
-            match TcpStream::connect(a).await {
+            let connect = TcpStream::connect(a);
+            let bounded = async {
+                match self.connect_timeout {
+                    None => connect.await,
+                    Some(t) => {
+                        let expired = async {
+                            Timer::after(t).await;
+                            Err(std::io::ErrorKind::TimedOut.into())
+                        };
+                        future::or(connect, expired).await
+                    }
+                }
+            };
+            match bounded.await {
                 Ok(s) => {
                     let _ = s.set_nodelay(true);
                     return Ok(s);
@@ -504,11 +586,13 @@ async fn unix(_: &std::path::Path) -> Result<Box<dyn Stream>, TransportError> {
 }
 
 /// TLS over `io` for an `https` target (certificate checked against `target`'s name), or
-/// `io` as it is.
+/// `io` as it is. A control plane's TLS failure is explained to the operator
+/// (`tunnel_core::explain`); any other is the command's `tls` failure.
 async fn finish(
     io: Box<dyn Stream>,
     target: &TargetAddr,
     tls: &TlsConnector,
+    explained: Option<&Mutex<Explainer>>,
 ) -> Result<Conn, TransportError> {
     if !target.https {
         return Ok(Conn::direct(io));
@@ -518,6 +602,13 @@ async fn finish(
         Ok(s) => Ok(Conn::direct(Box::new(s))),
         Err(e) => {
             log::debug!("TLS to {}: {e}", target.host_port());
+            let mut x = explained.map(|m| m.lock().unwrap_or_else(|p| p.into_inner()));
+            if let Some(line) = x
+                .as_mut()
+                .and_then(|x| x.explain(TransportError::Tls, &e.to_string()))
+            {
+                log::warn!("{line}");
+            }
             Err(TransportError::Tls)
         }
     }

@@ -20,7 +20,7 @@ mod resolve;
 // The one exception to `deny(unsafe_code)`: std has no safe wrapper for the death signal,
 // group signals or a non-reaping wait. Each call is commented in the module.
 #[allow(unsafe_code)]
-mod sys;
+pub(crate) mod sys;
 
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};

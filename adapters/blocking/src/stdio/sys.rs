@@ -30,7 +30,7 @@ pub(crate) enum Signal {
 
 /// Arranges for the child to be SIGKILLed when the spawning thread (and so the client) dies.
 #[cfg(target_os = "linux")]
-pub(crate) fn die_with_parent(cmd: &mut Command) {
+pub fn die_with_parent(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     let parent = std::process::id();
     // SAFETY: the hook runs in the forked child before exec, where only async-signal-safe

@@ -69,15 +69,19 @@ pub(crate) struct ChildProc {
 }
 
 /// Starts `program` with `args`: piped stdio, inherited environment and working directory,
-/// no shell, its own process group.
+/// no shell, its own process group, and whatever the host's `setup` adds (the death signal).
 pub(crate) fn spawn(
     program: &Path,
     args: &[String],
     channel: &ChannelName,
     generation: u64,
+    setup: Option<fn(&mut std::process::Command)>,
 ) -> io::Result<ChildProc> {
     let mut cmd = std::process::Command::new(program);
     cmd.args(args);
+    if let Some(setup) = setup {
+        setup(&mut cmd);
+    }
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;

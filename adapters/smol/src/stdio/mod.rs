@@ -8,9 +8,9 @@
 //! on a full pipe can still exit. Nothing is spawned: no task, no thread (async-process
 //! keeps one reaper thread of its own, like async-io's reactor thread).
 //!
-//! One difference from the blocking adapter: no death signal (`PR_SET_PDEATHSIG` needs an
-//! unsafe `pre_exec` hook and this crate forbids unsafe code), so a child of a SIGKILLed
-//! host relies on its stdin closing.
+//! The death signal (`PR_SET_PDEATHSIG`) needs an unsafe `pre_exec` hook and this crate
+//! forbids unsafe code: the host supplies it (`RuntimeOptions::child_setup`). Without it, a
+//! child of a SIGKILLed host relies on its stdin closing.
 
 mod child;
 
@@ -38,6 +38,8 @@ pub(crate) struct StdioProcs {
     channel: ChannelName,
     program: PathBuf,
     args: Vec<String>,
+    /// The host's hook on each child's command (`RuntimeOptions::child_setup`).
+    setup: Option<fn(&mut std::process::Command)>,
     shutdown_grace: Duration,
     /// The running child and those within their exit grace.
     procs: Vec<ChildProc>,
@@ -71,6 +73,7 @@ impl StdioProcs {
     pub(crate) fn start(
         target: &StdioTarget,
         opts: &StdioOptions,
+        setup: Option<fn(&mut std::process::Command)>,
     ) -> Result<(StdioProcs, u32), StartError> {
         let channel = target.channel.clone();
         let command = target.argv.first().cloned().unwrap_or_default();
@@ -81,7 +84,7 @@ impl StdioProcs {
         };
         let program = resolve(&command).map_err(fail)?;
         let args: Vec<String> = target.argv.iter().skip(1).cloned().collect();
-        let first = child::spawn(&program, &args, &channel, 1)
+        let first = child::spawn(&program, &args, &channel, 1, setup)
             .map_err(|e| fail(StdioCommandError::Spawn(e)))?;
         let pid = first.pid;
         // The program only: arguments may carry secrets.
@@ -93,6 +96,7 @@ impl StdioProcs {
             channel,
             program,
             args,
+            setup,
             shutdown_grace: opts.shutdown_grace,
             procs: vec![first],
             reaping: Vec::new(),
@@ -118,7 +122,13 @@ impl StdioProcs {
     pub(crate) fn perform(&mut self, action: ChildAction) {
         match action {
             ChildAction::Spawn { generation } => {
-                let spawned = child::spawn(&self.program, &self.args, &self.channel, generation);
+                let spawned = child::spawn(
+                    &self.program,
+                    &self.args,
+                    &self.channel,
+                    generation,
+                    self.setup,
+                );
                 self.reports.push_back(match spawned {
                     Ok(p) => {
                         let pid = p.pid;
