@@ -1,7 +1,8 @@
-//! `TUNNEL_CLIENT_DRIVER`: which adapter drives `run`. The default build refuses `smol`
-//! with the build command that adds it; a build with `--features smol-driver` runs the
-//! whole loop on the smol driver (one thread) with the same flags, `/readyz`, `/api/status`
-//! and a graceful drain on SIGTERM.
+//! `TUNNEL_CLIENT_DRIVER`: which adapter drives `run`. Unset, a default build runs the smol
+//! driver (one thread); `blocking` runs the blocking adapter's threads. Both run the whole
+//! loop with the same flags, `/readyz`, `/api/status` and a graceful drain on SIGTERM, and
+//! on both a stdio child dies with a SIGKILLed client. A build without the `smol-driver`
+//! feature refuses `smol` with the build command that adds it.
 
 mod support;
 
@@ -38,14 +39,16 @@ fn an_unknown_driver_is_refused_with_the_choices() {
 
 #[cfg(not(feature = "smol-driver"))]
 #[test]
-fn the_default_build_names_the_feature_that_adds_the_smol_driver() {
+fn a_build_without_the_feature_names_the_build_that_adds_the_smol_driver() {
     let stderr = refused("smol");
-    assert!(stderr.contains("--features smol-driver"), "{stderr}");
+    assert!(
+        stderr.contains("cargo build --release -p tunnel-client"),
+        "{stderr}"
+    );
 }
 
-#[cfg(feature = "smol-driver")]
-mod smol {
-    use std::time::Duration;
+mod drivers {
+    use std::time::{Duration, Instant};
 
     use serde_json::{json, Value};
     use tunnel_conformance::emulator::{CommandSpec, Emulator, EmulatorConfig};
@@ -53,24 +56,41 @@ mod smol {
 
     use super::support::Client;
 
-    #[test]
-    fn the_smol_driver_runs_the_loop_reports_readiness_and_drains() {
+    const WAIT: Duration = Duration::from_secs(20);
+
+    /// The driver's threads: `/proc/<pid>/status`.
+    fn threads(pid: u32) -> usize {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("Threads:")
+    }
+
+    /// `driver` (`None`: unset) serves an initialize, reports ready and its status, and
+    /// drains on SIGTERM; the log names the driver that ran.
+    fn runs_the_loop_and_drains(driver: Option<&str>, named: &str) -> usize {
         let emu = Emulator::start(EmulatorConfig::default()).expect("emulator");
         let stub = McpStub::start(StubConfig::default()).expect("stub");
-        let mut client = Client::start_with_env(
-            &emu,
-            &["--mcp.server-url".into(), stub.url()],
-            &[("TUNNEL_CLIENT_DRIVER", "smol")],
+        let env: Vec<(&str, &str)> = driver
+            .map(|d| vec![("TUNNEL_CLIENT_DRIVER", d)])
+            .unwrap_or_default();
+        let mut client =
+            Client::start_with_env(&emu, &["--mcp.server-url".into(), stub.url()], &env);
+        client.wait_for("/readyz", 200, "", WAIT);
+        assert!(
+            client.logs().contains(&format!("driver: {named} (")),
+            "{}",
+            client.logs()
         );
-        client.wait_for("/readyz", 200, "", Duration::from_secs(20));
-        assert!(client.logs().contains("driver: smol"), "{}", client.logs());
         let id = emu.enqueue(CommandSpec::jsonrpc(json!({
             "jsonrpc": "2.0", "id": 7, "method": "initialize",
             "params": {"protocolVersion": "2025-11-25", "capabilities": {},
                        "clientInfo": {"name": "driver-choice", "version": "1"}}
         })));
         let posts = emu
-            .wait_terminal(&id, Duration::from_secs(20))
+            .wait_terminal(&id, WAIT)
             .unwrap_or_else(|| panic!("no answer; logs:\n{}", client.logs()));
         let last = posts.last().expect("a post");
         assert_eq!(last.resp_type, "jsonrpc_response", "{last:?}");
@@ -82,27 +102,81 @@ mod smol {
         let (status, body) = client.get("/api/status");
         assert_eq!(status, 200, "{body}");
         let v: Value = serde_json::from_str(&body).expect("json");
-        assert!(v.is_object(), "{v}");
-        // One driver thread, not pools: the threads are the daemon's plus one.
-        let threads = std::fs::read_to_string(format!("/proc/{}/status", client.child.id()))
-            .ok()
-            .and_then(|s| {
-                s.lines().find_map(|l| {
-                    l.strip_prefix("Threads:")
-                        .map(|n| n.trim().parse::<usize>())
-                })
-            })
-            .and_then(Result::ok);
-        if let Some(n) = threads {
-            assert!(n <= 12, "{n} threads with the smol driver");
-        }
+        assert!(v["channels"].is_array(), "{v}");
+        let n = threads(client.child.id());
         client.signal("TERM");
-        let status = client.wait_exit(Duration::from_secs(20));
+        let status = client.wait_exit(WAIT);
         assert!(status.success(), "{status:?}\n{}", client.logs());
         assert!(
             client.logs().contains("tunnel-client stopped"),
             "{}",
             client.logs()
         );
+        n
+    }
+
+    #[cfg(feature = "smol-driver")]
+    #[test]
+    fn unset_runs_the_smol_driver_on_a_fixed_few_threads() {
+        let smol = runs_the_loop_and_drains(None, "smol");
+        // The daemon's threads (admin server, signals, log) plus the one driver thread and
+        // async-io's reactor: no pools.
+        assert!(smol <= 12, "{smol} threads with the smol driver");
+    }
+
+    #[test]
+    fn blocking_runs_the_blocking_adapters_threads() {
+        runs_the_loop_and_drains(Some("blocking"), "blocking");
+    }
+
+    /// Whether `pid` still runs (a zombie has finished).
+    fn alive(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim().to_string()))
+            .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
+    }
+
+    /// A stdio child that ignores EOF on stdin (`sleep`) still dies when the client is
+    /// SIGKILLed: the kernel's death signal, set before exec, not the client's cleanup.
+    #[cfg(target_os = "linux")]
+    fn a_sigkilled_client_leaves_no_stdio_child(driver: &str) {
+        let emu = Emulator::start(EmulatorConfig::default()).expect("emulator");
+        let client = Client::start_with_env(
+            &emu,
+            &["--mcp.command".into(), "sleep 300".into()],
+            &[("TUNNEL_CLIENT_DRIVER", driver)],
+        );
+        let logs = client.wait_log("[stdio:main] started", WAIT);
+        let line = logs
+            .lines()
+            .find(|l| l.contains("[stdio:main] started"))
+            .unwrap_or_else(|| panic!("the child was not started:\n{logs}"));
+        let pid: u32 = line
+            .rsplit_once("(pid ")
+            .and_then(|(_, p)| p.trim_end_matches(')').trim().parse().ok())
+            .unwrap_or_else(|| panic!("no pid in {line:?}"));
+        assert!(alive(pid), "the child runs");
+        client.signal("KILL");
+        let deadline = Instant::now() + WAIT;
+        while alive(pid) {
+            assert!(
+                Instant::now() < deadline,
+                "stdio child {pid} outlived the SIGKILLed client ({driver})"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    #[cfg(all(target_os = "linux", feature = "smol-driver"))]
+    #[test]
+    fn smol_a_sigkilled_client_leaves_no_stdio_child() {
+        a_sigkilled_client_leaves_no_stdio_child("smol");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn blocking_a_sigkilled_client_leaves_no_stdio_child() {
+        a_sigkilled_client_leaves_no_stdio_child("blocking");
     }
 }

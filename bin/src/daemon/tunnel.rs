@@ -1,20 +1,21 @@
 //! Which adapter drives the tunnel in `run`, behind the three things the daemon asks of a
 //! running tunnel: its [`Snapshot`], its trust report and a drain.
 //!
-//! The blocking adapter (threads) is the default. With the `smol-driver` cargo feature,
-//! `TUNNEL_CLIENT_DRIVER=smol` runs the single-future smol driver on one thread instead
-//! (`async_io::block_on`: the socket reactor and the driver share it), so the two can be
-//! measured against each other with the same flags, profiles and emulator
-//! (`docs/performance.md`). What the smol driver does not do yet is refused at start or
-//! listed there: HTTP client timing metrics, PR_SET_PDEATHSIG for stdio children, unix
-//! socket Harpoon targets.
+//! The smol adapter's single-future driver is the default (cargo feature `smol-driver`, on
+//! by default): one thread where `async_io::block_on` runs the socket reactor and the
+//! driver, so a command crosses no thread, the thread count stays fixed whatever the load,
+//! and it measured less CPU and half the memory of the blocking driver
+//! (`docs/performance.md`). `TUNNEL_CLIENT_DRIVER=blocking` runs the blocking adapter's
+//! threads instead (a driver thread with pools for polls, MCP requests and POSTs), with the
+//! same flags, profiles, metrics and readiness; a build without the feature has only that
+//! one.
 
 use std::sync::Arc;
 
 use tunnel_blocking::{RuntimeOptions, Snapshot, TrustReport};
 use tunnel_core::engine::EngineConfig;
 
-/// The environment variable that picks the driver (`blocking`, the default, or `smol`).
+/// The environment variable that picks the driver (`smol`, the default, or `blocking`).
 pub const DRIVER_ENV: &str = "TUNNEL_CLIENT_DRIVER";
 
 /// What the daemon's threads (admin server, signals, readiness watch) hold.
@@ -75,19 +76,25 @@ impl Running {
     }
 }
 
-/// Starts the tunnel on the driver `TUNNEL_CLIENT_DRIVER` names (the blocking one when
-/// unset). An error is the operator's message, naming the fix.
+/// Starts the tunnel on the driver `TUNNEL_CLIENT_DRIVER` names (smol when unset and built
+/// in, else blocking). An error is the operator's message, naming the fix.
 pub fn start(cfg: EngineConfig, opts: RuntimeOptions) -> Result<(Running, TunnelHandle), String> {
     let choice = std::env::var(DRIVER_ENV).unwrap_or_default();
-    match choice.trim() {
-        "" | "blocking" => {
+    let choice = match choice.trim() {
+        "" if cfg!(feature = "smol-driver") => "smol",
+        "" => "blocking",
+        c => c,
+    };
+    match choice {
+        "blocking" => {
             let runtime = tunnel_blocking::Runtime::start(cfg, opts).map_err(|e| e.to_string())?;
+            log::info!("driver: blocking (threads: {DRIVER_ENV}=blocking)");
             let handle = TunnelHandle::Blocking(runtime.handle());
             Ok((Running::Blocking(runtime), handle))
         }
         "smol" => start_smol(cfg, opts),
         other => Err(format!(
-            "{DRIVER_ENV}={other:?}: unknown driver; fix: use blocking (the default) or smol"
+            "{DRIVER_ENV}={other:?}: unknown driver; fix: use smol (the default) or blocking"
         )),
     }
 }
@@ -98,17 +105,12 @@ fn start_smol(
     _opts: RuntimeOptions,
 ) -> Result<(Running, TunnelHandle), String> {
     Err(format!(
-        "{DRIVER_ENV}=smol: this build has no smol driver; fix: build with `cargo build --release -p tunnel-client --features smol-driver`, or unset {DRIVER_ENV}"
+        "{DRIVER_ENV}=smol: this build has no smol driver; fix: build with the default features (`cargo build --release -p tunnel-client`), or unset {DRIVER_ENV}"
     ))
 }
 
 #[cfg(feature = "smol-driver")]
 fn start_smol(cfg: EngineConfig, opts: RuntimeOptions) -> Result<(Running, TunnelHandle), String> {
-    if opts.http_observer.is_some() {
-        log::warn!(
-            "{DRIVER_ENV}=smol: http_client_request_duration_seconds is not measured by the smol driver"
-        );
-    }
     let smol_opts = tunnel_smol::RuntimeOptions {
         mcp_targets: opts.mcp_targets,
         in_process: Vec::new(),
@@ -116,10 +118,16 @@ fn start_smol(cfg: EngineConfig, opts: RuntimeOptions) -> Result<(Running, Tunne
         stdio: opts.stdio,
         tls: opts.tls,
         drain_timeout: opts.drain_timeout,
+        mcp_connect_timeout: opts.mcp_connect_timeout,
         mcp_connection_ttl: opts.mcp_connection_ttl,
         max_poll_body: opts.max_poll_body,
         max_error_body: opts.max_error_body,
         observer: opts.observer,
+        http_observer: opts.http_observer,
+        #[cfg(target_os = "linux")]
+        child_setup: Some(tunnel_blocking::die_with_parent),
+        #[cfg(not(target_os = "linux"))]
+        child_setup: None,
         tap: opts.tap,
         startup_checks: opts.startup_checks,
     };
@@ -128,6 +136,6 @@ fn start_smol(cfg: EngineConfig, opts: RuntimeOptions) -> Result<(Running, Tunne
         .name("tunnel-smol".into())
         .spawn(move || async_io::block_on(driver))
         .map_err(|e| format!("cannot start the driver thread: {e}"))?;
-    log::info!("driver: smol (one thread: {DRIVER_ENV}=smol)");
+    log::info!("driver: smol (one thread; {DRIVER_ENV}=blocking for thread pools)");
     Ok((Running::Smol(thread), TunnelHandle::Smol(handle)))
 }

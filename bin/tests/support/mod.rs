@@ -86,6 +86,7 @@ impl Client {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        forward_driver(&mut cmd);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -255,6 +256,15 @@ fn read_response(mut s: TcpStream) -> (u16, String) {
     (status, body)
 }
 
+/// Passes the test run's `TUNNEL_CLIENT_DRIVER` on (the environment is cleared otherwise),
+/// so a suite can be run on the other driver: `TUNNEL_CLIENT_DRIVER=blocking cargo test`.
+/// A test that sets it itself wins.
+fn forward_driver(cmd: &mut Command) {
+    if let Some(v) = std::env::var_os("TUNNEL_CLIENT_DRIVER") {
+        cmd.env("TUNNEL_CLIENT_DRIVER", v);
+    }
+}
+
 /// Runs `tunnel-client run <args>` to completion (for startup errors): (exit code, stderr).
 pub fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut cmd = Command::new(BIN);
@@ -263,6 +273,7 @@ pub fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", std::env::temp_dir());
+    forward_driver(&mut cmd);
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -337,41 +337,37 @@ fn pin_load_away_from_client() {
 }
 
 /// The HTTP-target throughput and the footprint at 256 in flight again, with the client on
-/// the smol adapter's single-future driver (a binary built with `--features smol-driver`),
-/// against a fresh emulator.
-fn smol_driver(bin: &Path, stub: &McpStub, scale: usize, payload: &str, t: &mut Table) {
+/// the blocking adapter's threads (`TUNNEL_CLIENT_DRIVER=blocking`; the rows above run the
+/// default, smol), against a fresh emulator.
+fn blocking_driver(bin: &Path, stub: &McpStub, scale: usize, payload: &str, t: &mut Table) {
+    const SECTION: &str = "blocking driver";
     let emu = emulator();
-    let env = [("TUNNEL_CLIENT_DRIVER", "smol")];
+    let env = [("TUNNEL_CLIENT_DRIVER", "blocking")];
     let mcp = ["--mcp.server-url".to_string(), stub.url()];
     let client = match ClientProc::start_with(bin, &emu, (256, 64), &mcp, &env) {
         Ok(c) => c,
         Err(e) => {
-            let hint = "build with: cargo build --release -p tunnel-client --features smol-driver";
             t.add(
-                "smol driver",
-                "all smol driver figures",
-                format!("failed: {e} ({hint})"),
+                SECTION,
+                "all blocking driver figures",
+                format!("failed: {e}"),
             );
             return;
         }
     };
     std::thread::sleep(Duration::from_millis(500));
-    t.add(
-        "smol driver",
-        "RSS idle",
-        kib(procstat::rss_kib(client.pid)),
-    );
+    t.add(SECTION, "RSS idle", kib(procstat::rss_kib(client.pid)));
     let url = emu.mcp_url();
     for (c, total) in [(16, 1000 * scale), (64, 2000 * scale)] {
         let row = format!("concurrency {c}: echo 1 KiB calls/s, client CPU per call");
         match throughput(&url, client.pid, c, total, payload) {
-            Ok(rate) => t.add("smol driver", row, rate.to_string()),
-            Err(e) => t.add("smol driver", row, format!("failed: {e}")),
+            Ok(rate) => t.add(SECTION, row, rate.to_string()),
+            Err(e) => t.add(SECTION, row, format!("failed: {e}")),
         }
     }
-    rss_at_256_in_flight(&url, client.pid, "smol driver", t);
+    rss_at_256_in_flight(&url, client.pid, SECTION, t);
     t.add(
-        "smol driver",
+        SECTION,
         "threads after the run",
         procstat::threads(client.pid).map_or("n/a".into(), |n| n.to_string()),
     );
@@ -820,8 +816,8 @@ fn main() {
         Err(e) => t.add("throughput", "floor relay", format!("failed: {e}")),
     }
 
-    // ---- the same client on the smol driver (one thread; TUNNEL_CLIENT_DRIVER=smol) ----
-    smol_driver(&bin, &stub, scale, &payload, &mut t);
+    // ---- the same client on the blocking driver (TUNNEL_CLIENT_DRIVER=blocking) ----
+    blocking_driver(&bin, &stub, scale, &payload, &mut t);
 
     // ---- stdio target ----
     stdio::run(&bin, &mut |s, w, v| t.add(s, w, v), scale, &payload);
