@@ -52,8 +52,13 @@ pub(crate) const MAX_IDLE_TOTAL: usize = 256;
 /// An idle connection is not reused after this long (servers close theirs after 5 s).
 pub(crate) const MAX_IDLE: Duration = Duration::from_secs(4);
 
-/// Read and write buffer size.
+/// Buffer for ureq-proto to write a request into, and the most a body piece carries.
 const BUF: usize = 16 * 1024;
+
+/// Bytes asked of the socket per read. An exchange waiting for its answer holds this much
+/// (its only buffer: the request's are freed once it is sent), so 256 commands in flight
+/// cost 2 MiB of buffers, not the 8 MiB two 16 KiB buffers each did.
+const READ: usize = 8 * 1024;
 
 /// Request bytes gathered before a write: a request up to this size (head and body) is
 /// one write; a larger body goes out in writes of about this size.
@@ -315,10 +320,12 @@ async fn exchange(
         }
     };
     conn.io.flush().await.map_err(unsent)?;
+    // Not held while the answer is awaited (a slow tool call can take minutes).
+    drop(out);
+    drop(wire);
 
     let sent = |e: io::Error| (classify(&e, Phase::Head), true);
     let mut input = Vec::new();
-    let mut buf = vec![0u8; BUF];
     let response = loop {
         let (used, resp) = call
             .try_response(&input, false)
@@ -333,11 +340,10 @@ async fn exchange(
         if input.len() > MAX_HEAD {
             return Err(sent(invalid("response head too large")));
         }
-        let n = conn.io.read(&mut buf).await.map_err(sent)?;
+        let n = fill(&mut conn.io, &mut input).await.map_err(sent)?;
         if n == 0 {
             return Err(sent(io::ErrorKind::UnexpectedEof.into()));
         }
-        input.extend_from_slice(&buf[..n]);
     };
     let status = response.status().as_u16();
     let headers = response.headers().clone();
@@ -403,7 +409,9 @@ impl Body {
         let close_delimited = r.call.body_mode() == BodyMode::CloseDelimited;
         loop {
             if !r.input.is_empty() {
-                let mut out = vec![0u8; BUF];
+                // Decoding never yields more than it consumes: a piece is no bigger than
+                // the bytes it came from (the engine may hold it until the POST).
+                let mut out = vec![0u8; r.input.len().min(BUF)];
                 let (used, n) = r.call.read(&r.input, &mut out).map_err(invalid)?;
                 r.input.drain(..used);
                 if n > 0 {
@@ -422,8 +430,7 @@ impl Body {
                 }
                 return Ok(None);
             }
-            let mut buf = vec![0u8; BUF];
-            let n = r.conn.io.read(&mut buf).await?;
+            let n = fill(&mut r.conn.io, &mut r.input).await?;
             if n == 0 {
                 if close_delimited {
                     self.live = None;
@@ -431,9 +438,18 @@ impl Body {
                 }
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
-            r.input.extend_from_slice(&buf[..n]);
         }
     }
+}
+
+/// Reads what the socket has (up to [`READ`] bytes) onto the end of `input`, with no
+/// buffer of its own; `Ok(0)` at the end of the stream.
+async fn fill(io: &mut Box<dyn Stream>, input: &mut Vec<u8>) -> io::Result<usize> {
+    let len = input.len();
+    input.resize(len + READ, 0);
+    let read = io.read(&mut input[len..]).await;
+    input.truncate(len + read.as_ref().map_or(0, |n| *n));
+    read
 }
 
 #[cfg(test)]
