@@ -805,6 +805,20 @@ fn main() {
     match RelayProc::start(&relay_emu, &stub.url()) {
         Ok(relay) => {
             let url = relay_emu.mcp_url();
+            // What the emulator, the MCP server and loopback leave for a client to add:
+            // the via-tunnel latency with a relay that adds nothing.
+            match sequential(&url, 250 * scale, &payload) {
+                Ok(v) => t.add(
+                    "overhead",
+                    "echo 1 KiB via the floor relay, Streamable HTTP target",
+                    percentiles(v),
+                ),
+                Err(e) => t.add(
+                    "overhead",
+                    "echo via the floor relay",
+                    format!("failed: {e}"),
+                ),
+            }
             for (c, total) in [(16, 1000 * scale), (64, 2000 * scale)] {
                 let row = format!("floor relay, concurrency {c}: calls/s, relay CPU per call");
                 match throughput(&url, relay.pid, c, total, &payload) {
