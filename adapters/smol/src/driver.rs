@@ -6,29 +6,28 @@
 //! making progress, a stdio channel with something for the engine, or the engine's timer.
 //! A task is cancelled by dropping it, which closes its socket. When the engine is done
 //! (drain over) or on a hard stop, the stdio children are stopped in order before the
-//! future returns.
+//! future returns. The tasks themselves: `control_plane` (poll, POST, metadata), `mcp`
+//! (HTTP and in-process exchanges), `probe` (reachability of direct targets).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use async_channel::{Receiver, Sender};
 use async_io::Timer;
-use bytes::Bytes;
 use futures_lite::future;
 use tunnel_core::channel::ChannelName;
-use tunnel_core::classify::TransportError;
 use tunnel_core::engine::{
-    Action, CommandId, Engine, EngineConfig, HttpResponse, Input, McpEvent, McpOutput, McpWork,
-    PollId, PostError, PostId, Terminal,
+    Action, CommandId, Engine, EngineConfig, Input, McpEvent, McpOutput, McpWork, PollId, PostId,
+    Terminal,
 };
 use tunnel_core::snapshot::{DriverState, Published, Snapshot};
 use tunnel_core::tap::Tap;
 
-use crate::h1;
+use crate::control_plane;
 use crate::mcp::{self, Binding, Reply};
 use crate::net::Dialer;
 use crate::stdio::StdioProcs;
@@ -136,15 +135,8 @@ impl Driver {
         }
         let status = Published::new(Snapshot::starting(&engine, Instant::now()));
         let mut tasks: HashMap<Key, Task> = HashMap::new();
-        let probed: Vec<(ChannelName, http::Uri)> = bindings
-            .iter()
-            .filter_map(|(ch, b)| match b {
-                Binding::Http(uri, dialer) if dialer.is_direct() => Some((ch.clone(), uri.clone())),
-                _ => None,
-            })
-            .collect();
-        if !probed.is_empty() {
-            tasks.insert(Key::Probe, crate::probe::task(probed, tx.clone()));
+        if let Some(probe) = crate::probe::task(&bindings, tx.clone()) {
+            tasks.insert(Key::Probe, probe);
         }
         Ok(Driver {
             state: DriverState::default(),
@@ -228,7 +220,7 @@ impl Driver {
             0
         };
         self.tasks.clear();
-        shut_down(std::mem::take(&mut self.stdio)).await;
+        crate::stdio::shut_down(std::mem::take(&mut self.stdio)).await;
         self.drain_events();
         if let Some(tap) = &self.tap {
             tap.finish();
@@ -299,25 +291,9 @@ impl Driver {
                     request,
                     timeout,
                 } => {
-                    let (cp, tx, limit) =
-                        (self.cp.clone(), self.tx.clone(), self.opts.max_poll_body);
-                    let small = self.opts.max_error_body;
-                    self.tasks.insert(
-                        Key::Poll(id),
-                        Box::pin(async move {
-                            let (parts, _) = request.into_parts();
-                            let (at, result) =
-                                exchange(&cp, parts, Vec::new(), timeout, limit, small).await;
-                            let _ = tx
-                                .send(Msg::Engine(Input::Poll {
-                                    id,
-                                    received: at,
-                                    wall: SystemTime::now(),
-                                    result: result.map_err(|(e, _)| e),
-                                }))
-                                .await;
-                        }),
-                    );
+                    let (cp, tx, limits) = (self.cp.clone(), self.tx.clone(), self.limits());
+                    let task = control_plane::poll(cp, tx, id, request, timeout, limits);
+                    self.tasks.insert(Key::Poll(id), task);
                 }
                 Action::CancelPoll { id } => {
                     self.tasks.remove(&Key::Poll(id));
@@ -329,33 +305,13 @@ impl Driver {
                 } => {
                     let (cp, tx, small) =
                         (self.cp.clone(), self.tx.clone(), self.opts.max_error_body);
-                    self.tasks.insert(
-                        Key::Post(id),
-                        Box::pin(async move {
-                            let (parts, body) = request.into_parts();
-                            let (_, result) =
-                                exchange(&cp, parts, body.to_vec(), timeout, small, small).await;
-                            let result =
-                                result.map_err(|(error, written)| PostError { error, written });
-                            let wall = SystemTime::now();
-                            let _ = tx.send(Msg::Engine(Input::Post { id, wall, result })).await;
-                        }),
-                    );
+                    let task = control_plane::post(cp, tx, id, request, timeout, small);
+                    self.tasks.insert(Key::Post(id), task);
                 }
                 Action::FetchMetadata { request, timeout } => {
-                    let (cp, tx, limit) =
-                        (self.cp.clone(), self.tx.clone(), self.opts.max_poll_body);
-                    let small = self.opts.max_error_body;
-                    self.tasks.insert(
-                        Key::Metadata,
-                        Box::pin(async move {
-                            let (parts, _) = request.into_parts();
-                            let (_, result) =
-                                exchange(&cp, parts, Vec::new(), timeout, limit, small).await;
-                            let result = result.map_err(|(e, _)| e);
-                            let _ = tx.send(Msg::Engine(Input::Metadata { result })).await;
-                        }),
-                    );
+                    let (cp, tx, limits) = (self.cp.clone(), self.tx.clone(), self.limits());
+                    let task = control_plane::metadata(cp, tx, request, timeout, limits);
+                    self.tasks.insert(Key::Metadata, task);
                 }
                 Action::StartMcp(work) => self.start_mcp(work),
                 Action::Stdio { channel, action } => {
@@ -368,6 +324,14 @@ impl Driver {
                     self.mcp_generation.remove(&cmd);
                 }
             }
+        }
+    }
+
+    /// The control plane's body bounds.
+    fn limits(&self) -> control_plane::Limits {
+        control_plane::Limits {
+            ok_body: self.opts.max_poll_body,
+            other_body: self.opts.max_error_body,
         }
     }
 
@@ -422,70 +386,4 @@ fn no_runner() -> McpOutput {
     McpOutput::Terminal(Terminal::Abandon {
         reason: "no MCP binding runner for this channel",
     })
-}
-
-/// Stops every stdio child in order, all at once (each has its own grace period).
-async fn shut_down(channels: Vec<StdioProcs>) {
-    let mut stops: Vec<Task> = channels
-        .into_iter()
-        .map(|c| Box::pin(c.shutdown()) as Task)
-        .collect();
-    future::poll_fn(|cx| {
-        stops.retain_mut(|s| s.as_mut().poll(cx).is_pending());
-        if stops.is_empty() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
-    .await;
-}
-
-/// A control-plane exchange: the response (body bounded) and when its head arrived, or the
-/// failure with whether the request had been written.
-async fn exchange(
-    cp: &Dialer,
-    parts: http::request::Parts,
-    body: Vec<u8>,
-    timeout: Duration,
-    ok_limit: usize,
-    other_limit: usize,
-) -> (Instant, Result<HttpResponse, (TransportError, bool)>) {
-    let run = async {
-        let mut resp =
-            match h1::send(cp, &parts.method, &parts.uri, &parts.headers, &body, None).await {
-                Ok(r) => r,
-                Err(e) => return (Instant::now(), Err(e)),
-            };
-        let at = Instant::now();
-        let ok = resp.status == 200;
-        let body = resp
-            .read_all(if ok { ok_limit } else { other_limit }, ok)
-            .await;
-        match body {
-            Ok(b) => (
-                at,
-                Ok(HttpResponse {
-                    status: resp.status,
-                    headers: std::mem::take(&mut resp.headers),
-                    body: Bytes::from(b),
-                }),
-            ),
-            // A failed error body still carries the status, which is what matters.
-            Err(_) if !ok => (
-                at,
-                Ok(HttpResponse {
-                    status: resp.status,
-                    headers: std::mem::take(&mut resp.headers),
-                    body: Bytes::new(),
-                }),
-            ),
-            Err(e) => (at, Err((e, true))),
-        }
-    };
-    let timed_out = async {
-        Timer::after(timeout).await;
-        (Instant::now(), Err((TransportError::Timeout, true)))
-    };
-    future::or(run, timed_out).await
 }

@@ -47,6 +47,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod control_plane;
 mod driver;
 mod h1;
 mod mcp;

@@ -5,6 +5,7 @@
 //! (in the engine), so the two agree. Targets behind a proxy or a unix socket are not
 //! probed: a connect to the host says nothing about the way requests take.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_io::Timer;
@@ -15,6 +16,7 @@ use tunnel_core::channel::ChannelName;
 use tunnel_core::engine::Input;
 
 use crate::driver::{Msg, Task};
+use crate::mcp::Binding;
 
 /// Connect bound of one probe.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -45,10 +47,23 @@ async fn reachable(uri: &Uri) -> Result<(), String> {
     Err(last)
 }
 
-/// The probe loop as a driver task; it ends when the driver is gone (or is dropped with
-/// the driver's other tasks).
-pub(crate) fn task(targets: Vec<(ChannelName, Uri)>, tx: async_channel::Sender<Msg>) -> Task {
-    Box::pin(async move {
+/// The probe loop of the bindings' direct HTTP targets as a driver task, if there are any;
+/// it ends when the driver is gone (or is dropped with the driver's other tasks).
+pub(crate) fn task(
+    bindings: &HashMap<ChannelName, Binding>,
+    tx: async_channel::Sender<Msg>,
+) -> Option<Task> {
+    let targets: Vec<(ChannelName, Uri)> = bindings
+        .iter()
+        .filter_map(|(ch, b)| match b {
+            Binding::Http(uri, dialer) if dialer.is_direct() => Some((ch.clone(), uri.clone())),
+            _ => None,
+        })
+        .collect();
+    if targets.is_empty() {
+        return None;
+    }
+    Some(Box::pin(async move {
         loop {
             let mut any_down = false;
             for (channel, uri) in &targets {
@@ -68,7 +83,7 @@ pub(crate) fn task(targets: Vec<(ChannelName, Uri)>, tx: async_channel::Sender<M
             }
             Timer::after(if any_down { INTERVAL_DOWN } else { INTERVAL_UP }).await;
         }
-    })
+    }))
 }
 
 #[cfg(test)]

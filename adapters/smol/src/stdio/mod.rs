@@ -27,6 +27,7 @@ use tunnel_core::stdio::{
     StdioTarget,
 };
 
+use crate::driver::Task;
 use crate::StartError;
 use child::ChildProc;
 
@@ -220,4 +221,21 @@ impl StdioProcs {
             );
         }
     }
+}
+
+/// Stops every stdio child in order, all at once (each has its own grace period).
+pub(crate) async fn shut_down(channels: Vec<StdioProcs>) {
+    let mut stops: Vec<Task> = channels
+        .into_iter()
+        .map(|c| Box::pin(c.shutdown()) as Task)
+        .collect();
+    futures_lite::future::poll_fn(|cx| {
+        stops.retain_mut(|s| s.as_mut().poll(cx).is_pending());
+        if stops.is_empty() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
 }
