@@ -26,6 +26,7 @@ pub mod ndjson;
 pub mod oauth;
 pub mod proxy_health;
 pub mod proxy_route;
+pub mod reach;
 pub mod retry_after;
 pub mod sha256;
 pub mod snapshot;

@@ -1,14 +1,7 @@
-//! Reachability of HTTP MCP targets, for readiness.
-//!
-//! Without a probe, `/readyz` would say "ready" for a target that is down until the first
-//! command fails against it. The probe only opens (and closes) a TCP connection: it sends
-//! no MCP request, so it creates no session and leaves nothing in the server's logs beyond
-//! a connection. A failed connect marks the channel down ("MCP target unreachable: …");
-//! the next successful one marks it up again. Commands that fail to connect mark the
-//! channel down too (in the engine), so the two agree.
-//!
-//! Targets reached through a proxy are not probed: a direct connect says nothing about the
-//! path the requests take.
+//! Reachability of direct HTTP MCP targets, for readiness: a thread that connects to each
+//! on `tunnel_core::reach`'s schedule and reports `Input::Binding`. What is probed, how
+//! often and the reasons are the core's; commands that fail to connect mark the channel
+//! down too (in the engine), so the two agree.
 
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::mpsc::Sender;
@@ -16,18 +9,13 @@ use std::time::{Duration, Instant};
 
 use http::Uri;
 use tunnel_core::channel::ChannelName;
+use tunnel_core::reach::{self, Unreachable};
 
 use tunnel_core::engine::Input;
 
 use crate::driver::ToDriver;
 use crate::status::Published;
 
-/// Connect bound of one probe.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Probe interval while a target is down (recovery is noticed quickly)...
-const INTERVAL_DOWN: Duration = Duration::from_secs(2);
-/// ...and while every target is up.
-const INTERVAL_UP: Duration = Duration::from_secs(15);
 /// How often the thread checks whether the runtime has stopped.
 const TICK: Duration = Duration::from_millis(200);
 
@@ -37,31 +25,38 @@ pub(crate) struct ProbeTarget {
     pub uri: Uri,
 }
 
-/// Host (without IPv6 brackets) and port of an `http`/`https` URI, the port defaulting by
-/// scheme. Shared by the probe, the startup wait and the resolver's literal shortcut.
-pub(crate) fn host_port(uri: &Uri) -> Option<(&str, u16)> {
-    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
-    let port = uri.port_u16().or(match uri.scheme_str() {
-        Some("https") => Some(443),
-        Some("http") => Some(80),
-        _ => None,
-    })?;
-    Some((host, port))
-}
+/// Host and port of a target (`tunnel_core::reach::host_port`), also for the startup wait
+/// and the resolver's literal shortcut.
+pub(crate) use tunnel_core::reach::host_port;
 
 /// Opens (and closes) one TCP connection to the target; `Err` carries the operator-facing
 /// reason. Also what `run --mcp.startup-wait-timeout` waits on.
 pub fn reachable(uri: &Uri) -> Result<(), String> {
-    let (host, port) = host_port(uri).ok_or_else(|| format!("{uri} has no host or port"))?;
+    connect(uri).map_err(|e| e.to_string())
+}
+
+fn connect(uri: &Uri) -> Result<(), Unreachable> {
+    let (host, port) = host_port(uri).ok_or_else(|| Unreachable::NoHostOrPort(uri.to_string()))?;
     let addrs: Vec<_> = (host, port)
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .map_err(|e| Unreachable::Resolve {
+            host: host.into(),
+            error: e.to_string(),
+        })?
         .collect();
-    let mut last = format!("{host}:{port} resolves to no address");
+    let mut last = Unreachable::NoAddress {
+        host: host.into(),
+        port,
+    };
     for addr in addrs {
-        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+        match TcpStream::connect_timeout(&addr, reach::CONNECT_TIMEOUT) {
             Ok(_) => return Ok(()),
-            Err(e) => last = format!("cannot connect to {addr}: {e}"),
+            Err(e) => {
+                last = Unreachable::Connect {
+                    addr,
+                    error: e.to_string(),
+                }
+            }
         }
     }
     Err(last)
@@ -80,9 +75,7 @@ pub(crate) fn run(targets: Vec<ProbeTarget>, tx: Sender<ToDriver>, published: Pu
         if Instant::now() >= next {
             let mut any_down = false;
             for t in &targets {
-                let down = reachable(&t.uri)
-                    .err()
-                    .map(|e| format!("MCP target unreachable: {e}"));
+                let down = connect(&t.uri).err().map(|e| e.reason());
                 any_down |= down.is_some();
                 let input = ToDriver::Engine(Input::Binding {
                     channel: t.channel.clone(),
@@ -92,7 +85,7 @@ pub(crate) fn run(targets: Vec<ProbeTarget>, tx: Sender<ToDriver>, published: Pu
                     return;
                 }
             }
-            next = Instant::now() + if any_down { INTERVAL_DOWN } else { INTERVAL_UP };
+            next = Instant::now() + reach::next_round(any_down);
         }
         std::thread::sleep(TICK);
     }

@@ -163,8 +163,8 @@ pub(crate) fn http(
     reply: Reply,
 ) -> Result<Task, McpOutput> {
     let cmd = work.cmd;
-    let unix = work.unix_socket.as_deref().map(std::path::PathBuf::from);
     let limit = work.bound(Instant::now(), ttl);
+    let unix = work.unix_socket;
     let bound = limit.timeout;
     let (method, headers, body) = match work.op {
         McpOp::Send {
@@ -190,14 +190,14 @@ pub(crate) fn http(
     };
     Ok(Box::pin(async move {
         let run = async {
-            let mut resp =
-                match h1::send(&dialer, &method, &uri, &headers, &body, unix.as_deref()).await {
-                    Ok(r) => r,
-                    Err((e, _)) => {
-                        reply.send(McpEvent::Error(e)).await;
-                        return;
-                    }
-                };
+            let unix = unix.as_deref().map(std::path::Path::new);
+            let mut resp = match h1::send(&dialer, &method, &uri, &headers, &body, unix).await {
+                Ok(r) => r,
+                Err((e, _)) => {
+                    reply.send(McpEvent::Error(e)).await;
+                    return;
+                }
+            };
             let head = McpEvent::Head {
                 status: resp.status,
                 headers: std::mem::take(&mut resp.headers),

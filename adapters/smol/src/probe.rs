@@ -1,12 +1,8 @@
-//! Reachability of direct HTTP MCP targets, for readiness (as the blocking adapter's
-//! probe): a TCP connect, no MCP request, so no session and nothing in the server's log
-//! beyond a connection. A failed connect marks the channel down ("MCP target unreachable:
-//! …") and the next good one marks it up; commands that fail to connect mark it down too
-//! (in the engine), so the two agree. Targets behind a proxy or a unix socket are not
-//! probed: a connect to the host says nothing about the way requests take.
+//! Reachability of direct HTTP MCP targets, for readiness: a driver task that connects to
+//! each on `tunnel_core::reach`'s schedule and reports `Input::Binding` (what is probed, how
+//! often and the reasons are the core's, shared with the blocking adapter).
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use async_io::Timer;
 use async_net::TcpStream;
@@ -14,34 +10,38 @@ use futures_lite::future;
 use http::Uri;
 use tunnel_core::channel::ChannelName;
 use tunnel_core::engine::Input;
+use tunnel_core::reach::{self, Unreachable};
 
 use crate::driver::{Msg, Task};
 use crate::mcp::Binding;
 
-/// Connect bound of one probe.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Probe interval while a target is down (recovery is noticed quickly)...
-const INTERVAL_DOWN: Duration = Duration::from_secs(2);
-/// ...and while every target is up.
-const INTERVAL_UP: Duration = Duration::from_secs(15);
-
-/// Opens (and closes) one TCP connection to `uri`'s host; `Err` is the operator's reason.
-async fn reachable(uri: &Uri) -> Result<(), String> {
-    let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
-    let https = uri.scheme_str() == Some("https");
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+/// Opens (and closes) one TCP connection to `uri`'s host.
+async fn reachable(uri: &Uri) -> Result<(), Unreachable> {
+    let (host, port) =
+        reach::host_port(uri).ok_or_else(|| Unreachable::NoHostOrPort(uri.to_string()))?;
     let addrs = async_net::resolve((host, port))
         .await
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
-    let mut last = format!("{host}:{port} resolves to no address");
+        .map_err(|e| Unreachable::Resolve {
+            host: host.into(),
+            error: e.to_string(),
+        })?;
+    let mut last = Unreachable::NoAddress {
+        host: host.into(),
+        port,
+    };
     for addr in addrs {
         let timeout = async {
-            Timer::after(CONNECT_TIMEOUT).await;
+            Timer::after(reach::CONNECT_TIMEOUT).await;
             Err(std::io::ErrorKind::TimedOut.into())
         };
         match future::or(TcpStream::connect(addr), timeout).await {
             Ok(_) => return Ok(()),
-            Err(e) => last = format!("cannot connect to {addr}: {e}"),
+            Err(e) => {
+                last = Unreachable::Connect {
+                    addr,
+                    error: e.to_string(),
+                }
+            }
         }
     }
     Err(last)
@@ -67,10 +67,7 @@ pub(crate) fn task(
         loop {
             let mut any_down = false;
             for (channel, uri) in &targets {
-                let down = reachable(uri)
-                    .await
-                    .err()
-                    .map(|e| format!("MCP target unreachable: {e}"));
+                let down = reachable(uri).await.err().map(|e| e.reason());
                 any_down |= down.is_some();
                 let channel = channel.clone();
                 if tx
@@ -81,7 +78,7 @@ pub(crate) fn task(
                     return;
                 }
             }
-            Timer::after(if any_down { INTERVAL_DOWN } else { INTERVAL_UP }).await;
+            Timer::after(reach::next_round(any_down)).await;
         }
     }))
 }
@@ -97,7 +94,7 @@ mod tests {
         let up: Uri = format!("http://127.0.0.1:{port}/mcp").parse().unwrap();
         assert_eq!(future::block_on(reachable(&up)), Ok(()));
         drop(l);
-        let err = future::block_on(reachable(&up)).unwrap_err();
+        let err = future::block_on(reachable(&up)).unwrap_err().reason();
         assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
     }
 }
